@@ -1,0 +1,39 @@
+# The project's commands. `make demo` and `make test` work on a fresh clone: each sets up
+# what it needs first (the virtual environment, and for the sandbox Node 22, the reference
+# Bluesky servers and PostgreSQL, cached outside the repo in ~/.cache/departures).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast lint bench clean
+
+install: $(STAMP)
+
+# Re-install whenever pyproject.toml changes; pip is quiet unless something fails.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+demo: install
+	@$(BIN)/python -m departures.demo
+
+test: install
+	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	@$(BIN)/python -m pytest -m "not sandbox" $(PYTEST_ARGS)
+
+lint: install
+	@$(BIN)/ruff check src tests bench
+	@$(BIN)/ruff format --check src tests bench
+	@$(BIN)/mypy
+
+bench: install
+	@$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

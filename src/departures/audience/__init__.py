@@ -1,0 +1,1 @@
+"""audience part of departures."""

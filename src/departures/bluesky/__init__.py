@@ -1,0 +1,1 @@
+"""bluesky part of departures."""

@@ -1,0 +1,1 @@
+"""coalition part of departures."""

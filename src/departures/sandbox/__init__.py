@@ -1,0 +1,1 @@
+"""sandbox part of departures."""
