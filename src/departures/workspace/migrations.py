@@ -25,6 +25,174 @@ def m001_initial(conn: sqlite3.Connection) -> None:
     )
 
 
+def m002_archive(conn: sqlite3.Connection) -> None:
+    """The archive as read from X: tweets, media, long posts, the account and its relations.
+
+    Stored tweet shape (``tweets``, one row per tweet, keyed by the X id as an INTEGER):
+
+    * ``text``: the text to publish: t.co links replaced by their ``expanded_url``, the media
+      link (pic.twitter.com) removed, HTML entities decoded after the entity offsets were
+      mapped; for long posts (``is_long_post`` = 1) the full text of the note tweet.
+      ``raw_text`` keeps the archive's ``full_text`` as it was.
+    * ``entities``: JSON ``{"urls": [{start, end, url, display_url, tco}], "mentions":
+      [{start, end, screen_name, id}], "hashtags": [{start, end, text}]}``; ``start``/``end``
+      are code-point offsets into ``text`` (Python ``str`` indices); ``url`` is the expanded
+      link; a mention's ``id`` is null when X gave -1 or nothing.
+    * ``kind``: ``original``, ``reply_to_self``, ``reply_to_other``, ``retweet`` or ``quote``
+      (a reply that quotes keeps its reply kind; ``quote_of`` is set whenever a link points at a
+      status: the quoted tweet id from the last such link, ``quote_url`` that link).
+    * ``reply_to_id``, ``reply_to_user_id``, ``reply_to_screen_name`` (may be null while the
+      user id is set); ``retweet_of_user_id``/``retweet_of_screen_name`` for retweets.
+    * ``thread_root_id``/``thread_parent_id``: set for every tweet of a self-reply chain whose
+      parent is in the archive (the root has ``thread_root_id`` = its own id and no parent).
+    * ``created_at``: ISO 8601 UTC (``2026-03-06T13:02:05Z``); ``lang`` raw as X gave it
+      (pseudo-codes ``qme``, ``und``, ``zxx``... kept); ``possibly_sensitive`` 0/1/null;
+      ``withheld`` 0/1 and ``withheld_in_countries`` (JSON list or null); ``favorite_count``,
+      ``retweet_count`` integers.
+    * ``is_deleted`` (from deleted-tweets.js, with ``deleted_at``) and ``is_community`` (from
+      community-tweet.js, with ``community_id``): never published by default.
+    * Edits are collapsed: only the last version present is kept (``edit_initial_id`` names
+      the first version); ``tweet_versions`` maps every dropped version id to the kept id, and
+      ``reply_to_id``/``quote_of`` pointing at a dropped version are rewritten to the kept one.
+
+    ``media``: one row per media item (``position`` 0-3 in the tweet's order), ``type`` photo /
+    video / animated_gif, ``media_url``, ``variant_url``/``variant_bitrate`` (best mp4),
+    ``width``/``height`` (large size), ``aspect_w``/``aspect_h``, ``duration_ms``, and
+    ``file_path``: the member name inside the archive (zip member, or path relative to the
+    folder that was imported) of the chosen file, ``missing`` = 1 when it is not there. The
+    archive itself is named by the meta keys ``archive_path`` (absolute) and ``archive_kind``
+    (zip / dir / file); see :func:`departures.archive.media.open_media`.
+
+    ``screen_name_sightings`` records every (X user id, screen name) pair that mentions and
+    reply fields reveal, with the tweet and the field; the view ``known_screen_names`` folds
+    them per pair (screen names compare case-insensitively).
+    """
+    # Statement by statement: executescript() would COMMIT the migration's transaction.
+    for statement in _ARCHIVE_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+_ARCHIVE_SCHEMA = """
+        CREATE TABLE tweets (
+            id INTEGER PRIMARY KEY,
+            text TEXT NOT NULL,
+            raw_text TEXT NOT NULL,
+            entities TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            quote_of INTEGER,
+            quote_url TEXT,
+            reply_to_id INTEGER,
+            reply_to_user_id INTEGER,
+            reply_to_screen_name TEXT,
+            retweet_of_user_id INTEGER,
+            retweet_of_screen_name TEXT,
+            thread_root_id INTEGER,
+            thread_parent_id INTEGER,
+            created_at TEXT,
+            lang TEXT,
+            possibly_sensitive INTEGER,
+            withheld INTEGER NOT NULL DEFAULT 0,
+            withheld_in_countries TEXT,
+            favorite_count INTEGER NOT NULL DEFAULT 0,
+            retweet_count INTEGER NOT NULL DEFAULT 0,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            is_community INTEGER NOT NULL DEFAULT 0,
+            community_id INTEGER,
+            deleted_at TEXT,
+            is_long_post INTEGER NOT NULL DEFAULT 0,
+            note_id INTEGER,
+            edit_initial_id INTEGER,
+            media_count INTEGER NOT NULL DEFAULT 0,
+            source_file TEXT
+        );
+        CREATE INDEX tweets_thread_parent ON tweets (thread_parent_id)
+            WHERE thread_parent_id IS NOT NULL;
+        CREATE INDEX tweets_edit_initial ON tweets (edit_initial_id)
+            WHERE edit_initial_id IS NOT NULL;
+        CREATE TABLE media (
+            tweet_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            media_id INTEGER,
+            type TEXT NOT NULL,
+            media_url TEXT,
+            tco TEXT,
+            expanded_url TEXT,
+            file_path TEXT,
+            variant_url TEXT,
+            variant_bitrate INTEGER,
+            width INTEGER,
+            height INTEGER,
+            aspect_w INTEGER,
+            aspect_h INTEGER,
+            duration_ms INTEGER,
+            source_tweet_id INTEGER,
+            missing INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (tweet_id, position)
+        );
+        CREATE TABLE tweet_versions (
+            version_id INTEGER PRIMARY KEY,
+            kept_id INTEGER NOT NULL
+        );
+        CREATE TABLE notes (
+            note_id INTEGER PRIMARY KEY,
+            tweet_id INTEGER,
+            created_at TEXT,
+            created_ms INTEGER,
+            text TEXT NOT NULL,
+            entities TEXT NOT NULL
+        );
+        CREATE TABLE account (
+            id INTEGER PRIMARY KEY,
+            username TEXT,
+            display_name TEXT,
+            created_at TEXT,
+            created_via TEXT,
+            bio TEXT,
+            website TEXT,
+            location TEXT,
+            avatar_media_url TEXT,
+            header_media_url TEXT
+        );
+        CREATE TABLE followers (account_id INTEGER PRIMARY KEY, user_link TEXT);
+        CREATE TABLE following (account_id INTEGER PRIMARY KEY, user_link TEXT);
+        CREATE TABLE blocks (account_id INTEGER PRIMARY KEY, user_link TEXT);
+        CREATE TABLE mutes (account_id INTEGER PRIMARY KEY, user_link TEXT);
+        CREATE TABLE likes (tweet_id INTEGER PRIMARY KEY, full_text TEXT, expanded_url TEXT);
+        CREATE TABLE lists (
+            relation TEXT NOT NULL,
+            url TEXT NOT NULL,
+            PRIMARY KEY (relation, url)
+        );
+        CREATE TABLE screen_name_changes (
+            account_id INTEGER,
+            changed_at TEXT NOT NULL,
+            changed_from TEXT NOT NULL,
+            changed_to TEXT NOT NULL,
+            PRIMARY KEY (changed_at, changed_from, changed_to)
+        );
+        CREATE TABLE screen_name_sightings (
+            user_id INTEGER NOT NULL,
+            screen_name TEXT NOT NULL COLLATE NOCASE,
+            tweet_id INTEGER NOT NULL,
+            field TEXT NOT NULL,
+            PRIMARY KEY (user_id, screen_name, tweet_id, field)
+        ) WITHOUT ROWID;
+        CREATE VIEW known_screen_names AS
+            SELECT user_id, screen_name, COUNT(*) AS seen,
+                   MIN(tweet_id) AS first_tweet_id, MAX(tweet_id) AS last_tweet_id
+            FROM screen_name_sightings GROUP BY user_id, screen_name;
+        CREATE TABLE archive_imports (
+            id INTEGER PRIMARY KEY,
+            imported_at TEXT NOT NULL,
+            archive_path TEXT NOT NULL,
+            counts TEXT NOT NULL,
+            warnings TEXT NOT NULL
+        );
+"""
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
+    m002_archive,
 ]

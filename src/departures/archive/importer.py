@@ -1,0 +1,773 @@
+"""Importing an X archive into the workspace: one transaction, one part at a time.
+
+:func:`import_archive` finds the data files (through ``data/manifest.js`` when there is one,
+by file name otherwise), reads only the whitelisted public files (tweets, long posts, the
+account and profile, followers, followings, blocks, mutes, likes, lists, screen-name
+changes; never direct messages, IP logs, device tokens, e-mail changes...), and writes them
+in a single transaction: on any fatal error the workspace is exactly as before.
+
+Memory stays flat whatever the archive's size: each part is parsed, turned into rows and
+inserted in chunks, then freed; notes, edits, kinds and threads are linked afterwards with
+SQL passes over the database rather than Python dicts of every tweet.
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import orjson
+
+from departures.archive.notes import link_notes, parse_note
+from departures.archive.source import ArchiveSource, media_names, open_source
+from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
+from departures.archive.ytd import parse_ytd, unwrap
+from departures.errors import ArchiveError, WorkspaceError
+from departures.workspace.db import Workspace
+
+Progress = Callable[[str, int, int | None], None]
+
+CHUNK = 5000
+MAX_MISSING_MEDIA_WARNINGS = 20
+
+# The files we read, by file-name stem (``tweets-part1.js`` -> ``tweets``). Everything else
+# is never opened: that is how private files stay out of the workspace.
+READ_STEMS = {
+    "account": "account",
+    "profile": "profile",
+    "tweets": "tweets",
+    "tweet": "tweets",  # before mid-2022
+    "deleted-tweets": "deleted_tweets",
+    "community-tweet": "community_tweets",
+    "note-tweet": "notes",
+    "follower": "followers",
+    "following": "following",
+    "block": "blocks",
+    "mute": "mutes",
+    "like": "likes",
+    "lists-created": "lists",
+    "lists-member": "lists",
+    "lists-subscribed": "lists",
+    "screen-name-change": "screen_name_changes",
+}
+# The same, keyed by the ``window.YTD.<global>`` name, for a lone file under another name.
+GLOBAL_STEMS = {stem.replace("-", "_"): stem for stem in READ_STEMS}
+
+# Files X puts in archives that we deliberately skip (private or useless for publishing).
+# Listed so that an archive without a manifest does not warn about each of them.
+KNOWN_SKIPPED = frozenset(
+    {
+        "account-creation-ip",
+        "account-label",
+        "account-suspension",
+        "account-timezone",
+        "ad-engagements",
+        "ad-impressions",
+        "ad-mobile-conversions-attributed",
+        "ad-mobile-conversions-unattributed",
+        "ad-online-conversions-attributed",
+        "ad-online-conversions-unattributed",
+        "ads-revenue-sharing",
+        "ageinfo",
+        "app",
+        "article",
+        "article-metadata",
+        "audio-video-calls-in-dm",
+        "audio-video-calls-in-dm-recipient-sessions",
+        "branch-links",
+        "catalog-item",
+        "commerce-catalog",
+        "community-note",
+        "community-note-api-test-note",
+        "community-note-batsignal",
+        "community-note-rating",
+        "community-note-tombstone",
+        "community-tweet-headers",
+        "connected-application",
+        "contact",
+        "deleted-note-tweet",
+        "deleted-tweet-headers",
+        "device-token",
+        "direct-message-group-headers",
+        "direct-message-headers",
+        "direct-message-mute",
+        "direct-messages",
+        "direct-messages-group",
+        "email-address-change",
+        "expanded-profile",
+        "grok-chat-item",
+        "ip-audit",
+        "key-registry",
+        "manifest",
+        "message-event",
+        "mobile",
+        "moment",
+        "ni-devices",
+        "periscope-account-information",
+        "periscope-ban-information",
+        "periscope-broadcast-metadata",
+        "periscope-comments-made-by-user",
+        "periscope-expired-broadcasts",
+        "periscope-followers",
+        "periscope-profile-description",
+        "personalization",
+        "phone-number",
+        "product-drop",
+        "product-set",
+        "professional-data",
+        "protected-history",
+        "reply-prompt",
+        "saved-search",
+        "shop-module",
+        "shopify-account",
+        "smartblock",
+        "spaces-metadata",
+        "sso",
+        "tweet-headers",
+        "tweetdeck",
+        "twitter-circle",
+        "twitter-circle-member",
+        "twitter-circle-tweet",
+        "twitter-shop",
+        "user-link-clicks",
+        "verified",
+        "verified-organization",
+    }
+)
+
+_PART = re.compile(r"-part(\d+)$")
+_ORDER = ["account", "profile", "tweets", "deleted_tweets", "community_tweets", "notes"]
+
+
+@dataclass
+class ImportWarning:
+    """Something the import could not read or use, and the file it concerns."""
+
+    file: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    """What one import read: counts per kind of data, warnings, time taken."""
+
+    source: str
+    account_id: int | None = None
+    username: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    warnings: list[ImportWarning] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def warn(self, file: str, message: str) -> None:
+        """Record a warning about ``file``."""
+        self.warnings.append(ImportWarning(file, message))
+
+    def add(self, key: str, amount: int) -> None:
+        """Add ``amount`` to the count ``key``."""
+        self.counts[key] = self.counts.get(key, 0) + amount
+
+
+@dataclass
+class DataFile:
+    """One data file to read: its member name, what it holds, its part number."""
+
+    member: str
+    kind: str
+    part: int
+    expected: int | None = None
+
+
+def _stem_and_part(member: str) -> tuple[str, int]:
+    name = PurePosixPath(member).name
+    stem = name[:-3] if name.endswith(".js") else name
+    match = _PART.search(stem)
+    if match:
+        return stem[: match.start()], int(match.group(1))
+    return stem, 0
+
+
+def _read_manifest(
+    source: ArchiveSource, member: str, report: ImportReport
+) -> dict[str, Any] | None:
+    data = source.read(member)
+    equals = data.find(b"=")
+    try:
+        value = orjson.loads(data[equals + 1 :] if equals >= 0 else data)
+    except orjson.JSONDecodeError:
+        report.warn(member, "the manifest is not valid JSON; the data files are found by name")
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def plan_files(
+    source: ArchiveSource, root: str, report: ImportReport
+) -> tuple[list[DataFile], dict[str, Any] | None]:
+    """The data files to read, in reading order, and the manifest (if any)."""
+    names = source.names()
+    if source.kind == "file":
+        return [_lone_file(source, names[0])], None
+    data_prefix = root + "data/"
+    manifest_member = data_prefix + "manifest.js"
+    manifest = (
+        _read_manifest(source, manifest_member, report) if source.exists(manifest_member) else None
+    )
+    files: list[DataFile] = []
+    listed: set[str] = set()
+    if manifest is not None:
+        data_types = manifest.get("dataTypes")
+        for entry in (data_types or {}).values() if isinstance(data_types, dict) else ():
+            for info in entry.get("files") or () if isinstance(entry, dict) else ():
+                if not isinstance(info, dict) or not isinstance(info.get("fileName"), str):
+                    continue
+                member = root + info["fileName"]
+                listed.add(member)
+                stem, part = _stem_and_part(member)
+                kind = READ_STEMS.get(stem)
+                if kind is None:
+                    continue
+                if not source.exists(member):
+                    report.warn(
+                        member,
+                        "named in the manifest but missing from the archive; its data is "
+                        "skipped (re-download the archive if you need it)",
+                    )
+                    continue
+                try:
+                    expected = int(info.get("count", ""))
+                except ValueError:
+                    expected = None
+                files.append(DataFile(member, kind, part, expected))
+    for member in sorted(names):
+        if not member.startswith(data_prefix) or not member.endswith(".js"):
+            continue
+        if "/" in member[len(data_prefix) :] or member in listed or member == manifest_member:
+            continue
+        stem, part = _stem_and_part(member)
+        if manifest is None and stem in READ_STEMS:
+            files.append(DataFile(member, READ_STEMS[stem], part))
+        elif manifest is not None or stem not in KNOWN_SKIPPED:
+            report.warn(
+                member,
+                "unknown file, not read (if it holds your tweets, rename it as X names them, "
+                "e.g. tweets-part1.js)",
+            )
+    files.sort(key=lambda f: (_ORDER.index(f.kind) if f.kind in _ORDER else 99, f.part, f.member))
+    return files, manifest
+
+
+def _lone_file(source: ArchiveSource, name: str) -> DataFile:
+    stem, part = _stem_and_part(name)
+    if stem in READ_STEMS:
+        return DataFile(name, READ_STEMS[stem], part)
+    head = source.read(name)[:200]
+    match = re.match(rb"\s*window\.YTD\.(\w+)\.part(\d+)\s*=", head)
+    if match and match.group(1).decode() in GLOBAL_STEMS:
+        stem = GLOBAL_STEMS[match.group(1).decode()]
+        return DataFile(name, READ_STEMS[stem], int(match.group(2)))
+    raise ArchiveError(
+        f"{source.display} is not a data file departures reads",
+        "Pass the whole archive (zip or folder), or one of tweets.js, following.js, "
+        "follower.js, like.js",
+    )
+
+
+def _items(data: list[Any]) -> Iterator[Any]:
+    """Yield and release the items one by one, so a part's objects are freed as we go."""
+    for index in range(len(data)):
+        item = data[index]
+        data[index] = None
+        yield item
+
+
+def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], extra: str = "") -> str:
+    marks = ", ".join("?" for _ in columns)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}) "
+        f"ON CONFLICT({', '.join(key)}) DO UPDATE SET {updates}{extra}"
+    )
+
+
+TWEET_UPSERT = _upsert_sql("tweets", TWEET_COLUMNS, ("id",), ", is_long_post = 0, note_id = NULL")
+MEDIA_UPSERT = _upsert_sql("media", MEDIA_COLUMNS, ("tweet_id", "position"))
+SIGHTING_INSERT = "INSERT OR IGNORE INTO screen_name_sightings VALUES (?, ?, ?, ?)"
+
+
+class _Importer:
+    def __init__(
+        self,
+        source: ArchiveSource,
+        root: str,
+        workspace: Workspace,
+        report: ImportReport,
+        progress: Progress | None,
+    ) -> None:
+        self.source = source
+        self.root = root
+        self.conn = workspace.conn
+        self.workspace = workspace
+        self.report = report
+        self.progress = progress
+        self.account_id: int | None = None
+        self.media_files = media_names(source.names(), root)
+        self.missing_media = 0
+        self.tweets_done = 0
+        self.tweets_total: int | None = None
+
+    def tick(self, stage: str, done: int, total: int | None) -> None:
+        if self.progress is not None:
+            self.progress(stage, done, total)
+
+    # -- the account, read before the transaction so a wrong workspace is refused early --
+
+    def read_account(self, files: list[DataFile], manifest: dict[str, Any] | None) -> None:
+        account: dict[str, Any] = {}
+        for data_file in files:
+            if data_file.kind == "account":
+                for item in parse_ytd(self.source.read(data_file.member), data_file.member):
+                    account = unwrap(item, "account") or account
+        user_info = (manifest or {}).get("userInfo") or {}
+        account_id = account.get("accountId") or user_info.get("accountId")
+        self.account_id = int(account_id) if account_id else None
+        self.account_row = (
+            (
+                self.account_id,
+                account.get("username") or user_info.get("userName"),
+                account.get("accountDisplayName") or user_info.get("displayName"),
+                account.get("createdAt"),
+                account.get("createdVia"),
+            )
+            if self.account_id is not None
+            else None
+        )
+        known = self.workspace.get_meta("account_id")
+        if known is not None and self.account_id is not None and int(known) != self.account_id:
+            theirs = self.workspace.get_meta("account_username") or known
+            ours = self.account_row[1] if self.account_row else self.account_id
+            raise WorkspaceError(
+                f"{self.source.display} is the archive of @{ours}, but the workspace "
+                f"{self.workspace.path} holds the archive of @{theirs}; nothing was imported",
+                "Import it into another workspace: departures --workspace DIR archive import PATH",
+            )
+        if self.account_id is None and known is not None:
+            self.account_id = int(known)
+        if self.account_row is not None:
+            self.report.account_id = self.account_id
+            self.report.username = self.account_row[1]
+
+    # -- the transaction body --
+
+    def run(self, files: list[DataFile], manifest: dict[str, Any] | None) -> None:
+        conn = self.conn
+        if self.account_row is not None:
+            conn.execute(
+                "INSERT INTO account (id, username, display_name, created_at, created_via) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+                "username = excluded.username, display_name = excluded.display_name, "
+                "created_at = excluded.created_at, created_via = excluded.created_via",
+                self.account_row,
+            )
+            self.workspace.set_meta("account_id", str(self.account_id))
+            if self.account_row[1]:
+                self.workspace.set_meta("account_username", str(self.account_row[1]))
+        expected = [f.expected for f in files if f.kind == "tweets"]
+        if expected and all(e is not None for e in expected):
+            self.tweets_total = sum(e or 0 for e in expected)
+        replaced: set[str] = set()
+        for data_file in files:
+            if data_file.kind == "account":
+                continue
+            items = parse_ytd(self.source.read(data_file.member), data_file.member)
+            handler = getattr(self, "read_" + data_file.kind)
+            if data_file.kind in _SNAPSHOT_TABLES and data_file.kind not in replaced:
+                # Lists of relations are snapshots: a newer archive replaces the older list.
+                for table in _SNAPSHOT_TABLES[data_file.kind]:
+                    conn.execute(f"DELETE FROM {table}")
+                replaced.add(data_file.kind)
+            handler(items, data_file)
+            del items
+        self.finish()
+
+    def read_tweets(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_tweet_file(items, data_file, "tweets", ("tweets_media", "tweet_media"))
+
+    def read_deleted_tweets(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_tweet_file(
+            items, data_file, "deleted_tweets",
+            ("deleted_tweets_media", "tweets_media", "tweet_media"), is_deleted=True,
+        )  # fmt: skip
+
+    def read_community_tweets(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_tweet_file(
+            items, data_file, "community_tweets",
+            ("community_tweet_media", "tweets_media", "tweet_media"), is_community=True,
+        )  # fmt: skip
+
+    def _read_tweet_file(
+        self,
+        items: list[Any],
+        data_file: DataFile,
+        count_key: str,
+        media_dirs: tuple[str, ...],
+        *,
+        is_deleted: bool = False,
+        is_community: bool = False,
+    ) -> None:
+        ctx = TweetContext(
+            account_id=self.account_id,
+            source_file=data_file.member,
+            media_dirs=tuple(f"{self.root}data/{d}/" for d in media_dirs),
+            media_files=self.media_files,
+            is_deleted=is_deleted,
+            is_community=is_community,
+        )
+        tweets: list[tuple[Any, ...]] = []
+        media: list[tuple[Any, ...]] = []
+        sightings: list[tuple[int, str, int, str]] = []
+        skipped = 0
+        read = 0
+        for item in _items(items):
+            tw = unwrap(item, "tweet")
+            rows = None
+            if tw is not None:
+                try:
+                    rows = tweet_rows(tw, ctx)
+                except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                    rows = None
+            if rows is None:
+                skipped += 1
+                continue
+            tweets.append(rows.tweet)
+            if rows.media:
+                media.extend(rows.media)
+            if rows.sightings:
+                sightings.extend(rows.sightings)
+            for path in rows.media_missing:
+                self._missing_media(path, rows.tweet[0])
+            read += 1
+            if len(tweets) >= CHUNK:
+                self._flush(tweets, media, sightings)
+                if count_key == "tweets":
+                    self.tick("tweets", self.tweets_done + read, self.tweets_total)
+        self._flush(tweets, media, sightings)
+        if count_key == "tweets":
+            self.tweets_done += read
+            self.tick("tweets", self.tweets_done, self.tweets_total)
+        self.report.add(count_key, read)
+        if skipped:
+            self.report.warn(
+                data_file.member,
+                f"{skipped} entries are not tweets X would write (no id or malformed); "
+                "they were skipped",
+            )
+
+    def _flush(
+        self,
+        tweets: list[tuple[Any, ...]],
+        media: list[tuple[Any, ...]],
+        sightings: list[tuple[int, str, int, str]],
+    ) -> None:
+        if tweets:
+            self.conn.executemany(TWEET_UPSERT, tweets)
+            tweets.clear()
+        if media:
+            self.conn.executemany(MEDIA_UPSERT, media)
+            media.clear()
+        if sightings:
+            self.conn.executemany(SIGHTING_INSERT, sightings)
+            sightings.clear()
+
+    def _missing_media(self, path: str, tweet_id: int) -> None:
+        self.missing_media += 1
+        if self.missing_media <= MAX_MISSING_MEDIA_WARNINGS:
+            self.report.warn(
+                path,
+                f"media file of tweet {tweet_id} is missing from the archive; the tweet is "
+                "kept without it (add the file to the archive to publish it)",
+            )
+
+    def read_notes(self, items: list[Any], data_file: DataFile) -> None:
+        rows = []
+        for item in _items(items):
+            inner = unwrap(item, "noteTweet")
+            note = parse_note(inner) if inner is not None else None
+            if note is None:
+                continue
+            rows.append(
+                (
+                    note.note_id,
+                    note.created_at,
+                    note.created_ms,
+                    note.text,
+                    orjson.dumps(note.entities).decode(),
+                )
+            )
+        self.conn.executemany(
+            "INSERT INTO notes (note_id, created_at, created_ms, text, entities) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT(note_id) DO UPDATE SET "
+            "created_at = excluded.created_at, created_ms = excluded.created_ms, "
+            "text = excluded.text, entities = excluded.entities",
+            rows,
+        )
+        self.report.add("notes", len(rows))
+
+    def read_profile(self, items: list[Any], data_file: DataFile) -> None:
+        for item in items:
+            profile = unwrap(item, "profile")
+            if profile is None or self.account_id is None:
+                continue
+            description = profile.get("description") or {}
+            self.conn.execute(
+                "UPDATE account SET bio = ?, website = ?, location = ?, avatar_media_url = ?, "
+                "header_media_url = ? WHERE id = ?",
+                (
+                    description.get("bio"),
+                    description.get("website"),
+                    description.get("location"),
+                    profile.get("avatarMediaUrl"),
+                    profile.get("headerMediaUrl"),
+                    self.account_id,
+                ),
+            )
+
+    def _read_relations(self, items: list[Any], data_file: DataFile, key: str) -> None:
+        table = data_file.kind
+        rows = []
+        for item in _items(items):
+            inner = unwrap(item, key)
+            account_id = inner.get("accountId") if inner else None
+            if account_id is None:
+                continue
+            try:
+                rows.append((int(account_id), inner.get("userLink") if inner else None))
+            except (TypeError, ValueError):
+                continue
+        self.conn.executemany(
+            f"INSERT INTO {table} (account_id, user_link) VALUES (?, ?) "
+            "ON CONFLICT(account_id) DO UPDATE SET user_link = excluded.user_link",
+            rows,
+        )
+        self.report.add(table, len(rows))
+
+    def read_followers(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_relations(items, data_file, "follower")
+
+    def read_following(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_relations(items, data_file, "following")
+
+    def read_blocks(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_relations(items, data_file, "blocking")
+
+    def read_mutes(self, items: list[Any], data_file: DataFile) -> None:
+        self._read_relations(items, data_file, "muting")
+
+    def read_likes(self, items: list[Any], data_file: DataFile) -> None:
+        rows = []
+        for item in _items(items):
+            like = unwrap(item, "like")
+            if like is None:
+                continue
+            try:
+                rows.append((int(like["tweetId"]), like.get("fullText"), like.get("expandedUrl")))
+            except (KeyError, TypeError, ValueError):
+                continue
+        self.conn.executemany(
+            "INSERT INTO likes (tweet_id, full_text, expanded_url) VALUES (?, ?, ?) "
+            "ON CONFLICT(tweet_id) DO UPDATE SET full_text = excluded.full_text, "
+            "expanded_url = excluded.expanded_url",
+            rows,
+        )
+        self.report.add("likes", len(rows))
+
+    def read_lists(self, items: list[Any], data_file: DataFile) -> None:
+        relation = _stem_and_part(data_file.member)[0].removeprefix("lists-")
+        rows = []
+        for item in items:
+            info = unwrap(item, "userListInfo")
+            if info is not None and isinstance(info.get("url"), str):
+                rows.append((relation, info["url"]))
+        self.conn.executemany("INSERT OR IGNORE INTO lists (relation, url) VALUES (?, ?)", rows)
+        self.report.add("lists", len(rows))
+
+    def read_screen_name_changes(self, items: list[Any], data_file: DataFile) -> None:
+        rows = []
+        for item in items:
+            outer = unwrap(item, "screenNameChange")
+            change = (outer or {}).get("screenNameChange")
+            if not isinstance(change, dict):
+                continue
+            account_id = (outer or {}).get("accountId")
+            rows.append(
+                (
+                    int(account_id) if account_id else self.account_id,
+                    change.get("changedAt") or "",
+                    change.get("changedFrom") or "",
+                    change.get("changedTo") or "",
+                )
+            )
+        self.conn.executemany("INSERT OR IGNORE INTO screen_name_changes VALUES (?, ?, ?, ?)", rows)
+        self.report.add("screen_name_changes", len(rows))
+
+    # -- linking passes over the whole table --
+
+    def finish(self) -> None:
+        conn = self.conn
+        self.tick("linking", 0, 4)
+        linked, unlinked = link_notes(conn)
+        self.report.add("long_posts_restored", linked)
+        for note_id in unlinked:
+            self.report.warn(
+                "note-tweet.js",
+                f"long post {note_id} matches no tweet of the archive; it stays unpublished",
+            )
+        self.tick("linking", 1, 4)
+        collapse_edits(conn)
+        self.tick("linking", 2, 4)
+        mark_self_replies(conn, self.account_id)
+        self.tick("linking", 3, 4)
+        link_threads(conn)
+        self.tick("linking", 4, 4)
+        if self.missing_media > MAX_MISSING_MEDIA_WARNINGS:
+            self.report.warn(
+                self.root + "data/tweets_media/",
+                f"{self.missing_media - MAX_MISSING_MEDIA_WARNINGS} more media files are "
+                "missing ('departures archive stats' counts them)",
+            )
+        self.report.add("media_files_missing", self.missing_media)
+
+
+_SNAPSHOT_TABLES = {
+    "followers": ("followers",),
+    "following": ("following",),
+    "blocks": ("blocks",),
+    "mutes": ("mutes",),
+    "likes": ("likes",),
+}
+
+
+def collapse_edits(conn: Any) -> None:
+    """Keep only the last version of every edited tweet and point references at it."""
+    conn.execute(
+        "INSERT OR REPLACE INTO tweet_versions (version_id, kept_id) "
+        "SELECT t.id, g.kept FROM tweets t JOIN ("
+        "  SELECT edit_initial_id AS gid, MAX(id) AS kept FROM tweets "
+        "  WHERE edit_initial_id IS NOT NULL GROUP BY edit_initial_id HAVING COUNT(*) > 1"
+        ") g ON t.edit_initial_id = g.gid WHERE t.id <> g.kept"
+    )
+    conn.execute("DELETE FROM media WHERE tweet_id IN (SELECT version_id FROM tweet_versions)")
+    conn.execute("DELETE FROM tweets WHERE id IN (SELECT version_id FROM tweet_versions)")
+    for column in ("reply_to_id", "quote_of"):
+        conn.execute(
+            f"UPDATE tweets SET {column} = (SELECT kept_id FROM tweet_versions "
+            f"WHERE version_id = tweets.{column}) "
+            f"WHERE {column} IN (SELECT version_id FROM tweet_versions)"
+        )
+
+
+def mark_self_replies(conn: Any, account_id: int | None) -> None:
+    """A reply to a tweet of this archive, or to the account itself, is a self-reply."""
+    conn.execute(
+        "UPDATE tweets SET kind = 'reply_to_self' WHERE kind = 'reply_to_other' AND "
+        "(reply_to_user_id = ? OR reply_to_id IN (SELECT id FROM tweets))",
+        (account_id,),
+    )
+
+
+def link_threads(conn: Any) -> None:
+    """Set parent and root of every self-reply chain whose parent is in the archive."""
+    conn.execute(
+        "UPDATE tweets SET thread_parent_id = NULL, thread_root_id = NULL "
+        "WHERE thread_parent_id IS NOT NULL OR thread_root_id IS NOT NULL"
+    )
+    conn.execute(
+        "UPDATE tweets SET thread_parent_id = reply_to_id WHERE kind = 'reply_to_self' "
+        "AND reply_to_id IN (SELECT id FROM tweets) AND reply_to_id < id"
+    )
+    conn.execute("DROP TABLE IF EXISTS temp.thread_chain")
+    conn.execute(
+        "CREATE TEMP TABLE thread_chain AS WITH RECURSIVE chain(id, root) AS ("
+        "  SELECT id, id FROM tweets WHERE thread_parent_id IS NULL AND id IN "
+        "    (SELECT thread_parent_id FROM tweets WHERE thread_parent_id IS NOT NULL)"
+        "  UNION ALL"
+        "  SELECT t.id, chain.root FROM tweets t JOIN chain ON t.thread_parent_id = chain.id"
+        ") SELECT id, root FROM chain"
+    )
+    conn.execute("CREATE INDEX temp.thread_chain_id ON thread_chain (id)")
+    conn.execute(
+        "UPDATE tweets SET thread_root_id = "
+        "(SELECT root FROM thread_chain WHERE thread_chain.id = tweets.id) "
+        "WHERE id IN (SELECT id FROM thread_chain)"
+    )
+    conn.execute("DROP TABLE temp.thread_chain")
+
+
+def import_archive(
+    source: Path,
+    workspace: Workspace,
+    *,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Read the X archive at ``source`` (zip, folder or one data .js file) into ``workspace``.
+
+    One transaction for the whole import: on any fatal error (:class:`ArchiveError`,
+    :class:`WorkspaceError`) the workspace is exactly as it was. Re-importing the same or a
+    newer archive of the same account updates rows in place; an archive of another account
+    is refused. Returns the counts read and the warnings (file + message).
+
+    Example::
+
+        report = import_archive(Path("twitter-2026.zip"), Workspace.open("ws"))
+        print(report.counts["tweets"], [str(w) for w in report.warnings])
+    """
+    started = time.perf_counter()
+    archive = open_source(Path(source))
+    report = ImportReport(source=str(source))
+    gc_was_enabled = gc.isenabled()
+    try:
+        root = archive.find_root()
+        files, manifest = plan_files(archive, root, report)
+        if not files and manifest is None:
+            raise ArchiveError(
+                f"{source} holds no X archive data (no data/manifest.js, tweets.js, "
+                "follower.js...)",
+                "Pass the zip X sent you, its unzipped folder, or one data .js file",
+            )
+        importer = _Importer(archive, root, workspace, report, progress)
+        importer.read_account(files, manifest)
+        # Millions of small dicts and tuples: the cyclic collector would rescan them all
+        # again and again for nothing (they hold no cycles), tripling the time.
+        gc.disable()
+        with workspace.transaction():
+            importer.run(files, manifest)
+            workspace.set_meta("archive_path", str(archive.path))
+            workspace.set_meta("archive_kind", archive.kind)
+            workspace.set_meta("archive_root", root)
+            generated = ((manifest or {}).get("archiveInfo") or {}).get("generationDate")
+            if generated:
+                workspace.set_meta("archive_generated_at", str(generated))
+            report.seconds = time.perf_counter() - started
+            workspace.conn.execute(
+                "INSERT INTO archive_imports (imported_at, archive_path, counts, warnings) "
+                "VALUES (?, ?, ?, ?)",
+                (
+                    datetime.now(UTC).isoformat(timespec="seconds"),
+                    str(archive.path),
+                    orjson.dumps(report.counts).decode(),
+                    orjson.dumps([[w.file, w.message] for w in report.warnings]).decode(),
+                ),
+            )
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+        archive.close()
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,234 @@
+"""Opening an X archive wherever it is: a zip, an unzipped folder, or one data ``.js`` file.
+
+An :class:`ArchiveSource` lists the archive's members by name (always with ``/`` separators,
+relative to the container) and reads one member at a time. Zips are read member by member
+with :mod:`zipfile`, never extracted to disk; unsafe member names (zip-slip) and absurd
+compression ratios (zip bombs) are refused before anything is read.
+
+The *root* is the prefix in front of ``data/`` (empty, or a wrapper folder such as
+``twitter-2024-01-01-abc/``), found from ``data/manifest.js`` by suffix, else from the first
+member under a ``data/`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+from departures.errors import ArchiveError
+
+# A real archive's JSON compresses about 5-20 times; a zip bomb about 1000 times.
+MAX_COMPRESSION_RATIO = 100
+# Small members may compress absurdly well (a file of blanks) without harm.
+RATIO_CHECK_MIN_BYTES = 1 << 20
+
+_REDOWNLOAD = "Download the archive again from X (Settings > Your account > Download an archive)"
+
+
+def _is_unsafe_name(name: str) -> bool:
+    """True for member names that would escape the extraction folder (zip-slip)."""
+    if name.startswith(("/", "\\")) or "\\" in name or (len(name) > 1 and name[1] == ":"):
+        return True
+    return ".." in PurePosixPath(name).parts
+
+
+class ArchiveSource:
+    """One archive container: a zip file, a folder, or a single data file."""
+
+    kind: str  # "zip", "dir" or "file"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path.resolve()
+        self.display = str(path)
+
+    def names(self) -> list[str]:
+        """Every member (file) name, relative to the container, with ``/`` separators."""
+        raise NotImplementedError
+
+    def read(self, name: str) -> bytes:
+        """The bytes of member ``name``."""
+        raise NotImplementedError
+
+    def exists(self, name: str) -> bool:
+        """Whether member ``name`` exists."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the container (the zip file handle)."""
+
+    def find_root(self) -> str:
+        """The prefix in front of ``data/``: ``""`` or a wrapper folder ending in ``/``."""
+        names = self.names()
+        manifests = [n for n in names if n.endswith("data/manifest.js")]
+        if manifests:
+            # The shortest one: a wrapper may hold stray copies deeper down.
+            best = min(manifests, key=len)
+            return best[: -len("data/manifest.js")]
+        for name in sorted(names, key=len):
+            index = name.find("data/")
+            if index == 0 or (index > 0 and name[index - 1] == "/"):
+                return name[:index]
+        return ""
+
+
+class ZipSource(ArchiveSource):
+    """A zip archive, read member by member."""
+
+    kind = "zip"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        try:
+            self._zip = zipfile.ZipFile(self.path)
+            infos = self._zip.infolist()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+            raise ArchiveError(
+                f"{self.display} is not a readable zip file (corrupt or truncated: {exc})",
+                _REDOWNLOAD + ", or unzip it and pass the folder",
+            ) from exc
+        self._infos = {info.filename: info for info in infos if not info.is_dir()}
+        for name in self._infos:
+            if _is_unsafe_name(name):
+                self._zip.close()
+                raise ArchiveError(
+                    f"{self.display} contains an unsafe file name '{name}' that points outside "
+                    "the archive",
+                    "This is not an archive made by X; download yours again from X",
+                )
+
+    def names(self) -> list[str]:
+        return list(self._infos)
+
+    def exists(self, name: str) -> bool:
+        return name in self._infos
+
+    def read(self, name: str) -> bytes:
+        info = self._infos[name]
+        if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
+            info.compress_size, 1
+        ):
+            ratio = info.file_size // max(info.compress_size, 1)
+            raise ArchiveError(
+                f"{self.display}: member {name} expands {ratio} times (a zip bomb?)",
+                "This is not an archive made by X; download yours again from X",
+            )
+        try:
+            with self._zip.open(info) as member:
+                # Read at most one byte more than declared: a lying header cannot make us
+                # inflate without bound.
+                data = member.read(info.file_size + 1)
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+            raise ArchiveError(
+                f"{self.display}: member {name} cannot be read (corrupt or truncated zip: {exc})",
+                _REDOWNLOAD + ", or unzip it and pass the folder",
+            ) from exc
+        if len(data) > info.file_size:
+            raise ArchiveError(
+                f"{self.display}: member {name} is larger than its zip header says",
+                "This is not an archive made by X; download yours again from X",
+            )
+        return data
+
+    def close(self) -> None:
+        self._zip.close()
+
+
+class DirSource(ArchiveSource):
+    """An unzipped archive folder (with or without a wrapper folder)."""
+
+    kind = "dir"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._names: list[str] | None = None
+
+    def names(self) -> list[str]:
+        if self._names is None:
+            found: list[str] = []
+            for dirpath, dirnames, filenames in os.walk(self.path):
+                # Skip the offline viewer's assets: thousands of files we never read.
+                dirnames[:] = [d for d in dirnames if d != "assets"]
+                rel = os.path.relpath(dirpath, self.path)
+                prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+                found.extend(prefix + f for f in filenames)
+            self._names = found
+        return self._names
+
+    def exists(self, name: str) -> bool:
+        if self._names is not None:
+            return name in self._name_set()
+        return (self.path / name).is_file()
+
+    def _name_set(self) -> set[str]:
+        cached: set[str] | None = getattr(self, "_set", None)
+        if cached is None:
+            cached = set(self.names())
+            self._set = cached
+        return cached
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.path / name).read_bytes()
+        except OSError as exc:
+            raise ArchiveError(
+                f"{self.path / name} cannot be read ({exc.strerror or exc})",
+                "Check the file's permissions, or unzip the archive again",
+            ) from exc
+
+
+class FileSource(ArchiveSource):
+    """A single data file such as ``tweets.js`` or ``following.js``."""
+
+    kind = "file"
+
+    def names(self) -> list[str]:
+        return [self.path.name]
+
+    def exists(self, name: str) -> bool:
+        return name == self.path.name
+
+    def find_root(self) -> str:
+        return ""
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:
+            raise ArchiveError(
+                f"{self.path} cannot be read ({exc.strerror or exc})",
+                "Check the file's permissions",
+            ) from exc
+
+
+def open_source(path: Path) -> ArchiveSource:
+    """Open the archive at ``path`` (zip, folder or one ``.js`` file) or raise ArchiveError."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError as exc:
+        raise ArchiveError(
+            f"{path} does not exist",
+            "Pass the path of the zip X sent you, its unzipped folder, or one data .js file",
+        ) from exc
+    except OSError as exc:
+        raise ArchiveError(
+            f"{path} cannot be opened ({exc.strerror or exc})", "Check the path and its permissions"
+        ) from exc
+    if stat.S_ISDIR(mode):
+        return DirSource(path)
+    if path.suffix.lower() == ".js":
+        return FileSource(path)
+    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        return ZipSource(path)
+    raise ArchiveError(
+        f"{path} is neither a zip file, a folder, nor a data .js file",
+        "Pass the zip X sent you, its unzipped folder, or one data .js file such as tweets.js",
+    )
+
+
+def media_names(names: Iterable[str], root: str) -> set[str]:
+    """The members under ``<root>data/`` that sit in a media folder (``*_media/``)."""
+    prefix = root + "data/"
+    return {n for n in names if n.startswith(prefix) and "_media/" in n[len(prefix) :]}
