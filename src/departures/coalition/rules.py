@@ -34,6 +34,7 @@ from departures.errors import DeparturesError
 
 __all__ = [
     "LOCKED_TERMS",
+    "Announcement",
     "CampaignStatus",
     "CampaignTerms",
     "CoalitionError",
@@ -49,6 +50,7 @@ __all__ = [
     "check_can_change_pledges",
     "close_campaign",
     "events_between",
+    "events_since",
     "largest_consistent_set",
     "make_pledge",
     "open_campaign",
@@ -419,6 +421,37 @@ def events_between(old: State, new: State) -> tuple[Event, ...]:
         raise ValueError(f"a campaign never moves from {old} to {new}") from None
 
 
+@dataclass(frozen=True)
+class Announcement:
+    """The campaign's current state and what to tell every pledger about reaching it."""
+
+    state: State
+    events: tuple[Event, ...]
+
+
+def events_since(
+    campaign: CampaignTerms, pledges: Iterable[Pledge], announced: State, now: datetime
+) -> Announcement:
+    """The state at ``now`` and the events to announce since the state last ``announced``.
+
+    This is what the service's notification loop calls: it stores the state it announced, and
+    may have missed some in between. A campaign closed since then is judged by its fate when it
+    closed (departed or off), so that e.g. on → (departed) → closed still announces the
+    departure; closing itself is silent.
+    """
+    pledges = list(pledges)
+    state = campaign_state(campaign, pledges, now)
+    if (
+        state == State.CLOSED
+        and campaign.closed_at is not None
+        and announced not in (State.DEPARTED, State.OFF, State.CLOSED)
+    ):
+        unclosed = dataclasses.replace(campaign, closed_at=None)
+        fate = campaign_state(unclosed, pledges, campaign.closed_at)
+        return Announcement(state, events_between(announced, fate))
+    return Announcement(state, events_between(announced, state))
+
+
 # --- transitions: each checks the rules and returns the new facts ---------------------------
 
 
@@ -451,20 +484,24 @@ def amend_terms(
     makes threshold pledges untrustworthy. The description stays editable (typos, links to the
     coalition's statement). Setting a locked term to its current value is not a change.
     """
-    amended = {
-        "title": campaign.title if title is None else title,
-        "threshold": campaign.threshold if threshold is None else threshold,
-        "deadline": campaign.deadline if deadline is None else deadline,
-        "departure_at": campaign.departure_at if departure_at is None else departure_at,
+    new_terms: dict[str, object] = {
+        "title": title,
+        "threshold": threshold,
+        "deadline": deadline,
+        "departure_at": departure_at,
     }
     if campaign.opened_at is not None:
         # Checked before validating the new values: "locked" is the answer that helps.
-        locked = [name for name in LOCKED_TERMS if amended[name] != getattr(campaign, name)]
+        locked = [
+            name
+            for name in LOCKED_TERMS
+            if new_terms[name] is not None and new_terms[name] != getattr(campaign, name)
+        ]
         if locked:
             raise CoalitionError(
                 f"The campaign's terms are locked since it opened on {_show(campaign.opened_at)}; "
                 f"cannot change the {', '.join(_TERM_NAMES[name] for name in locked)}",
-                "Organisations pledged to these terms: close this campaign and start a new one",
+                "Organisations pledged to these terms; for other terms, start a new campaign",
             )
     return CampaignTerms(
         title=campaign.title if title is None else title,
