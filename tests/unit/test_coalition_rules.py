@@ -233,9 +233,17 @@ def test_an_organisation_pledging_again_counts_once_with_its_latest_condition() 
     assert resolution.members == {"a", "b"}
 
 
-def test_a_withdrawal_of_a_later_pledge_leaves_the_earlier_one_in_force() -> None:
+def test_withdrawing_the_latest_pledge_does_not_bring_back_a_superseded_one() -> None:
     pledges = [pledge("a", 0, minute=1), pledge("a", 2, minute=2, withdrawn=3)]
-    assert pledges_in_force(pledges)["a"].min_others == 0
+    assert pledges_in_force(pledges) == {}
+    assert pledges_in_force(pledges, T0 + timedelta(minutes=1))["a"].min_others == 0
+    assert pledges_in_force(pledges, T0 + timedelta(minutes=2))["a"].min_others == 2
+
+
+def test_pledging_again_after_a_withdrawal_counts() -> None:
+    pledges = [pledge("a", 0, minute=1, withdrawn=2), pledge("a", 1, minute=3)]
+    assert pledges_in_force(pledges)["a"].min_others == 1
+    assert pledges_in_force(pledges, T0 + timedelta(minutes=2)) == {}
 
 
 def test_of_two_pledges_made_at_the_same_time_the_later_one_given_counts() -> None:
@@ -328,7 +336,7 @@ def test_relaxing_a_condition_never_makes_fewer_go(
     ),
     st.integers(0, 70),
 )
-def test_resolving_pledges_equals_resolving_the_latest_one_in_force_per_organisation(
+def test_resolving_pledges_equals_resolving_each_organisations_latest_pledge_if_not_withdrawn(
     facts: list[tuple[str, int, int, int | None]], minute: int
 ) -> None:
     pledges = [
@@ -337,11 +345,13 @@ def test_resolving_pledges_equals_resolving_the_latest_one_in_force_per_organisa
     ]
     at = T0 + timedelta(minutes=minute)
     expected: dict[str, Pledge] = {}
-    for p in pledges:  # the latest pledge made by then and not withdrawn by then
-        in_force = p.pledged_at <= at and (p.withdrawn_at is None or p.withdrawn_at > at)
-        earlier = expected.get(p.organisation)
-        if in_force and (earlier is None or p.pledged_at >= earlier.pledged_at):
-            expected[p.organisation] = p
+    for org in {p.organisation for p in pledges}:  # its latest pledge, unless withdrawn by then
+        made = [p for p in pledges if p.organisation == org and p.pledged_at <= at]
+        if made:
+            last = max(made, key=lambda p: p.pledged_at)  # max keeps the first of equals...
+            last = [p for p in made if p.pledged_at == last.pledged_at][-1]  # ...we want the last
+            if last.withdrawn_at is None or last.withdrawn_at > at:
+                expected[org] = last
     resolution = resolve_pledges(pledges, at)
     conditions = {org: p.min_others for org, p in expected.items()}
     assert resolution.members == remove_all_unmet(conditions)

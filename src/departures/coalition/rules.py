@@ -76,8 +76,8 @@ class Pledge:
 
     ``min_others`` is the condition: ``0`` for an unconditional pledge, ``N`` for "we go if at
     least N other organisations go". ``withdrawn_at`` is set when the organisation withdrew it.
-    An organisation that changes its condition simply pledges again: the latest pledge in force
-    counts (see :func:`pledges_in_force`).
+    An organisation that changes its condition simply pledges again: its latest pledge
+    supersedes the earlier ones (see :func:`pledges_in_force`).
     """
 
     organisation: str
@@ -175,23 +175,26 @@ def largest_consistent_set(conditions: Mapping[str, int]) -> frozenset[str]:
 def pledges_in_force(pledges: Iterable[Pledge], at: datetime | None = None) -> dict[str, Pledge]:
     """The pledge that counts for each organisation, at time ``at`` (or on all known facts).
 
-    A pledge is in force at ``at`` when it was made at or before ``at`` and not withdrawn at or
-    before ``at``; with ``at=None`` every pledge made counts and any withdrawal counts. When an
-    organisation has several pledges in force (it pledged again to change its condition), the
-    latest ``pledged_at`` wins, and among equal times the later one in ``pledges``.
+    An organisation's *latest* pledge made at or before ``at`` supersedes its earlier ones (it
+    pledged again to change its condition); among equal times, the later one in ``pledges``
+    (the store returns them in the order it recorded them). That pledge is in force unless it
+    was withdrawn at or before ``at``, in which case the organisation has no pledge: a
+    superseded pledge never comes back. With ``at=None`` every recorded fact counts.
     """
     if at is not None:
         _require_aware(at, "The time")
-    chosen: dict[str, Pledge] = {}
+    latest: dict[str, Pledge] = {}
     for pledge in pledges:
         if at is not None and pledge.pledged_at > at:
             continue
-        if pledge.withdrawn_at is not None and (at is None or pledge.withdrawn_at <= at):
-            continue
-        current = chosen.get(pledge.organisation)
+        current = latest.get(pledge.organisation)
         if current is None or pledge.pledged_at >= current.pledged_at:
-            chosen[pledge.organisation] = pledge
-    return chosen
+            latest[pledge.organisation] = pledge
+    return {
+        organisation: pledge
+        for organisation, pledge in latest.items()
+        if pledge.withdrawn_at is None or (at is not None and pledge.withdrawn_at > at)
+    }
 
 
 def resolve_pledges(pledges: Iterable[Pledge], at: datetime | None = None) -> Resolution:
@@ -544,7 +547,8 @@ def make_pledge(
 ) -> Pledge:
     """A new pledge by ``organisation`` at ``now``, if the campaign takes pledges.
 
-    Pledging again replaces the organisation's earlier pledge (see :func:`pledges_in_force`).
+    Pledging again supersedes the organisation's earlier pledge (see :func:`pledges_in_force`),
+    so the service need not withdraw it first.
     """
     check_can_change_pledges(campaign, now)
     return Pledge(organisation=organisation, min_others=min_others, pledged_at=now)
