@@ -3,9 +3,9 @@
 X tags tweets with ISO 639-1 codes plus pseudo-codes that are not languages: ``und``
 (undetermined), ``zxx`` (no linguistic content), ``art`` (artificial), and ``q``-codes
 from ISO 639's private-use range (``qme`` media only, ``qam`` mentions only, ``qst`` very
-short, ``qht`` hashtags only, ``qct`` cashtags only, ...). Those are dropped: a wrong
-language hides a post from the feeds of people who read it. X also still uses a few
-deprecated codes, which are mapped to their current ones.
+short, ``qht`` hashtags only, ``qct`` cashtags only, ...: every 3-letter ``q`` code).
+Those are dropped: a wrong language hides a post from the feeds of people who read it.
+X also still uses a few deprecated codes, which are mapped to their current ones.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def bluesky_langs(lang: str | None) -> list[str]:
     if not _SHAPE.match(tag):
         return []
     primary, *subtags = tag.split("-")
-    if primary in _NOT_A_LANGUAGE or (len(primary) == 3 and "qaa" <= primary <= "qtz"):
+    if primary in _NOT_A_LANGUAGE or (len(primary) == 3 and primary[0] == "q"):
         return []
     primary = _RENAMED.get(primary, primary)
     return ["-".join([primary, *(_case(sub) for sub in subtags)])]
