@@ -370,6 +370,7 @@ def test_the_tipping_point_is_exactly_enough(conditions: dict[str, int], thresho
         return len(largest_consistent_set(conditions | {f"new{i}": 0 for i in range(extra)}))
 
     assert going_with(more) >= threshold
+    assert more <= max(threshold - result.going, 0)
     if more > 0:
         assert going_with(more - 1) < threshold
 

@@ -234,8 +234,8 @@ class Tipping:
     more_needed: int
     """The fewest new unconditional pledges that would put the campaign on (0 when on).
 
-    New pledges can unlock conditional ones, so this can be far less than
-    ``threshold - going``."""
+    At most ``threshold - going`` (the set that goes stays consistent with newcomers), and it
+    can be far less: new pledges can unlock conditional ones waiting for them."""
 
     @property
     def is_on(self) -> bool:
@@ -349,6 +349,7 @@ class CampaignStatus:
     resolution: Resolution
     """Who goes: live before the deadline, frozen at the deadline after it."""
     tipping: Tipping
+    """Against the threshold; ``more_needed`` is only a call to action before the deadline."""
 
 
 def campaign_status(
