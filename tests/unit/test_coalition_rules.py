@@ -695,7 +695,7 @@ def histories(draw: st.DrawFn) -> tuple[CampaignTerms, list[Pledge], list[dateti
     return campaign, pledges, moments
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(histories())
 def test_states_over_time_follow_the_rules_and_every_move_has_its_events(
     history: tuple[CampaignTerms, list[Pledge], list[datetime]],
