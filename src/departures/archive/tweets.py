@@ -59,9 +59,10 @@ def unescape(text: str) -> str:
 
 def iso_created_at(value: str) -> str:
     """``Fri Mar 06 13:02:05 +0000 2026`` as ``2026-03-06T13:02:05Z`` (UTC)."""
-    parts = value.split()
-    if len(parts) == 6 and parts[4] == "+0000" and parts[1] in _MONTHS:
-        return f"{parts[5]}-{_MONTHS[parts[1]]}-{int(parts[2]):02d}T{parts[3]}Z"
+    # X always writes this fixed-width form in UTC: slicing is five times faster than
+    # strptime, which matters at a million tweets.
+    if len(value) == 30 and value[20:25] == "+0000" and value[4:7] in _MONTHS:
+        return f"{value[26:30]}-{_MONTHS[value[4:7]]}-{value[8:10]}T{value[11:19]}Z"
     from datetime import UTC, datetime
 
     parsed = datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y").astimezone(UTC)
@@ -74,7 +75,7 @@ def snowflake_ms(tweet_id: int) -> int:
 
 
 def _int(value: Any) -> int | None:
-    if value is None or value == "":
+    if not value:
         return None
     try:
         return int(value)
@@ -82,14 +83,16 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _indices(entity: dict[str, Any]) -> tuple[int, int] | None:
-    idx = entity.get("indices")
-    if not isinstance(idx, list) or len(idx) != 2:
-        return None
-    try:
-        return int(idx[0]), int(idx[1])
-    except (TypeError, ValueError):
-        return None
+def _collect(spans: list[tuple[int, int, int, int, dict[str, Any]]], items: Any, kind: int) -> None:
+    """Append (start, end, kind, order, entity) for every entity with usable indices."""
+    if not items:
+        return
+    for entity in items:
+        try:
+            ix = entity["indices"]
+            spans.append((int(ix[0]), int(ix[1]), kind, len(spans), entity))
+        except (KeyError, TypeError, ValueError, IndexError):
+            continue
 
 
 @dataclass
@@ -113,24 +116,21 @@ _URL, _MENTION, _HASHTAG, _MEDIA = 0, 1, 2, 3
 
 def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, Any]]) -> Rendered:
     """Cut ``full_text`` at its entities, expand links, drop media links, then unescape."""
-    spans: list[tuple[int, int, int, dict[str, Any]]] = []
-    for kind, key in ((_URL, "urls"), (_MENTION, "user_mentions"), (_HASHTAG, "hashtags")):
-        for entity in entities.get(key) or ():
-            if isinstance(entity, dict) and (ix := _indices(entity)) is not None:
-                spans.append((ix[0], ix[1], kind, entity))
-    for item in media:
-        if (ix := _indices(item)) is not None:
-            spans.append((ix[0], ix[1], _MEDIA, item))
+    spans: list[tuple[int, int, int, int, dict[str, Any]]] = []
+    _collect(spans, entities.get("urls"), _URL)
+    _collect(spans, entities.get("user_mentions"), _MENTION)
+    _collect(spans, entities.get("hashtags"), _HASHTAG)
+    _collect(spans, media, _MEDIA)
     if not spans:
         return Rendered(unescape(full_text))
-    spans.sort(key=lambda s: (s[0], s[1]))
+    spans.sort()
     out: list[str] = []
     rendered = Rendered("")
     pos = 0
     length = 0
     end_of_text = len(full_text)
     removed_media_at_end = False
-    for start, end, kind, entity in spans:
+    for start, end, kind, _, entity in spans:
         # Overlapping, reversed or cut-off entities (truncated retweets) are left as text.
         if start < pos or end > end_of_text or start >= end:
             continue
@@ -216,31 +216,38 @@ class TweetContext:
     is_community: bool = False
 
 
+def _count(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
 def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     """The rows of one tweet object, or None when it has no usable id."""
-    tweet_id = _int(tw.get("id_str") or tw.get("id"))
+    get = tw.get
+    tweet_id = _int(get("id_str") or get("id"))
     if tweet_id is None:
         return None
-    full_text = tw.get("full_text")
+    full_text = get("full_text")
     if not isinstance(full_text, str):
         # Very old exports used "text"; anything else means no text at all.
-        full_text = tw.get("text")
+        full_text = get("text")
         if not isinstance(full_text, str):
             full_text = ""
-    entities = tw.get("entities")
+    entities = get("entities")
     if not isinstance(entities, dict):
         entities = {}
-    extended = tw.get("extended_entities")
+    extended = get("extended_entities")
     media_items = extended.get("media") if isinstance(extended, dict) else None
     if not media_items:
         media_items = entities.get("media") or []
-    media_items = [m for m in media_items if isinstance(m, dict)]
     rendered = render_text(full_text, entities, media_items)
 
-    reply_to_id = _int(tw.get("in_reply_to_status_id_str") or tw.get("in_reply_to_status_id"))
-    reply_user = _int(tw.get("in_reply_to_user_id_str") or tw.get("in_reply_to_user_id"))
-    reply_name = tw.get("in_reply_to_screen_name") or None
-    quote = quote_target(rendered.urls)
+    reply_to_id = _int(get("in_reply_to_status_id_str") or get("in_reply_to_status_id"))
+    reply_user = _int(get("in_reply_to_user_id_str") or get("in_reply_to_user_id"))
+    reply_name = get("in_reply_to_screen_name") or None
+    quote = quote_target(rendered.urls) if rendered.urls else None
 
     retweet_of_user: int | None = None
     retweet_of_name: str | None = None
@@ -258,28 +265,33 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     else:
         kind = "original"
 
-    edit_info = tw.get("edit_info")
     edit_initial: int | None = None
-    if isinstance(edit_info, dict):
+    edit_info = get("edit_info")
+    if edit_info:
         edit = edit_info.get("edit")
-        initial = edit_info.get("initial")
-        if isinstance(edit, dict):
+        if edit:
             edit_initial = _int(edit.get("initialTweetId"))
-        elif isinstance(initial, dict) and len(initial.get("editTweetIds") or ()) > 1:
-            # The first version of an edited tweet: it heads its own edit group.
-            edit_initial = tweet_id
-    withheld = tw.get("withheld_in_countries")
-    sensitive = tw.get("possibly_sensitive")
+        else:
+            initial = edit_info.get("initial")
+            if initial and len(initial.get("editTweetIds") or ()) > 1:
+                # The first version of an edited tweet: it heads its own edit group.
+                edit_initial = tweet_id
+    withheld = get("withheld_in_countries")
+    sensitive = get("possibly_sensitive")
 
     sightings: list[tuple[int, str, int, str]] = [
         (m["id"], m["screen_name"], tweet_id, "user_mentions")
         for m in rendered.mentions
         if m["id"] is not None and m["screen_name"]
     ]
-    if reply_user is not None and reply_user >= 0 and reply_name:
+    if reply_name and reply_user is not None and reply_user >= 0:
         sightings.append((reply_user, reply_name, tweet_id, "in_reply_to"))
 
-    media_rows, missing = _media_rows(tweet_id, media_items, ctx)
+    if media_items:
+        media_rows, missing = _media_rows(tweet_id, media_items, ctx)
+    else:
+        media_rows, missing = [], []
+    created = get("created_at")
     row = (
         tweet_id,
         rendered.text,
@@ -293,17 +305,17 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
         reply_name,
         retweet_of_user,
         retweet_of_name,
-        iso_created_at(tw["created_at"]) if isinstance(tw.get("created_at"), str) else None,
-        tw.get("lang"),
+        iso_created_at(created) if isinstance(created, str) else None,
+        get("lang"),
         None if sensitive is None else int(sensitive in (True, "true")),
-        int(bool(withheld)),
+        1 if withheld else 0,
         orjson.dumps(withheld).decode() if withheld else None,
-        _int(tw.get("favorite_count")) or 0,
-        _int(tw.get("retweet_count")) or 0,
+        _count(get("favorite_count")),
+        _count(get("retweet_count")),
         int(ctx.is_deleted),
         int(ctx.is_community),
-        _int(tw.get("community_id_str") or tw.get("community_id")),
-        tw.get("deleted_at"),
+        _int(get("community_id_str") or get("community_id")),
+        get("deleted_at"),
         edit_initial,
         len(media_rows),
         ctx.source_file,
@@ -331,6 +343,8 @@ def _media_rows(
     rows: list[tuple[Any, ...]] = []
     missing: list[str] = []
     for position, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
         mtype = item.get("type") or "photo"
         media_url = item.get("media_url_https") or item.get("media_url") or ""
         variant_url: str | None = None
