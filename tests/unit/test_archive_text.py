@@ -1,0 +1,183 @@
+"""The pure tweet transform: escapes, offsets, links, media links, kinds, dates, notes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from archive_builders import mention, photo, span, tweet, url_entity
+from departures.archive.notes import Note, choose_tweet, is_prefix_of_note, parse_note
+from departures.archive.tweets import (
+    TweetContext,
+    best_mp4,
+    iso_created_at,
+    render_text,
+    tweet_rows,
+    unescape,
+)
+
+CTX = TweetContext(
+    account_id=1000,
+    source_file="data/tweets.js",
+    media_dirs=("data/tweets_media/",),
+    media_files=set(),
+)
+
+
+def _entities(rows: Any) -> dict[str, Any]:
+    return orjson.loads(rows.tweet[3])  # type: ignore[no-any-return]
+
+
+def test_unescape_decodes_exactly_amp_lt_gt_and_keeps_quotes() -> None:
+    assert unescape("a &amp; b &lt;3 &gt; \"q\" 'x' &quot;") == "a & b <3 > \"q\" 'x' &quot;"
+    # An escaped ampersand followed by "lt;" is an ampersand, not a "<".
+    assert unescape("&amp;lt;") == "&lt;"
+
+
+def test_offsets_are_mapped_before_unescaping() -> None:
+    raw = "R&amp;D &gt; hype #science @alice https://t.co/abc"
+    entities = {
+        "hashtags": [{"text": "science", "indices": span(raw, "#science")}],
+        "user_mentions": [mention(raw, "alice", "42")],
+        "urls": [url_entity(raw, "https://t.co/abc", "https://example.org/r&d")],
+    }
+    out = render_text(raw, entities, [])
+    assert out.text == "R&D > hype #science @alice https://example.org/r&d"
+    (tag,) = out.hashtags
+    assert out.text[tag["start"] : tag["end"]] == "#science"
+    (who,) = out.mentions
+    assert out.text[who["start"] : who["end"]] == "@alice" and who["id"] == 42
+    (link,) = out.urls
+    assert out.text[link["start"] : link["end"]] == "https://example.org/r&d"
+    assert link["tco"] == "https://t.co/abc"
+
+
+def test_astral_emoji_count_as_one_code_point_in_offsets() -> None:
+    raw = "🌍🌱 &amp; 👩‍🌾 #harvest https://t.co/x1"
+    entities = {
+        "hashtags": [{"text": "harvest", "indices": span(raw, "#harvest")}],
+        "urls": [url_entity(raw, "https://t.co/x1", "https://fair.example/harvest")],
+    }
+    out = render_text(raw, entities, [])
+    assert out.text == "🌍🌱 & 👩‍🌾 #harvest https://fair.example/harvest"
+    tag = out.hashtags[0]
+    assert out.text[tag["start"] : tag["end"]] == "#harvest"
+    assert tag["start"] == 9  # 2 emoji, space, &, space, 3-code-point family, space
+    link = out.urls[0]
+    assert out.text[link["start"] : link["end"]] == "https://fair.example/harvest"
+
+
+def test_media_link_is_removed_and_trailing_space_trimmed() -> None:
+    raw = "Our new field &amp; barn https://t.co/pic1"
+    item = photo(raw, "https://t.co/pic1", "KEY1", "5")
+    out = render_text(raw, {}, [item])
+    assert out.text == "Our new field & barn"
+
+
+def test_entity_cut_off_by_a_truncated_retweet_stays_text() -> None:
+    raw = "RT @bob: long text https://t.co/abcd…"
+    cut = {"url": "https://t.co/abcdef", "expanded_url": "https://e.org", "indices": ["19", "42"]}
+    out = render_text(raw, {"urls": [cut]}, [])
+    assert out.text == raw and out.urls == []
+
+
+def test_created_at_becomes_iso_utc() -> None:
+    assert iso_created_at("Fri Mar 06 13:02:05 +0000 2026") == "2026-03-06T13:02:05Z"
+    assert iso_created_at("Fri Mar 06 13:02:05 +0100 2026") == "2026-03-06T12:02:05Z"
+
+
+def test_best_mp4_ignores_hls_and_picks_highest_bitrate() -> None:
+    info = {
+        "variants": [
+            {"bitrate": "632000", "content_type": "video/mp4", "url": "a.mp4"},
+            {"content_type": "application/x-mpegURL", "url": "p.m3u8"},
+            {"bitrate": "2176000", "content_type": "video/mp4", "url": "b.mp4"},
+        ]
+    }
+    assert best_mp4(info) == ("b.mp4", 2176000)
+    gif = {"variants": [{"bitrate": "0", "content_type": "video/mp4", "url": "g.mp4"}]}
+    assert best_mp4(gif) == ("g.mp4", 0)
+
+
+def test_kinds_from_the_archive_fields() -> None:
+    rt = tweet("11", "RT @bob: hello there…", mentions=[mention("RT @bob: hi", "bob", "7")])
+    own = tweet("12", "@fairharvest more", in_reply_to_status_id_str="11",
+                in_reply_to_user_id_str="1000", in_reply_to_screen_name="fairharvest")  # fmt: skip
+    other = tweet("13", "@bob yes", in_reply_to_status_id_str="99", in_reply_to_user_id_str="7")
+    text = "Look https://t.co/q"
+    quote = tweet("14", text, urls=[url_entity(text, "https://t.co/q",
+                                                "https://twitter.com/bob/status/555")])  # fmt: skip
+    at_not_reply = tweet("15", "@bob thanks for the visit", in_reply_to_user_id_str="7")
+    kinds = [tweet_rows(t, CTX).tweet[4] for t in (rt, own, other, quote, at_not_reply)]  # type: ignore[union-attr]
+    assert kinds == ["retweet", "reply_to_self", "reply_to_other", "quote", "original"]
+    rows = tweet_rows(quote, CTX)
+    assert rows is not None and rows.tweet[5] == 555
+
+
+def test_reply_without_screen_name_keeps_the_user_id_and_reveals_no_pair() -> None:
+    rows = tweet_rows(
+        tweet("16", "@ghost hi", in_reply_to_status_id_str="9", in_reply_to_user_id_str="77"), CTX
+    )
+    assert rows is not None
+    assert rows.tweet[8] == 77 and rows.tweet[9] is None
+    assert rows.sightings == []
+
+
+def test_mention_with_id_minus_one_has_no_id_and_reveals_no_pair() -> None:
+    text = "thanks @nobody"
+    rows = tweet_rows(tweet("17", text, mentions=[mention(text, "nobody", "-1")]), CTX)
+    assert rows is not None
+    assert _entities(rows)["mentions"][0]["id"] is None
+    assert rows.sightings == []
+
+
+def test_withheld_pseudo_lang_counts_and_sensitivity_are_kept() -> None:
+    rows = tweet_rows(
+        tweet("18", "🙂", lang="qme", withheld_in_countries=["DE"], possibly_sensitive=True), CTX
+    )
+    assert rows is not None
+    row = dict(
+        zip(("lang", "sens", "withheld", "countries", "fav", "rt"), rows.tweet[13:19], strict=True)
+    )
+    assert row == {"lang": "qme", "sens": 1, "withheld": 1, "countries": '["DE"]',
+                   "fav": 3, "rt": 1}  # fmt: skip
+
+
+def test_note_prefix_check_ignores_links_and_the_cut_word() -> None:
+    assert is_prefix_of_note(
+        "A long story about https://e.org soil and wat…", "A long story about soil and water."
+    )
+    assert not is_prefix_of_note("Something else enti…", "A long story about soil.")
+
+
+def test_note_goes_to_the_nearest_tweet_after_it_within_its_second() -> None:
+    base = 1_700_000_000_000
+    note_obj = Note(1, "x", base + 100, "Thread start and much more text", {})
+    before = (((base + 50) - 1288834974657) << 22, "Thread start and much…")
+    after = (((base + 130) - 1288834974657) << 22, "Thread start and much…")
+    later = (((base + 400) - 1288834974657) << 22, "Thread start and much…")
+    assert choose_tweet(note_obj, [later, before, after]) == after[0]
+
+
+def test_note_entities_get_offsets_into_the_expanded_text() -> None:
+    text = "Read https://t.co/n1 now #soil @alice"
+    parsed = parse_note(
+        {
+            "noteTweetId": "5",
+            "createdAt": "2024-01-30T08:14:27.000Z",
+            "core": {
+                "text": text,
+                "urls": [{"shortUrl": "https://t.co/n1", "expandedUrl": "https://soil.example/a",
+                          "displayUrl": "soil.example/a", "fromIndex": 5, "toIndex": 20}],
+                "hashtags": [{"text": "soil", "fromIndex": 25, "toIndex": 30}],
+                "mentions": [{"screenName": "alice", "fromIndex": 31, "toIndex": 37}],
+            },
+        }
+    )  # fmt: skip
+    assert parsed is not None
+    assert parsed.text == "Read https://soil.example/a now #soil @alice"
+    for key, expected in (("urls", "https://soil.example/a"), ("hashtags", "#soil"),
+                          ("mentions", "@alice")):  # fmt: skip
+        entity = parsed.entities[key][0]
+        assert parsed.text[entity["start"] : entity["end"]] == expected
