@@ -388,7 +388,7 @@ class _Content:
     def words(self, lang: str, n: int) -> str:
         rng = self.rng
         pool = _BULK_WORDS[lang]
-        out = " ".join(rng.choice(pool) for _ in range(n))
+        out = " ".join(rng.choices(pool, k=n))
         return out[0].upper() + out[1:]
 
     def fill(self, text: _Text, lang: str, words: int) -> None:
@@ -446,7 +446,7 @@ class _Content:
         return url + (f"?utm_source=x&id={rng.randint(1, 999)}" if rng.random() < 0.1 else "")
 
     def tco(self, ms: int | None = None) -> str:
-        code = "".join(self.rng.choice(_ALNUM) for _ in range(10))
+        code = "".join(self.rng.choices(_ALNUM, k=10))
         scheme = "http" if ms is not None and ms < _HTTPS_TCO_FROM_MS else "https"
         return f"{scheme}://t.co/{code}"
 
@@ -812,7 +812,7 @@ class _Tweets:
 
     # --- media -----------------------------------------------------------------------------
     def _media_key(self) -> str:
-        return "".join(self.rng.choice(_MEDIA_KEY_CHARS) for _ in range(15))
+        return "".join(self.rng.choices(_MEDIA_KEY_CHARS, k=15))
 
     def _attach_media(
         self,
@@ -1374,13 +1374,14 @@ def generate(
     tweets_out = _YtdWriter(data, "tweets", "tweets", part_bytes)
     notes_out = _YtdWriter(data, "note-tweet", "note_tweet", part_bytes)
     media_dir = data / "tweets_media"
+    first_copy: dict[bytes, Path] = {}
     maker = _Tweets(rng, content, me, tweets, media, stats)
     for done, item in enumerate(maker.items(), 1):
         tweets_out.add({"tweet": item.tweet})
         if item.note is not None:
             notes_out.add(item.note)
         for name, blob in item.files:
-            (media_dir / name).write_bytes(blob)
+            _write_media(media_dir / name, blob, first_copy)
             stats.media_files_written += 1
         if progress is not None and done % 10_000 == 0:
             progress(done, tweets)
@@ -1403,7 +1404,7 @@ def generate(
                 "profile": {
                     "description": {
                         "bio": content.bio,
-                        "website": "https://t.co/" + "".join(rng.choice(_ALNUM) for _ in range(10)),
+                        "website": "https://t.co/" + "".join(rng.choices(_ALNUM, k=10)),
                         "location": content.location,
                     },
                     "avatarMediaUrl": f"https://pbs.twimg.com/profile_images/{me.user_id}/avatar{seed}.jpg",
@@ -1458,6 +1459,23 @@ def generate(
             stats.files[name] = size
     _write_manifest(data, me, written, stats)
     return stats
+
+
+def _write_media(path: Path, blob: bytes, first_copy: dict[bytes, Path]) -> None:
+    """Write a media file; identical bytes become hard links to the first copy where possible.
+
+    The bulk profile reuses a few images across tens of thousands of files; linking them
+    spares the disk and the file system (creating files is most of the generator's time).
+    """
+    source = first_copy.get(blob)
+    if source is not None:
+        try:
+            os.link(source, path)
+            return
+        except OSError:
+            pass
+    path.write_bytes(blob)
+    first_copy.setdefault(blob, path)
 
 
 def _write_people(
