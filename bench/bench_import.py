@@ -1,0 +1,92 @@
+"""Bench: the whole ``archive import`` against the parse floor, measured in the same run.
+
+    .venv/bin/python bench/bench_import.py [--tweets 300000] [--zip] [--profile]
+
+Uses (and on first run generates, ~1-2 min) a cached synthetic archive of 300,000 tweets in
+~100 MB parts with media files and long posts. Measures the floor (read + strip prefix +
+orjson.loads of every tweets part, gc disabled: ``baseline_parse.py``), then imports the
+archive with ``departures.archive.importer.import_archive`` into a fresh workspace in a fresh
+Python process, SQLite commit included, and prints both rates and their ratio.
+
+Target (issue 2): import rate >= 1/3 of the floor. Exit status 1 when below it.
+--zip imports the zip instead of the folder (the floor still parses the folder's parts).
+--profile then runs a second, profiled import and prints where its time goes (cProfile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _util import (
+    cached_archive,
+    machine,
+    parse_floor,
+    rate,
+    run_import,
+    tweet_parts,
+    warm_cache,
+)
+
+TARGET = 1 / 3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Import speed against the parse floor.")
+    parser.add_argument("--tweets", type=int, default=300_000)
+    parser.add_argument("--part-mb", type=int, default=100)
+    parser.add_argument("--zip", action="store_true", help="import the zip, not the folder")
+    parser.add_argument("--profile", action="store_true", help="also profile one import")
+    args = parser.parse_args()
+
+    folder, stats = cached_archive(args.tweets, part_mb=args.part_mb)
+    source = (
+        cached_archive(args.tweets, part_mb=args.part_mb, as_zip=True)[0] if args.zip else folder
+    )
+    parts = tweet_parts(folder)
+    entries = stats["tweet_entries"]
+    size = sum(p.stat().st_size for p in parts)
+    print(f"archive: {source}")
+    print(
+        f"  {entries:,} tweet entries in {len(parts)} parts ({size / 1e6:,.0f} MB), "
+        f"{stats['long_posts']:,} long posts, {stats['media_items']:,} media items, "
+        f"{stats['likes']:,} likes, {stats['followers']:,} followers"
+    )
+    print(f"machine: {machine()}")
+    warm_cache(parts)
+    if args.zip:
+        warm_cache([source])
+
+    count, floor_s = parse_floor(parts, gc_enabled=False)
+    _, floor_gc_s = parse_floor(parts, gc_enabled=True)
+    result = run_import(source)
+    import_s = result["seconds"]
+
+    floor_rate = count / floor_s
+    import_rate = entries / import_s
+    ratio = import_rate / floor_rate
+    print(f"floor (parse only, gc off): {floor_s:7.2f} s  {rate(count, floor_s)}")
+    print(f"floor with gc on (ref.):    {floor_gc_s:7.2f} s  {rate(count, floor_gc_s)}")
+    print(
+        f"import (commit included):   {import_s:7.2f} s  {rate(entries, import_s)}"
+        f"  (peak RSS {result['max_rss_kb'] / 1024:,.0f} MB)"
+    )
+    counts = result["counts"]
+    print(
+        f"  read: {counts.get('tweets', 0):,} tweet entries (written {entries:,}), long posts "
+        f"restored {counts.get('long_posts_restored', 0):,} of {stats['long_posts']:,}, "
+        f"missing media files {counts.get('media_files_missing', 0):,} of "
+        f"{stats['media_files_missing']:,}, warnings {result['warnings']}"
+    )
+    verdict = "OK" if ratio >= TARGET else "BELOW TARGET"
+    print(f"ratio import / floor: {ratio:.2f} (target >= {TARGET:.2f}) {verdict}")
+
+    if args.profile:
+        print("\nprofiled import (slower than the measured one):", flush=True)
+        run_import(source, profile=True)
+    if ratio < TARGET:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Bench: the import's memory does not grow with the archive.
+
+    .venv/bin/python bench/bench_import_memory.py [--small 100000] [--large 1000000]
+
+Imports a 100,000-tweet and a 1,000,000-tweet synthetic archive (cached; the large one takes
+a few minutes and ~2.6 GB of disk the first time), each into a fresh workspace in a fresh
+Python process, and prints the peak RSS (``ru_maxrss``) of each child and their ratio.
+
+Target (issue 2): the large peak within 10% of the small one, and below 600 MB.
+Exit status 1 when either is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from _util import cached_archive, machine, rate, run_import
+
+MAX_GROWTH = 1.10
+MAX_MB = 600
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Peak memory of the import, small vs large.")
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--part-mb", type=int, default=100)
+    args = parser.parse_args()
+    print(f"machine: {machine()}")
+    peaks: list[float] = []
+    for tweets in (args.small, args.large):
+        archive, stats = cached_archive(tweets, part_mb=args.part_mb)
+        result = run_import(archive)
+        peak = result["max_rss_kb"] / 1024
+        peaks.append(peak)
+        base = result["rss_before_import_kb"] / 1024
+        print(
+            f"{tweets:>9,} tweets, {stats['tweet_parts']} part(s): peak RSS {peak:6.0f} MB "
+            f"(interpreter + imports {base:.0f} MB), import {result['seconds']:.1f} s = "
+            f"{rate(stats['tweet_entries'], result['seconds'])}"
+        )
+    small, large = peaks
+    ratio = large / small
+    ok = ratio <= MAX_GROWTH and large < MAX_MB
+    print(
+        f"ratio large / small: {ratio:.3f} (target <= {MAX_GROWTH:.2f}); large peak "
+        f"{large:.0f} MB (target < {MAX_MB} MB) {'OK' if ok else 'BELOW TARGET'}"
+    )
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
