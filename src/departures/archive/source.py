@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -120,7 +121,7 @@ class ZipSource(ArchiveSource):
                 # Read at most one byte more than declared: a lying header cannot make us
                 # inflate without bound.
                 data = member.read(info.file_size + 1)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, zipfile.LargeZipFile) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
             raise ArchiveError(
                 f"{self.display}: member {name} cannot be read (corrupt or truncated zip: {exc})",
                 _REDOWNLOAD + ", or unzip it and pass the folder",

@@ -50,8 +50,10 @@ def _decode_error(data: bytes, equals: int, name: str, exc: Exception) -> Archiv
             f"{name} is not valid UTF-8 (bad byte at offset {offset})",
             "The file was changed after X made it; download the archive again from X",
         )
-    stripped = text.rstrip()
-    if stripped.startswith("[") and not stripped.endswith("]"):
+    stripped = text.strip()
+    if "unexpected end of data" in str(exc) or (
+        stripped.startswith("[") and not stripped.endswith("]")
+    ):
         return ArchiveError(
             f"{name} is truncated (its JSON ends early: {exc})",
             "Download or unzip the archive again; the file is incomplete",
