@@ -64,12 +64,14 @@ class SimulatedPds:
         if n_creates > BATCH:
             return 400, {}
         points = 3 * n_creates
-        ok = all([w.consume(points, now) for w in self.windows])  # every window counts
-        tightest = min(self.windows, key=FixedWindow.remaining)
+        refused = [w for w in self.windows if not w.consume(points, now)]  # all count
+        # Like xrpc-server's getTightestLimit: the first refusing window, else the lowest.
+        tightest = refused[0] if refused else min(self.windows, key=FixedWindow.remaining)
+        ok = not refused
         headers = {
             "RateLimit-Limit": str(tightest.points),
             "RateLimit-Remaining": str(tightest.remaining()),
-            "RateLimit-Reset": str(math.ceil(tightest.reset())),
+            "RateLimit-Reset": str(math.floor(tightest.reset())),  # as the PDS rounds
             "RateLimit-Policy": f"{tightest.points};w={int(tightest.seconds)}",
         }
         if not ok:

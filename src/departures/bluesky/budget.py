@@ -129,6 +129,12 @@ class WriteBudget:
         }
         self._blocked_until = 0.0
         self._pace_next = 0.0  # the gentle pace lets the next write go at this time
+        # Send one write alone first (at the start, after a 429, and whenever the server's
+        # last word has expired): the response's headers show the fullest server window,
+        # including writes this budget never saw, so a full batch is not refused by a
+        # window the last headers did not name. Only when the server sends headers at all.
+        self._probe = True
+        self._server_speaks = False
 
     # --- questions -----------------------------------------------------------------------
 
@@ -162,11 +168,15 @@ class WriteBudget:
     def how_many_now(
         self, kind: WriteKind | str = WriteKind.CREATE, *, now: float | None = None
     ) -> int:
-        """How many writes of ``kind`` may go in one batch right now (0: wait)."""
+        """How many writes of ``kind`` may go in one batch right now (0: wait).
+
+        Size batches with this: it is 1 for a probe write (at the start, after a 429, and
+        when the server's last ``RateLimit-*`` headers have expired).
+        """
         now = self._now(now)
         if now < self._blocked_until:
             return 0
-        cap = self.config.max_batch
+        cap = 1 if self._needs_probe(now) else self.config.max_batch
         rate = self.config.max_writes_per_hour
         if rate:
             if now < self._pace_next:
@@ -230,6 +240,8 @@ class WriteBudget:
         rate = self.config.max_writes_per_hour
         if rate and writes:
             self._pace_next = max(self._pace_next, now) + writes * HOUR / rate
+        if writes:
+            self._probe = False
         if headers:
             self.observe_headers(headers, now=now)
 
@@ -247,6 +259,7 @@ class WriteBudget:
         window = self._window_for(seconds, limit)
         window.limit = limit
         window.server = _ServerView(limit, remaining, reset + self.config.clock_skew, now)
+        self._server_speaks = True
 
     def on_429(
         self,
@@ -276,10 +289,12 @@ class WriteBudget:
             until = reset + self.config.clock_skew
             # Whatever it said, the server refused: nothing is left until its reset.
             window.server = _ServerView(limit, 0, until, now)
+            self._server_speaks = True
         retry_after = _number(lower.get("retry-after"))
         if retry_after is not None:
             until = max(until, now + retry_after) if parsed is not None else now + retry_after
         self._blocked_until = max(self._blocked_until, until)
+        self._probe = True
         return max(0.0, self._blocked_until - now)
 
     # --- persistence ---------------------------------------------------------------------
@@ -290,6 +305,8 @@ class WriteBudget:
             "version": 1,
             "blocked_until": self._blocked_until,
             "pace_next": self._pace_next,
+            "probe": self._probe,
+            "server_speaks": self._server_speaks,
             "windows": [
                 {
                     "seconds": w.seconds,
@@ -320,6 +337,8 @@ class WriteBudget:
         budget = cls(config, clock=clock)
         budget._blocked_until = float(data.get("blocked_until", 0.0))
         budget._pace_next = float(data.get("pace_next", 0.0))
+        budget._probe = bool(data.get("probe", True))
+        budget._server_speaks = bool(data.get("server_speaks", False))
         for saved in data.get("windows", ()):
             window = budget._window_for(float(saved["seconds"]), int(saved["limit"]))
             window.ledger = sorted((float(t), int(p)) for t, p in saved.get("ledger", ()))
@@ -337,6 +356,13 @@ class WriteBudget:
 
     def _now(self, now: float | None) -> float:
         return self._clock() if now is None else float(now)
+
+    def _needs_probe(self, now: float) -> bool:
+        if self._probe:
+            return True
+        return self._server_speaks and not any(
+            self._live_server(window, now) for window in self._windows.values()
+        )
 
     def _window_for(self, seconds: float, limit: int) -> _Window:
         if seconds not in self._windows:
