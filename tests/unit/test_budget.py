@@ -119,7 +119,7 @@ def test_the_daily_window_stops_writing_until_the_first_points_expire() -> None:
     assert clock.now == pytest.approx(T0 + DAY)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -178,7 +178,7 @@ class FixedWindowServer:
         return not refused, headers(int(limit), max(0, int(limit - used)), reset, int(seconds))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -187,7 +187,7 @@ class FixedWindowServer:
             st.floats(min_value=0, max_value=400),
         ),
         min_size=40,
-        max_size=200,
+        max_size=120,
     ),
     st.integers(min_value=0, max_value=5000),
     st.integers(min_value=0, max_value=35000),

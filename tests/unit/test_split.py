@@ -47,7 +47,7 @@ def test_a_long_post_is_cut_at_sentence_ends_and_numbered() -> None:
     sentence = "We are leaving X today with more than thirty member organisations. "
     parts = split_post(RichText((sentence * 12).strip()))
     assert len(parts) == 3
-    assert [SUFFIX.search(p.text).group(0) for p in parts] == [" (1/3)", " (2/3)", " (3/3)"]  # type: ignore[union-attr]
+    assert [p.text[-6:] for p in parts] == [" (1/3)", " (2/3)", " (3/3)"]
     assert all(content(p).endswith("organisations.") for p in parts)
     assert within_limits(parts)
 
@@ -207,7 +207,7 @@ def check_reassembles(rich: RichText, parts: list[RichText]) -> None:
     assert found == [(f.byte_start, f.byte_end, f.kind, f.value) for f in rich.facets]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.lists(_piece, min_size=30, max_size=200),
     st.integers(min_value=40, max_value=300),
@@ -229,7 +229,7 @@ def test_parts_fit_reassemble_and_keep_every_facet_whole(
         assert set(regex.findall(r"\X", content(part))) <= clusters | {" "}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     st.lists(_piece, min_size=10, max_size=80),
     st.integers(min_value=1, max_value=40),
