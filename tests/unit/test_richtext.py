@@ -132,6 +132,20 @@ def test_entities_with_wrong_offsets_are_found_by_their_text_or_dropped() -> Non
     assert shown(rich) == [("#climate", "tag", "climate")]
 
 
+def test_a_link_left_as_tco_in_the_text_is_shown_expanded() -> None:
+    text = "read https://t.co/AbC123"
+    url = "https://example.org/report"
+    link = entity_at(text, "https://t.co/AbC123", url=url, tco="https://t.co/AbC123")
+    rich = build_post_text(source(text, urls=[link]))
+    assert shown(rich) == [("example.org/report", "link", url)]
+
+
+def test_entities_without_offsets_are_found_by_their_text() -> None:
+    text = "Hi @Someone"
+    rich = build_post_text(source(text, mentions=[{"screen_name": "someone", "id": "-1"}]))
+    assert shown(rich) == [("@Someone", "link", "https://x.com/someone")]
+
+
 def test_overlapping_entities_keep_the_first() -> None:
     text = "see https://example.com/#tag"
     url = "https://example.com/#tag"

@@ -94,15 +94,18 @@ class SourceText:
     def from_stored(cls, text: str, entities: Mapping[str, Any] | None) -> SourceText:
         """Build from the importer's stored form: ``text`` plus the ``entities`` dict.
 
-        Entities with missing or out-of-range offsets are dropped rather than trusted: a
-        quirky archive must not crash the conversion or shift other facets.
+        An entity whose offsets do not point at what it names is looked up by its text, or
+        dropped: a quirky archive must neither crash the conversion nor misplace a facet.
+        A link whose text is still the t.co address is shown shortened like any other.
         """
         entities = entities or {}
         links = tuple(
             Link(
                 start, end, str(e["url"]), str(e.get("display_url") or ""), str(e.get("tco") or "")
             )
-            for e, start, end in _located(text, entities.get("urls"), lambda e: str(e["url"]))
+            for e, start, end in _located(
+                text, entities.get("urls"), lambda e: (str(e["url"]), str(e.get("tco") or ""))
+            )
         )
         mentions = tuple(
             Mention(
@@ -112,44 +115,46 @@ class SourceText:
                 None if e.get("id") in (None, "", "-1", -1) else str(e["id"]),
             )
             for e, start, end in _located(
-                text, entities.get("mentions"), lambda e: "@" + str(e["screen_name"])
+                text, entities.get("mentions"), lambda e: ("@" + str(e["screen_name"]),)
             )
         )
         hashtags = tuple(
             Hashtag(start, end, str(e["text"]).lstrip("#＃"))
             for e, start, end in _located(
-                text, entities.get("hashtags"), lambda e: "#" + str(e["text"]).lstrip("#＃")
+                text, entities.get("hashtags"), lambda e: ("#" + str(e["text"]).lstrip("#＃"),)
             )
         )
         return cls(text, links, mentions, hashtags)
 
 
 def _located(
-    text: str, items: Any, expected: Callable[[Mapping[str, Any]], str]
+    text: str, items: Any, expected: Callable[[Mapping[str, Any]], tuple[str, ...]]
 ) -> Iterator[tuple[Mapping[str, Any], int, int]]:
-    """Entities with offsets that point at what they name.
+    """Entities with offsets that point at what they name (one of ``expected``).
 
-    When ``text[start:end]`` is not the expected string (an importer quirk), the entity is
-    looked up by its text instead, and dropped if absent: a wrong offset must never put a
-    facet on the wrong words.
+    When ``text[start:end]`` is none of the expected strings (an importer quirk), the
+    entity is looked up by its text instead, and dropped if absent: a wrong offset must
+    never put a facet on the wrong words.
     """
     folded = text.casefold()
     for item in items or ():
         try:
-            want = expected(item)
+            wanted = [w for w in expected(item) if len(w) >= 2]
+        except (KeyError, TypeError):
+            continue
+        try:
             start, end = int(item["start"]), int(item["end"])
         except (KeyError, TypeError, ValueError):
             start = end = -1
-            want = ""
-        if len(want) < 2:
-            continue
-        if 0 <= start < end <= len(text) and _same(text[start:end], want):
+        if 0 <= start < end <= len(text) and any(_same(text[start:end], w) for w in wanted):
             yield item, start, end
             continue
-        found = folded.find(want.casefold())
-        # casefold can change lengths (ß → ss); only trust a find that maps back 1:1.
-        if found >= 0 and len(folded) == len(text) and _same(text[found : found + len(want)], want):
-            yield item, found, found + len(want)
+        for want in wanted:
+            found = folded.find(want.casefold())
+            # casefold can change lengths (ß → ss): only trust a find that maps back 1:1.
+            if found >= 0 and _same(text[found : found + len(want)], want):
+                yield item, found, found + len(want)
+                break
 
 
 def _same(shown: str, want: str) -> bool:
@@ -397,10 +402,9 @@ def _spans(source: SourceText, dids: Mapping[str, str]) -> list[_Span]:
     text = source.text
     candidates: list[_Span] = []
     for link in source.links:
-        shown_url = text[link.start : link.end]
-        candidates.append(
-            _Span(link.start, link.end, to_short_url(shown_url), "link", _link_uri(link.url))
-        )
+        # Shown from the expanded URL even where the text still holds the t.co address.
+        shown = to_short_url(link.url)
+        candidates.append(_Span(link.start, link.end, shown, "link", _link_uri(link.url)))
     for mention in source.mentions:
         shown = text[mention.start : mention.end]
         did = _mention_did(mention, dids)
