@@ -329,6 +329,14 @@ def test_the_estimate_of_a_30000_post_plan_is_52_hours() -> None:
     assert budget.estimate_seconds() == 0.0
 
 
+def test_the_estimate_starts_from_what_the_server_last_said() -> None:
+    clock = FakeClock()
+    budget = WriteBudget(clock=clock)
+    budget.commit(n_creates=1, headers=headers(5000, 100, T0 + 600))
+    # Nothing fits before the reset in 10 minutes; then 1,000 creates go at once.
+    assert budget.estimate_seconds(n_creates=1000) == pytest.approx(601)
+
+
 @pytest.mark.parametrize(
     "config",
     [

@@ -200,6 +200,8 @@ class WriteBudget:
         """
         now = self._now(now)
         sim = WriteBudget.from_dict(self.to_dict(), self.config, clock=lambda: now)
+        # The replay gets no headers: assume the server agrees with the ledger, no probes.
+        sim._probe = sim._server_speaks = False
         t = now
         left = {
             WriteKind.CREATE: n_creates,
