@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["departures.sandbox.pytest_plugin"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_FIXTURES = Path(os.environ.get("DEPARTURES_SHARED", REPO.parent / "shared")) / "fixtures"
 

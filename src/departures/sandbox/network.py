@@ -1,0 +1,422 @@
+"""Starting, finding and stopping one local Bluesky network.
+
+A sandbox is identified by its base port: PLC on ``BASE``, PDS on ``BASE+1``, AppView on
+``BASE+2``, ozone on ``BASE+3``, PostgreSQL on ``BASE+4``. Its state (``state.json`` with the
+PIDs and start times, ports and URLs; the servers' log; their data) lives in a state
+directory, by default ``<cache>/run/<BASE>``. The network is throwaway: every ``up`` starts a
+fresh one (the PLC directory is in memory) and ``down`` deletes its data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from departures.errors import SandboxError
+from departures.sandbox.install import ProgressCallback, cache_root, ensure_runtime
+from departures.sandbox.postgres import Cluster, cluster_dir, find_bindir
+from departures.sandbox.processes import (
+    ProcessId,
+    descendants,
+    port_in_use,
+    pss_bytes,
+    stop_group,
+)
+
+DEFAULT_BASE_PORT = 2580
+PORTS_USED = 5
+START_TIMEOUT = 120.0
+POSTGRES_SCHEMA = "departures"
+STATE_FILE = "state.json"
+LOG_FILE = "network.log"
+
+
+def ports_for(base: int, appview: bool) -> dict[str, int]:
+    """The ports a sandbox with this base uses, by service name."""
+    ports = {"plc": base, "pds": base + 1}
+    if appview:
+        ports.update(appview=base + 2, ozone=base + 3, postgres=base + 4)
+    return ports
+
+
+def default_state_dir(base: int) -> Path:
+    """The state directory of the sandbox on ``base`` in the user's cache."""
+    return cache_root() / "run" / str(base)
+
+
+@dataclass
+class SandboxState:
+    """What ``up`` recorded: enough for ``status`` and ``down`` in another process."""
+
+    base_port: int
+    appview: bool
+    rate_limits: bool
+    pid: int
+    start_time: int
+    plc_url: str
+    pds_url: str
+    appview_url: str | None
+    ozone_url: str | None
+    postgres_dir: str | None
+    postgres_port: int | None
+    started_at: float
+    start_seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def process(self) -> ProcessId:
+        """The node process running the network."""
+        return ProcessId(self.pid, self.start_time)
+
+    def cluster(self) -> Cluster | None:
+        """The PostgreSQL cluster, when the network has an AppView."""
+        if self.postgres_dir is None or self.postgres_port is None:
+            return None
+        return Cluster(Path(self.postgres_dir), self.postgres_port)
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """What runs where, for ``sandbox status``."""
+
+    base_port: int
+    state_dir: Path
+    running: bool
+    stale: bool
+    state: SandboxState | None
+    healthy: dict[str, bool]
+    memory_bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready summary (no secrets: the sandbox has none worth hiding)."""
+        state = self.state
+        return {
+            "base_port": self.base_port,
+            "state_dir": str(self.state_dir),
+            "running": self.running,
+            "stale": self.stale,
+            "pid": state.pid if state else None,
+            "appview": state.appview if state else None,
+            "rate_limits": state.rate_limits if state else None,
+            "plc_url": state.plc_url if state else None,
+            "pds_url": state.pds_url if state else None,
+            "appview_url": state.appview_url if state else None,
+            "ozone_url": state.ozone_url if state else None,
+            "postgres_port": state.postgres_port if state else None,
+            "healthy": self.healthy,
+            "memory_bytes": self.memory_bytes,
+        }
+
+
+class Network:
+    """One sandbox network on ``base_port``, whose state lives in ``state_dir``."""
+
+    def __init__(self, base_port: int = DEFAULT_BASE_PORT, state_dir: Path | None = None):
+        self.base_port = base_port
+        self.state_dir = state_dir or default_state_dir(base_port)
+
+    # -- state ---------------------------------------------------------------------------
+    @property
+    def state_file(self) -> Path:
+        """``state.json``: written once the network answers, removed by ``down``."""
+        return self.state_dir / STATE_FILE
+
+    @property
+    def log_file(self) -> Path:
+        """The servers' combined stdout and stderr."""
+        return self.state_dir / LOG_FILE
+
+    def load_state(self) -> SandboxState | None:
+        """The recorded state, or ``None`` if nothing was started here."""
+        try:
+            data = json.loads(self.state_file.read_text())
+            return SandboxState(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _save_state(self, state: SandboxState) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(state), indent=2))
+        tmp.replace(self.state_file)
+
+    # -- up ------------------------------------------------------------------------------
+    def running_state(self) -> SandboxState | None:
+        """The state of a network that is up (its node process is the one we started)."""
+        state = self.load_state()
+        if state is not None and state.process.is_running():
+            return state
+        return None
+
+    def up(
+        self,
+        *,
+        appview: bool = True,
+        rate_limits: bool = False,
+        timeout: float = START_TIMEOUT,
+        progress: ProgressCallback | None = None,
+        tie_to_this_process: bool = False,
+    ) -> tuple[SandboxState, bool]:
+        """Start the network (installing the runtime first if needed) and wait until it answers.
+
+        Returns the state and whether it was started now (``False``: it was already up and is
+        reused). On any failure, everything started here is stopped before the error. With
+        ``tie_to_this_process`` the network also stops itself when this process dies (tests).
+        """
+        state = self.running_state()
+        if state is not None:
+            self._check_reuse(state, appview=appview, rate_limits=rate_limits)
+            return state, False
+        self.cleanup_stale()
+        if appview:
+            find_bindir()  # a clear error before minutes of installing
+        runtime = ensure_runtime(progress)
+        ports = ports_for(self.base_port, appview)
+        for name, port in ports.items():
+            if port_in_use(port):
+                raise SandboxError(
+                    f"port {port} (for the sandbox's {name}) is already in use",
+                    f"Stop what uses it, or choose other ports with --ports BASE (the sandbox "
+                    f"uses BASE to BASE+{PORTS_USED - 1}; now {self.base_port})",
+                )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmpdir = self.state_dir / "data"
+        shutil.rmtree(tmpdir, ignore_errors=True)
+        tmpdir.mkdir()
+        started = time.monotonic()
+        cluster: Cluster | None = None
+        proc: ProcessId | None = None
+        try:
+            if appview:
+                cluster = Cluster(cluster_dir(self.state_dir, self.base_port), ports["postgres"])
+                cluster.start()
+            ready_file = self.state_dir / "ready.json"
+            ready_file.unlink(missing_ok=True)
+            proc = self._launch(
+                runtime.node,
+                runtime.start_script(),
+                tmpdir,
+                {
+                    "base": self.base_port,
+                    "appview": appview,
+                    "rateLimits": rate_limits,
+                    "postgresUrl": cluster.url if cluster else None,
+                    "postgresSchema": POSTGRES_SCHEMA,
+                    "readyFile": str(ready_file),
+                    "watchPid": os.getpid() if tie_to_this_process else None,
+                },
+            )
+            ready = self._wait_ready(proc, ready_file, appview, timeout)
+            state = SandboxState(
+                base_port=self.base_port,
+                appview=appview,
+                rate_limits=rate_limits,
+                pid=proc.pid,
+                start_time=proc.start_time,
+                plc_url=ready["plcUrl"],
+                pds_url=ready["pdsUrl"],
+                appview_url=ready.get("appviewUrl"),
+                ozone_url=ready.get("ozoneUrl"),
+                postgres_dir=str(cluster.data_dir) if cluster else None,
+                postgres_port=cluster.port if cluster else None,
+                started_at=time.time(),
+                start_seconds=time.monotonic() - started,
+            )
+            self._save_state(state)
+            return state, True
+        except BaseException:
+            if proc is not None:
+                stop_group(proc)
+                self._forget_child()
+            if cluster is not None:
+                cluster.remove()
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+
+    def _check_reuse(self, state: SandboxState, *, appview: bool, rate_limits: bool) -> None:
+        if state.appview != appview or state.rate_limits != rate_limits:
+            have = (
+                f"{'with' if state.appview else 'without'} AppView, rate limits "
+                f"{'on' if state.rate_limits else 'off'}"
+            )
+            raise SandboxError(
+                f"a sandbox already runs on ports {self.base_port}+ ({have})",
+                "Stop it first with: departures sandbox down"
+                + (f" --ports {self.base_port}" if self.base_port != DEFAULT_BASE_PORT else ""),
+            )
+
+    def _launch(self, node: Path, script: Path, tmpdir: Path, config: dict[str, Any]) -> ProcessId:
+        env = dict(os.environ)
+        env.update(
+            TMPDIR=str(tmpdir),  # dev-env writes every server's data under os.tmpdir()
+            REDIS_HOST="127.0.0.1:1",  # TestNetwork asserts it is set; nothing connects
+            NODE_ENV="development",
+        )
+        # Our own Node 22 first, so that nothing the servers spawn picks the machine's node.
+        env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"
+        with self.log_file.open("ab") as log:
+            log.write(f"\n=== departures sandbox up {time.ctime()} ===\n".encode())
+            log.flush()
+            popen = subprocess.Popen(
+                [str(node), str(script), json.dumps(config)],
+                cwd=script.parent,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        proc = ProcessId.of(popen.pid)
+        if proc is None:
+            popen.wait()
+            raise SandboxError(
+                "the sandbox's Node process exited at once", f"See its log: {self.log_file}"
+            )
+        # Kept only to reap it if this process stops it; the state file is the record.
+        self._popen: subprocess.Popen[bytes] | None = popen
+        return proc
+
+    def _forget_child(self) -> None:
+        # When this process started the network, let Popen see its exit (no zombie, no
+        # "subprocess still running" warning).
+        popen: subprocess.Popen[bytes] | None = getattr(self, "_popen", None)
+        if popen is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                popen.wait(timeout=5)
+            self._popen = None
+
+    def _wait_ready(
+        self, proc: ProcessId, ready_file: Path, appview: bool, timeout: float
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not proc.is_running():
+                raise self._start_failure()
+            if ready_file.exists():
+                ready: dict[str, Any] = json.loads(ready_file.read_text())
+                urls = [ready["pdsUrl"]] + ([ready["appviewUrl"]] if appview else [])
+                if all(_healthy(url) for url in urls):
+                    return ready
+            time.sleep(0.2)
+        raise SandboxError(
+            f"the sandbox did not answer within {timeout:.0f} seconds: {self.log_tail()}",
+            f"Everything was stopped; see the full log: {self.log_file}",
+        )
+
+    def _start_failure(self) -> SandboxError:
+        tail = self.log_tail()
+        if "EADDRINUSE" in tail:
+            return SandboxError(
+                f"a port of the sandbox (base {self.base_port}) is already in use: {tail}",
+                "Choose other ports with --ports BASE",
+            )
+        return SandboxError(
+            f"the sandbox's servers stopped while starting: {tail}",
+            f"Everything was stopped; see the full log: {self.log_file}",
+        )
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The last meaningful lines of the servers' log, joined on one line."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        kept = [
+            line.strip()
+            for line in text.splitlines()
+            if line.strip()
+            and "DeprecationWarning" not in line
+            and "--trace-deprecation" not in line
+        ]
+        failed = [line for line in kept if line.startswith("departures-sandbox: start failed")]
+        return " | ".join(failed[-1:] or kept[-lines:])[:600]
+
+    # -- down / status -------------------------------------------------------------------
+    def down(self) -> str:
+        """Stop the network and PostgreSQL and delete their data; say what was done.
+
+        Only the process recorded at ``up`` (same PID and start time) is signalled.
+        """
+        state = self.load_state()
+        if state is None:
+            self._remove_files()
+            return "nothing runs"
+        stopped = stop_group(state.process)
+        self._forget_child()
+        cluster = state.cluster()
+        if cluster is not None:
+            cluster.remove()
+        self._remove_files()
+        return "stopped" if stopped else "cleaned up after a sandbox that had already stopped"
+
+    def cleanup_stale(self) -> bool:
+        """Remove what a crashed sandbox left (its node process is gone); ``True`` if any."""
+        state = self.load_state()
+        if state is None or state.process.is_running():
+            return False
+        cluster = state.cluster()
+        if cluster is not None:
+            cluster.remove()
+        self._remove_files()
+        return True
+
+    def _remove_files(self) -> None:
+        for name in (STATE_FILE, "ready.json"):
+            with contextlib.suppress(OSError):
+                (self.state_dir / name).unlink()
+        shutil.rmtree(self.state_dir / "data", ignore_errors=True)
+
+    def status(self) -> SandboxStatus:
+        """What runs where (health of each server and memory of the whole network)."""
+        state = self.load_state()
+        running = state is not None and state.process.is_running()
+        healthy: dict[str, bool] = {}
+        memory = 0
+        if state is not None and running:
+            healthy["pds"] = _healthy(state.pds_url)
+            if state.appview_url:
+                healthy["appview"] = _healthy(state.appview_url)
+            memory = self.memory_bytes(state)
+        return SandboxStatus(
+            self.base_port,
+            self.state_dir,
+            running,
+            stale=state is not None and not running,
+            state=state,
+            healthy=healthy,
+            memory_bytes=memory,
+        )
+
+    @staticmethod
+    def memory_bytes(state: SandboxState) -> int:
+        """Memory (PSS) of the node process tree plus PostgreSQL's processes."""
+        pids = descendants(state.pid) if state.process.is_running() else []
+        cluster = state.cluster()
+        if cluster is not None:
+            postmaster = cluster.postmaster_pid()
+            if postmaster is not None:
+                pids += descendants(postmaster)
+        return pss_bytes(pids)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/xrpc/_health", timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def known_networks() -> list[Network]:
+    """Every sandbox with a state directory in the user's cache, by base port."""
+    run = cache_root() / "run"
+    bases = sorted(int(p.name) for p in run.glob("*") if p.name.isdigit()) if run.exists() else []
+    return [Network(base) for base in bases]

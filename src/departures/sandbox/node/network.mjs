@@ -1,0 +1,73 @@
+// Starts the reference Bluesky servers (PLC + PDS, optionally AppView + ozone) for
+// `departures sandbox`. Run by the pinned Node 22 runtime from the installed
+// network directory, with one argument: a JSON config
+//   {"base": 2580, "appview": true, "rateLimits": false, "postgresUrl": "...",
+//    "postgresSchema": "departures", "readyFile": "/path/ready.json", "watchPid": null}
+// It writes the ready file (URLs and ports) once every server answers, and closes the
+// network cleanly on SIGTERM/SIGINT so that no port or child is left behind.
+import { writeFileSync, renameSync } from 'node:fs'
+import { TestNetwork, TestNetworkNoAppView } from '@atproto/dev-env'
+
+const config = JSON.parse(process.argv[2])
+const base = config.base
+const pds = { port: base + 1, rateLimitsEnabled: Boolean(config.rateLimits) }
+
+let network
+try {
+  if (config.appview) {
+    network = await TestNetwork.create({
+      dbPostgresUrl: config.postgresUrl,
+      dbPostgresSchema: config.postgresSchema,
+      plc: { port: base },
+      pds,
+      bsky: { port: base + 2 },
+      ozone: { port: base + 3 },
+    })
+  } else {
+    network = await TestNetworkNoAppView.create({ plc: { port: base }, pds })
+  }
+} catch (err) {
+  // One line the Python side can show; the stack stays in the log for debugging.
+  console.error(err && err.stack ? err.stack : err)
+  console.error(`departures-sandbox: start failed: ${err && err.code ? err.code + ' ' : ''}${err && err.message ? err.message : err}`)
+  process.exit(3)
+}
+
+const ready = {
+  pid: process.pid,
+  plcUrl: network.plc.url,
+  pdsUrl: network.pds.url,
+  appviewUrl: config.appview ? network.bsky.url : null,
+  ozoneUrl: config.appview ? network.ozone.url : null,
+}
+const tmp = `${config.readyFile}.tmp`
+writeFileSync(tmp, JSON.stringify(ready))
+renameSync(tmp, config.readyFile)
+console.log(`departures-sandbox: ready ${JSON.stringify(ready)}`)
+
+let closing = false
+const shutdown = async (signal) => {
+  if (closing) return
+  closing = true
+  console.log(`departures-sandbox: ${signal}, closing`)
+  // A hung close must not keep the ports: give it a few seconds, then exit anyway.
+  setTimeout(() => process.exit(0), 8000).unref()
+  try {
+    await network.close()
+  } catch (err) {
+    console.error(err && err.stack ? err.stack : err)
+  }
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+// A test session that dies without cleaning up (SIGKILL) must not leave the network behind.
+if (config.watchPid) {
+  setInterval(() => {
+    try {
+      process.kill(config.watchPid, 0)
+    } catch {
+      void shutdown(`parent ${config.watchPid} gone`)
+    }
+  }, 1000).unref()
+}
+process.on('SIGINT', () => void shutdown('SIGINT'))
