@@ -1,0 +1,1 @@
+"""Alembic migrations of the coalition store (run programmatically by :func:`..db.migrate`)."""

@@ -1,0 +1,1 @@
+"""Alembic revisions of the coalition store (one file per revision)."""

@@ -1,0 +1,339 @@
+"""Telling everyone: the scheduler pass that announces state changes, reminds and follows up.
+
+One pass (:meth:`Notifier.tick`, run every minute by ``coalition serve`` and once by
+``departures coalition tick``) does, for every campaign:
+
+1. compare the state with the last one announced (:func:`rules.events_since`) and queue a
+   message for *every organisation that pledged* (not only the coordinator) and the optional
+   webhook, for each event;
+2. queue deadline reminders (7 days and 1 day before) to members without a pledge in force;
+3. a day after the departure, check that members who went have landed (marked themselves, or
+   their Bluesky account has posts) and queue a follow-up to those who have not;
+4. call the Bluesky hooks (departure-day posts, list sync; no-ops until the writer exists);
+
+then it delivers the unsent messages of the outbox by SMTP or webhook. Each (campaign,
+message, recipient) is queued once (a unique key), so a pass can run any number of times,
+from several processes, without notifying anyone twice. A crash between sending and recording
+it can repeat that one message: at-least-once delivery, never silent loss.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import httpx
+
+from departures.coalition import rules
+from departures.coalition.handles import LandingChecker
+from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
+from departures.coalition.i18n import _
+from departures.coalition.rules import Event, State
+from departures.coalition.store import Campaign, CoalitionStore, Organisation, OutboxMessage
+
+__all__ = ["REMINDERS", "Notifier", "SMTPSettings", "TickReport"]
+
+log = logging.getLogger(__name__)
+
+REMINDERS = (timedelta(days=7), timedelta(days=1))
+FOLLOW_THROUGH_AFTER = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class SMTPSettings:
+    """Where e-mail goes out. The password is never logged or shown."""
+
+    host: str = "localhost"
+    port: int = 25
+    sender: str = "departures@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    timeout: float = 20.0
+
+
+@dataclass
+class TickReport:
+    """What one scheduler pass did."""
+
+    campaigns: int = 0
+    queued: int = 0
+    sent: int = 0
+    failed: int = 0
+    landed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+_EVENT_SUBJECTS = {
+    Event.CAMPAIGN_ON: "{title}: the campaign is on",
+    Event.CAMPAIGN_OFF: "{title}: the campaign is off",
+    Event.BACK_TO_OPEN: "{title}: the campaign is open again",
+    Event.DEPARTED: "{title}: departure day",
+}
+_EVENT_BODIES = {
+    Event.CAMPAIGN_ON: "Enough organisations have pledged: {going} are going, the threshold "
+    "was {threshold}. The departure is on {departure}. Pledges can still change until "
+    "{deadline}.",
+    Event.CAMPAIGN_OFF: "The pledge deadline passed without reaching the threshold of "
+    "{threshold} organisations ({going} would have gone). Nobody is bound to leave.",
+    Event.BACK_TO_OPEN: "A pledge was withdrawn: {going} organisations are going, the "
+    "threshold is {threshold}. Until {deadline}, new pledges can put it on again.",
+    Event.DEPARTED: "Today is the day: the {going} organisations leave X together and land "
+    "on Bluesky. Your checklist and farewell text are on your member page.",
+}
+
+
+class Notifier:
+    """Runs scheduler passes over a store and delivers its outbox."""
+
+    def __init__(
+        self,
+        store: CoalitionStore,
+        *,
+        base_url: str,
+        smtp: SMTPSettings | None = None,
+        webhook_url: str | None = None,
+        landing: LandingChecker | None = None,
+        departure_hook: DepartureHook | None = None,
+        list_sync: ListSync | None = None,
+    ) -> None:
+        self.store = store
+        self.base_url = base_url.rstrip("/")
+        self.smtp = smtp
+        self.webhook_url = webhook_url
+        self.landing = landing
+        self.departure_hook: DepartureHook = departure_hook or NoBlueskyWrites()
+        self.list_sync: ListSync = list_sync or NoBlueskyWrites()
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> TickReport:
+        """One pass over every campaign, then deliver the outbox."""
+        report = TickReport()
+        moment = now or self.store.clock()
+        for campaign in self.store.campaigns():
+            if campaign.opened_at is None:
+                continue
+            report.campaigns += 1
+            self._campaign_pass(campaign, moment, report)
+        self.deliver(report)
+        return report
+
+    def _campaign_pass(self, campaign: Campaign, now: datetime, report: TickReport) -> None:
+        pledges = self.store.pledges(campaign.id)
+        announcement = rules.events_since(campaign.terms, pledges, campaign.announced_state, now)
+        status = rules.campaign_status(campaign.terms, pledges, now)
+        organisations = self.store.organisations(campaign.id)
+        if announcement.state != campaign.announced_state:
+            recorded = self.store.record_announcement(
+                campaign, announcement.state, announcement.events, now
+            )
+            pledgers = {pledge.organisation for pledge in pledges}
+            recipients = [org for org in organisations if org.key in pledgers]
+            for seq, event in recorded:
+                report.queued += self._queue_event(campaign, seq, event, status, recipients)
+        if announcement.state in (State.OPEN, State.ON):
+            report.queued += self._queue_reminders(campaign, status, organisations, now)
+        fate_departed = announcement.state == State.DEPARTED or (
+            announcement.state == State.CLOSED
+            and any(e == Event.DEPARTED for _, e, _ in self.store.announcements(campaign.id))
+        )
+        members = [org for org in organisations if org.key in status.resolution.members]
+        if fate_departed:
+            self._hook(report, "departure", self.departure_hook.on_departure, campaign, members)
+            if now >= campaign.departure_at + FOLLOW_THROUGH_AFTER:
+                report.queued += self._follow_through(campaign, members, report)
+        if announcement.state in (State.OPEN, State.ON, State.DEPARTED):
+            landed = [org for org in self.store.organisations(campaign.id) if org.landed_at]
+            self._hook(report, "list sync", self.list_sync.sync, campaign, landed)
+
+    def _hook(
+        self,
+        report: TickReport,
+        what: str,
+        hook: Callable[[Campaign, Sequence[Organisation]], None],
+        campaign: Campaign,
+        organisations: Sequence[Organisation],
+    ) -> None:
+        # A failing Bluesky hook must not stop the e-mails: it is reported and retried next pass.
+        try:
+            hook(campaign, organisations)
+        except Exception as exc:
+            log.exception("coalition %s hook failed for %s", what, campaign.slug)
+            report.errors.append(f"{what} for {campaign.slug}: {exc}")
+
+    def _page(self, campaign: Campaign) -> str:
+        return f"{self.base_url}/campaigns/{campaign.slug}"
+
+    def _queue_event(
+        self,
+        campaign: Campaign,
+        seq: int,
+        event: Event,
+        status: rules.CampaignStatus,
+        recipients: Sequence[Organisation],
+    ) -> int:
+        facts = {
+            "title": campaign.title,
+            "going": status.tipping.going,
+            "threshold": campaign.threshold,
+            "deadline": campaign.local(campaign.deadline).strftime("%Y-%m-%d %H:%M %Z"),
+            "departure": campaign.local(campaign.departure_at).strftime("%Y-%m-%d %H:%M %Z"),
+        }
+        subject = _(_EVENT_SUBJECTS[event]).format(**facts)
+        body = _(_EVENT_BODIES[event]).format(**facts) + "\n\n" + self._page(campaign) + "\n"
+        entries = [(org.email, "email", subject, body) for org in recipients if org.email]
+        if self.webhook_url:
+            payload = {
+                "campaign": campaign.slug,
+                "event": event.value,
+                "seq": seq,
+                "state": status.state.value,
+                "going": status.tipping.going,
+                "threshold": campaign.threshold,
+                "board": self._page(campaign),
+            }
+            entries.append((f"webhook:{self.webhook_url}", "webhook", subject, json.dumps(payload)))
+        return self.store.queue(campaign.id, f"{event.value}#{seq}", entries)
+
+    def _queue_reminders(
+        self,
+        campaign: Campaign,
+        status: rules.CampaignStatus,
+        organisations: Sequence[Organisation],
+        now: datetime,
+    ) -> int:
+        if now >= campaign.deadline:
+            return 0
+        left = campaign.deadline - now
+        due = [before for before in REMINDERS if left <= before]
+        if not due:
+            return 0
+        # Only the nearest reminder: a campaign opened 3 days before its deadline sends the
+        # 1-day reminder later, not the 7-day one late.
+        before = min(due)
+        pledged = {pledge.organisation for pledge in status.resolution.pledges}
+        deadline = campaign.local(campaign.deadline).strftime("%Y-%m-%d %H:%M %Z")
+        subject = _("{title}: pledge before {deadline}").format(
+            title=campaign.title, deadline=deadline
+        )
+        body = _(
+            "Your organisation has not pledged yet. {going} organisations are going; the "
+            "campaign needs {threshold}. Pledge (or pledge on condition that others go) before "
+            "{deadline} on your member page."
+        ).format(going=status.tipping.going, threshold=campaign.threshold, deadline=deadline)
+        entries = [
+            (org.email, "email", subject, body + "\n\n" + self._page(campaign) + "\n")
+            for org in organisations
+            if org.email and org.key not in pledged
+        ]
+        return self.store.queue(campaign.id, f"reminder-{before.days}d", entries)
+
+    def _follow_through(
+        self, campaign: Campaign, members: Sequence[Organisation], report: TickReport
+    ) -> int:
+        missing: list[Organisation] = []
+        for org in members:
+            if org.landed_at is not None:
+                continue
+            if (
+                self.landing is not None
+                and org.bluesky_did
+                and self.landing.has_posted(org.bluesky_did)
+            ):
+                self.store.mark_landed(org.id)
+                report.landed += 1
+                continue
+            missing.append(org)
+        subject = _("{title}: have you landed on Bluesky?").format(title=campaign.title)
+        body = _(
+            "Your organisation pledged to leave X on the departure day, but the board does not "
+            "show it as landed yet: your Bluesky account has no posts and you have not marked "
+            "yourself landed. Post your welcome message, then mark yourself landed on your "
+            "member page."
+        )
+        entries = [
+            (org.email, "email", subject, body + "\n\n" + self._page(campaign) + "\n")
+            for org in missing
+            if org.email
+        ]
+        return self.store.queue(campaign.id, "follow-through", entries)
+
+    # --- delivery ----------------------------------------------------------------------------
+
+    def deliver(self, report: TickReport | None = None) -> TickReport:
+        """Send every unsent message this process may claim."""
+        report = report or TickReport()
+        messages = self.store.claim_unsent()
+        emails = [message for message in messages if message.channel == "email"]
+        hooks = [message for message in messages if message.channel == "webhook"]
+        if emails:
+            self._send_emails(emails, report)
+        for message in hooks:
+            self._send_webhook(message, report)
+        return report
+
+    def _send_emails(self, messages: Sequence[OutboxMessage], report: TickReport) -> None:
+        if self.smtp is None:
+            for message in messages:
+                self._failed(message, "no SMTP server configured", report)
+            return
+        try:
+            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as smtp:
+                if self.smtp.starttls:
+                    smtp.starttls()
+                if self.smtp.username and self.smtp.password:
+                    smtp.login(self.smtp.username, self.smtp.password)
+                for message in messages:
+                    try:
+                        smtp.send_message(self._email(message))
+                    except smtplib.SMTPException as exc:
+                        self._failed(message, f"SMTP: {exc}", report)
+                    else:
+                        self.store.mark_sent(message.id)
+                        report.sent += 1
+        except (OSError, smtplib.SMTPException) as exc:
+            for message in messages:
+                self._failed(message, f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}", report)
+
+    def _email(self, message: OutboxMessage) -> EmailMessage:
+        assert self.smtp is not None
+        email = EmailMessage()
+        email["From"] = self.smtp.sender
+        email["To"] = message.recipient
+        email["Subject"] = message.subject
+        email["Message-ID"] = make_msgid(domain="departures.local")
+        email["X-Departures-Message"] = f"{message.campaign_id}/{message.message}"
+        email.set_content(message.body)
+        return email
+
+    def _send_webhook(self, message: OutboxMessage, report: TickReport) -> None:
+        url = message.recipient.removeprefix("webhook:")
+        try:
+            response = httpx.post(
+                url,
+                content=message.body.encode(),
+                headers={"content-type": "application/json"},
+                timeout=10,
+            )
+        except httpx.HTTPError as exc:
+            self._failed(message, f"webhook: {exc}", report)
+            return
+        if response.is_success:
+            self.store.mark_sent(message.id)
+            report.sent += 1
+        else:
+            self._failed(message, f"webhook answered {response.status_code}", report)
+
+    def _failed(self, message: OutboxMessage, error: str, report: TickReport) -> None:
+        log.warning(
+            "notification %s to recipient #%s not sent: %s", message.message, message.id, error
+        )
+        self.store.mark_failed(message.id, error)
+        report.failed += 1

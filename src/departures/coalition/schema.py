@@ -1,0 +1,172 @@
+"""The coalition store's tables, as SQLAlchemy Core metadata (the same on SQLite and PostgreSQL).
+
+The schema itself is created and changed only by the Alembic migrations in
+:mod:`departures.coalition.migrations`; these definitions are what the queries use, and a test
+checks that they agree with a freshly migrated database.
+
+Times are stored as UTC without a zone (:class:`UTCDateTime`): SQLite has no timezone type,
+and one convention on both engines keeps comparisons right. A campaign keeps its IANA timezone
+name separately, to show the departure in the coalition's own time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator
+
+__all__ = [
+    "announcements",
+    "campaigns",
+    "coordinators",
+    "invites",
+    "metadata",
+    "organisations",
+    "outbox",
+    "pledges",
+]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as naive UTC; read back as aware UTC."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetimes are not stored in the coalition store")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+metadata = MetaData()
+
+coordinators = Table(
+    "coordinators",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    # SHA-256 of a 256-bit random token: the token itself is shown once and never stored.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("slug", String(80), nullable=False, unique=True),
+    Column("coordinator_id", Integer, ForeignKey("coordinators.id"), nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("threshold", Integer, nullable=False),
+    Column("deadline", UTCDateTime, nullable=False),
+    Column("departure_at", UTCDateTime, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("coordinator_handle", String(253), nullable=False, default=""),
+    Column("starter_pack_url", String(500), nullable=False, default=""),
+    Column("opened_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    # The last state the notifier announced (rules.events_since compares against it).
+    Column("announced_state", String(16), nullable=False, default="draft"),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(254), nullable=False, default=""),
+    Column("website", String(500), nullable=False, default=""),
+    Column("x_handle", String(50), nullable=False, default=""),
+    Column("bluesky_handle", String(253), nullable=False, default=""),
+    Column("bluesky_did", String(200), nullable=False, default=""),
+    Column("verified_domain", Boolean, nullable=False, default=False),
+    Column("public_name", Boolean, nullable=False, default=False),
+    # SHA-256 of the member's personal sign-in key (shown once, like the coordinator token).
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("landed_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("note", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+    Column("organisation_id", Integer, ForeignKey("organisations.id")),
+)
+
+# Append-only: a pledge row is inserted once; only its withdrawn_at is ever set, once.
+pledges = Table(
+    "pledges",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("min_others", Integer, nullable=False),
+    Column("pledged_at", UTCDateTime, nullable=False),
+    Column("withdrawn_at", UTCDateTime),
+)
+
+# Each announced state change, numbered per campaign: a campaign can go on, back to open and
+# on again, and each time is a separate message.
+announcements = Table(
+    "announcements",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    UniqueConstraint("campaign_id", "seq", name="uq_announcements_campaign_seq"),
+)
+
+# One row per (campaign, message, recipient): inserting twice is a no-op, so a message is
+# queued once however many times the scheduler runs; claimed_at stops two senders racing.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("message", String(64), nullable=False),
+    Column("recipient", String(600), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("claimed_at", UTCDateTime),
+    Column("sent_at", UTCDateTime),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(500), nullable=False, default=""),
+    UniqueConstraint("campaign_id", "message", "recipient", name="uq_outbox_message_recipient"),
+)

@@ -1,0 +1,83 @@
+"""Secrets of the coalition service: tokens, their hashes, and signed session cookies.
+
+Coordinator tokens, member keys and invite tokens are 256-bit random strings shown once; the
+store keeps only their SHA-256 (a slow hash like scrypt protects low-entropy passwords, which
+these are not). Sessions live in a cookie signed with HMAC-SHA256 under the server's secret
+key, so the server keeps no session table and nothing secret is in the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SECRET_ENV", "hash_token", "load_secret_key", "new_token", "sign", "unsign"]
+
+SECRET_ENV = "DEPARTURES_COALITION_SECRET"
+SECRET_FILE = "coalition.secret"
+
+
+def new_token() -> str:
+    """A fresh URL-safe random token (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """The hex SHA-256 of a token: what the store keeps instead of the token."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def load_secret_key(directory: Path | None = None) -> bytes:
+    """The key that signs session cookies.
+
+    From ``DEPARTURES_COALITION_SECRET`` when set (several servers behind one PostgreSQL must
+    share it); otherwise from ``coalition.secret`` next to the store, created once with mode
+    0600.
+    """
+    from_env = os.environ.get(SECRET_ENV)
+    if from_env:
+        return from_env.encode()
+    path = (directory or Path.cwd()) / SECRET_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(new_token())
+    return path.read_text().strip().encode()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(key: bytes, data: dict[str, Any], now: float | None = None) -> str:
+    """``data`` as a tamper-proof string (JSON + issue time + HMAC)."""
+    payload = _b64(json.dumps({"d": data, "t": int(now or time.time())}).encode())
+    mac = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+    return f"{payload}.{_b64(mac)}"
+
+
+def unsign(key: bytes, value: str, max_age: float, now: float | None = None) -> dict[str, Any]:
+    """The data in a string made by :func:`sign`; ``{}`` when forged, garbled or too old."""
+    try:
+        payload, mac = value.split(".", 1)
+        expected = hmac.new(key, payload.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(expected, _unb64(mac)):
+            return {}
+        decoded = json.loads(_unb64(payload))
+        if (now or time.time()) - float(decoded["t"]) > max_age:
+            return {}
+        data = decoded["d"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,397 @@
+"""``departures coalition ...``: the coalition's web service and its administration.
+
+Thin commands over :mod:`departures.coalition`: they parse options, call the store, the
+notifier or the web app, and print. Configuration comes from options, then environment
+variables (``envvar=``); secrets (the SMTP password, coordinator tokens) are read from the
+environment or prompts and never printed except the one token a command creates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import click
+
+from departures.coalition.db import connect, default_url, migrate
+from departures.coalition.errors import NotAllowed
+from departures.coalition.handles import DEFAULT_SERVICE, XrpcHandleResolver
+from departures.coalition.notify import Notifier, SMTPSettings
+from departures.coalition.security import load_secret_key
+from departures.coalition.store import CoalitionStore, check_timezone
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TOKEN_ENV = "DEPARTURES_COALITION_TOKEN"
+
+
+def db_option(func: F) -> F:
+    """``--db URL``: the coalition store (SQLite file by default, or PostgreSQL)."""
+    return click.option(
+        "--db",
+        "db_url",
+        envvar="DEPARTURES_COALITION_DB",
+        default=None,
+        help="Store URL: sqlite:///coalition.db (default, in the working directory) or "
+        "postgresql+psycopg://user@host/db [env DEPARTURES_COALITION_DB].",
+    )(func)
+
+
+def base_url_option(func: F) -> F:
+    """``--base-url``: the public address of the service (for links in e-mails)."""
+    return click.option(
+        "--base-url",
+        envvar="DEPARTURES_COALITION_URL",
+        default=None,
+        help="Public URL of the service, used in links [env DEPARTURES_COALITION_URL; "
+        "default http://HOST:PORT].",
+    )(func)
+
+
+def token_option(func: F) -> F:
+    """``--token``: a coordinator's token."""
+    return click.option(
+        "--token",
+        envvar=TOKEN_ENV,
+        default=None,
+        help=f"Coordinator token (prompted when missing) [env {TOKEN_ENV}].",
+    )(func)
+
+
+def notify_options(func: F) -> F:
+    """SMTP, webhook and handle-service options shared by ``serve`` and ``tick``."""
+    options = [
+        click.option(
+            "--smtp-host",
+            envvar="DEPARTURES_SMTP_HOST",
+            default=None,
+            help="SMTP server for notifications; none = e-mails wait in the outbox "
+            "[env DEPARTURES_SMTP_HOST].",
+        ),
+        click.option(
+            "--smtp-port",
+            envvar="DEPARTURES_SMTP_PORT",
+            type=int,
+            default=25,
+            show_default=True,
+            help="[env DEPARTURES_SMTP_PORT]",
+        ),
+        click.option(
+            "--smtp-from",
+            envvar="DEPARTURES_SMTP_FROM",
+            default="departures@localhost",
+            show_default=True,
+            help="Sender address [env DEPARTURES_SMTP_FROM].",
+        ),
+        click.option(
+            "--smtp-starttls/--no-smtp-starttls",
+            envvar="DEPARTURES_SMTP_STARTTLS",
+            default=False,
+            help="Use STARTTLS [env DEPARTURES_SMTP_STARTTLS].",
+        ),
+        click.option(
+            "--smtp-user",
+            envvar="DEPARTURES_SMTP_USER",
+            default=None,
+            help="SMTP login; the password comes from env DEPARTURES_SMTP_PASSWORD.",
+        ),
+        click.option(
+            "--webhook",
+            "webhook_url",
+            envvar="DEPARTURES_COALITION_WEBHOOK",
+            default=None,
+            help="Also POST each announcement as JSON to this URL "
+            "[env DEPARTURES_COALITION_WEBHOOK].",
+        ),
+        click.option(
+            "--handle-service",
+            envvar="DEPARTURES_HANDLE_SERVICE",
+            default=DEFAULT_SERVICE,
+            show_default=True,
+            help="AppView/PDS that resolves Bluesky handles and checks landings "
+            "[env DEPARTURES_HANDLE_SERVICE].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _store(db_url: str | None) -> CoalitionStore:
+    engine = connect(db_url or default_url())
+    migrate(engine)
+    return CoalitionStore(engine)
+
+
+def _smtp(options: dict[str, Any]) -> SMTPSettings | None:
+    import os
+
+    if not options["smtp_host"]:
+        return None
+    return SMTPSettings(
+        host=options["smtp_host"],
+        port=options["smtp_port"],
+        sender=options["smtp_from"],
+        starttls=options["smtp_starttls"],
+        username=options["smtp_user"],
+        password=os.environ.get("DEPARTURES_SMTP_PASSWORD"),
+    )
+
+
+def _notifier(store: CoalitionStore, base_url: str, options: dict[str, Any]) -> Notifier:
+    return Notifier(
+        store,
+        base_url=base_url,
+        smtp=_smtp(options),
+        webhook_url=options["webhook_url"],
+        landing=XrpcHandleResolver(options["handle_service"]),
+    )
+
+
+def _coordinator(store: CoalitionStore, token: str | None) -> int:
+    token = token or click.prompt("Coordinator token", hide_input=True)
+    coordinator_id = store.coordinator_by_token(token)
+    if coordinator_id is None:
+        raise NotAllowed(
+            "this coordinator token is not valid",
+            f"Use the token printed by `departures coalition campaign create`, or set {TOKEN_ENV}",
+        )
+    return coordinator_id
+
+
+def _moment(value: str, zone: str, what: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a date and time (e.g. 2025-01-20T12:00)", param_hint=what
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=ZoneInfo(zone))
+
+
+@click.group()
+def coalition() -> None:
+    """Run a coalition campaign: pledges, notifications and the public departures board.
+
+    Example: departures coalition campaign create --title "Leave X" --threshold 10 ...
+    """
+
+
+@coalition.command()
+@db_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@base_url_option
+@notify_options
+@click.option(
+    "--tick-seconds",
+    default=60.0,
+    show_default=True,
+    type=float,
+    help="How often the scheduler announces, reminds and sends (0 = never).",
+)
+def serve(
+    db_url: str | None,
+    host: str,
+    port: int,
+    base_url: str | None,
+    tick_seconds: float,
+    **options: Any,
+) -> None:
+    """Serve the coalition's web pages (migrating the store first).
+
+    Example: departures coalition serve --port 8000 --smtp-host localhost
+    """
+    import uvicorn
+
+    from departures.coalition.web import CoalitionApp
+
+    store = _store(db_url)
+    url = base_url or f"http://{host}:{port}"
+    app = CoalitionApp(
+        store,
+        secret_key=load_secret_key(_db_dir(db_url)),
+        resolver=XrpcHandleResolver(options["handle_service"]),
+        base_url=url,
+        notifier=_notifier(store, url, options),
+        tick_seconds=tick_seconds or None,
+    )
+    click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # No access log: invitation links carry their token in the path.
+    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+
+
+def _db_dir(db_url: str | None) -> Path:
+    if db_url and db_url.startswith("sqlite:///"):
+        path = Path(db_url.removeprefix("sqlite:///"))
+        if str(path) not in ("", ":memory:"):
+            return path.resolve().parent
+    return Path.cwd()
+
+
+@coalition.command(name="migrate")
+@db_option
+def migrate_command(db_url: str | None) -> None:
+    """Create or upgrade the coalition store's schema.
+
+    Example: departures coalition migrate --db postgresql+psycopg://coalition@db/coalition
+    """
+    engine = connect(db_url or default_url())
+    click.echo(f"The coalition store is at revision {migrate(engine)}.")
+
+
+@coalition.command()
+@db_option
+@base_url_option
+@notify_options
+def tick(db_url: str | None, base_url: str | None, **options: Any) -> None:
+    """Run one scheduler pass: announce state changes, remind, follow up, send.
+
+    Safe to run any time and from cron: nobody is notified twice.
+    Example: departures coalition tick --smtp-host localhost
+    """
+    store = _store(db_url)
+    report = _notifier(store, base_url or "http://127.0.0.1:8000", options).tick()
+    click.echo(
+        f"{report.campaigns} campaigns checked: {report.queued} messages queued, "
+        f"{report.sent} sent, {report.failed} failed, {report.landed} newly landed."
+    )
+    for error in report.errors:
+        click.echo(f"Warning: {error}", err=True)
+
+
+@coalition.group()
+def coordinator() -> None:
+    """Coordinator accounts."""
+
+
+@coordinator.command(name="create")
+@db_option
+@click.argument("name")
+def coordinator_create(db_url: str | None, name: str) -> None:
+    """Create a coordinator account and print its sign-in token (shown once).
+
+    Example: departures coalition coordinator create "Coalition office"
+    """
+    _, token = _store(db_url).create_coordinator(name)
+    click.echo(f"Coordinator {name!r} created. Sign-in token (shown once, keep it safe):")
+    click.echo(token)
+
+
+@coalition.group()
+def campaign() -> None:
+    """Campaigns: create, open."""
+
+
+@campaign.command(name="create")
+@db_option
+@click.option("--title", required=True)
+@click.option("--description", default="")
+@click.option(
+    "--threshold",
+    required=True,
+    type=click.IntRange(1, 100_000),
+    help="Minimum number of organisations.",
+)
+@click.option("--deadline", required=True, help="Pledge deadline, e.g. 2025-01-13T12:00.")
+@click.option("--departure", required=True, help="Departure time, e.g. 2025-01-20T12:00.")
+@click.option("--timezone", "zone", default="Europe/Brussels", show_default=True)
+@click.option("--coordinator-handle", default="", help="The coordinator's Bluesky handle.")
+@click.option(
+    "--coordinator-name",
+    default="coordinator",
+    show_default=True,
+    help="Name of the coordinator account created when no --token is given.",
+)
+@click.option(
+    "--token",
+    envvar=TOKEN_ENV,
+    default=None,
+    help=f"An existing coordinator's token [env {TOKEN_ENV}]; without it a new "
+    "coordinator account is created and its token printed.",
+)
+def campaign_create(
+    db_url: str | None,
+    title: str,
+    description: str,
+    threshold: int,
+    deadline: str,
+    departure: str,
+    zone: str,
+    coordinator_handle: str,
+    coordinator_name: str,
+    token: str | None,
+) -> None:
+    """Create a draft campaign (and a coordinator account, unless --token is given).
+
+    Example: departures coalition campaign create --title "Leave X together" --threshold 10
+    --deadline 2025-01-13T12:00 --departure 2025-01-20T12:00
+    """
+    store = _store(db_url)
+    check_timezone(zone)
+    new_token = None
+    if token:
+        coordinator_id = _coordinator(store, token)
+    else:
+        coordinator_id, new_token = store.create_coordinator(coordinator_name)
+    created = store.create_campaign(
+        coordinator_id,
+        title=title,
+        description=description,
+        threshold=threshold,
+        deadline=_moment(deadline, zone, "--deadline"),
+        departure_at=_moment(departure, zone, "--departure"),
+        timezone=zone,
+        coordinator_handle=coordinator_handle,
+    )
+    click.echo(f"Campaign {created.slug!r} created as a draft.")
+    if new_token:
+        click.echo("Coordinator sign-in token (shown once, keep it safe):")
+        click.echo(new_token)
+
+
+@campaign.command(name="open")
+@db_option
+@token_option
+@click.argument("slug")
+def campaign_open(db_url: str | None, token: str | None, slug: str) -> None:
+    """Open a draft campaign for pledges; its terms lock.
+
+    Example: departures coalition campaign open leave-x-together
+    """
+    store = _store(db_url)
+    opened = store.open_campaign(slug, _coordinator(store, token))
+    click.echo(f"Campaign {opened.slug!r} is open for pledges.")
+
+
+@coalition.command()
+@db_option
+@token_option
+@base_url_option
+@click.argument("slug")
+@click.option("--note", default="", help="Who the link is for (only the coordinator sees it).")
+@click.option(
+    "--days",
+    default=14,
+    show_default=True,
+    type=click.IntRange(1, 90),
+    help="How long the link stays valid.",
+)
+def invite(
+    db_url: str | None, token: str | None, base_url: str | None, slug: str, note: str, days: int
+) -> None:
+    """Print a single-use invitation link for one organisation.
+
+    Example: departures coalition invite leave-x-together --note "Oxfam Belgium"
+    """
+    store = _store(db_url)
+    secret = store.create_invite(slug, _coordinator(store, token), note, timedelta(days=days))
+    click.echo(f"{(base_url or 'http://127.0.0.1:8000').rstrip('/')}/invite/{secret}")
+
+
+__all__ = ["coalition"]
