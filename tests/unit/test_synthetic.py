@@ -94,7 +94,7 @@ def test_tweets_are_split_into_parts_at_about_part_bytes(archive: SyntheticArchi
         name = "data/tweets.js" if n == 0 else f"data/tweets-part{n}.js"
         assert (f["fileName"], f["globalName"]) == (name, f"YTD.tweets.part{n}")
     sizes = [(archive.path / f["fileName"]).stat().st_size for f in files]
-    assert all(400_000 <= s < 420_000 for s in sizes[:-1]), sizes
+    assert all(390_000 <= s <= 400_000 for s in sizes[:-1]), sizes
     assert sum(int(f["count"]) for f in files) == 2500
 
 
@@ -231,6 +231,18 @@ def test_long_posts_link_to_their_truncated_tweet_by_creation_second(
         for tag in note["core"]["hashtags"]:
             assert text[int(tag["fromIndex"]) : int(tag["toIndex"])] == "#" + tag["text"]
     assert shared_second > 0, "some long posts must share their second with a thread reply"
+
+
+def test_deleted_and_community_tweets_are_in_their_own_files(archive: SyntheticArchive) -> None:
+    data = archive.path / "data"
+    _, deleted = load_ytd(data / "deleted-tweets.js")
+    _, community = load_ytd(data / "community-tweet.js")
+    assert len(deleted) == archive.deleted_tweets > 0
+    assert len(community) == archive.community_tweets > 0
+    assert all("deleted_at" in d["tweet"] for d in deleted)
+    assert all(c["tweet"]["community_id_str"] for c in community)
+    timeline = {t["id_str"] for t in tweets_of(data)}
+    assert not timeline & {d["tweet"]["id_str"] for d in deleted + community}
 
 
 def test_media_files_exist_except_the_deliberately_missing_ones(archive: SyntheticArchive) -> None:

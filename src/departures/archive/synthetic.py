@@ -95,6 +95,8 @@ class SyntheticArchive:
     likes: int = 0
     blocks: int = 0
     mutes: int = 0
+    deleted_tweets: int = 0
+    community_tweets: int = 0
     tweet_parts: int = 0
     files: dict[str, int] = field(default_factory=dict)
 
@@ -1243,27 +1245,33 @@ class _YtdWriter:
         self._global = f"YTD.{self.global_base}.part{n}"
         self._fh = (self.data_dir / name).open("wb")
         self._fh.write(ytd_prefix(self._global) + b"[")
-        self._part_size = 0
+        self._part_size = self._fh.tell()
         self._count = 0
 
     def _flush(self) -> None:
         if self._buf and self._fh is not None:
-            self._fh.write(_x_style(b"".join(self._buf)))
+            self._fh.write(b"".join(self._buf))
         self._buf.clear()
         self._buf_bytes = 0
 
     def add(self, item: dict[str, Any]) -> None:
+        """Append ``item``; start the next part first if it would overflow this one."""
+        body = _x_style(_dump_item(item))
+        if (
+            self._fh is not None
+            and self._count
+            and self._part_size + len(body) + 4 > self.part_bytes
+        ):
+            self._close_part()
         if self._fh is None:
             self._open()
-        data = (b",\n" if self._count else b"\n") + _dump_item(item)
+        data = (b",\n" if self._count else b"\n") + body
         self._buf.append(data)
         self._buf_bytes += len(data)
         self._part_size += len(data)
         self._count += 1
         if self._buf_bytes >= self.FLUSH_BYTES:
             self._flush()
-        if self._part_size >= self.part_bytes:
-            self._close_part()
 
     def _close_part(self) -> None:
         self._flush()
@@ -1392,6 +1400,7 @@ def generate(
     if progress is not None:
         progress(tweets, tweets)
 
+    written.update(_write_recent_extras(data, maker, content, stats, tweets))
     written.update(_write_people(data, rng, content, me, stats, tweets))
     avatar = f"{me.user_id}-avatar{seed}.jpg"
     (data / "profile_media" / avatar).write_bytes(content.photo(0)[0])
@@ -1459,6 +1468,37 @@ def generate(
             stats.files[name] = size
     _write_manifest(data, me, written, stats)
     return stats
+
+
+def _write_recent_extras(
+    data: Path, maker: _Tweets, content: _Content, stats: SyntheticArchive, tweets: int
+) -> dict[str, list[tuple[str, str, int, int]]]:
+    """Tweets deleted in the last days (``deleted-tweets.js``) and community tweets.
+
+    They come after the timeline (X keeps deleted tweets ~14 days) and must be kept apart
+    by an importer: never published by default.
+    """
+    stats.deleted_tweets = min(5, max(1, tweets // 1000)) if tweets else 0
+    stats.community_tweets = 2 if tweets else 0
+    deleted = _YtdWriter(data, "deleted-tweets", "deleted_tweets", 1 << 62)
+    community = _YtdWriter(data, "community-tweet", "community_tweet", 1 << 62)
+    community_id = str(snowflake(_END_MS - 90 * 86_400_000, 1))
+    for i in range(stats.deleted_tweets + stats.community_tweets):
+        ms = _END_MS + (i + 1) * 20_000_000 + 1234
+        lang = content.lang()
+        text = _Text()
+        content.post(text, lang)
+        tweet = maker._tweet(maker._id(ms), ms, text, lang)
+        if i < stats.deleted_tweets:
+            tweet["deleted_at"] = _created_at(ms + maker.rng.randint(60_000, 7_200_000))
+            deleted.add({"tweet": tweet})
+        else:
+            del tweet["edit_info"]
+            tweet["scopes"] = {"followers": False}
+            tweet["community_id"] = community_id
+            tweet["community_id_str"] = community_id
+            community.add({"tweet": tweet})
+    return {"deletedTweets": deleted.close(), "communityTweet": community.close()}
 
 
 def _write_media(path: Path, blob: bytes, first_copy: dict[bytes, Path]) -> None:
