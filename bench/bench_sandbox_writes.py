@@ -1,6 +1,7 @@
 """Figures of the sandbox: install, start time, memory, and posts/second written from Python.
 
-Starts its own sandbox (PLC + PDS + AppView) on free ports, writes 200 posts with one
+Starts its own sandbox on free ports, twice (PLC + PDS only, then with the AppView, which
+runs in the same Node process and competes for the CPU), writes 200 posts with one
 ``createRecord`` each (the baseline) and 1,000 posts with ``applyWrites`` in batches of 200,
 prints both rates and their ratio, and stops the sandbox. Install figures are those recorded
 when the runtime was installed; ``--fresh-install`` measures a new install into an empty
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -116,31 +118,20 @@ def install_figures(fresh: bool) -> None:
     print(f"first install (as recorded): {took}, {size / MIB:.0f} MiB in {cache_root()}")
 
 
-def main() -> None:
-    """Run the benchmark and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--fresh-install",
-        action="store_true",
-        help="measure a new install into an empty temporary cache",
-    )
-    args = parser.parse_args()
-    install_figures(args.fresh_install)
-
+def run_network(appview: bool) -> None:
+    """Start one network, write the posts, print the figures, stop it."""
+    label = "PLC + PDS + AppView + ozone, fresh PostgreSQL" if appview else "PLC + PDS only"
+    print(f"\n== {label} ==")
     with tempfile.TemporaryDirectory(prefix="departures-bench-") as state:
-        from pathlib import Path
-
         box = Sandbox(free_base_port(), Path(state))
         began = time.perf_counter()
-        box.up(appview=True, tie_to_this_process=True)
-        print(
-            f"start (PLC + PDS + AppView + ozone, fresh PostgreSQL): "
-            f"{time.perf_counter() - began:.1f} s"
-        )
+        box.up(appview=appview, tie_to_this_process=True)
+        print(f"start: {time.perf_counter() - began:.1f} s")
         try:
             print(f"memory idle (node tree + PostgreSQL, PSS): {box.memory_bytes() / MIB:.0f} MiB")
-            baseline_account = box.create_account(f"bench1{os.getpid() % 10000}")
-            batch_account = box.create_account(f"bench2{os.getpid() % 10000}")
+            tag = os.getpid() % 10000
+            baseline_account = box.create_account(f"bench1{tag}")
+            batch_account = box.create_account(f"bench2{tag}")
             with httpx.Client(base_url=box.pds_url, timeout=60) as client:
                 client.headers["Authorization"] = f"Bearer {baseline_account.access_jwt}"
                 single = one_by_one(client, baseline_account, SINGLE_POSTS)
@@ -157,11 +148,27 @@ def main() -> None:
                 f"{batch_rate:.0f} posts/s"
             )
             print(f"ratio applyWrites / createRecord: {batch_rate / single_rate:.1f}x")
-            lag = indexed_after(box, batch_account, BATCHED_POSTS)
-            print(f"AppView shows all {BATCHED_POSTS} posts {lag:.1f} s after the last write")
+            if appview:
+                lag = indexed_after(box, batch_account, BATCHED_POSTS)
+                print(f"AppView shows all {BATCHED_POSTS} posts {lag:.1f} s after the last write")
             print(f"memory after writes: {box.memory_bytes() / MIB:.0f} MiB")
         finally:
             box.down()
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--fresh-install",
+        action="store_true",
+        help="measure a new install into an empty temporary cache",
+    )
+    args = parser.parse_args()
+    install_figures(args.fresh_install)
+    print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    run_network(appview=False)
+    run_network(appview=True)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import pytest
 
 from departures.errors import SandboxError
 from departures.sandbox.accounts import full_handle
-from departures.sandbox.install import cache_root, install_key
+from departures.sandbox.install import cache_root, ensure_runtime, install_key, installed_runtime
 from departures.sandbox.network import Network, SandboxState, ports_for
 from departures.sandbox.processes import ProcessId, port_in_use, stop_group
 
@@ -136,3 +136,24 @@ def test_stop_group_stops_the_process_it_started() -> None:
     assert stop_group(proc, timeout=5)
     assert child.wait(timeout=5) is not None
     assert not stop_group(proc)
+
+
+def test_missing_npm_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DEPARTURES_CACHE", str(tmp_path / "cache"))
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(SandboxError) as info:
+        ensure_runtime()
+    assert info.value.message.startswith("npm is not installed")
+    assert "apt-get install npm" in (info.value.hint or "")
+    assert installed_runtime() is None
+
+
+def test_a_half_finished_install_is_never_used(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("DEPARTURES_CACHE", str(tmp_path))
+    half = tmp_path / "sandbox" / f".tmp-runtime-{install_key()}-12345" / "node"
+    half.mkdir(parents=True)
+    assert installed_runtime() is None

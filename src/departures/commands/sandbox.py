@@ -192,6 +192,6 @@ def account(base_port: int, handle: str) -> None:
     click.echo(f"App password: {created.app_password}")
     click.echo(f"Service:      {created.service}")
     click.echo(
-        f"Use it with:  --service {created.service} (or DEPARTURES_SERVICE="
-        f"{created.service}) --handle {created.handle}"
+        "Point other commands at the sandbox as at bsky.social: service "
+        f"{created.service} (DEPARTURES_SERVICE), this handle and the app password."
     )
