@@ -7,9 +7,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install system-deps demo test test-fast lint bench clean
 
 install: $(STAMP)
+
+# Debian's Chromium and PostgreSQL binaries (apt-get as root; a hint otherwise).
+system-deps:
+	@bash scripts/system-deps.sh
 
 # Re-install whenever pyproject.toml changes; pip is quiet unless something fails.
 $(STAMP): pyproject.toml
@@ -21,7 +25,7 @@ $(STAMP): pyproject.toml
 demo: install
 	@$(BIN)/python -m departures.demo
 
-test: install
+test: install system-deps
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
