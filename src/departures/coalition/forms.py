@@ -153,11 +153,17 @@ class Form:
             value = "https://" + value
         try:
             parts = urlsplit(value)
-            host = parts.hostname
+            host = parts.hostname or ""
+            _port = parts.port  # raises for "javascript:alert(1)" read as host:port
         except ValueError:
-            host = None
+            host = ""
             parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not host or " " in value:
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or "." not in host
+            or (" " in value)
+        ):
             raise BadInput(
                 _("%(label)s is not a web address") % {"label": label},
                 _("Give it as https://example.org"),
