@@ -170,6 +170,36 @@ print(json.dumps({
 """
 
 
+# The floor in a fresh process too, so that it starts from the same clean heap as the
+# import it is compared with; it also shows what parsing whole parts costs in memory.
+_FLOOR_CHILD = r"""
+import gc, json, resource, sys, time
+from pathlib import Path
+import orjson
+
+parts, gc_on = [Path(p) for p in sys.argv[2:]], sys.argv[1] == "1"
+gc.enable() if gc_on else gc.disable()
+count = 0
+started = time.perf_counter()
+for part in parts:
+    raw = part.read_bytes()
+    items = orjson.loads(raw[raw.index(b"=") + 1 :])
+    count += len(items)
+    del items, raw
+seconds = time.perf_counter() - started
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"tweets": count, "seconds": seconds, "max_rss_kb": rss}))
+"""
+
+
+def run_floor(parts: list[Path], *, gc_enabled: bool = False) -> dict[str, Any]:
+    """:func:`parse_floor` in a fresh Python process: tweets, seconds, max_rss_kb."""
+    args = [sys.executable, "-c", _FLOOR_CHILD, "1" if gc_enabled else "0"]
+    proc = subprocess.run([*args, *map(str, parts)], stdout=subprocess.PIPE, text=True, check=True)
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
 def run_import(archive: Path, *, profile: bool = False) -> dict[str, Any]:
     """Import ``archive`` into a fresh workspace in a fresh Python process; its figures."""
     workspace = cache_root() / "workspaces" / f"ws-{os.getpid()}-{time.time_ns()}"

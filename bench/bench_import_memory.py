@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _util import cached_archive, machine, rate, run_import
+from _util import cached_archive, machine, rate, run_floor, run_import, tweet_parts
 
 MAX_GROWTH = 1.10
 MAX_MB = 600
@@ -41,6 +41,12 @@ def main() -> None:
             f"{rate(stats['tweet_entries'], result['seconds'])}"
         )
     small, large = peaks
+    first_part = tweet_parts(archive)[:1]
+    floor = run_floor(first_part)
+    print(
+        f"for reference: orjson.loads of one whole {first_part[0].stat().st_size / 1e6:.0f} MB "
+        f"part ({floor['tweets']:,} tweets) peaks at {floor['max_rss_kb'] / 1024:,.0f} MB"
+    )
     ratio = large / small
     ok = ratio <= MAX_GROWTH and large < MAX_MB
     print(
