@@ -721,13 +721,17 @@ class CoalitionStore:
         dialect_insert = (
             postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
         )
-        statement = dialect_insert(outbox).on_conflict_do_nothing(
-            index_elements=["campaign_id", "message", "recipient"]
+        # RETURNING tells inserted from skipped rows on both engines (rowcount does not when
+        # PostgreSQL returns the new primary key).
+        statement = (
+            dialect_insert(outbox)
+            .on_conflict_do_nothing(index_elements=["campaign_id", "message", "recipient"])
+            .returning(outbox.c.id)
         )
         added = 0
         with self.engine.begin() as conn:
             for row in rows:
-                added += conn.execute(statement, row).rowcount
+                added += len(conn.execute(statement, row).all())
         return added
 
     def claim_unsent(self, limit: int = 100, max_attempts: int = 5) -> list[OutboxMessage]:
