@@ -10,11 +10,13 @@ fresh one (the PLC directory is in memory) and ``down`` deletes its data.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,6 +72,7 @@ class SandboxState:
     postgres_port: int | None
     started_at: float
     start_seconds: float = 0.0
+    ready: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,6 +106,7 @@ class SandboxStatus:
             "base_port": self.base_port,
             "state_dir": str(self.state_dir),
             "running": self.running,
+            "ready": bool(state and state.ready and self.running),
             "stale": self.stale,
             "pid": state.pid if state else None,
             "appview": state.appview if state else None,
@@ -172,11 +176,27 @@ class Network:
         reused). On any failure, everything started here is stopped before the error. With
         ``tie_to_this_process`` the network also stops itself when this process dies (tests).
         """
-        state = self.running_state()
-        if state is not None:
-            self._check_reuse(state, appview=appview, rate_limits=rate_limits)
-            return state, False
-        self.cleanup_stale()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(self.state_dir):  # two `up`s at once: the second waits, then reuses
+            state = self.running_state()
+            if state is not None:
+                self._check_reuse(state, appview=appview, rate_limits=rate_limits)
+                if not state.ready:  # its `up` was killed while waiting: wait in its place
+                    self._wait_healthy(state, timeout)
+                    state.ready = True
+                    self._save_state(state)
+                return state, False
+            self.cleanup_stale()
+            return self._start(appview, rate_limits, timeout, progress, tie_to_this_process), True
+
+    def _start(
+        self,
+        appview: bool,
+        rate_limits: bool,
+        timeout: float,
+        progress: ProgressCallback | None,
+        tie_to_this_process: bool,
+    ) -> SandboxState:
         if appview:
             find_bindir()  # a clear error before minutes of installing
         runtime = ensure_runtime(progress)
@@ -188,16 +208,36 @@ class Network:
                     f"Stop what uses it, or choose other ports with --ports BASE (the sandbox "
                     f"uses BASE to BASE+{PORTS_USED - 1}; now {self.base_port})",
                 )
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         tmpdir = self.state_dir / "data"
         shutil.rmtree(tmpdir, ignore_errors=True)
         tmpdir.mkdir()
         started = time.monotonic()
-        cluster: Cluster | None = None
+        cluster = (
+            Cluster(cluster_dir(self.state_dir, self.base_port), ports["postgres"])
+            if appview
+            else None
+        )
+        # Recorded before anything starts, so that whatever a killed `up` leaves behind is
+        # found and stopped by the next `down` or `up` (PID 0: the network not started yet).
+        state = SandboxState(
+            base_port=self.base_port,
+            appview=appview,
+            rate_limits=rate_limits,
+            pid=0,
+            start_time=0,
+            plc_url=f"http://localhost:{ports['plc']}",
+            pds_url=f"http://localhost:{ports['pds']}",
+            appview_url=f"http://localhost:{ports['appview']}" if appview else None,
+            ozone_url=f"http://localhost:{ports['ozone']}" if appview else None,
+            postgres_dir=str(cluster.data_dir) if cluster else None,
+            postgres_port=cluster.port if cluster else None,
+            started_at=time.time(),
+            ready=False,
+        )
+        self._save_state(state)
         proc: ProcessId | None = None
         try:
-            if appview:
-                cluster = Cluster(cluster_dir(self.state_dir, self.base_port), ports["postgres"])
+            if cluster is not None:
                 cluster.start()
             ready_file = self.state_dir / "ready.json"
             ready_file.unlink(missing_ok=True)
@@ -215,31 +255,20 @@ class Network:
                     "watchPid": os.getpid() if tie_to_this_process else None,
                 },
             )
-            ready = self._wait_ready(proc, ready_file, appview, timeout)
-            state = SandboxState(
-                base_port=self.base_port,
-                appview=appview,
-                rate_limits=rate_limits,
-                pid=proc.pid,
-                start_time=proc.start_time,
-                plc_url=ready["plcUrl"],
-                pds_url=ready["pdsUrl"],
-                appview_url=ready.get("appviewUrl"),
-                ozone_url=ready.get("ozoneUrl"),
-                postgres_dir=str(cluster.data_dir) if cluster else None,
-                postgres_port=cluster.port if cluster else None,
-                started_at=time.time(),
-                start_seconds=time.monotonic() - started,
-            )
+            state.pid, state.start_time = proc.pid, proc.start_time
             self._save_state(state)
-            return state, True
+            self._wait_ready(proc, ready_file, state, timeout)
+            state.ready = True
+            state.start_seconds = time.monotonic() - started
+            self._save_state(state)
+            return state
         except BaseException:
             if proc is not None:
                 stop_group(proc)
                 self._forget_child()
             if cluster is not None:
                 cluster.remove()
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            self._remove_files()
             raise
 
     def _check_reuse(self, state: SandboxState, *, appview: bool, rate_limits: bool) -> None:
@@ -263,7 +292,7 @@ class Network:
         )
         # Our own Node 22 first, so that nothing the servers spawn picks the machine's node.
         env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"
-        with self.log_file.open("ab") as log:
+        with self.log_file.open("wb") as log:  # one start per log: its tail is this start's
             log.write(f"\n=== departures sandbox up {time.ctime()} ===\n".encode())
             log.flush()
             popen = subprocess.Popen(
@@ -295,19 +324,27 @@ class Network:
             self._popen = None
 
     def _wait_ready(
-        self, proc: ProcessId, ready_file: Path, appview: bool, timeout: float
-    ) -> dict[str, Any]:
+        self, proc: ProcessId, ready_file: Path, state: SandboxState, timeout: float
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not proc.is_running():
                 raise self._start_failure()
-            if ready_file.exists():
-                ready: dict[str, Any] = json.loads(ready_file.read_text())
-                urls = [ready["pdsUrl"]] + ([ready["appviewUrl"]] if appview else [])
-                if all(_healthy(url) for url in urls):
-                    return ready
+            if ready_file.exists() and _all_healthy(state):
+                return
             time.sleep(0.2)
-        raise SandboxError(
+        raise self._timeout(timeout)
+
+    def _wait_healthy(self, state: SandboxState, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if _all_healthy(state):
+                return
+            time.sleep(0.2)
+        raise self._timeout(timeout)
+
+    def _timeout(self, timeout: float) -> SandboxError:
+        return SandboxError(
             f"the sandbox did not answer within {timeout:.0f} seconds: {self.log_tail()}",
             f"Everything was stopped; see the full log: {self.log_file}",
         )
@@ -346,6 +383,12 @@ class Network:
 
         Only the process recorded at ``up`` (same PID and start time) is signalled.
         """
+        if not self.state_dir.exists():
+            return "nothing runs"
+        with _locked(self.state_dir):
+            return self._down()
+
+    def _down(self) -> str:
         state = self.load_state()
         if state is None:
             self._remove_files()
@@ -408,11 +451,26 @@ class Network:
         return pss_bytes(pids)
 
 
+def _all_healthy(state: SandboxState) -> bool:
+    urls = [state.pds_url] + ([state.appview_url] if state.appview_url else [])
+    return all(_healthy(url) for url in urls)
+
+
 def _healthy(url: str) -> bool:
     try:
         return httpx.get(f"{url}/xrpc/_health", timeout=2.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+@contextlib.contextmanager
+def _locked(state_dir: Path) -> Iterator[None]:
+    with (state_dir / "lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def known_networks() -> list[Network]:

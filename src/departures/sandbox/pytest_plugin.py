@@ -107,19 +107,45 @@ def _install_handlers() -> None:
             signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+_INSTALL_ERROR: list[SandboxError] = []
+
+
+def _install_runtime() -> None:
+    if installed_runtime() is not None:
+        return
+    # pytest captures output: say why the session pauses for minutes.
+    print(
+        "\n[departures] installing the sandbox runtime (Node 22 and the Bluesky reference "
+        f"servers) into {cache_root()}: a few minutes, once",
+        file=sys.__stderr__,
+        flush=True,
+    )
+    ensure_runtime()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Install the runtime before the first test if any sandbox test was collected.
+
+    Done here, outside every test, so that the minutes of a first install never count
+    against one test's timeout. A failure is kept and raised by the fixtures instead, so
+    the tests that need the sandbox error with the clear message and the others still run.
+    """
+    if session.config.option.collectonly:
+        return
+    if not any(item.get_closest_marker("sandbox") for item in session.items):
+        return
+    try:
+        _install_runtime()
+    except SandboxError as exc:
+        _INSTALL_ERROR.append(exc)
+
+
 def start_test_sandbox(state_dir: Path, **options: Any) -> Sandbox:
     """Start a network on free ports for tests (retrying if a port gets taken meanwhile)."""
     _install_handlers()
-    if installed_runtime() is None:
-        # pytest captures output: say why the first sandbox test takes minutes.
-        print(
-            "\n[departures] installing the sandbox runtime (Node 22 and the "
-            f"Bluesky reference servers) into {cache_root()}: a few minutes, "
-            "once",
-            file=sys.__stderr__,
-            flush=True,
-        )
-        ensure_runtime()
+    if _INSTALL_ERROR:
+        raise _INSTALL_ERROR[0]
+    _install_runtime()
     last: SandboxError | None = None
     for _ in range(3):
         box = Sandbox(free_base_port(), state_dir / "run")
