@@ -192,7 +192,57 @@ _ARCHIVE_SCHEMA = """
 """
 
 
+def m010_migrate_plan(conn: sqlite3.Connection) -> None:
+    """The migration plan (``plan_posts``) and the user's alt texts (``alt_texts``).
+
+    ``plan_posts``: one row per Bluesky post to create, written by the planner
+    (:mod:`departures.migrate.plan`) and read by the publisher; the columns are the contract in
+    ``notes/migrate-contract.md``: ``key`` (``"<tweet_id>:<part>"``), ``tweet_id``, ``part``,
+    ``parts``, ``seq`` (publish order: parents and quoted posts first), ``rkey`` (unique TID),
+    ``root_key``/``parent_key`` (reply refs as plan keys), ``quote_key``, ``record`` (post
+    record JSON without ``reply`` and blobs), ``media`` (JSON list of uploads), ``warnings``
+    (JSON list of strings), ``planned_at``. Added for the preview and summaries: ``kind`` (what
+    the post migrates: original, thread, quote, reply, retweet).
+
+    ``alt_texts``: alt text per media item (``tweet_id``, ``position`` as in ``media``), from
+    ``departures migrate alt-text import``; the archive has none.
+    """
+    for statement in _PLAN_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+_PLAN_SCHEMA = """
+        CREATE TABLE plan_posts (
+            key TEXT PRIMARY KEY,
+            tweet_id INTEGER NOT NULL,
+            part INTEGER NOT NULL,
+            parts INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            rkey TEXT NOT NULL UNIQUE,
+            root_key TEXT,
+            parent_key TEXT,
+            quote_key TEXT,
+            record TEXT NOT NULL,
+            media TEXT NOT NULL DEFAULT '[]',
+            warnings TEXT NOT NULL DEFAULT '[]',
+            planned_at TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'original'
+        );
+        CREATE INDEX plan_posts_seq ON plan_posts (seq);
+        CREATE INDEX plan_posts_tweet ON plan_posts (tweet_id);
+        CREATE TABLE alt_texts (
+            tweet_id INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            alt TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (tweet_id, position)
+        )
+"""
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_archive,
+    m010_migrate_plan,
 ]

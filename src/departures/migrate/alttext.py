@@ -1,0 +1,244 @@
+"""Alt text the user writes, since the X archive has none: a CSV out, the same CSV back in.
+
+The CSV is UTF-8 with a byte-order mark, so Excel and LibreOffice open it with accents and
+emoji intact. Columns: ``tweet_id``, ``media_file``, ``alt`` (the only column read back
+besides the two keys), and for context ``type``, ``date``, ``url`` and ``text``.
+
+Import is all or nothing: a file that is not such a CSV changes nothing and says why in one
+line; rows that name no known media, or alt text over the limit, are reported line by line
+and skipped. An emptied ``alt`` cell removes the stored alt text. Planned posts not yet
+published pick the new alt texts up at once, warnings included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from departures.errors import DeparturesError
+from departures.migrate.convert import MISSING_ALT
+from departures.migrate.media import IMAGE_ALT_MAX_GRAPHEMES, VIDEO_ALT_MAX_GRAPHEMES
+from departures.migrate.plan import published_keys
+from departures.migrate.richtext import grapheme_count
+from departures.workspace.db import Workspace
+
+__all__ = ["AltTextError", "ImportResult", "export_alt_texts", "import_alt_texts"]
+
+COLUMNS = ["tweet_id", "media_file", "alt", "type", "date", "url", "text"]
+_SNIPPET = 120
+
+
+class AltTextError(DeparturesError):
+    """An alt-text CSV cannot be read."""
+
+
+@dataclass
+class ImportResult:
+    """What an import changed and which rows it skipped (with the reason)."""
+
+    updated: int = 0
+    cleared: int = 0
+    unchanged: int = 0
+    plan_rows_updated: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+def export_alt_texts(workspace: Workspace, target: Path, *, everything: bool = False) -> int:
+    """Write the alt-text CSV to ``target``; return the number of media rows written.
+
+    The media of planned posts by default (all media of the archive's own tweets when there
+    is no plan yet, or with ``everything``), with any alt text already stored.
+    """
+    conn = workspace.conn
+    username_row = conn.execute("SELECT username FROM account LIMIT 1").fetchone()
+    username = str(username_row[0]) if username_row and username_row[0] else "i"
+    planned = conn.execute("SELECT COUNT(*) FROM plan_posts").fetchone()[0]
+    where = "t.kind != 'retweet' AND t.is_deleted = 0 AND t.is_community = 0"
+    if planned and not everything:
+        where = "t.id IN (SELECT tweet_id FROM plan_posts WHERE part = 0)"
+    rows = conn.execute(
+        "SELECT m.tweet_id, m.file_path, COALESCE(a.alt, ''), m.type, t.created_at, t.text "
+        "FROM media m JOIN tweets t ON t.id = m.tweet_id "
+        "LEFT JOIN alt_texts a ON a.tweet_id = m.tweet_id AND a.position = m.position "
+        f"WHERE m.missing = 0 AND m.file_path IS NOT NULL AND {where} "
+        "ORDER BY t.created_at, m.tweet_id, m.position"
+    ).fetchall()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(COLUMNS)
+    for tweet_id, file_path, alt, kind, created_at, text in rows:
+        snippet = " ".join(str(text).split())
+        if len(snippet) > _SNIPPET:
+            snippet = snippet[: _SNIPPET - 1] + "…"
+        writer.writerow(
+            [
+                str(tweet_id),
+                str(file_path).rsplit("/", 1)[-1],
+                alt,
+                "image" if kind == "photo" else "video",
+                (created_at or "")[:10],
+                f"https://x.com/{username}/status/{tweet_id}",
+                snippet,
+            ]
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(buffer.getvalue(), encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise AltTextError(
+            f"Cannot write {target}: {exc.strerror or exc}", "Choose another path"
+        ) from exc
+    return len(rows)
+
+
+def import_alt_texts(workspace: Workspace, source: Path) -> ImportResult:
+    """Read alt texts from the CSV at ``source`` into the workspace (see the module doc)."""
+    rows = _read_csv(source)
+    conn = workspace.conn
+    media = {
+        (int(t), str(f).rsplit("/", 1)[-1]): (int(p), str(kind))
+        for t, f, p, kind in conn.execute(
+            "SELECT tweet_id, file_path, position, type FROM media WHERE file_path IS NOT NULL"
+        )
+    }
+    stored = {
+        (int(t), int(p)): str(a)
+        for t, p, a in conn.execute("SELECT tweet_id, position, alt FROM alt_texts")
+    }
+    result = ImportResult()
+    changes: dict[tuple[int, int], str] = {}
+    for line, row in rows:
+        raw_id = (row.get("tweet_id") or "").strip()
+        name = (row.get("media_file") or "").strip().rsplit("/", 1)[-1]
+        alt = (row.get("alt") or "").strip()
+        try:
+            tweet_id = int(raw_id.rstrip("/").rsplit("/", 1)[-1])
+        except ValueError:
+            result.warnings.append(f"line {line}: tweet_id {raw_id!r} is not a tweet id; skipped")
+            continue
+        found = media.get((tweet_id, name))
+        if found is None:
+            result.warnings.append(
+                f"line {line}: no media {name!r} in tweet {tweet_id} in this archive; skipped"
+            )
+            continue
+        position, kind = found
+        limit = IMAGE_ALT_MAX_GRAPHEMES if kind == "photo" else VIDEO_ALT_MAX_GRAPHEMES
+        if grapheme_count(alt) > limit:
+            result.warnings.append(
+                f"line {line}: alt text of {name} is {grapheme_count(alt)} characters, over the "
+                f"limit of {limit}; skipped (shorten it and import again)"
+            )
+            continue
+        changes[(tweet_id, position)] = alt
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with workspace.transaction():
+        for (tweet_id, position), alt in changes.items():
+            before = stored.get((tweet_id, position))
+            if alt == (before or ""):
+                result.unchanged += 1
+            elif not alt:
+                conn.execute(
+                    "DELETE FROM alt_texts WHERE tweet_id = ? AND position = ?",
+                    (tweet_id, position),
+                )
+                result.cleared += 1
+            else:
+                conn.execute(
+                    "INSERT INTO alt_texts (tweet_id, position, alt, updated_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(tweet_id, position) DO UPDATE SET "
+                    "alt = excluded.alt, updated_at = excluded.updated_at",
+                    (tweet_id, position, alt, now),
+                )
+                result.updated += 1
+        result.plan_rows_updated = refresh_plan_alt_texts(workspace)
+    return result
+
+
+def refresh_plan_alt_texts(workspace: Workspace) -> int:
+    """Put the stored alt texts into unpublished plan rows; return the rows changed.
+
+    Runs inside the caller's transaction.
+    """
+    conn = workspace.conn
+    published = published_keys(conn)
+    alts = {
+        f"{t}:{p}": str(a)
+        for t, p, a in conn.execute("SELECT tweet_id, position, alt FROM alt_texts")
+    }
+    changed = 0
+    for key, media_json, warnings_json in conn.execute(
+        "SELECT key, media, warnings FROM plan_posts WHERE media != '[]'"
+    ).fetchall():
+        if key in published:
+            continue
+        media = orjson.loads(media_json)
+        warnings = [w for w in orjson.loads(warnings_json) if not str(w).startswith(MISSING_ALT)]
+        for item in media:
+            item["alt"] = alts.get(str(item.get("media_key")), "")
+            if not item["alt"]:
+                position = int(str(item["media_key"]).split(":")[1]) + 1
+                name = str(item.get("member", "")).rsplit("/", 1)[-1]
+                warnings.append(f"{MISSING_ALT}: {item.get('kind', 'image')} {position} ({name})")
+        new_media, new_warnings = orjson.dumps(media).decode(), orjson.dumps(warnings).decode()
+        if new_media != media_json or new_warnings != warnings_json:
+            conn.execute(
+                "UPDATE plan_posts SET media = ?, warnings = ? WHERE key = ?",
+                (new_media, new_warnings, key),
+            )
+            changed += 1
+    return changed
+
+
+def _read_csv(source: Path) -> list[tuple[int, dict[str, str]]]:
+    """(line number, row) of every data row; :class:`AltTextError` for a file that is not ours."""
+    try:
+        raw = source.read_bytes()
+    except OSError as exc:
+        raise AltTextError(
+            f"Cannot read {source}: {exc.strerror or exc}",
+            "Pass the CSV written by 'departures migrate alt-text export'",
+        ) from exc
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            # Excel on Windows saves "CSV" in the ANSI code page unless told otherwise.
+            text = raw.decode("cp1252")
+        except UnicodeDecodeError as exc:
+            raise AltTextError(
+                f"{source} is not a text file in UTF-8",
+                "Save it as 'CSV UTF-8' and import again",
+            ) from exc
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text.split("\n", 1)[0], delimiters=",;\t"
+        )
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    fields = [f.strip().lower() for f in reader.fieldnames or []]
+    missing = [c for c in ("tweet_id", "media_file", "alt") if c not in fields]
+    if missing:
+        raise AltTextError(
+            f"{source} has no column {', '.join(missing)} in its first line",
+            "Start from the file 'departures migrate alt-text export' writes",
+        )
+    reader.fieldnames = fields
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        for row in reader:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue
+            rows.append((reader.line_num, {k: v for k, v in row.items() if isinstance(k, str)}))
+    except csv.Error as exc:
+        raise AltTextError(
+            f"{source} is not a valid CSV file (line {reader.line_num}: {exc})",
+            "Fix that line or export again",
+        ) from exc
+    return rows

@@ -1,0 +1,433 @@
+"""The migration plan: selected tweets converted into rows of ``plan_posts``.
+
+:func:`build_plan` reads the archive tables, applies the :class:`~departures.migrate.select.
+Selection`, converts every chosen tweet (:mod:`departures.migrate.convert`), orders the posts
+(``seq``: parents and quoted posts before the posts that need them, oldest first otherwise),
+gives each a unique record key, and replaces the unpublished part of the plan in one
+transaction. Rows of a tweet with any part already published are never touched: what exists
+on Bluesky stays exactly as the publisher recorded it, and a new split would break its thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from departures.bluesky.budget import WriteBudget
+from departures.migrate.convert import (
+    ConvertOptions,
+    MediaRow,
+    PostDraft,
+    TweetRow,
+    convert_tweet,
+)
+from departures.migrate.media import DEFAULT_LIMITS, MediaLimits, archive_member_sizes
+from departures.migrate.rkeys import rkey_for
+from departures.migrate.select import Selected, Selection, select_tweets
+from departures.workspace.db import Workspace
+
+__all__ = [
+    "PlanSummary",
+    "build_plan",
+    "load_alt_texts",
+    "load_tweets",
+    "plan_summary",
+    "published_keys",
+]
+
+Progress = Callable[[int, int], None]
+PLAN_OPTIONS_META = "migrate_plan_options"
+
+
+@dataclass
+class PlanSummary:
+    """What a plan holds, for the terminal and the preview."""
+
+    tweets_by_kind: Counter[str] = field(default_factory=Counter)
+    posts: int = 0
+    published: int = 0
+    split_tweets: int = 0
+    images: int = 0
+    videos: int = 0
+    media_bytes: int = 0
+    warnings: int = 0
+    warnings_by_kind: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    selection_warnings: list[str] = field(default_factory=list)
+    estimated_seconds: float = 0.0
+
+    @property
+    def pending(self) -> int:
+        """Posts still to publish."""
+        return self.posts - self.published
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``migrate plan --json``)."""
+        return {
+            "tweets_by_kind": dict(self.tweets_by_kind),
+            "tweets": sum(self.tweets_by_kind.values()),
+            "posts": self.posts,
+            "published": self.published,
+            "pending": self.pending,
+            "split_tweets": self.split_tweets,
+            "images": self.images,
+            "videos": self.videos,
+            "media_bytes": self.media_bytes,
+            "warnings": self.warnings,
+            "warnings_by_kind": dict(self.warnings_by_kind),
+            "skipped": dict(self.skipped),
+            "selection_warnings": self.selection_warnings,
+            "estimated_seconds": self.estimated_seconds,
+        }
+
+
+def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)
+    ).fetchone()
+    return row is not None
+
+
+def published_keys(conn: sqlite3.Connection) -> set[str]:
+    """Plan keys the publisher recorded as existing on Bluesky (none before it ever ran).
+
+    The same query as ``departures.migrate.journal.published_keys``, asked here directly so
+    planning does not load the publisher's network stack.
+    """
+    if not _table_exists(conn, "published"):
+        return set()
+    return {
+        str(row[0]) for row in conn.execute("SELECT key FROM published WHERE deleted_at IS NULL")
+    }
+
+
+def load_alt_texts(conn: sqlite3.Connection) -> dict[tuple[int, int], str]:
+    """The user's alt texts by (tweet id, media position)."""
+    return {
+        (int(t), int(p)): str(a)
+        for t, p, a in conn.execute("SELECT tweet_id, position, alt FROM alt_texts")
+    }
+
+
+def load_tweets(workspace: Workspace) -> list[TweetRow]:
+    """Every tweet of the archive with its media (file sizes looked up in the archive)."""
+    conn = workspace.conn
+    sizes = archive_member_sizes(workspace)
+    media: dict[int, list[MediaRow]] = {}
+    for row in conn.execute(
+        "SELECT tweet_id, position, type, file_path, missing, width, height, aspect_w, "
+        "aspect_h, duration_ms, expanded_url FROM media ORDER BY tweet_id, position"
+    ):
+        media.setdefault(int(row[0]), []).append(
+            MediaRow(
+                position=int(row[1]),
+                type=str(row[2]),
+                file_path=row[3],
+                missing=bool(row[4]),
+                width=row[5],
+                height=row[6],
+                aspect_w=row[7],
+                aspect_h=row[8],
+                duration_ms=row[9],
+                expanded_url=row[10],
+                size=sizes.get(row[3]) if row[3] else None,
+            )
+        )
+    tweets: list[TweetRow] = []
+    for row in conn.execute(
+        "SELECT id, text, entities, kind, created_at, lang, quote_of, quote_url, "
+        "thread_root_id, thread_parent_id, reply_to_screen_name, retweet_of_screen_name, "
+        "possibly_sensitive, withheld, is_deleted, is_community, favorite_count, "
+        "retweet_count FROM tweets"
+    ):
+        tweets.append(
+            TweetRow(
+                id=int(row[0]),
+                text=str(row[1]),
+                entities=orjson.loads(row[2]) if row[2] else {},
+                kind=str(row[3]),
+                created_at=row[4],
+                lang=row[5],
+                quote_of=row[6],
+                quote_url=row[7],
+                thread_root_id=row[8],
+                thread_parent_id=row[9],
+                reply_to_screen_name=row[10],
+                retweet_of_screen_name=row[11],
+                possibly_sensitive=bool(row[12]),
+                withheld=bool(row[13]),
+                is_deleted=bool(row[14]),
+                is_community=bool(row[15]),
+                favorite_count=int(row[16] or 0),
+                retweet_count=int(row[17] or 0),
+                media=tuple(media.get(int(row[0]), ())),
+            )
+        )
+    return tweets
+
+
+@dataclass
+class _Kept:
+    """Plan rows of tweets with a published part: never re-planned."""
+
+    rows: dict[str, dict[str, Any]]
+    tweets: dict[int, list[dict[str, Any]]]
+
+    def last_key(self, tweet_id: int) -> str:
+        parts = sorted(self.tweets[tweet_id], key=lambda r: int(r["part"]))
+        return str(parts[-1]["key"])
+
+    def root_of(self, tweet_id: int) -> str:
+        first = min(self.tweets[tweet_id], key=lambda r: int(r["part"]))
+        return str(first["root_key"] or first["key"])
+
+
+def _kept_rows(conn: sqlite3.Connection, published: set[str]) -> _Kept:
+    published_tweets = {int(key.split(":", 1)[0]) for key in published if ":" in key}
+    rows: dict[str, dict[str, Any]] = {}
+    tweets: dict[int, list[dict[str, Any]]] = {}
+    cursor = conn.execute("SELECT * FROM plan_posts")
+    names = [d[0] for d in cursor.description]
+    for values in cursor:
+        row = dict(zip(names, values, strict=True))
+        if int(row["tweet_id"]) in published_tweets:
+            rows[str(row["key"])] = row
+            tweets.setdefault(int(row["tweet_id"]), []).append(row)
+    return _Kept(rows, tweets)
+
+
+def build_plan(
+    workspace: Workspace,
+    selection: Selection,
+    *,
+    footer: str | None = None,
+    mention_dids: Mapping[str, str] | None = None,
+    limits: MediaLimits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+    budget: WriteBudget | None = None,
+) -> PlanSummary:
+    """Plan the migration of the tweets ``selection`` picks; return the plan's summary.
+
+    ``mention_dids`` maps X account ids or lower-case screen names to Bluesky DIDs (the
+    audience part fills it); mentions without one link to the X profile.
+    """
+    conn = workspace.conn
+    tweets = load_tweets(workspace)
+    by_id = {t.id: t for t in tweets}
+    published = published_keys(conn)
+    kept = _kept_rows(conn, published)
+    published_tweets = set(kept.tweets)
+    selected = select_tweets(tweets, selection, published=published_tweets)
+    options = ConvertOptions(
+        username=_username(workspace),
+        footer=footer,
+        mention_dids=dict(mention_dids or {}),
+        alt_texts=load_alt_texts(conn),
+        limits=limits,
+    )
+    order = _publish_order(selected, by_id, published_tweets)
+    drafts = _convert_all(order, selected, by_id, kept, options, progress)
+    planned_at = datetime.now(UTC).isoformat(timespec="seconds")
+    with workspace.transaction():
+        conn.execute(
+            "DELETE FROM plan_posts WHERE tweet_id NOT IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(sorted(published_tweets)).decode(),),
+        )
+        _insert(conn, drafts, kept, planned_at)
+        workspace.set_meta(
+            PLAN_OPTIONS_META,
+            orjson.dumps(
+                {
+                    "footer": footer,
+                    "planned_at": planned_at,
+                    "skipped": dict(selected.skipped),
+                    "warnings": selected.warnings,
+                }
+            ).decode(),
+        )
+    summary = plan_summary(workspace, budget=budget)
+    summary.skipped = selected.skipped
+    summary.selection_warnings = selected.warnings
+    return summary
+
+
+def _username(workspace: Workspace) -> str:
+    row = workspace.conn.execute("SELECT username FROM account LIMIT 1").fetchone()
+    return str(row[0]) if row and row[0] else "i"
+
+
+def _publish_order(
+    selected: Selected, by_id: Mapping[int, TweetRow], published: set[int]
+) -> list[tuple[int, bool]]:
+    """Tweets to convert, dependencies first: ``(tweet id, its quote is migrated)``."""
+    planned = set(selected.ids)
+    order: list[tuple[int, bool]] = []
+    state: dict[int, int] = {}  # 1 = visiting, 2 = done
+
+    def visit(tweet_id: int) -> None:
+        # Iterative: a 1,000-tweet thread must not hit Python's recursion limit.
+        stack: list[tuple[int, bool]] = [(tweet_id, False)]
+        while stack:
+            current, expanded = stack.pop()
+            if state.get(current) == 2:
+                continue
+            if expanded:
+                state[current] = 2
+                order.append((current, _quote_ok(current)))
+                continue
+            if state.get(current) == 1:
+                continue
+            state[current] = 1
+            stack.append((current, True))
+            for dep in _deps(current):
+                if dep in planned and state.get(dep) is None:
+                    stack.append((dep, False))
+
+    def _deps(tweet_id: int) -> list[int]:
+        deps = []
+        parent = selected.parent.get(tweet_id)
+        if parent is not None:
+            deps.append(parent)
+        quoted = by_id[tweet_id].quote_of
+        if quoted is not None and quoted != tweet_id:
+            deps.append(quoted)
+        return deps
+
+    def _quote_ok(tweet_id: int) -> bool:
+        quoted = by_id[tweet_id].quote_of
+        if quoted is None or quoted == tweet_id:
+            return False
+        # Done before this one (a cycle cannot happen with real ids, but never trust that).
+        return quoted in published or state.get(quoted) == 2
+
+    for tweet_id in selected.ids:
+        if tweet_id not in published:
+            visit(tweet_id)
+    return [(t, q) for t, q in order if t not in published]
+
+
+def _convert_all(
+    order: list[tuple[int, bool]],
+    selected: Selected,
+    by_id: Mapping[int, TweetRow],
+    kept: _Kept,
+    options: ConvertOptions,
+    progress: Progress | None,
+) -> list[PostDraft]:
+    has_child = {p for p in selected.parent.values() if p is not None}
+    last_key: dict[int, str] = {}
+    root_key: dict[int, str] = {}
+    drafts: list[PostDraft] = []
+    for done, (tweet_id, quote_ok) in enumerate(order, 1):
+        tweet = by_id[tweet_id]
+        parent = selected.parent.get(tweet_id)
+        parent_key = root = None
+        if parent is not None:
+            if parent in kept.tweets:
+                parent_key, root = kept.last_key(parent), kept.root_of(parent)
+            elif parent in last_key:
+                parent_key, root = last_key[parent], root_key[parent]
+        parts = convert_tweet(
+            tweet,
+            options,
+            kind=selected.kind.get(tweet_id),
+            root_key=root,
+            parent_key=parent_key,
+            quote_migrated=quote_ok,
+            with_footer=tweet_id not in has_child,
+        )
+        last_key[tweet_id] = parts[-1].key
+        root_key[tweet_id] = root or parts[0].key
+        drafts.extend(parts)
+        if progress is not None and (done % 200 == 0 or done == len(order)):
+            progress(done, len(order))
+    return drafts
+
+
+def _insert(
+    conn: sqlite3.Connection, drafts: list[PostDraft], kept: _Kept, planned_at: str
+) -> None:
+    used = {str(row["rkey"]) for row in kept.rows.values()}
+    seq = max((int(row["seq"]) for row in kept.rows.values()), default=0)
+    rows = []
+    index = 0
+    while index < len(drafts):
+        tweet_id = drafts[index].tweet_id
+        group = drafts[index : index + drafts[index].parts]
+        salt = 0
+        while True:
+            created = group[0].record.get("createdAt")
+            rkeys = [rkey_for(tweet_id, d.part, created, salt) for d in group]
+            if not used.intersection(rkeys) and len(set(rkeys)) == len(rkeys):
+                break
+            salt += 1
+        used.update(rkeys)
+        for draft, rkey in zip(group, rkeys, strict=True):
+            seq += 1
+            rows.append(
+                (
+                    draft.key,
+                    tweet_id,
+                    draft.part,
+                    draft.parts,
+                    seq,
+                    rkey,
+                    draft.root_key,
+                    draft.parent_key,
+                    draft.quote_key,
+                    orjson.dumps(draft.record).decode(),
+                    orjson.dumps(draft.media).decode(),
+                    orjson.dumps(draft.warnings).decode(),
+                    planned_at,
+                    draft.kind,
+                )
+            )
+        index += len(group)
+    conn.executemany(
+        "INSERT INTO plan_posts (key, tweet_id, part, parts, seq, rkey, root_key, parent_key, "
+        "quote_key, record, media, warnings, planned_at, kind) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def plan_summary(workspace: Workspace, *, budget: WriteBudget | None = None) -> PlanSummary:
+    """Counts of the stored plan and the time the write budget needs for what is pending."""
+    conn = workspace.conn
+    published = published_keys(conn)
+    summary = PlanSummary()
+    for key, part, parts, kind, media, warnings in conn.execute(
+        "SELECT key, part, parts, kind, media, warnings FROM plan_posts"
+    ):
+        summary.posts += 1
+        if key in published:
+            summary.published += 1
+        if part == 0:
+            summary.tweets_by_kind[str(kind)] += 1
+            if parts > 1:
+                summary.split_tweets += 1
+        for item in orjson.loads(media):
+            if item.get("kind") == "video":
+                summary.videos += 1
+            else:
+                summary.images += 1
+            summary.media_bytes += int(item.get("size") or 0)
+        for warning in orjson.loads(warnings):
+            summary.warnings += 1
+            summary.warnings_by_kind[warning_kind(str(warning))] += 1
+    summary.estimated_seconds = (budget or WriteBudget()).estimate_seconds(
+        n_creates=summary.pending
+    )
+    return summary
+
+
+def warning_kind(warning: str) -> str:
+    """The short label of a warning (the words before its first colon)."""
+    head = warning.split(":", 1)[0]
+    return head if len(head) <= 40 else "Other"
