@@ -4,7 +4,7 @@ one import run in a fresh subprocess.
 Archives are cached under ``~/.cache/departures/bench/`` (override with
 ``$DEPARTURES_BENCH_CACHE``), keyed by their parameters and by a hash of the generator's
 source, so a changed generator never serves a stale archive; older versions of the same
-parameters are deleted to spare the disk (a 1,000,000-tweet archive is ~2.6 GB).
+parameters are deleted to spare the disk (a 1,000,000-tweet archive is ~2 GB).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_import_memory.py [--small 100000] [--large 1000000]
 
 Imports a 100,000-tweet and a 1,000,000-tweet synthetic archive (cached; the large one takes
-a few minutes and ~2.6 GB of disk the first time), each into a fresh workspace in a fresh
+a few minutes and ~2 GB of disk the first time), each into a fresh workspace in a fresh
 Python process, and prints the peak RSS (``ru_maxrss``) of each child and their ratio.
 
 Target (issue 2): the large peak within 10% of the small one, and below 600 MB.
