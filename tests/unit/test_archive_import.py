@@ -19,10 +19,11 @@ from archive_builders import (
     ytd,
     zip_folder,
 )
+from departures.archive import importer
 from departures.archive.importer import ImportReport, import_archive
 from departures.archive.media import read_media
 from departures.archive.stats import archive_stats
-from departures.errors import WorkspaceError
+from departures.errors import ArchiveError, WorkspaceError
 from departures.workspace import Workspace
 
 
@@ -345,3 +346,56 @@ def test_progress_reports_tweets_with_the_manifest_total(
     # The hand-made manifest says "1" per file: the total is what the manifest claims.
     assert tweet_calls[-1] == ("tweets", 21, 2)
     assert calls[-1] == ("linking", 4, 4)
+
+
+def test_parallel_workers_store_exactly_what_one_process_stores(
+    rich: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = rich
+    serial = Workspace.open(tmp_path / "serial")
+    serial_report = import_archive(folder, serial)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    used: list[int] = []
+    real = importer._Importer._run_parallel
+
+    def spy(self: Any, tweet_files: Any, others: Any) -> None:
+        used.append(len(tweet_files))
+        real(self, tweet_files, others)
+
+    monkeypatch.setattr(importer._Importer, "_run_parallel", spy)
+    parallel = Workspace.open(tmp_path / "parallel")
+    parallel_report = import_archive(folder, parallel)
+    assert used == [4]  # two tweets parts, deleted and community tweets
+
+    def rows(ws: Workspace) -> list[str]:
+        return [line for line in ws.conn.iterdump() if "archive_imports" not in line]
+
+    assert rows(parallel) == rows(serial)
+    assert parallel_report.counts == serial_report.counts
+    assert [str(w) for w in parallel_report.warnings] == [str(w) for w in serial_report.warnings]
+
+
+def test_workers_are_not_used_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(importer.WORKERS_ENV, "0")
+    assert not importer._use_workers()
+    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    assert importer._use_workers()
+
+
+def test_a_fatal_error_in_a_worker_rolls_everything_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    folder = write_archive(tmp_path / "bad", {
+        "account.js": ytd("account.part0", [account_item()]),
+        "tweets.js": ytd("tweets.part0", [{"tweet": tweet("1300000000000000000", "fine")}]),
+        "tweets-part1.js": b'window.YTD.tweets.part1 = [{"tweet": ',
+    })  # fmt: skip
+    ws = Workspace.open(tmp_path / "ws")
+    with pytest.raises(ArchiveError, match=r"tweets-part1\.js is truncated") as caught:
+        import_archive(folder, ws)
+    assert caught.value.hint and "incomplete" in caught.value.hint
+    assert ws.conn.execute("SELECT COUNT(*) FROM tweets").fetchone() == (0,)
+    assert ws.get_meta("account_id") is None

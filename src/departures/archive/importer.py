@@ -14,10 +14,14 @@ SQL passes over the database rather than Python dicts of every tweet.
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -28,12 +32,37 @@ from departures.archive.notes import link_notes, parse_note
 from departures.archive.source import ArchiveSource, media_names, open_source
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
 from departures.archive.ytd import parse_ytd, unwrap
-from departures.errors import ArchiveError, WorkspaceError
+from departures.errors import ArchiveError, DeparturesError, WorkspaceError
 from departures.workspace.db import Workspace
 
 Progress = Callable[[str, int, int | None], None]
 
 CHUNK = 5000
+# Below this many bytes of tweets, starting worker processes costs more than it saves.
+PARALLEL_MIN_BYTES = 48 << 20
+WORKERS = 2
+WORKERS_ENV = "DEPARTURES_IMPORT_WORKERS"
+
+
+def _use_workers() -> bool:
+    """Whether spare cores make worker processes pay off (``DEPARTURES_IMPORT_WORKERS=0``: never).
+
+    On a machine already busy with other work, a worker pool only adds contention: the
+    single-process path is then faster.
+    """
+    setting = os.environ.get(WORKERS_ENV, "")
+    if setting.strip() in ("0", "1"):
+        return False
+    cores = os.cpu_count() or 1
+    if setting.strip().isdigit():
+        return True
+    try:
+        busy = os.getloadavg()[0]
+    except OSError:
+        busy = 0.0
+    return cores >= 2 and busy < cores - 1
+
+
 MAX_MISSING_MEDIA_WARNINGS = 20
 
 # The files we read, by file-name stem (``tweets-part1.js`` -> ``tweets``). Everything else
@@ -141,6 +170,22 @@ KNOWN_SKIPPED = frozenset(
     }
 )
 
+# kind -> (media folders, best first; is_deleted; is_community; count key)
+_TWEET_FILES: dict[str, tuple[tuple[str, ...], bool, bool, str]] = {
+    "tweets": (("tweets_media", "tweet_media"), False, False, "tweets"),
+    "deleted_tweets": (
+        ("deleted_tweets_media", "tweets_media", "tweet_media"),
+        True,
+        False,
+        "deleted_tweets",
+    ),
+    "community_tweets": (
+        ("community_tweet_media", "tweets_media", "tweet_media"),
+        False,
+        True,
+        "community_tweets",
+    ),
+}
 _PART = re.compile(r"-part(\d+)$")
 _ORDER = ["account", "profile", "tweets", "deleted_tweets", "community_tweets", "notes"]
 
@@ -288,6 +333,99 @@ def _items(data: list[Any]) -> Iterator[Any]:
         yield item
 
 
+Batch = tuple[
+    list[tuple[Any, ...]],  # tweet rows
+    list[tuple[Any, ...]],  # media rows
+    list[tuple[int, str, int, str]],  # screen-name sightings
+    list[tuple[str, int]],  # missing media files (path, tweet id)
+]
+
+
+def transform_items(
+    items: list[Any], ctx: TweetContext, sink: Callable[[Batch], None]
+) -> tuple[int, int]:
+    """Turn a part's tweet items into rows, handing them to ``sink`` in chunks.
+
+    The items are released as they are read, so a part's objects and its rows are never
+    all in memory at once. Returns (tweets read, entries skipped).
+    """
+    tweets: list[tuple[Any, ...]] = []
+    media: list[tuple[Any, ...]] = []
+    sightings: list[tuple[int, str, int, str]] = []
+    missing: list[tuple[str, int]] = []
+    skipped = 0
+    read = 0
+    for item in _items(items):
+        tw = item.get("tweet", item) if isinstance(item, dict) else None
+        rows = None
+        if isinstance(tw, dict):
+            try:
+                rows = tweet_rows(tw, ctx)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                rows = None
+        if rows is None:
+            skipped += 1
+            continue
+        tweets.append(rows.tweet)
+        if rows.media:
+            media.extend(rows.media)
+            missing.extend((path, rows.tweet[0]) for path in rows.media_missing)
+        if rows.sightings:
+            sightings.extend(rows.sightings)
+        read += 1
+        if len(tweets) >= CHUNK:
+            sink((tweets, media, sightings, missing))
+            tweets, media, sightings, missing = [], [], [], []
+    if tweets or missing:
+        sink((tweets, media, sightings, missing))
+    return read, skipped
+
+
+@dataclass
+class PartJob:
+    """A tweets part for a worker process: where the archive is, which member, its context."""
+
+    path: str
+    member: str
+    ctx: TweetContext
+
+
+@dataclass
+class PartResult:
+    """A worker's rows of one part (in chunks), its counts, or the error it met."""
+
+    batches: list[Batch]
+    read: int
+    skipped: int
+    error: tuple[str, str | None] | None = None
+
+
+_worker_media: frozenset[str] = frozenset()
+
+
+def _init_worker(media_files: frozenset[str]) -> None:
+    global _worker_media
+    _worker_media = media_files
+    gc.disable()  # see import_archive: no cycles, millions of objects
+
+
+def _transform_part(job: PartJob) -> PartResult:
+    """Parse one tweets part and turn it into rows (runs in a worker process)."""
+    try:
+        source = open_source(Path(job.path))
+        try:
+            items = parse_ytd(source.read(job.member), job.member)
+        finally:
+            source.close()
+    except DeparturesError as exc:
+        # Sent back as data: the error's hint would not survive pickling.
+        return PartResult([], 0, 0, (exc.message, exc.hint))
+    job.ctx.media_files = _worker_media
+    batches: list[Batch] = []
+    read, skipped = transform_items(items, job.ctx, batches.append)
+    return PartResult(batches, read, skipped)
+
+
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], extra: str = "") -> str:
     marks = ", ".join("?" for _ in columns)
     updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
@@ -320,6 +458,7 @@ class _Importer:
         self.account_id: int | None = None
         self.media_files = media_names(source.names(), root)
         self.missing_media = 0
+        self.replaced: set[str] = set()
         self.tweets_done = 0
         self.tweets_total: int | None = None
 
@@ -382,47 +521,105 @@ class _Importer:
         expected = [f.expected for f in files if f.kind == "tweets"]
         if expected and all(e is not None for e in expected):
             self.tweets_total = sum(e or 0 for e in expected)
-        replaced: set[str] = set()
-        for data_file in files:
-            if data_file.kind == "account":
-                continue
-            items = parse_ytd(self.source.read(data_file.member), data_file.member)
-            handler = getattr(self, "read_" + data_file.kind)
-            if data_file.kind in _SNAPSHOT_TABLES and data_file.kind not in replaced:
-                # Lists of relations are snapshots: a newer archive replaces the older list.
-                for table in _SNAPSHOT_TABLES[data_file.kind]:
-                    conn.execute(f"DELETE FROM {table}")
-                replaced.add(data_file.kind)
-            handler(items, data_file)
-            del items
+        tweet_files = [f for f in files if f.kind in _TWEET_FILES]
+        others = [f for f in files if f.kind not in _TWEET_FILES and f.kind != "account"]
+        tweet_bytes = sum(self.source.size(f.member) for f in tweet_files)
+        if len(tweet_files) >= 2 and tweet_bytes >= PARALLEL_MIN_BYTES and _use_workers():
+            self._run_parallel(tweet_files, others)
+        else:
+            for data_file in tweet_files + others:
+                self._read_file(data_file)
         self.finish()
 
+    def _read_file(self, data_file: DataFile) -> None:
+        items = parse_ytd(self.source.read(data_file.member), data_file.member)
+        if data_file.kind in _SNAPSHOT_TABLES:
+            # Lists of relations are snapshots: a newer archive replaces the older list.
+            table = _SNAPSHOT_TABLES[data_file.kind]
+            if table not in self.replaced:
+                self.conn.execute(f"DELETE FROM {table}")
+                self.replaced.add(table)
+        getattr(self, "read_" + data_file.kind)(items, data_file)
+
+    def _run_parallel(self, tweet_files: list[DataFile], others: list[DataFile]) -> None:
+        """Parse and transform tweet parts in worker processes; store them here, in order.
+
+        Parsing and the per-tweet transform are CPU-bound Python: two workers use both
+        cores while this process only inserts. At most ``WORKERS`` parts are in flight, so
+        memory stays bounded whatever the number of parts.
+        """
+        # fork, not spawn: spawn re-imports the caller's main script, which a benchmark or a
+        # notebook does not guard. The children only parse and transform: they never touch
+        # the parent's database connection or its threads.
+        pool = ProcessPoolExecutor(
+            max_workers=WORKERS,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(frozenset(self.media_files),),
+        )
+        queue = iter(tweet_files)
+        pending: deque[tuple[DataFile, Future[PartResult]]] = deque()
+
+        def submit_next() -> None:
+            data_file = next(queue, None)
+            if data_file is not None:
+                dirs, deleted, community, _ = _TWEET_FILES[data_file.kind]
+                ctx = self._context(data_file, dirs, deleted, community)
+                # The media names reach each worker once, through its initializer.
+                ctx = replace(ctx, media_files=frozenset())
+                job = PartJob(str(self.source.path), data_file.member, ctx)
+                pending.append((data_file, pool.submit(_transform_part, job)))
+
+        try:
+            for _ in range(WORKERS):
+                submit_next()
+            for data_file in others:  # the small files, while the workers parse
+                self._read_file(data_file)
+            while pending:
+                data_file, future = pending.popleft()
+                result = future.result()
+                submit_next()
+                if result.error is not None:
+                    raise ArchiveError(*result.error)
+                kind = data_file.kind
+                done = self.tweets_done
+                for batch in result.batches:
+                    self._store(batch)
+                    done += len(batch[0])
+                    if kind == "tweets":
+                        self.tick("tweets", done, self.tweets_total)
+                read, skipped = result.read, result.skipped
+                del result
+                self._after_tweet_file(data_file, _TWEET_FILES[kind][3], read, skipped)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def read_tweets(self, items: list[Any], data_file: DataFile) -> None:
-        self._read_tweet_file(items, data_file, "tweets", ("tweets_media", "tweet_media"))
+        self._read_tweet_file(items, data_file)
 
-    def read_deleted_tweets(self, items: list[Any], data_file: DataFile) -> None:
-        self._read_tweet_file(
-            items, data_file, "deleted_tweets",
-            ("deleted_tweets_media", "tweets_media", "tweet_media"), is_deleted=True,
-        )  # fmt: skip
+    read_deleted_tweets = read_tweets
+    read_community_tweets = read_tweets
 
-    def read_community_tweets(self, items: list[Any], data_file: DataFile) -> None:
-        self._read_tweet_file(
-            items, data_file, "community_tweets",
-            ("community_tweet_media", "tweets_media", "tweet_media"), is_community=True,
-        )  # fmt: skip
+    def _read_tweet_file(self, items: list[Any], data_file: DataFile) -> None:
+        media_dirs, is_deleted, is_community, count_key = _TWEET_FILES[data_file.kind]
+        ctx = self._context(data_file, media_dirs, is_deleted, is_community)
+        done = self.tweets_done
 
-    def _read_tweet_file(
-        self,
-        items: list[Any],
-        data_file: DataFile,
-        count_key: str,
-        media_dirs: tuple[str, ...],
-        *,
-        is_deleted: bool = False,
-        is_community: bool = False,
-    ) -> None:
-        ctx = TweetContext(
+        def sink(batch: Batch) -> None:
+            nonlocal done
+            self._store(batch)
+            done += len(batch[0])
+            if count_key == "tweets":
+                self.tick("tweets", done, self.tweets_total)
+
+        read, skipped = transform_items(items, ctx, sink)
+        self._after_tweet_file(data_file, count_key, read, skipped)
+
+    def _context(
+        self, data_file: DataFile, media_dirs: tuple[str, ...], is_deleted: bool,
+        is_community: bool,
+    ) -> TweetContext:  # fmt: skip
+        return TweetContext(
             account_id=self.account_id,
             source_file=data_file.member,
             media_dirs=tuple(f"{self.root}data/{d}/" for d in media_dirs),
@@ -430,35 +627,10 @@ class _Importer:
             is_deleted=is_deleted,
             is_community=is_community,
         )
-        tweets: list[tuple[Any, ...]] = []
-        media: list[tuple[Any, ...]] = []
-        sightings: list[tuple[int, str, int, str]] = []
-        skipped = 0
-        read = 0
-        for item in _items(items):
-            tw = unwrap(item, "tweet")
-            rows = None
-            if tw is not None:
-                try:
-                    rows = tweet_rows(tw, ctx)
-                except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-                    rows = None
-            if rows is None:
-                skipped += 1
-                continue
-            tweets.append(rows.tweet)
-            if rows.media:
-                media.extend(rows.media)
-            if rows.sightings:
-                sightings.extend(rows.sightings)
-            for path in rows.media_missing:
-                self._missing_media(path, rows.tweet[0])
-            read += 1
-            if len(tweets) >= CHUNK:
-                self._flush(tweets, media, sightings)
-                if count_key == "tweets":
-                    self.tick("tweets", self.tweets_done + read, self.tweets_total)
-        self._flush(tweets, media, sightings)
+
+    def _after_tweet_file(
+        self, data_file: DataFile, count_key: str, read: int, skipped: int
+    ) -> None:
         if count_key == "tweets":
             self.tweets_done += read
             self.tick("tweets", self.tweets_done, self.tweets_total)
@@ -470,21 +642,16 @@ class _Importer:
                 "they were skipped",
             )
 
-    def _flush(
-        self,
-        tweets: list[tuple[Any, ...]],
-        media: list[tuple[Any, ...]],
-        sightings: list[tuple[int, str, int, str]],
-    ) -> None:
+    def _store(self, batch: Batch) -> None:
+        tweets, media, sightings, missing = batch
         if tweets:
             self.conn.executemany(TWEET_UPSERT, tweets)
-            tweets.clear()
         if media:
             self.conn.executemany(MEDIA_UPSERT, media)
-            media.clear()
         if sightings:
             self.conn.executemany(SIGHTING_INSERT, sightings)
-            sightings.clear()
+        for path, tweet_id in missing:
+            self._missing_media(path, tweet_id)
 
     def _missing_media(self, path: str, tweet_id: int) -> None:
         self.missing_media += 1
@@ -646,11 +813,11 @@ class _Importer:
 
 
 _SNAPSHOT_TABLES = {
-    "followers": ("followers",),
-    "following": ("following",),
-    "blocks": ("blocks",),
-    "mutes": ("mutes",),
-    "likes": ("likes",),
+    "followers": "followers",
+    "following": "following",
+    "blocks": "blocks",
+    "mutes": "mutes",
+    "likes": "likes",
 }
 
 

@@ -57,6 +57,10 @@ class ArchiveSource:
         """Whether member ``name`` exists."""
         raise NotImplementedError
 
+    def size(self, name: str) -> int:
+        """The (uncompressed) size of member ``name`` in bytes."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """Release the container (the zip file handle)."""
 
@@ -105,6 +109,9 @@ class ZipSource(ArchiveSource):
 
     def exists(self, name: str) -> bool:
         return name in self._infos
+
+    def size(self, name: str) -> int:
+        return self._infos[name].file_size
 
     def read(self, name: str) -> bytes:
         info = self._infos[name]
@@ -163,6 +170,12 @@ class DirSource(ArchiveSource):
             return name in self._name_set()
         return (self.path / name).is_file()
 
+    def size(self, name: str) -> int:
+        try:
+            return (self.path / name).stat().st_size
+        except OSError:
+            return 0
+
     def _name_set(self) -> set[str]:
         cached: set[str] | None = getattr(self, "_set", None)
         if cached is None:
@@ -193,6 +206,12 @@ class FileSource(ArchiveSource):
 
     def find_root(self) -> str:
         return ""
+
+    def size(self, name: str) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
 
     def read(self, name: str) -> bytes:
         try:
