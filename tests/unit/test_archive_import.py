@@ -89,7 +89,7 @@ def test_warnings_name_the_unknown_and_the_missing_files(imported: Any) -> None:
     assert "unknown file" in by_file["data/mystery.js"]
     assert "missing from the archive" in by_file["data/lists-member.js"]
     assert f"data/tweets_media/{ids['M1']}-KEYM1.jpg" in by_file
-    assert "matches no tweet" in by_file["note-tweet.js"]
+    assert "matches no tweet" in by_file["data/note-tweet.js"]
 
 
 def test_private_files_are_never_read(imported: Any) -> None:
@@ -399,3 +399,12 @@ def test_a_fatal_error_in_a_worker_rolls_everything_back(
     assert caught.value.hint and "incomplete" in caught.value.hint
     assert ws.conn.execute("SELECT COUNT(*) FROM tweets").fetchone() == (0,)
     assert ws.get_meta("account_id") is None
+
+
+def test_the_data_folder_itself_gets_a_clear_error(
+    rich: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    folder, _ = rich
+    with pytest.raises(ArchiveError, match="looks like the data/ folder") as caught:
+        import_archive(folder / "data", Workspace.open(tmp_path / "ws"))
+    assert caught.value.hint and "Your archive.html" in caught.value.hint

@@ -459,6 +459,7 @@ class _Importer:
         self.media_files = media_names(source.names(), root)
         self.missing_media = 0
         self.replaced: set[str] = set()
+        self.notes_file = root + "data/note-tweet.js"
         self.tweets_done = 0
         self.tweets_total: int | None = None
 
@@ -663,6 +664,7 @@ class _Importer:
             )
 
     def read_notes(self, items: list[Any], data_file: DataFile) -> None:
+        self.notes_file = data_file.member
         rows = []
         for item in _items(items):
             inner = unwrap(item, "noteTweet")
@@ -793,7 +795,7 @@ class _Importer:
         self.report.add("long_posts_restored", linked)
         for note_id in unlinked:
             self.report.warn(
-                "note-tweet.js",
+                self.notes_file,
                 f"long post {note_id} matches no tweet of the archive; it stays unpublished",
             )
         self.tick("linking", 1, 4)
@@ -903,6 +905,12 @@ def import_archive(
         root = archive.find_root()
         files, manifest = plan_files(archive, root, report)
         if not files and manifest is None:
+            if any(n.rsplit("/", 1)[-1] in ("manifest.js", "tweets.js", "tweet.js")
+                   for n in archive.names() if "/" not in n):  # fmt: skip
+                raise ArchiveError(
+                    f"{source} looks like the data/ folder of an archive",
+                    "Pass the folder that contains it (the one with 'Your archive.html')",
+                )
             raise ArchiveError(
                 f"{source} holds no X archive data (no data/manifest.js, tweets.js, "
                 "follower.js...)",

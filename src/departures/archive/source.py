@@ -128,7 +128,8 @@ class ZipSource(ArchiveSource):
                 # Read at most one byte more than declared: a lying header cannot make us
                 # inflate without bound.
                 data = member.read(info.file_size + 1)
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError) as exc:
+            # RuntimeError: an encrypted member.
             raise ArchiveError(
                 f"{self.display}: member {name} cannot be read (corrupt or truncated zip: {exc})",
                 _REDOWNLOAD + ", or unzip it and pass the folder",
