@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -200,27 +201,75 @@ def run_floor(parts: list[Path], *, gc_enabled: bool = False) -> dict[str, Any]:
     return result
 
 
+def _tree_rss_kb(root: int) -> tuple[int, int]:
+    """Resident memory (KB) of process ``root`` and all its descendants, and their number.
+
+    The importer may start worker processes; ``ru_maxrss`` of one process would miss them.
+    """
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    total = 0
+    for pid in tree:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * page_kb
+        except (OSError, IndexError, ValueError):
+            continue
+    return total, len(tree)
+
+
 def run_import(archive: Path, *, profile: bool = False) -> dict[str, Any]:
-    """Import ``archive`` into a fresh workspace in a fresh Python process; its figures."""
+    """Import ``archive`` into a fresh workspace in a fresh Python process; its figures.
+
+    Besides the child's own figures (time, ``ru_maxrss``), the result holds
+    ``tree_peak_rss_kb``: the peak of the child's and its worker processes' summed resident
+    memory, sampled every 200 ms, and ``max_processes`` seen in that tree.
+    """
     workspace = cache_root() / "workspaces" / f"ws-{os.getpid()}-{time.time_ns()}"
     workspace.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(archive), str(workspace), "1" if profile else "0"],
-            stdout=subprocess.PIPE,
-            stderr=None if profile else subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    finally:
-        shutil.rmtree(workspace, ignore_errors=True)
-    lines = proc.stdout.strip().splitlines()
+    args = [sys.executable, "-c", _CHILD, str(archive), str(workspace), "1" if profile else "0"]
+    tree_peak = processes = 0
+    # Output goes to files, not pipes, so that polling cannot deadlock on a full pipe.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(args, stdout=out, stderr=None if profile else err, text=True)
+        try:
+            while proc.poll() is None:
+                rss, count = _tree_rss_kb(proc.pid)
+                tree_peak = max(tree_peak, rss)
+                processes = max(processes, count)
+                time.sleep(0.2)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            shutil.rmtree(workspace, ignore_errors=True)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    lines = stdout.strip().splitlines()
     result: dict[str, Any] = json.loads(lines[-1]) if lines else {}
     if "error" in result:
         sys.exit(f"cannot benchmark the import: {result['error']}")
     if proc.returncode != 0 or not result:
-        tail = (proc.stderr or "").strip().splitlines()[-15:]
+        tail = stderr.strip().splitlines()[-15:]
         sys.exit("the import failed in the child process:\n" + "\n".join(tail))
+    result["tree_peak_rss_kb"] = max(tree_peak, result["max_rss_kb"])
+    result["max_processes"] = processes
     return result
 
 

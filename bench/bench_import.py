@@ -82,7 +82,8 @@ def main() -> None:
     )
     print(
         f"import (commit included):    {import_s:7.2f} s  {rate(entries, import_s)}"
-        f"  (peak RSS {result['max_rss_kb'] / 1024:,.0f} MB)"
+        f"  (peak RSS {result['tree_peak_rss_kb'] / 1024:,.0f} MB, "
+        f"{result['max_processes']} process(es))"
     )
     counts = result["counts"]
     print(

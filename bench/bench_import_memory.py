@@ -4,7 +4,9 @@
 
 Imports a 100,000-tweet and a 1,000,000-tweet synthetic archive (cached; the large one takes
 a few minutes and ~2 GB of disk the first time), each into a fresh workspace in a fresh
-Python process, and prints the peak RSS (``ru_maxrss``) of each child and their ratio.
+Python process, and prints the peak resident memory of each import (the child's process
+tree, sampled, so that worker processes count too; the child's own ``ru_maxrss`` beside it)
+and their ratio.
 
 Target (issue 2): the large peak within 10% of the small one, and below 600 MB.
 Exit status 1 when either is missed.
@@ -32,13 +34,16 @@ def main() -> None:
     for tweets in (args.small, args.large):
         archive, stats = cached_archive(tweets, part_mb=args.part_mb)
         result = run_import(archive)
-        peak = result["max_rss_kb"] / 1024
+        # The peak of the whole process tree (the importer may start workers); the main
+        # process's own ru_maxrss is shown beside it.
+        peak = result["tree_peak_rss_kb"] / 1024
         peaks.append(peak)
         base = result["rss_before_import_kb"] / 1024
         print(
             f"{tweets:>9,} tweets, {stats['tweet_parts']} part(s): peak RSS {peak:6.0f} MB "
-            f"(interpreter + imports {base:.0f} MB), import {result['seconds']:.1f} s = "
-            f"{rate(stats['tweet_entries'], result['seconds'])}"
+            f"(main process ru_maxrss {result['max_rss_kb'] / 1024:.0f} MB, "
+            f"{result['max_processes']} process(es); interpreter + imports {base:.0f} MB), "
+            f"import {result['seconds']:.1f} s = {rate(stats['tweet_entries'], result['seconds'])}"
         )
     small, large = peaks
     first_part = tweet_parts(archive)[:1]
