@@ -38,3 +38,16 @@ def test_user_error_is_one_line_without_traceback(tmp_path) -> None:  # type: ig
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_archive_stats_without_a_workspace_says_to_import_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    result = subprocess.run(
+        [sys.executable, "-m", "departures.cli", "--workspace", str(tmp_path / "none"),
+         "archive", "stats", "--json"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: No workspace at ")
+    assert "departures archive import PATH" in result.stderr
+    assert not (tmp_path / "none").exists()
