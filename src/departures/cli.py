@@ -17,6 +17,7 @@ import click
 from departures import __version__
 from departures.commands import archive as archive_commands
 from departures.commands import coalition as coalition_commands
+from departures.commands import login as login_commands
 from departures.commands import migrate as migrate_commands
 from departures.commands import sandbox as sandbox_commands
 from departures.commands.context import AppContext
@@ -49,6 +50,9 @@ cli.add_command(archive_commands.archive)
 cli.add_command(sandbox_commands.sandbox)
 cli.add_command(coalition_commands.coalition)
 cli.add_command(migrate_commands.migrate)
+cli.add_command(login_commands.login)
+cli.add_command(login_commands.logout)
+cli.add_command(login_commands.whoami)
 
 
 def _debug() -> bool:

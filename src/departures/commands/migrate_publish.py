@@ -1,5 +1,264 @@
 """``departures migrate run/status/verify/undo``: the publisher's commands.
 
 They attach themselves to the ``migrate`` group of :mod:`departures.commands.migrate`, which
-imports this module at its end. (A stub until the publisher fills it.)
+imports this module at its end.
 """
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from departures.bluesky.pds import Pds
+from departures.bluesky.session import SessionStore, open_client
+from departures.commands.context import AppContext, pass_app
+from departures.commands.migrate import migrate
+from departures.errors import BlueskyError
+from departures.migrate import publish as publishing
+from departures.migrate.undo import to_undo, undo
+from departures.migrate.verify import APPVIEW_ENV, default_appview, verify
+
+_PACE = click.option(
+    "--pace",
+    default="full",
+    show_default=True,
+    envvar="DEPARTURES_PACE",
+    help="'full' (the server's budget), 'gentle' "
+    f"({publishing.GENTLE_WRITES_PER_HOUR} writes an hour, spread evenly) or a number of "
+    "writes per hour [env DEPARTURES_PACE].",
+)
+_MARGIN = click.option(
+    "--margin",
+    type=click.FloatRange(0.0, 0.9),
+    default=0.02,
+    show_default=True,
+    help="Fraction of the server's budget to leave unused in every window.",
+)
+_HANDLE = click.option(
+    "--handle", default=None, help="The logged-in account to use (default: the current one)."
+)
+
+
+def _pace(value: str) -> str | int:
+    if value in ("full", "gentle"):
+        return value
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    raise click.BadParameter(
+        "use 'full', 'gentle' or a number of writes per hour", param_hint="--pace"
+    )
+
+
+def open_pds(handle: str | None) -> Pds:
+    """The logged-in account's repository (a clear error when nobody is logged in)."""
+    client = open_client(handle)
+    stored = SessionStore().get(handle)
+    if stored is None:  # open_client said so already; keeps mypy content
+        raise BlueskyError("Nobody is logged in", "Run 'departures login --handle HANDLE'")
+    pds = Pds(client, stored.did, stored.handle)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(pds.close)
+    return pds
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 90:
+        return f"{seconds}s"
+    if seconds < 3600 * 2:
+        return f"{seconds // 60} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+@migrate.command("run")
+@_HANDLE
+@_PACE
+@_MARGIN
+@click.option("--retry-failed", is_flag=True, help="Try the posts that failed before once more.")
+@pass_app
+def run_command(
+    app: AppContext, handle: str | None, pace: str, margin: float, retry_failed: bool
+) -> None:
+    """Publish the plan to Bluesky, exactly once, within the account's write budget.
+
+    Ctrl-C stops cleanly; run it again to resume where it stopped.
+
+    Example: departures migrate run --pace gentle
+    """
+    config = publishing.budget_config(_pace(pace), margin)
+    workspace = app.workspace()
+    pds = open_pds(handle)
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]publishing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[eta]}"),
+        TextColumn("{task.fields[note]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("publish", total=None, eta="", note="")
+
+        def on_progress(state: publishing.Progress) -> None:
+            bar.update(
+                task,
+                total=state.total,
+                completed=state.done,
+                eta=f"ETA {_duration(state.eta_seconds)}" if state.done < state.total else "",
+                note=f"{state.failed} failed" if state.failed else "",
+            )
+
+        def notify(message: str) -> None:
+            bar.console.print(message)
+
+        publisher = publishing.Publisher(workspace, pds, config, notify=notify)
+        report = publisher.run(retry_failed=retry_failed, on_progress=on_progress)
+    status = publishing.status(workspace, config)
+    click.echo(
+        f"Published {report.published} posts now"
+        + (f" ({report.already_there} found already on the server)" if report.already_there else "")
+        + f"; {status.published} of {status.planned} planned posts are on Bluesky"
+        + (f", {len(status.failures)} cannot be published" if status.failures else "")
+        + "."
+    )
+    if report.cid_mismatches:
+        click.echo(
+            f"Warning: {report.cid_mismatches} posts got another CID than computed locally; "
+            "replies in the same batch may point at an older version.",
+            err=True,
+        )
+    if status.failures:
+        click.echo("See why with: departures migrate status", err=True)
+
+
+@migrate.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+@pass_app
+def status_command(app: AppContext, as_json: bool) -> None:
+    """Planned, published, pending and failed posts, with the reasons and the ETA.
+
+    Example: departures migrate status --json
+    """
+    state = publishing.status(app.workspace())
+    if as_json:
+        click.echo(json.dumps(state.to_json(), indent=2))
+        return
+    click.echo(
+        f"planned {state.planned}, published {state.published}, pending {state.pending}, "
+        f"failed {len(state.failures) - state.blocked}, blocked {state.blocked}"
+        + (f", undone {state.undone}" if state.undone else "")
+    )
+    if state.pending:
+        click.echo(
+            f"Time needed for the pending posts under the write budget: about "
+            f"{_duration(state.eta_seconds)}."
+        )
+    for failure in state.failures[:50]:
+        click.echo(f"  {failure['key']} {failure['status']}: {failure['reason']}")
+    if len(state.failures) > 50:
+        click.echo(f"  ... and {len(state.failures) - 50} more (see --json)")
+
+
+@migrate.command("verify")
+@_HANDLE
+@click.option(
+    "--appview",
+    envvar=APPVIEW_ENV,
+    default=None,
+    help="The AppView to ask (default: the sandbox's for a sandbox account, else "
+    f"https://public.api.bsky.app) [env {APPVIEW_ENV}].",
+)
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Look up the missing posts on the PDS and publish again those that are gone.",
+)
+@pass_app
+def verify_command(app: AppContext, handle: str | None, appview: str | None, repair: bool) -> None:
+    """Check through the AppView that the published posts are visible.
+
+    Example: departures migrate verify --repair
+    """
+    workspace = app.workspace()
+    pds: Pds | None = None
+    stored = SessionStore().get(handle)
+    if repair or appview is None:
+        if stored is None:
+            raise BlueskyError("Nobody is logged in", "Run 'departures login --handle HANDLE'")
+        if repair:
+            pds = open_pds(handle)
+    url = appview or default_appview(stored.pds if stored else "")
+    report = verify(workspace, url, pds=pds, repair=repair)
+    click.echo(f"{report.visible} of {report.checked} published posts are visible on {url}.")
+    if report.missing and not repair:
+        click.echo(
+            f"{len(report.missing)} are not (yet) visible: "
+            + ", ".join(report.missing[:10])
+            + (" ..." if len(report.missing) > 10 else "")
+            + ". The AppView may still be indexing them: check again in a minute, or "
+            "run 'departures migrate verify --repair'."
+        )
+    if repair:
+        if report.on_pds_only:
+            click.echo(
+                f"{len(report.on_pds_only)} exist on your PDS but the AppView does not show "
+                "them (still indexing, or taken down): check again later."
+            )
+        if report.recreate:
+            click.echo(f"{len(report.recreate)} were gone from your PDS: publishing them again.")
+            assert pds is not None
+            result = publishing.Publisher(workspace, pds).run()
+            click.echo(f"Published {result.published} again.")
+
+
+@migrate.command("undo")
+@_HANDLE
+@_MARGIN
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def undo_command(app: AppContext, handle: str | None, margin: float, yes: bool) -> None:
+    """Delete from Bluesky every post this workspace published (replies first).
+
+    Example: departures migrate undo --yes
+    """
+    workspace = app.workspace()
+    targets = to_undo(workspace)
+    pds = open_pds(handle)
+    if not yes:
+        click.confirm(
+            f"Delete the {len(targets)} posts this workspace published as {pds.handle}?",
+            abort=True,
+        )
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("[bold]deleting"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as bar:
+        task = bar.add_task("undo", total=len(targets))
+
+        def on_progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        deleted = undo(
+            workspace,
+            pds,
+            publishing.budget_config(None, margin),
+            notify=lambda message: bar.console.print(message),
+            on_progress=on_progress,
+        )
+    click.echo(f"Deleted {deleted} posts.")

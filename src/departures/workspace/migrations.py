@@ -241,8 +241,80 @@ _PLAN_SCHEMA = """
 """
 
 
+def m011_publish_journal(conn: sqlite3.Connection) -> None:
+    """What the publisher wrote to Bluesky, and its journal (:mod:`departures.migrate.journal`).
+
+    ``published``: one row per plan key that exists on the server (uri, cid; ``deleted_at``
+    once undone). ``write_batches``/``batch_writes``: every ``applyWrites`` batch, journaled
+    before it is sent (``state`` = ``sent``) and after (``done``, or ``refused`` with the
+    reason), with each write's result; a batch left ``sent`` is reconciled with the server on
+    the next run. ``publish_failures``: plan keys that cannot be published (``failed``) or
+    wait on one that cannot (``blocked``), with the reason. ``blobs``: uploaded media by
+    ``media_key`` and content hash, so a retry never uploads twice. ``write_budget``: the
+    write budget's state per account DID.
+    """
+    for statement in _PUBLISH_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+_PUBLISH_SCHEMA = """
+        CREATE TABLE published (
+            key TEXT PRIMARY KEY,
+            uri TEXT NOT NULL,
+            cid TEXT NOT NULL,
+            published_at TEXT NOT NULL,
+            verified_at TEXT,
+            deleted_at TEXT
+        );
+        CREATE TABLE write_batches (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            state TEXT NOT NULL,
+            writes INTEGER NOT NULL,
+            sent_at TEXT NOT NULL,
+            finished_at TEXT,
+            reason TEXT
+        );
+        CREATE INDEX write_batches_state ON write_batches (state);
+        CREATE TABLE batch_writes (
+            batch_id INTEGER NOT NULL REFERENCES write_batches (id),
+            position INTEGER NOT NULL,
+            key TEXT NOT NULL,
+            action TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            rkey TEXT NOT NULL,
+            expected_cid TEXT,
+            uri TEXT,
+            cid TEXT,
+            done INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (batch_id, position)
+        );
+        CREATE TABLE publish_failures (
+            key TEXT PRIMARY KEY,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            failed_at TEXT NOT NULL
+        );
+        CREATE TABLE blobs (
+            media_key TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            blob TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            mime TEXT NOT NULL,
+            uploaded_at TEXT NOT NULL,
+            PRIMARY KEY (media_key, sha256)
+        );
+        CREATE TABLE write_budget (
+            account TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+"""
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_archive,
     m010_migrate_plan,
+    m011_publish_journal,
 ]

@@ -1,0 +1,206 @@
+"""The repository calls the writer needs, with failures sorted by what to do about them.
+
+Over the SDK's XRPC client (not hand-written HTTP). Every failure of a write becomes one of:
+
+* :class:`RateLimited` — a 429 with the server's ``RateLimit-*`` headers: nothing was
+  written; wait for the reset;
+* :class:`InvalidWrites` — a 400 for the request: nothing was written (applyWrites is all or
+  nothing); ``index`` names the refused write when the server said which;
+* :class:`Uncertain` — a timeout, a dropped connection or a 5xx: the writes may or may not
+  have happened; only the server can tell (reconcile before sending again);
+* :class:`~departures.errors.BlueskyError` — the session is no longer accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from atproto import Client, models
+from atproto_client.exceptions import (
+    AtProtocolError,
+    BadRequestError,
+    InvokeTimeoutError,
+    LoginRequiredError,
+    NetworkError,
+    RateLimitExceededError,
+    RequestErrorBase,
+    UnauthorizedError,
+)
+
+from departures.bluesky.session import expired
+from departures.errors import BlueskyError
+
+_WRITE_INDEX = re.compile(r"\$\.writes\[(\d+)\]")
+
+
+class RateLimited(Exception):
+    """The server refused the request for its rate limit (429)."""
+
+    def __init__(self, headers: Mapping[str, str]) -> None:
+        super().__init__("rate limit exceeded")
+        self.headers = dict(headers)
+
+
+class InvalidWrites(Exception):
+    """The server refused the request as invalid (400); nothing was written."""
+
+    def __init__(self, message: str, index: int | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.index = index
+
+
+class Uncertain(Exception):
+    """The request failed in a way that leaves open whether it was applied."""
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """A record as the PDS holds it."""
+
+    uri: str
+    cid: str
+    value: dict[str, Any]
+
+
+def _headers(exc: RequestErrorBase) -> dict[str, str]:
+    response = exc.response
+    return dict(response.headers) if response is not None and response.headers else {}
+
+
+def _message(exc: RequestErrorBase) -> str:
+    response = exc.response
+    content = getattr(response, "content", None)
+    error = getattr(content, "error", None)
+    message = getattr(content, "message", None)
+    if error or message:
+        return f"{error or 'Error'}: {message or ''}".strip().rstrip(":")
+    status = response.status_code if response is not None else "no response"
+    return f"{type(exc).__name__} ({status})"
+
+
+class Pds:
+    """The account's repository on its PDS."""
+
+    def __init__(self, client: Client, did: str, handle: str = "") -> None:
+        self.client = client
+        self.did = did
+        self.handle = handle or did
+
+    def close(self) -> None:
+        """Close the connections."""
+        self.client.request.close()
+
+    def uri(self, collection: str, rkey: str) -> str:
+        """The ``at://`` URI of a record of this repository."""
+        return f"at://{self.did}/{collection}/{rkey}"
+
+    def apply_writes(self, writes: Sequence[Mapping[str, Any]]) -> tuple[list[Any], dict[str, str]]:
+        """Send one ``applyWrites``; the per-write results and the response's headers."""
+        body = orjson.dumps({"repo": self.did, "validate": True, "writes": list(writes)})
+        try:
+            response = self.client.invoke_procedure(
+                "com.atproto.repo.applyWrites",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+        except RateLimitExceededError as exc:
+            raise RateLimited(_headers(exc)) from exc
+        except BadRequestError as exc:
+            message = _message(exc)
+            if "ExpiredToken" in message or "InvalidToken" in message:
+                raise expired(self.handle) from exc
+            match = _WRITE_INDEX.search(message)
+            raise InvalidWrites(message, int(match.group(1)) if match else None) from exc
+        except (UnauthorizedError, LoginRequiredError) as exc:
+            raise expired(self.handle) from exc
+        except (InvokeTimeoutError, NetworkError, RequestErrorBase) as exc:
+            # A timeout, a dropped connection, a 5xx: the server may have written.
+            raise Uncertain(_message(exc)) from exc
+        content = response.content if isinstance(response.content, dict) else {}
+        return list(content.get("results") or []), dict(response.headers)
+
+    def get_record(self, collection: str, rkey: str) -> StoredRecord | None:
+        """The record at ``collection/rkey``, or None when it does not exist."""
+        try:
+            response = self.client.com.atproto.repo.get_record(
+                models.ComAtprotoRepoGetRecord.Params(
+                    repo=self.did, collection=collection, rkey=rkey
+                )
+            )
+        except BadRequestError as exc:
+            if "RecordNotFound" in _message(exc) or "Could not locate" in _message(exc):
+                return None
+            raise Uncertain(_message(exc)) from exc
+        except (UnauthorizedError, LoginRequiredError) as exc:
+            raise expired(self.handle) from exc
+        except RequestErrorBase as exc:
+            raise Uncertain(_message(exc)) from exc
+        value = response.value
+        as_dict = value if isinstance(value, dict) else models.get_model_as_dict(value)
+        return StoredRecord(uri=response.uri, cid=str(response.cid), value=as_dict)
+
+    def list_rkeys(self, collection: str) -> list[str]:
+        """Every record key of ``collection`` in this repository (paged ``listRecords``)."""
+        rkeys: list[str] = []
+        cursor: str | None = None
+        while True:
+            try:
+                page = self.client.com.atproto.repo.list_records(
+                    models.ComAtprotoRepoListRecords.Params(
+                        repo=self.did, collection=collection, limit=100, cursor=cursor
+                    )
+                )
+            except AtProtocolError as exc:
+                raise BlueskyError(
+                    f"Cannot list the records of {self.handle}",
+                    "Check the connection and try again",
+                ) from exc
+            rkeys.extend(record.uri.rsplit("/", 1)[-1] for record in page.records)
+            if not page.cursor or not page.records:
+                return rkeys
+            cursor = page.cursor
+
+    def upload_blob(self, data: bytes, mime: str) -> dict[str, Any]:
+        """Upload ``data``; the blob reference (JSON form) to put into a record."""
+        try:
+            response = self.client.invoke_procedure(
+                "com.atproto.repo.uploadBlob", content=data, headers={"Content-Type": mime}
+            )
+        except RateLimitExceededError as exc:
+            raise RateLimited(_headers(exc)) from exc
+        except (UnauthorizedError, LoginRequiredError) as exc:
+            raise expired(self.handle) from exc
+        except BadRequestError as exc:
+            raise InvalidWrites(_message(exc), None) from exc
+        except RequestErrorBase as exc:
+            raise Uncertain(_message(exc)) from exc
+        content = response.content if isinstance(response.content, dict) else {}
+        blob = content.get("blob")
+        if not isinstance(blob, dict):
+            raise Uncertain("uploadBlob answered without a blob")
+        return blob
+
+    def server_info(self) -> dict[str, Any]:
+        """``describeServer`` plus the PDS version from ``/xrpc/_health`` (both best effort)."""
+        info: dict[str, Any] = {}
+        for nsid in ("com.atproto.server.describeServer", "_health"):
+            try:
+                response = self.client.invoke_query(nsid)
+            except AtProtocolError:
+                continue
+            if isinstance(response.content, dict):
+                info.update(response.content)
+        return info
+
+    def video_upload_limits(self) -> dict[str, Any] | None:
+        """``app.bsky.video.getUploadLimits`` where the server has a video service, else None."""
+        try:
+            response = self.client.invoke_query("app.bsky.video.getUploadLimits")
+        except AtProtocolError:
+            return None
+        return response.content if isinstance(response.content, dict) else None

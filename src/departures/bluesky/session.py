@@ -1,0 +1,230 @@
+"""Logging in once and keeping the session: a user-level file, mode 0600.
+
+``departures login`` creates a session with an app password and stores what the server
+returned (access and refresh tokens, DID, handle, PDS, service) in
+``~/.config/departures/sessions.json`` (or ``$DEPARTURES_CONFIG_DIR``), keyed by DID, never
+in the workspace database and never in logs. The app password itself is not kept: the
+refresh token is, and every later command refreshes the access token with it when it is
+about to expire (the SDK does that; its session-change callback writes the new tokens back
+here). A PDS allows 30 logins per 5 minutes: commands never log in again on their own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from atproto import Client
+from atproto_client.client.session import Session, SessionEvent
+from atproto_client.exceptions import (
+    AtProtocolError,
+    BadRequestError,
+    LoginRequiredError,
+    NetworkError,
+    UnauthorizedError,
+)
+from atproto_client.request import Request
+
+from departures.bluesky.identity import Identity, resolve, unreachable
+from departures.errors import BlueskyError
+
+CONFIG_ENV = "DEPARTURES_CONFIG_DIR"
+PASSWORD_ENV = "DEPARTURES_APP_PASSWORD"
+SESSIONS_FILE = "sessions.json"
+
+
+def config_dir() -> Path:
+    """``$DEPARTURES_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/departures`` (``~/.config``)."""
+    chosen = os.environ.get(CONFIG_ENV)
+    if chosen:
+        return Path(chosen).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "departures"
+
+
+@dataclass
+class StoredSession:
+    """One account's session as stored in the sessions file."""
+
+    handle: str
+    did: str
+    pds: str
+    service: str
+    access_jwt: str
+    refresh_jwt: str
+    logged_in_at: str
+
+    def __repr__(self) -> str:  # tokens stay out of logs and tracebacks
+        return f"StoredSession(handle={self.handle!r}, did={self.did!r}, pds={self.pds!r})"
+
+
+class SessionStore:
+    """The sessions file: ``{"current": did, "accounts": {did: StoredSession}}``."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory or config_dir()
+        self.path = self.directory / SESSIONS_FILE
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {"current": None, "accounts": {}}
+        except (OSError, ValueError) as exc:
+            raise BlueskyError(
+                f"The sessions file {self.path} cannot be read ({exc})",
+                "Delete it and run 'departures login' again",
+            ) from exc
+        data.setdefault("accounts", {})
+        return data
+
+    def _save(self, data: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Written to a 0600 temporary file, then renamed: never readable by others, never
+        # half-written.
+        fd, tmp = tempfile.mkstemp(prefix=".sessions-", dir=self.directory)
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, indent=1)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def get(self, who: str | None = None) -> StoredSession | None:
+        """The session of ``who`` (handle or DID), or the current one."""
+        data = self._load()
+        accounts: dict[str, Any] = data["accounts"]
+        if who is None:
+            who = data.get("current")
+            if who is None:
+                return None
+        who = who.strip().removeprefix("@").lower()
+        for did, saved in accounts.items():
+            if who in (did.lower(), str(saved.get("handle", "")).lower()):
+                return StoredSession(**saved)
+        return None
+
+    def put(self, session: StoredSession, *, make_current: bool = True) -> None:
+        """Store (or replace) a session."""
+        data = self._load()
+        data["accounts"][session.did] = asdict(session)
+        if make_current or data.get("current") is None:
+            data["current"] = session.did
+        self._save(data)
+
+    def remove(self, who: str | None = None) -> StoredSession | None:
+        """Forget the session of ``who`` (or the current one); what was removed."""
+        found = self.get(who)
+        if found is None:
+            return None
+        data = self._load()
+        data["accounts"].pop(found.did, None)
+        if data.get("current") == found.did:
+            data["current"] = next(iter(data["accounts"]), None)
+        self._save(data)
+        return found
+
+
+def login(
+    handle: str, password: str, service: str, *, store: SessionStore | None = None
+) -> StoredSession:
+    """Resolve ``handle``, create a session at its PDS with ``password`` and store it."""
+    identity: Identity = resolve(handle, service)
+    client = Client(base_url=identity.pds)
+    try:
+        # No profile lookup: a PDS without an AppView (the sandbox's rate-limited one, a
+        # self-hosted PDS) does not serve app.bsky.actor.getProfile.
+        client.login(identity.did, password, fetch_bsky_profile=False)
+    except UnauthorizedError as exc:
+        raise BlueskyError(
+            f"The server refused the password for {identity.handle}",
+            "Check the app password (Settings > Privacy and security > App passwords), "
+            "or create a new one",
+        ) from exc
+    except BadRequestError as exc:
+        raise BlueskyError(
+            f"The server refused the login for {identity.handle} ({_reason(exc)})",
+            "Check the handle and the app password",
+        ) from exc
+    except (NetworkError, AtProtocolError) as exc:
+        raise unreachable(identity.pds, exc) from exc
+    finally:
+        client.request.close()
+    session = client._session  # the SDK keeps it here; export_session_string would too
+    assert session is not None
+    stored = StoredSession(
+        handle=session.handle,
+        did=session.did,
+        pds=identity.pds,
+        service=service.rstrip("/"),
+        access_jwt=session.access_jwt,
+        refresh_jwt=session.refresh_jwt,
+        logged_in_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    (store or SessionStore()).put(stored)
+    return stored
+
+
+def _reason(exc: AtProtocolError) -> str:
+    response = getattr(exc, "response", None)
+    content = getattr(response, "content", None)
+    message = getattr(content, "message", None) or getattr(content, "error", None)
+    return str(message or type(exc).__name__)
+
+
+def open_client(who: str | None = None, *, store: SessionStore | None = None) -> Client:
+    """An SDK client on the stored session, refreshing (and re-storing) tokens as needed.
+
+    Close it with ``client.request.close()`` when done.
+
+    Errors: nobody logged in, or the refresh token expired or was revoked: "log in again".
+    """
+    store = store or SessionStore()
+    stored = store.get(who)
+    if stored is None:
+        raise BlueskyError(
+            "Nobody is logged in" if who is None else f"{who} is not logged in",
+            "Run 'departures login --handle HANDLE' first",
+        )
+    # A batch of 200 posts can take the server more than the SDK's default 5 s.
+    client = Client(base_url=stored.pds, request=Request(timeout=60.0))
+
+    def on_change(event: SessionEvent, session: Session) -> None:
+        if event in (SessionEvent.REFRESH, SessionEvent.CREATE):
+            stored.access_jwt = session.access_jwt
+            stored.refresh_jwt = session.refresh_jwt
+            store.put(stored, make_current=False)
+
+    client.on_session_change(on_change)
+    session_string = Session(
+        stored.handle, stored.did, stored.access_jwt, stored.refresh_jwt, stored.pds
+    ).encode()
+    try:
+        client.login(session_string=session_string, fetch_bsky_profile=False)
+        # The SDK refreshes lazily before each request; do it now so that an expired or
+        # revoked session is reported before any work starts.
+        with client._refresh_lock:
+            if client._should_refresh_session():
+                client._refresh_and_set_session()
+    except (UnauthorizedError, BadRequestError, LoginRequiredError) as exc:
+        client.request.close()
+        raise expired(stored.handle) from exc
+    except NetworkError as exc:
+        client.request.close()
+        raise unreachable(stored.pds, exc) from exc
+    return client
+
+
+def expired(handle: str) -> BlueskyError:
+    """The one-line error for a session the server no longer accepts."""
+    return BlueskyError(
+        f"The session of {handle} has expired or was revoked",
+        f"Log in again with: departures login --handle {handle}",
+    )

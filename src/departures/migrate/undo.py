@@ -1,0 +1,56 @@
+"""Undoing a migration: deleting what this workspace published, through the one write path.
+
+Children go before parents (descending plan order), each delete costs 1 budget point, and
+the deletes are journaled like the creates: a kill mid-way, then ``undo`` again, deletes
+each post exactly once (a delete whose record is already gone is recorded, not retried).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from departures.bluesky.budget import BudgetConfig, WriteKind
+from departures.bluesky.pds import Pds
+from departures.bluesky.writer import Write, Writer
+from departures.migrate.journal import POST, WorkspaceJournal
+from departures.migrate.publish import check_account, open_budget
+from departures.workspace.db import Workspace
+
+
+def to_undo(workspace: Workspace) -> list[tuple[str, str]]:
+    """(plan key, uri) of every published post not yet undone, children first."""
+    rows = workspace.conn.execute(
+        "SELECT u.key, u.uri FROM published u LEFT JOIN plan_posts p ON p.key = u.key "
+        "WHERE u.deleted_at IS NULL ORDER BY COALESCE(p.seq, 0) DESC, u.key DESC"
+    ).fetchall()
+    return [(str(k), str(uri)) for k, uri in rows]
+
+
+def undo(
+    workspace: Workspace,
+    pds: Pds,
+    config: BudgetConfig | None = None,
+    *,
+    notify: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Delete every post this workspace published; how many were deleted (or already gone)."""
+    check_account(workspace, pds.did)
+    journal = WorkspaceJournal(workspace, pds.did)
+    budget = open_budget(journal, config or BudgetConfig())
+    writer = Writer(pds, journal, budget, sleep=sleep, notify=notify)
+    deleted = sum(1 for r in writer.reconcile() if r.write.action is WriteKind.DELETE)
+    targets = to_undo(workspace)
+    total = len(targets) + deleted
+    if on_progress:
+        on_progress(deleted, total)
+    while targets:
+        cap = writer.capacity(WriteKind.DELETE)
+        chunk, targets = targets[:cap], targets[cap:]
+        batch = [Write.delete(key, POST, uri.rsplit("/", 1)[-1]) for key, uri in chunk]
+        deleted += len(writer.send(batch))
+        if on_progress:
+            on_progress(deleted, total)
+    return deleted

@@ -1,0 +1,108 @@
+"""Checking that published posts are visible where people look: the AppView.
+
+Importers are known for posts that exist on the PDS but never show up in the app. ``verify``
+asks the AppView (``app.bsky.feed.getPosts``, 25 URIs a call) for every published post,
+records ``verified_at`` for those it shows, and reports the others. With ``repair`` each
+missing one is looked up on the PDS: a record that is not there any more is forgotten from
+``published`` so that ``run`` creates it again with the same record key; one that is there
+is only reported (the AppView may still be indexing it, or has taken it down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from atproto import Client, models
+from atproto_client.exceptions import AtProtocolError
+
+from departures.bluesky.pds import Pds
+from departures.errors import BlueskyError
+from departures.migrate.journal import POST, now_iso
+from departures.workspace.db import Workspace
+
+PUBLIC_APPVIEW = "https://public.api.bsky.app"
+APPVIEW_ENV = "DEPARTURES_APPVIEW"
+PAGE = 25
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found."""
+
+    checked: int = 0
+    visible: int = 0
+    missing: list[str] = field(default_factory=list)  # plan keys not shown by the AppView
+    on_pds_only: list[str] = field(default_factory=list)  # exist on the PDS (repair mode)
+    recreate: list[str] = field(default_factory=list)  # gone from the PDS: run creates them
+
+
+def default_appview(pds_url: str) -> str:
+    """The AppView for a PDS: a local sandbox's own, else Bluesky's public one."""
+    try:
+        from departures.sandbox.network import known_networks
+
+        for network in known_networks():
+            state = network.running_state()
+            same = state is not None and state.pds_url.rstrip("/") == pds_url.rstrip("/")
+            if same and state is not None and state.appview_url:
+                return state.appview_url
+    except Exception:  # no sandbox state at all: the public AppView
+        pass
+    return PUBLIC_APPVIEW
+
+
+def visible_uris(appview: str, uris: list[str]) -> set[str]:
+    """The URIs among ``uris`` that the AppView shows."""
+    client = Client(base_url=appview)
+    try:
+        return _visible(client, appview, uris)
+    finally:
+        client.request.close()
+
+
+def _visible(client: Client, appview: str, uris: list[str]) -> set[str]:
+    shown: set[str] = set()
+    for start in range(0, len(uris), PAGE):
+        page = uris[start : start + PAGE]
+        try:
+            response = client.app.bsky.feed.get_posts(models.AppBskyFeedGetPosts.Params(uris=page))
+        except AtProtocolError as exc:
+            raise BlueskyError(
+                f"The AppView at {appview} cannot be asked ({type(exc).__name__})",
+                "Check the address (--appview URL) and your connection",
+            ) from exc
+        shown.update(post.uri for post in response.posts)
+    return shown
+
+
+def verify(
+    workspace: Workspace, appview: str, *, pds: Pds | None = None, repair: bool = False
+) -> VerifyReport:
+    """Check every published post through the AppView (see the module docstring)."""
+    rows = workspace.conn.execute(
+        "SELECT key, uri FROM published WHERE deleted_at IS NULL ORDER BY published_at, key"
+    ).fetchall()
+    report = VerifyReport(checked=len(rows))
+    shown = visible_uris(appview, [uri for _key, uri in rows])
+    stamp = now_iso()
+    with workspace.transaction() as conn:
+        for key, uri in rows:
+            if uri in shown:
+                conn.execute("UPDATE published SET verified_at = ? WHERE key = ?", (stamp, key))
+            else:
+                report.missing.append(key)
+    report.visible = len(rows) - len(report.missing)
+    if repair and pds is not None:
+        uris = dict(rows)
+        for key in report.missing:
+            rkey = str(uris[key]).rsplit("/", 1)[-1]
+            if pds.get_record(POST, rkey) is None:
+                report.recreate.append(key)
+            else:
+                report.on_pds_only.append(key)
+        if report.recreate:
+            with workspace.transaction() as conn:
+                conn.executemany(
+                    "DELETE FROM published WHERE key = ?", [(k,) for k in report.recreate]
+                )
+    return report
