@@ -345,3 +345,13 @@ def test_any_text_becomes_posts_within_the_limits_chained_as_a_thread(
         if index:
             assert part.parent_key == parts[index - 1].key
             assert part.root_key == parts[0].key
+
+
+def test_a_tweet_with_nothing_left_to_show_gives_no_post() -> None:
+    gone = photo(0, "gone.jpg", missing=True)
+    assert convert_tweet(tweet("", media=(gone,)), ConvertOptions(footer="via X")) == []
+    # A quote with no words of its own still has its embed.
+    [quote] = convert_tweet(
+        tweet("", kind="quote", quote_of=5, quote_url="https://x.com/bob/status/5"), OPTIONS
+    )
+    assert quote.record["embed"]["external"]["uri"] == "https://x.com/bob/status/5"

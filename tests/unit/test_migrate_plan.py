@@ -270,3 +270,24 @@ def test_cli_preview_writes_the_page(
     thumbs = list((out_file.parent / "p-media").iterdir())
     assert len(thumbs) == 1
     assert f"p-media/{thumbs[0].name}" in page
+
+
+def test_an_empty_tweet_in_a_thread_is_skipped_and_its_reply_moves_up(tmp_path: Path) -> None:
+    a, b, c = (snowflake(BASE_MS + i * 1000) for i in range(3))
+    bt = "https://t.co/b1"
+    tweets = [
+        tweet(a, "1/ start"),
+        tweet(b, bt, media=[photo(bt, bt, "GONE", b)], in_reply_to_status_id_str=a, **SELF),
+        tweet(c, "3/ end", in_reply_to_status_id_str=b, **SELF),
+    ]
+    files = {
+        "account.js": ytd("account.part0", [account_item()]),
+        "tweets.js": ytd("tweets.part0", [{"tweet": t} for t in tweets]),
+    }
+    ws = Workspace.open(tmp_path / "ws")
+    import_archive(write_archive(tmp_path / "archive", files), ws)
+    summary = build_plan(ws, Selection())
+    assert summary.skipped["nothing left to publish"] == 1
+    plan = rows(ws)
+    assert list(plan) == [f"{a}:0", f"{c}:0"]
+    assert plan[f"{c}:0"]["parent_key"] == f"{a}:0"

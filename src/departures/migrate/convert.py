@@ -199,7 +199,7 @@ def convert_tweet(
     quote_migrated: bool = False,
     with_footer: bool = True,
 ) -> list[PostDraft]:
-    """The posts (1 or more parts) that migrate ``tweet``.
+    """The posts (1 or more parts) that migrate ``tweet``; none when nothing is left to show.
 
     ``root_key``/``parent_key`` place it in a thread (the parent's last part);
     ``quote_migrated`` says the quoted tweet has (or will have) a post of its own.
@@ -214,6 +214,8 @@ def convert_tweet(
         rich, embed = _retweet(tweet, options)
     else:
         rich, embed, media, quote_key = _content(tweet, options, quote_migrated, warnings)
+    if not rich.text.strip() and not media and embed is None and quote_key is None:
+        return []  # nothing left to show (e.g. a picture-only tweet whose file is missing)
     if with_footer and options.footer and options.footer.strip():
         rich = _with_footer(rich, options.footer)
     parts = split_post(rich)

@@ -232,7 +232,7 @@ def build_plan(
         limits=limits,
     )
     order = _publish_order(selected, by_id, published_tweets)
-    drafts = _convert_all(order, selected, by_id, kept, options, progress)
+    drafts = _convert_all(order, selected, by_id, kept, options, progress, selected.skipped)
     planned_at = datetime.now(UTC).isoformat(timespec="seconds")
     with workspace.transaction():
         conn.execute(
@@ -319,6 +319,7 @@ def _convert_all(
     kept: _Kept,
     options: ConvertOptions,
     progress: Progress | None,
+    skipped: Counter[str],
 ) -> list[PostDraft]:
     has_child = {p for p in selected.parent.values() if p is not None}
     last_key: dict[int, str] = {}
@@ -333,6 +334,9 @@ def _convert_all(
                 parent_key, root = kept.last_key(parent), kept.root_of(parent)
             elif parent in last_key:
                 parent_key, root = last_key[parent], root_key[parent]
+        quoted = tweet.quote_of
+        # The quoted tweet was converted before this one (or is published) and has a post.
+        quote_ok = quote_ok and quoted is not None and (quoted in kept.tweets or quoted in last_key)
         parts = convert_tweet(
             tweet,
             options,
@@ -342,8 +346,14 @@ def _convert_all(
             quote_migrated=quote_ok,
             with_footer=tweet_id not in has_child,
         )
-        last_key[tweet_id] = parts[-1].key
-        root_key[tweet_id] = root or parts[0].key
+        if not parts:
+            skipped["nothing left to publish"] += 1
+            if parent_key is not None and root is not None:
+                # Its self-replies hang on its parent instead.
+                last_key[tweet_id], root_key[tweet_id] = parent_key, root
+        else:
+            last_key[tweet_id] = parts[-1].key
+            root_key[tweet_id] = root or parts[0].key
         drafts.extend(parts)
         if progress is not None and (done % 200 == 0 or done == len(order)):
             progress(done, len(order))

@@ -144,6 +144,8 @@ def _make_thumbs(
             try:
                 data = read_media(workspace, member)
                 with Image.open(io.BytesIO(data)) as opened:
+                    # JPEG decodes straight at a fraction of its size: much faster thumbnails.
+                    opened.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))
                     image = ImageOps.exif_transpose(opened.copy()).convert("RGB")
                 image.thumbnail((THUMB_SIDE, THUMB_SIDE))
                 buffer = io.BytesIO()
