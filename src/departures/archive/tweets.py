@@ -107,12 +107,15 @@ class Rendered:
 
     def entities_json(self) -> str:
         """The ``entities`` column: JSON with ``urls``, ``mentions`` and ``hashtags``."""
+        if not (self.urls or self.mentions or self.hashtags):
+            return _NO_ENTITIES
         return orjson.dumps(
             {"urls": self.urls, "mentions": self.mentions, "hashtags": self.hashtags}
         ).decode()
 
 
 _URL, _MENTION, _HASHTAG, _MEDIA = 0, 1, 2, 3
+_NO_ENTITIES = '{"urls":[],"mentions":[],"hashtags":[]}'
 
 
 def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, Any]]) -> Rendered:
@@ -189,6 +192,8 @@ def quote_target(urls: list[dict[str, Any]]) -> tuple[int, str] | None:
     """The (tweet id, url) that a tweet quotes: its last link to a status, if any."""
     found: tuple[int, str] | None = None
     for url in urls:
+        if "/status" not in url["url"]:
+            continue
         match = _QUOTE_URL.match(url["url"])
         if match:
             found = (int(match.group(2)), url["url"])
