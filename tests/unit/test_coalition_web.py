@@ -296,7 +296,7 @@ def test_a_hostile_organisation_name_is_shown_as_text_everywhere(
         ("email", "not-an-address", "Contact e-mail is not an e-mail address"),
         ("x_handle", "@no spaces", "X handle is not an X handle"),
         ("bluesky_handle", "<b>", "is not a Bluesky handle"),
-        ("bluesky_handle", "nobody.example", "could not check the Bluesky handle"),
+        ("bluesky_handle", "nobody.example", "Could not check the Bluesky handle"),
     ],
 )
 def test_hostile_or_bad_member_fields_get_a_clear_400_page(

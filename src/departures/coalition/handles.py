@@ -17,7 +17,7 @@ organisation's own domain".
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from departures.errors import DeparturesError
@@ -96,12 +96,17 @@ class XrpcHandleResolver:
     """Handle resolution and landing checks through an AppView's or PDS's XRPC API."""
 
     def __init__(self, service_url: str = DEFAULT_SERVICE, timeout: float = 10.0) -> None:
-        # The SDK takes seconds to import: only a running service pays for it.
+        self.service_url = service_url.rstrip("/")
+        self.timeout = timeout
+
+    def _client(self) -> Any:
+        # The SDK takes seconds to import: only a running service pays for it. One client per
+        # call, closed after it: the web app calls from many worker threads.
         from atproto import Client
 
-        self.service_url = service_url.rstrip("/")
-        self._client = Client(base_url=f"{self.service_url}/xrpc")
-        self._client.request._client.timeout = timeout
+        client = Client(base_url=f"{self.service_url}/xrpc")
+        client.request._client.timeout = self.timeout
+        return client
 
     def resolve(self, handle: str) -> str:
         """The DID of ``handle`` via ``com.atproto.identity.resolveHandle``."""
@@ -114,8 +119,9 @@ class XrpcHandleResolver:
         )
 
         params = models.ComAtprotoIdentityResolveHandle.Params(handle=handle)
+        client = self._client()
         try:
-            response = self._client.com.atproto.identity.resolve_handle(params)
+            response = client.com.atproto.identity.resolve_handle(params)
         except BadRequestError:
             raise HandleError(
                 f"the Bluesky handle {handle} does not exist",
@@ -127,6 +133,8 @@ class XrpcHandleResolver:
                 f"({self.service_url} did not answer)",
                 "Try again in a minute",
             ) from None
+        finally:
+            client.request.close()
         return str(response.did)
 
     def has_posted(self, did: str) -> bool:
@@ -135,8 +143,11 @@ class XrpcHandleResolver:
         from atproto_client.exceptions import InvokeTimeoutError, NetworkError, RequestErrorBase
 
         params = models.AppBskyActorGetProfile.Params(actor=did)
+        client = self._client()
         try:
-            profile = self._client.app.bsky.actor.get_profile(params)
+            profile = client.app.bsky.actor.get_profile(params)
         except (NetworkError, InvokeTimeoutError, RequestErrorBase):
             return False
+        finally:
+            client.request.close()
         return bool(profile.posts_count)
