@@ -431,3 +431,29 @@ def test_a_draft_campaign_is_not_public(client: TestClient, store: CoalitionStor
     assert client.get(f"/campaigns/{slug}/board.json").status_code == 404
     post(client, "/logout", {})
     assert client.get(f"/campaigns/{slug}").status_code == 404
+
+
+def test_anonymous_board_readers_share_a_short_lived_copy_and_get_no_cookie(
+    store: CoalitionStore,
+) -> None:
+    app = CoalitionApp(
+        store,
+        secret_key=b"test-key",
+        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+        base_url="http://testserver",
+        public_cache_seconds=60,
+    )
+    coordinator = new_client(app)
+    slug = create_open_campaign(coordinator, store)
+    member = join(app, invite_link(coordinator, slug), "Early")
+    reader = new_client(app)
+    first = reader.get(f"/campaigns/{slug}/board.json")
+    assert "set-cookie" not in first.headers
+    assert "set-cookie" not in reader.get(f"/campaigns/{slug}").headers
+    post(member, "/member/pledge", {"kind": "unconditional"}, "/member")
+    assert reader.get(f"/campaigns/{slug}/board.json").json()["organisations"] == []
+    fresh = coordinator.get(f"/campaigns/{slug}/board.json").json()
+    assert [o["name"] for o in fresh["organisations"]] == ["Early"]
+    for c in _clients:
+        c.close()
+    _clients.clear()

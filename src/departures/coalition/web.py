@@ -18,6 +18,8 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -109,6 +111,7 @@ class CoalitionApp:
         base_url: str = "http://127.0.0.1:8000",
         notifier: Notifier | None = None,
         tick_seconds: float | None = None,
+        public_cache_seconds: float = 2.0,
     ) -> None:
         self.store = store
         self.secret_key = secret_key
@@ -117,6 +120,12 @@ class CoalitionApp:
         self.notifier = notifier
         self.tick_seconds = tick_seconds
         self.secure_cookies = self.base_url.startswith("https://")
+        # The public board is what crowds load when a campaign makes the news: anonymous
+        # requests share one rendering for a couple of seconds (the pages say so in their
+        # Cache-Control too). Signed-in visitors always get a fresh page.
+        self.public_cache_seconds = public_cache_seconds
+        self._public_cache: dict[str, tuple[float, Response]] = {}
+        self._cache_lock = threading.Lock()
         self.templates = self._environment()
         routes = [
             Route("/", self._endpoint(self.index)),
@@ -297,7 +306,8 @@ class CoalitionApp:
 
     def _render(self, ctx: Ctx, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         page = self.templates.get_template(template).render(
-            csrf_token=self._csrf_token(ctx),
+            # Called only by pages with a form: a visitor reading the board gets no cookie.
+            csrf_token=lambda: self._csrf_token(ctx),
             signed_in_coordinator=ctx.coordinator_id is not None,
             signed_in_member=ctx.organisation_id is not None,
             base_url=self.base_url,
@@ -353,8 +363,30 @@ class CoalitionApp:
         listed = [c for c in self.store.campaigns() if c.opened_at is not None]
         return self._render(ctx, "index.html", campaigns=listed)
 
+    def _cached(self, ctx: Ctx, make: View) -> Response:
+        anonymous = ctx.coordinator_id is None and ctx.organisation_id is None
+        if not anonymous or self.public_cache_seconds <= 0:
+            return make(ctx)
+        key = ctx.request.url.path
+        now = time.monotonic()
+        with self._cache_lock:
+            hit = self._public_cache.get(key)
+        if hit is not None and hit[0] > now:
+            return _copy(hit[1])
+        response = make(ctx)
+        if response.status_code == 200:
+            with self._cache_lock:
+                if len(self._public_cache) > 1000:
+                    self._public_cache.clear()
+                self._public_cache[key] = (now + self.public_cache_seconds, response)
+            return _copy(response)
+        return response
+
     def board_page(self, ctx: Ctx) -> Response:
         """The departures board of one campaign."""
+        return self._cached(ctx, self._board_page)
+
+    def _board_page(self, ctx: Ctx) -> Response:
         board = boards.load_board(self.store, ctx.param("slug"))
         if board.state == State.DRAFT and board.campaign.coordinator_id != ctx.coordinator_id:
             raise NotFound(_("this campaign is not public yet"))
@@ -362,17 +394,23 @@ class CoalitionApp:
 
     def board_json(self, ctx: Ctx) -> Response:
         """The board as JSON."""
+        return self._cached(ctx, self._board_json)
+
+    def _board_json(self, ctx: Ctx) -> Response:
         board = boards.load_board(self.store, ctx.param("slug"))
         if board.state == State.DRAFT:
             raise NotFound(_("this campaign is not public yet"))
         return Response(
             orjson.dumps(boards.board_json(board)),
             media_type="application/json",
-            headers={"Cache-Control": "max-age=30"},
+            headers={"Cache-Control": "max-age=5"},
         )
 
     def board_atom(self, ctx: Ctx) -> Response:
         """The board's Atom feed."""
+        return self._cached(ctx, self._board_atom)
+
+    def _board_atom(self, ctx: Ctx) -> Response:
         board = boards.load_board(self.store, ctx.param("slug"))
         if board.state == State.DRAFT:
             raise NotFound(_("this campaign is not public yet"))
@@ -630,6 +668,15 @@ class CoalitionApp:
         organisation = self._signed_in_organisation(ctx)
         self.store.mark_landed(organisation.id)
         return self._redirect("/member")
+
+
+def _copy(response: Response) -> Response:
+    # A fresh response object per request: the endpoint adds headers (and maybe a cookie).
+    return Response(
+        response.body,
+        status_code=response.status_code,
+        headers={k: v for k, v in response.headers.items() if k.lower() != "content-length"},
+    )
 
 
 def _error_title(status: int) -> str:
