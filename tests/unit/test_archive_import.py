@@ -20,6 +20,7 @@ from archive_builders import (
     zip_folder,
 )
 from departures.archive import importer
+from departures.archive import ytd as ytd_module
 from departures.archive.importer import ImportReport, import_archive
 from departures.archive.media import read_media
 from departures.archive.stats import archive_stats
@@ -408,3 +409,19 @@ def test_the_data_folder_itself_gets_a_clear_error(
     with pytest.raises(ArchiveError, match="looks like the data/ folder") as caught:
         import_archive(folder / "data", Workspace.open(tmp_path / "ws"))
     assert caught.value.hint and "Your archive.html" in caught.value.hint
+
+
+def test_chunked_reading_of_parts_stores_exactly_the_same(
+    rich: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = rich
+    whole = Workspace.open(tmp_path / "whole")
+    import_archive(folder, whole)
+    monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
+    chunked = Workspace.open(tmp_path / "chunked")
+    import_archive(folder, chunked)
+
+    def rows(ws: Workspace) -> list[str]:
+        return [line for line in ws.conn.iterdump() if "archive_imports" not in line]
+
+    assert rows(chunked) == rows(whole)

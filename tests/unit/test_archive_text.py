@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
-from archive_builders import mention, photo, span, tweet, url_entity
+from archive_builders import mention, photo, span, tweet, url_entity, ytd
 from departures.archive.notes import Note, choose_tweet, is_prefix_of_note, parse_note
 from departures.archive.tweets import (
     TweetContext,
@@ -16,6 +17,8 @@ from departures.archive.tweets import (
     tweet_rows,
     unescape,
 )
+from departures.archive.ytd import iter_ytd_chunks, parse_ytd
+from departures.errors import ArchiveError
 
 CTX = TweetContext(
     account_id=1000,
@@ -181,3 +184,43 @@ def test_note_entities_get_offsets_into_the_expanded_text() -> None:
                           ("mentions", "@alice")):  # fmt: skip
         entity = parsed.entities[key][0]
         assert parsed.text[entity["start"] : entity["end"]] == expected
+
+
+def _tweets_file(count: int) -> bytes:
+    # One tweet's text holds what an item boundary looks like, escaped as JSON escapes it.
+    items = [
+        {"tweet": tweet(str(1300000000000000000 + n), f'n{n} }}, {{"tweet": x', lang="en")}
+        for n in range(count)
+    ]
+    return ytd("tweets.part0", items, style="old")
+
+
+def test_chunked_parse_yields_exactly_the_items_of_the_whole_parse() -> None:
+    data = _tweets_file(60)
+    chunks = list(iter_ytd_chunks(data, "data/tweets.js", chunk_bytes=700))
+    assert len(chunks) > 5
+    assert [i for chunk in chunks for i in chunk] == parse_ytd(data, "data/tweets.js")
+
+
+def test_chunked_parse_of_bare_items_gives_the_same_items() -> None:
+    data = ytd("tweet.part0", [tweet(str(1300000000000000000 + n), "x") for n in range(40)])
+    chunks = list(iter_ytd_chunks(data, "data/tweet.js", chunk_bytes=200))
+    assert [i for chunk in chunks for i in chunk] == parse_ytd(data, "data/tweet.js")
+
+
+def test_a_first_key_that_also_appears_nested_still_gives_the_same_items() -> None:
+    # Items whose first key ("id_str") is also the first key of nested mentions: a cut there
+    # leaves brackets unbalanced, and the whole-file parse takes over.
+    items = [
+        {"id_str": str(n), "entities": {"user_mentions": [{"id_str": "1"}, {"id_str": "2"}]}}
+        for n in range(60)
+    ]
+    data = ytd("tweet.part0", items)
+    chunks = list(iter_ytd_chunks(data, "data/tweet.js", chunk_bytes=150))
+    assert [i for chunk in chunks for i in chunk] == items
+
+
+def test_chunked_parse_of_a_truncated_file_raises_the_whole_file_error() -> None:
+    data = _tweets_file(60)
+    with pytest.raises(ArchiveError, match=r"data/tweets\.js is truncated"):
+        list(iter_ytd_chunks(data[: len(data) - 900], "data/tweets.js", chunk_bytes=700))

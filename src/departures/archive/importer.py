@@ -31,7 +31,7 @@ import orjson
 from departures.archive.notes import link_notes, parse_note
 from departures.archive.source import ArchiveSource, media_names, open_source
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
-from departures.archive.ytd import parse_ytd, unwrap
+from departures.archive.ytd import iter_ytd_chunks, parse_ytd, unwrap
 from departures.errors import ArchiveError, DeparturesError, WorkspaceError
 from departures.workspace.db import Workspace
 
@@ -411,18 +411,22 @@ def _init_worker(media_files: frozenset[str]) -> None:
 
 def _transform_part(job: PartJob) -> PartResult:
     """Parse one tweets part and turn it into rows (runs in a worker process)."""
+    job.ctx.media_files = _worker_media
+    batches: list[Batch] = []
+    read = skipped = 0
     try:
         source = open_source(Path(job.path))
         try:
-            items = parse_ytd(source.read(job.member), job.member)
+            data = source.read(job.member)
         finally:
             source.close()
+        for items in iter_ytd_chunks(data, job.member):
+            counts = transform_items(items, job.ctx, batches.append)
+            read += counts[0]
+            skipped += counts[1]
     except DeparturesError as exc:
         # Sent back as data: the error's hint would not survive pickling.
         return PartResult([], 0, 0, (exc.message, exc.hint))
-    job.ctx.media_files = _worker_media
-    batches: list[Batch] = []
-    read, skipped = transform_items(items, job.ctx, batches.append)
     return PartResult(batches, read, skipped)
 
 
@@ -533,6 +537,9 @@ class _Importer:
         self.finish()
 
     def _read_file(self, data_file: DataFile) -> None:
+        if data_file.kind in _TWEET_FILES:
+            self._read_tweet_file(data_file)
+            return
         items = parse_ytd(self.source.read(data_file.member), data_file.member)
         if data_file.kind in _SNAPSHOT_TABLES:
             # Lists of relations are snapshots: a newer archive replaces the older list.
@@ -595,13 +602,7 @@ class _Importer:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def read_tweets(self, items: list[Any], data_file: DataFile) -> None:
-        self._read_tweet_file(items, data_file)
-
-    read_deleted_tweets = read_tweets
-    read_community_tweets = read_tweets
-
-    def _read_tweet_file(self, items: list[Any], data_file: DataFile) -> None:
+    def _read_tweet_file(self, data_file: DataFile) -> None:
         media_dirs, is_deleted, is_community, count_key = _TWEET_FILES[data_file.kind]
         ctx = self._context(data_file, media_dirs, is_deleted, is_community)
         done = self.tweets_done
@@ -613,7 +614,13 @@ class _Importer:
             if count_key == "tweets":
                 self.tick("tweets", done, self.tweets_total)
 
-        read, skipped = transform_items(items, ctx, sink)
+        read = skipped = 0
+        data = self.source.read(data_file.member)
+        for items in iter_ytd_chunks(data, data_file.member):
+            counts = transform_items(items, ctx, sink)
+            read += counts[0]
+            skipped += counts[1]
+        del data
         self._after_tweet_file(data_file, count_key, read, skipped)
 
     def _context(
