@@ -253,6 +253,7 @@ class Network:
                     "postgresSchema": POSTGRES_SCHEMA,
                     "readyFile": str(ready_file),
                     "watchPid": os.getpid() if tie_to_this_process else None,
+                    "onOrphan": cluster.stop_command() if cluster else None,
                 },
             )
             state.pid, state.start_time = proc.pid, proc.start_time

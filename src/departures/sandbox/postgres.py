@@ -66,10 +66,18 @@ class Cluster:
         """PostgreSQL's own log."""
         return self.data_dir / "postgres.log"
 
-    def _run(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def _command(self, args: list[str]) -> list[str]:
         cmd = [str(find_bindir() / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", SERVICE_USER, "--", *cmd]
+        return cmd
+
+    def stop_command(self) -> list[str]:
+        """The command that stops this cluster (for a process that must do it on its own)."""
+        return self._command(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+
+    def _run(self, args: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        cmd = self._command(args)
         return subprocess.run(
             cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
         )

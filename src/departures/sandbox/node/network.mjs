@@ -2,9 +2,13 @@
 // `departures sandbox`. Run by the pinned Node 22 runtime from the installed
 // network directory, with one argument: a JSON config
 //   {"base": 2580, "appview": true, "rateLimits": false, "postgresUrl": "...",
-//    "postgresSchema": "departures", "readyFile": "/path/ready.json", "watchPid": null}
+//    "postgresSchema": "departures", "readyFile": "/path/ready.json",
+//    "watchPid": null, "onOrphan": null}
+// With watchPid, it stops itself when that process is gone, then runs onOrphan (a command
+// that stops PostgreSQL).
 // It writes the ready file (URLs and ports) once every server answers, and closes the
 // network cleanly on SIGTERM/SIGINT so that no port or child is left behind.
+import { spawnSync } from 'node:child_process'
 import { writeFileSync, renameSync } from 'node:fs'
 import { TestNetwork, TestNetworkNoAppView } from '@atproto/dev-env'
 
@@ -46,18 +50,23 @@ renameSync(tmp, config.readyFile)
 console.log(`departures-sandbox: ready ${JSON.stringify(ready)}`)
 
 let closing = false
-const shutdown = async (signal) => {
+const shutdown = async (signal, thenRun) => {
   if (closing) return
   closing = true
   console.log(`departures-sandbox: ${signal}, closing`)
+  const finish = () => {
+    // Nobody is left to stop PostgreSQL: the command to do it came with the config.
+    if (thenRun && thenRun.length) spawnSync(thenRun[0], thenRun.slice(1), { stdio: 'inherit' })
+    process.exit(0)
+  }
   // A hung close must not keep the ports: give it a few seconds, then exit anyway.
-  setTimeout(() => process.exit(0), 8000).unref()
+  setTimeout(finish, 8000).unref()
   try {
     await network.close()
   } catch (err) {
     console.error(err && err.stack ? err.stack : err)
   }
-  process.exit(0)
+  finish()
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'))
 // A test session that dies without cleaning up (SIGKILL) must not leave the network behind.
@@ -66,7 +75,7 @@ if (config.watchPid) {
     try {
       process.kill(config.watchPid, 0)
     } catch {
-      void shutdown(`parent ${config.watchPid} gone`)
+      void shutdown(`parent ${config.watchPid} gone`, config.onOrphan)
     }
   }, 1000).unref()
 }
