@@ -355,3 +355,21 @@ def test_a_tweet_with_nothing_left_to_show_gives_no_post() -> None:
         tweet("", kind="quote", quote_of=5, quote_url="https://x.com/bob/status/5"), OPTIONS
     )
     assert quote.record["embed"]["external"]["uri"] == "https://x.com/bob/status/5"
+
+
+def test_quote_link_without_an_author_gets_a_neutral_card_title() -> None:
+    url = "https://twitter.com/i/web/status/5"
+    text = f"Look {url}"
+    quote = tweet(
+        text, kind="quote", quote_of=5, quote_url=url, entities={"urls": [at(text, url, url=url)]}
+    )
+    [post] = convert_tweet(quote, OPTIONS)
+    assert post.record["text"] == "Look"
+    assert post.record["embed"]["external"]["title"] == "Post on X"
+
+
+def test_a_quote_card_wins_over_the_card_of_a_video_too_long() -> None:
+    limits = MediaLimits(video_max_duration_ms=1_000)
+    [post] = convert_tweet(quote_tweet(media=(video(5_000),)), ConvertOptions(limits=limits))
+    assert post.record["embed"]["external"]["uri"] == QUOTE_URL
+    assert any(w.startswith("The video's link card is left out") for w in post.warnings)

@@ -291,3 +291,15 @@ def test_an_empty_tweet_in_a_thread_is_skipped_and_its_reply_moves_up(tmp_path: 
     plan = rows(ws)
     assert list(plan) == [f"{a}:0", f"{c}:0"]
     assert plan[f"{c}:0"]["parent_key"] == f"{a}:0"
+
+
+def test_format_duration() -> None:
+    from departures.migrate.plan import format_duration
+
+    assert [format_duration(s) for s in (0, 59, 600, 3600 * 3.5, 86400 * 2.1)] == [
+        "0 s",
+        "59 s",
+        "10 min",
+        "3.5 h",
+        "2.1 days",
+    ]

@@ -25,7 +25,7 @@ from rich.table import Table
 from departures.commands.context import AppContext, pass_app
 from departures.errors import DeparturesError, WorkspaceError
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
-from departures.migrate.plan import PlanSummary, build_plan
+from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
 from departures.workspace.db import Workspace
@@ -254,16 +254,6 @@ def plan_command(
     click.echo("Next: departures migrate preview (then departures migrate run)")
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def summary_table(summary: PlanSummary, *, title: str) -> Table:
     """The terminal summary of a plan (plan and preview print it)."""
     table = Table(title=title, show_header=False, title_justify="left")
@@ -288,7 +278,7 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
         table.add_row("left out", str(sum(summary.skipped.values())), skipped)
     table.add_row(
         "duration",
-        _duration(summary.estimated_seconds),
+        format_duration(summary.estimated_seconds),
         "estimated, within the write budget (5,000 points/h, 35,000/day)",
     )
     return table

@@ -60,7 +60,8 @@ def export_alt_texts(workspace: Workspace, target: Path, *, everything: bool = F
     planned = conn.execute("SELECT COUNT(*) FROM plan_posts").fetchone()[0]
     where = "t.kind != 'retweet' AND t.is_deleted = 0 AND t.is_community = 0"
     if planned and not everything:
-        where = "t.id IN (SELECT tweet_id FROM plan_posts WHERE part = 0)"
+        # Retweets in the plan are link cards: their pictures are not uploaded.
+        where = "t.kind != 'retweet' AND t.id IN (SELECT tweet_id FROM plan_posts WHERE part = 0)"
     rows = conn.execute(
         "SELECT m.tweet_id, m.file_path, COALESCE(a.alt, ''), m.type, t.created_at, t.text "
         "FROM media m JOIN tweets t ON t.id = m.tweet_id "

@@ -287,11 +287,12 @@ def _content(
             quote_key = plan_key(quote_id)
             source = _without_link(source, quote_url)
         elif not media:
-            card = _card(quote_url, f"Post by @{quote_user} on X", "")
+            title = f"Post by @{quote_user} on X" if quote_user else "Post on X"
+            card = _card(quote_url, title, "")
             source = _without_link(source, quote_url)
         # With media and an unmigrated quote there is no room for a card: the link stays.
-    if card is None and fallback_card is not None:
-        if media or quote_key:
+    if fallback_card is not None:
+        if media or quote_key or card is not None:
             warnings.append("The video's link card is left out: the post already has an embed")
         else:
             card = fallback_card
@@ -303,12 +304,13 @@ def _content(
 
 
 def _quoted(tweet: TweetRow) -> tuple[int, str, str] | None:
-    """(quoted tweet id, its author, the link as it stands in the text) of a quote tweet."""
+    """(quoted tweet id, its author or "", the link as it stands in the text) of a quote."""
     if tweet.quote_of is None or not tweet.quote_url:
         return None
     match = _STATUS_URL.match(tweet.quote_url)
-    user = match.group("user") if match else "i"
-    return tweet.quote_of, user, tweet.quote_url
+    user = match.group("user") if match else ""
+    # x.com/i/status/N and x.com/i/web/status/N name no author.
+    return tweet.quote_of, "" if user.lower() == "i" else user, tweet.quote_url
 
 
 def _without_link(source: SourceText, url: str) -> SourceText:

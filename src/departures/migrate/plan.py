@@ -35,6 +35,7 @@ from departures.workspace.db import Workspace
 __all__ = [
     "PlanSummary",
     "build_plan",
+    "format_duration",
     "load_alt_texts",
     "load_tweets",
     "plan_summary",
@@ -435,6 +436,17 @@ def plan_summary(workspace: Workspace, *, budget: WriteBudget | None = None) -> 
         n_creates=summary.pending
     )
     return summary
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people say it: "40 s", "12 min", "3.5 h", "2.1 days"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
 
 
 def warning_kind(warning: str) -> str:

@@ -27,7 +27,7 @@ import orjson
 from departures.archive.media import read_media
 from departures.errors import DeparturesError
 from departures.migrate.convert import MISSING_ALT
-from departures.migrate.plan import PlanSummary, plan_summary, published_keys
+from departures.migrate.plan import PlanSummary, format_duration, plan_summary, published_keys
 from departures.workspace.db import Workspace
 
 __all__ = ["PreviewResult", "render_page", "write_preview"]
@@ -187,7 +187,6 @@ def render_page(posts: Sequence[PreviewPost], summary: PlanSummary, *, username:
 
 def _summary_html(summary: PlanSummary, threads: int, missing_alt: int) -> str:
     kinds = ", ".join(f"{n} {_e(kind)}" for kind, n in sorted(summary.tweets_by_kind.items()) if n)
-    hours = summary.estimated_seconds / 3600
     items = [
         f"<li><b>{sum(summary.tweets_by_kind.values())}</b> tweets ({kinds or 'none'})</li>",
         f"<li><b>{summary.posts}</b> Bluesky posts in <b>{threads}</b> threads "
@@ -195,7 +194,8 @@ def _summary_html(summary: PlanSummary, threads: int, missing_alt: int) -> str:
         "published)</li>",
         f"<li><b>{summary.images}</b> images, <b>{summary.videos}</b> videos "
         f"({summary.media_bytes / 1e6:.1f} MB in the archive)</li>",
-        f"<li>About <b>{hours:.1f} h</b> of publishing within the write budget</li>",
+        f"<li>About <b>{format_duration(summary.estimated_seconds)}</b> of publishing within "
+        "the write budget</li>",
         f"<li class='{'bad' if summary.warnings else ''}'><b>{summary.warnings}</b> warnings"
         + "".join(
             f"; {n} {_e(kind.lower())}" for kind, n in sorted(summary.warnings_by_kind.items())
