@@ -22,34 +22,42 @@ def archive_stats(workspace: Workspace) -> dict[str, Any]:
     def one(sql: str, *args: Any) -> int:
         return int(conn.execute(sql, args).fetchone()[0] or 0)
 
-    kinds = dict(
-        conn.execute(f"SELECT kind, COUNT(*) FROM tweets WHERE {_OWN} GROUP BY kind").fetchall()
+    # One pass over the covering index tweets_stats (never over the texts).
+    (total, originals, self_replies, replies, retweets, quotes, long_posts, first, last) = (
+        conn.execute(
+            "SELECT COUNT(*), SUM(kind = 'original'), SUM(kind = 'reply_to_self'), "
+            "SUM(kind = 'reply_to_other'), SUM(kind = 'retweet'), SUM(kind = 'quote'), "
+            f"SUM(is_long_post), MIN(created_at), MAX(created_at) FROM tweets WHERE {_OWN}"
+        ).fetchone()
     )
-    own_media = f"tweet_id IN (SELECT id FROM tweets WHERE {_OWN})"
+    deleted, community = conn.execute(
+        "SELECT SUM(is_deleted = 1), SUM(is_community = 1) FROM tweets"
+    ).fetchone()
+    media_items, media_missing = conn.execute(
+        "SELECT COUNT(*), SUM(media.missing) FROM media "
+        f"JOIN tweets ON tweets.id = media.tweet_id WHERE {_OWN}"
+    ).fetchone()
     account = conn.execute(
         "SELECT id, username, display_name FROM account WHERE id = ?",
         (workspace.get_meta("account_id"),),
     ).fetchone()
-    first, last = conn.execute(
-        f"SELECT MIN(created_at), MAX(created_at) FROM tweets WHERE {_OWN}"
-    ).fetchone()
     return {
-        "tweets": one(f"SELECT COUNT(*) FROM tweets WHERE {_OWN}"),
-        "originals": int(kinds.get("original", 0)),
-        "self_replies": int(kinds.get("reply_to_self", 0)),
-        "replies_to_others": int(kinds.get("reply_to_other", 0)),
-        "retweets": int(kinds.get("retweet", 0)),
-        "quotes": int(kinds.get("quote", 0)),
-        "long_posts_restored": one(f"SELECT COUNT(*) FROM tweets WHERE is_long_post AND {_OWN}"),
-        "media_items": one(f"SELECT COUNT(*) FROM media WHERE {own_media}"),
-        "media_files_missing": one(f"SELECT COUNT(*) FROM media WHERE missing AND {own_media}"),
+        "tweets": int(total),
+        "originals": int(originals or 0),
+        "self_replies": int(self_replies or 0),
+        "replies_to_others": int(replies or 0),
+        "retweets": int(retweets or 0),
+        "quotes": int(quotes or 0),
+        "long_posts_restored": int(long_posts or 0),
+        "media_items": int(media_items),
+        "media_files_missing": int(media_missing or 0),
         "followers": one("SELECT COUNT(*) FROM followers"),
         "following": one("SELECT COUNT(*) FROM following"),
         "likes": one("SELECT COUNT(*) FROM likes"),
         "blocks": one("SELECT COUNT(*) FROM blocks"),
         "mutes": one("SELECT COUNT(*) FROM mutes"),
-        "deleted_tweets": one("SELECT COUNT(*) FROM tweets WHERE is_deleted = 1"),
-        "community_tweets": one("SELECT COUNT(*) FROM tweets WHERE is_community = 1"),
+        "deleted_tweets": int(deleted or 0),
+        "community_tweets": int(community or 0),
         "known_screen_names": one("SELECT COUNT(*) FROM known_screen_names"),
         "account": {
             "id": str(account[0]) if account else None,

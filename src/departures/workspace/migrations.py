@@ -192,6 +192,14 @@ _ARCHIVE_SCHEMA = """
 """
 
 
+def m003_tweet_stats_index(conn: sqlite3.Connection) -> None:
+    """A covering index for the archive's counts, so stats never scan the tweets' texts."""
+    conn.execute(
+        "CREATE INDEX tweets_stats ON tweets "
+        "(is_deleted, is_community, kind, is_long_post, created_at)"
+    )
+
+
 def m010_migrate_plan(conn: sqlite3.Connection) -> None:
     """The migration plan (``plan_posts``) and the user's alt texts (``alt_texts``).
 
@@ -315,6 +323,7 @@ _PUBLISH_SCHEMA = """
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_archive,
+    m003_tweet_stats_index,
     m010_migrate_plan,
     m011_publish_journal,
 ]
