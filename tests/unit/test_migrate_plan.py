@@ -303,3 +303,17 @@ def test_format_duration() -> None:
         "3.5 h",
         "2.1 days",
     ]
+
+
+def test_preview_pages_link_each_other_and_quotes_across_pages(planned: Any) -> None:
+    from departures.migrate.preview import load_posts, render_pages
+
+    ws, ids = planned
+    posts = load_posts(ws)
+    pages = render_pages(posts, plan_summary(ws), username=USERNAME, name="p.html", per_page=2)
+    names = [name for name, _ in pages]
+    assert names[:3] == ["p.html", "p-2.html", "p-3.html"]
+    assert all("<a href='p-2.html'>2</a>" in html for name, html in pages if name != "p-2.html")
+    t1_page = next(p.page for p in posts if p.key == ids["T1"] + ":0")
+    quoting = next(html for name, html in pages if f"id='p{ids['Q1']}:0'" in html)
+    assert f"href='{t1_page}#p{ids['T1']}:0'" in quoting

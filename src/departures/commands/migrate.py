@@ -6,6 +6,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from rich.table import Table
 from departures.commands.context import AppContext, pass_app
 from departures.errors import DeparturesError, WorkspaceError
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
+from departures.migrate.media import DEFAULT_LIMITS
 from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
@@ -184,6 +186,20 @@ def _open(app: AppContext) -> Workspace:
     help="Leave out tweets withheld in some countries.",
 )
 @click.option("--footer", default=None, help="Text added at the end of each post or thread.")
+@click.option(
+    "--video-max-seconds",
+    type=click.IntRange(1),
+    default=DEFAULT_LIMITS.video_max_duration_ms // 1000,
+    show_default=True,
+    help="Longer videos become a link card to X (match your server's limit).",
+)
+@click.option(
+    "--video-max-mb",
+    type=click.IntRange(1),
+    default=DEFAULT_LIMITS.video_max_bytes // 1_000_000,
+    show_default=True,
+    help="Larger videos become a link card to X.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
 def plan_command(
@@ -207,6 +223,8 @@ def plan_command(
     skip_sensitive: bool,
     skip_withheld: bool,
     footer: str | None,
+    video_max_seconds: int,
+    video_max_mb: int,
     as_json: bool,
 ) -> None:
     """Choose the tweets to migrate and store the posts they become.
@@ -244,7 +262,12 @@ def plan_command(
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        summary = build_plan(workspace, selection, footer=footer, progress=progress)
+        limits = replace(
+            DEFAULT_LIMITS,
+            video_max_bytes=video_max_mb * 1_000_000,
+            video_max_duration_ms=video_max_seconds * 1000,
+        )
+        summary = build_plan(workspace, selection, footer=footer, limits=limits, progress=progress)
     if as_json:
         click.echo(orjson.dumps(summary.to_dict()).decode())
         return
@@ -310,7 +333,8 @@ def preview_command(app: AppContext, out: Path | None) -> None:
 
         result = write_preview(workspace, out, progress=progress)
     Console().print(summary_table(result.summary, title="Planned migration"))
-    click.echo(f"Preview: {result.path} ({result.posts} posts in {result.threads} threads)")
+    pages = f", {result.pages} pages" if result.pages > 1 else ""
+    click.echo(f"Preview: {result.path} ({result.posts} posts in {result.threads} threads{pages})")
 
 
 # --- alt text ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import hashlib
 import html
 import io
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,9 +31,11 @@ from departures.migrate.convert import MISSING_ALT
 from departures.migrate.plan import PlanSummary, format_duration, plan_summary, published_keys
 from departures.workspace.db import Workspace
 
-__all__ = ["PreviewResult", "render_page", "write_preview"]
+__all__ = ["PreviewResult", "render_pages", "write_preview"]
 
 THUMB_SIDE = 320
+#: Threads per HTML page: a 30,000-tweet archive becomes ~30 light pages, not one 25 MB page.
+THREADS_PER_PAGE = 1000
 Progress = Callable[[int, int], None]
 
 
@@ -54,6 +57,7 @@ class PreviewPost:
     warnings: list[str]
     published: bool = False
     thumbs: list[str | None] = field(default_factory=list)  # relative URL per media item
+    page: str = ""  # file name of the preview page that shows it
 
 
 @dataclass
@@ -64,6 +68,7 @@ class PreviewResult:
     posts: int
     threads: int
     summary: PlanSummary
+    pages: int = 1
 
 
 def load_posts(workspace: Workspace) -> list[PreviewPost]:
@@ -113,12 +118,18 @@ def write_preview(
     summary = plan_summary(workspace)
     username_row = workspace.conn.execute("SELECT username FROM account LIMIT 1").fetchone()
     username = str(username_row[0]) if username_row and username_row[0] else "i"
-    page = render_page(posts, summary, username=username)
+    pages = render_pages(posts, summary, username=username, name=out.name)
+    # Pages of an earlier, longer preview would be stale: remove them (only our own names).
+    stale = re.compile(re.escape(out.stem) + r"-\d+\.html")
     try:
-        out.write_text(page, encoding="utf-8")
+        for old in out.parent.glob(out.stem + "-*.html"):
+            if stale.fullmatch(old.name):
+                old.unlink()
+        for name, page in pages:
+            (out.parent / name).write_text(page, encoding="utf-8")
     except OSError as exc:
         raise DeparturesError(f"Cannot write {out}: {exc}", "Pass another --out FILE") from exc
-    return PreviewResult(out, len(posts), len(_threads(posts)), summary)
+    return PreviewResult(out, len(posts), len(_threads(posts)), summary, len(pages))
 
 
 def _make_thumbs(
@@ -171,32 +182,72 @@ def _threads(posts: Sequence[PreviewPost]) -> list[list[PreviewPost]]:
 _e = html.escape
 
 
-def render_page(posts: Sequence[PreviewPost], summary: PlanSummary, *, username: str) -> str:
-    """The whole preview page (pure: plan rows and summary in, HTML out)."""
-    by_key = {p.key: p for p in posts}
+def render_pages(
+    posts: Sequence[PreviewPost],
+    summary: PlanSummary,
+    *,
+    username: str,
+    name: str = "preview.html",
+    per_page: int = THREADS_PER_PAGE,
+) -> list[tuple[str, str]]:
+    """The preview as ``(file name, HTML)`` pages (pure: plan rows and summary in).
+
+    The first page is ``name``, the next ones ``<stem>-2.html``, ...; each shows the counts.
+    """
+    stem = name[:-5] if name.endswith(".html") else name
     threads = _threads(posts)
-    body = "\n".join(_thread_html(t, by_key, username) for t in threads)
+    chunks = [threads[i : i + per_page] for i in range(0, len(threads), per_page)] or [[]]
+    names = [name] + [f"{stem}-{n}.html" for n in range(2, len(chunks) + 1)]
+    for page_name, chunk in zip(names, chunks, strict=True):
+        for thread in chunk:
+            for post in thread:
+                post.page = page_name
+    by_key = {p.key: p for p in posts}
     missing_alt = summary.warnings_by_kind.get(MISSING_ALT, 0)
-    return _PAGE.format(
-        css=_CSS,
-        title=_e(f"Migration preview for @{username}"),
-        summary=_summary_html(summary, len(threads), missing_alt),
-        body=body,
-    )
+    head = _summary_html(summary, len(threads), missing_alt)
+    pages = []
+    for number, (page_name, chunk) in enumerate(zip(names, chunks, strict=True), 1):
+        nav = _nav(names, number)
+        body = "\n".join(_thread_html(t, by_key, username) for t in chunk)
+        title = f"Migration preview for @{username}"
+        if len(names) > 1:
+            title += f" (page {number} of {len(names)})"
+        pages.append(
+            (
+                page_name,
+                _PAGE.format(css=_CSS, title=_e(title), summary=head, nav=nav, body=body),
+            )
+        )
+    return pages
+
+
+def _nav(names: Sequence[str], current: int) -> str:
+    if len(names) == 1:
+        return ""
+    links = [
+        f"<b>{n}</b>" if n == current else f"<a href='{_e(name)}'>{n}</a>"
+        for n, name in enumerate(names, 1)
+    ]
+    return f"<nav class='pages'>Pages: {' '.join(links)}</nav>"
 
 
 def _summary_html(summary: PlanSummary, threads: int, missing_alt: int) -> str:
     kinds = ", ".join(f"{n} {_e(kind)}" for kind, n in sorted(summary.tweets_by_kind.items()) if n)
+    tweets = sum(summary.tweets_by_kind.values())
+    media = summary.images + summary.videos
     items = [
-        f"<li><b>{sum(summary.tweets_by_kind.values())}</b> tweets ({kinds or 'none'})</li>",
-        f"<li><b>{summary.posts}</b> Bluesky posts in <b>{threads}</b> threads "
-        f"({summary.split_tweets} long tweets split; {summary.published} already "
+        f"<li><b>{tweets}</b> {_plural(tweets, 'tweet')} ({kinds or 'none'})</li>",
+        f"<li><b>{summary.posts}</b> Bluesky {_plural(summary.posts, 'post')} in "
+        f"<b>{threads}</b> {_plural(threads, 'thread')} ({summary.split_tweets} long "
+        f"{_plural(summary.split_tweets, 'tweet')} split; {summary.published} already "
         "published)</li>",
-        f"<li><b>{summary.images}</b> images, <b>{summary.videos}</b> videos "
+        f"<li><b>{media}</b> media: {summary.images} {_plural(summary.images, 'image')}, "
+        f"{summary.videos} {_plural(summary.videos, 'video')} "
         f"({summary.media_bytes / 1e6:.1f} MB in the archive)</li>",
         f"<li>About <b>{format_duration(summary.estimated_seconds)}</b> of publishing within "
         "the write budget</li>",
-        f"<li class='{'bad' if summary.warnings else ''}'><b>{summary.warnings}</b> warnings"
+        f"<li class='{'bad' if summary.warnings else ''}'><b>{summary.warnings}</b> "
+        f"{_plural(summary.warnings, 'warning')}"
         + "".join(
             f"; {n} {_e(kind.lower())}" for kind, n in sorted(summary.warnings_by_kind.items())
         )
@@ -205,12 +256,19 @@ def _summary_html(summary: PlanSummary, threads: int, missing_alt: int) -> str:
     alt_note = ""
     if missing_alt:
         alt_note = (
-            f"<p class='alt-alarm'>{missing_alt} image(s) or video(s) have no alt text. "
+            f"<p class='alt-alarm'>{missing_alt} {_plural(missing_alt, 'image or video')} "
+            f"{'has' if missing_alt == 1 else 'have'} no alt text. "
             "People who use screen readers cannot see them. Write it with "
             "<code>departures migrate alt-text export</code>, edit the CSV, then "
             "<code>departures migrate alt-text import</code>.</p>"
         )
     return f"<ul class='counts'>{''.join(items)}</ul>{alt_note}"
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return word
+    return "images or videos" if word == "image or video" else word + "s"
 
 
 def _thread_html(thread: list[PreviewPost], by_key: dict[str, PreviewPost], username: str) -> str:
@@ -334,7 +392,8 @@ def _embed_html(post: PreviewPost, by_key: dict[str, PreviewPost]) -> str:
             )
             when = _when(str(quoted.record.get("createdAt", "")))
             parts.append(
-                f"<blockquote class='quote'><a href='#p{_e(quoted.key)}'>Quoted post</a> "
+                f"<blockquote class='quote'><a href='{_e(quoted.page)}#p{_e(quoted.key)}'>"
+                f"Quoted post</a> "
                 f"<small>{_e(when)}</small><div>{text}</div></blockquote>"
             )
         else:
@@ -374,10 +433,12 @@ _PAGE = """<!DOCTYPE html>
 <p class="note">Bluesky shows <b>"Archived from &lt;date&gt;"</b> on imported posts: they keep
 their original date, and nobody's timeline is flooded with them.</p>
 <label for="only-warnings" class="switch">Show only posts with warnings</label>
+{nav}
 </header>
 <main>
 {body}
 </main>
+<footer class="bottom">{nav}</footer>
 </body>
 </html>
 """
@@ -431,4 +492,7 @@ border-radius:4px;margin-top:3px;padding:1px 0}
 .warnings{margin:8px 0 0;padding:6px 10px 6px 26px;background:#fff7e0;border-radius:6px;
 font-size:13px;color:#6a4b00}
 .warnings li.alt{color:#b3261e;font-weight:700}
+.pages{margin-top:10px;font-size:14px}
+.pages a{color:#1083fe;margin:0 2px}
+.bottom{max-width:640px;margin:0 auto 24px;padding:0 12px}
 """
