@@ -457,3 +457,45 @@ def test_anonymous_board_readers_share_a_short_lived_copy_and_get_no_cookie(
     for c in _clients:
         c.close()
     _clients.clear()
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "message"),
+    [
+        (
+            "edit",
+            {"description": "ok", "starter_pack_url": "javascript:alert(1)"},
+            "Starter pack link is not a web address",
+        ),
+        (
+            "edit",
+            {"description": "ok", "starter_pack_url": "http://bsky.app/starter-pack/x"},
+            "The starter pack link must start with https://",
+        ),
+        ("edit", {"description": "\x00"}, "Description contains control characters"),
+        ("invites", {"note": "n" * 201, "days": "14"}, "Who it is for is too long"),
+        ("invites", {"note": "", "days": "365"}, "Valid for (days) must be from 1 to 90"),
+    ],
+)
+def test_hostile_coordinator_forms_get_a_clear_400_and_change_nothing(
+    client: TestClient, store: CoalitionStore, path: str, data: dict[str, str], message: str
+) -> None:
+    slug = create_open_campaign(client, store)
+    page = f"/coordinator/campaigns/{slug}"
+    before = store.campaign(slug)
+    response = post(client, f"{page}/{path}", data, page)
+    assert response.status_code == 400, response.text
+    assert message in response.text
+    assert store.campaign(slug) == before
+    assert store.invites(before.id) == []
+
+
+def test_a_forged_coordinator_token_or_member_key_is_refused(
+    client: TestClient, store: CoalitionStore
+) -> None:
+    response = post(client, "/login", {"token": "<script>alert(1)</script>"}, "/login")
+    assert response.status_code == 403
+    assert "<script>alert(1)</script>" not in response.text
+    response = post(client, "/member/sign-in", {"key": "guess"}, "/member/sign-in")
+    assert response.status_code == 403
+    assert client.get("/member").status_code == 403
