@@ -88,10 +88,17 @@ def _resolve(client: Client, handle: str, service: str, plc: str | None) -> Iden
 
 
 def _pds_from_plc_or_web(did: str, plc: str) -> str | None:
+    resolver = DidResolver(plc_url=plc, timeout=5.0)
     try:
-        doc = DidResolver(plc_url=plc, timeout=5.0).resolve(did)
+        doc = resolver.resolve(did)
     except Exception:  # an unreachable or foreign PLC: the service's describeRepo is asked next
         return None
+    finally:
+        # The SDK's resolvers open HTTP clients they never close.
+        for method in resolver._methods.values():
+            client = getattr(method, "_client", None)
+            if client is not None:
+                client.close()
     if doc is None:
         return None
     endpoint: str | None = doc.get_pds_endpoint()
