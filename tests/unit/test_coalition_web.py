@@ -499,3 +499,53 @@ def test_a_forged_coordinator_token_or_member_key_is_refused(
     response = post(client, "/member/sign-in", {"key": "guess"}, "/member/sign-in")
     assert response.status_code == 403
     assert client.get("/member").status_code == 403
+
+
+def _write_mo(path: Path, messages: dict[str, str]) -> None:
+    """A GNU gettext catalogue, laid out as msgfmt writes it."""
+    import struct
+
+    catalogue = {"": "Content-Type: text/plain; charset=UTF-8\n", **messages}
+    keys = sorted(catalogue)
+    ids = strs = b""
+    entries = []
+    for key in keys:
+        k, v = key.encode(), catalogue[key].encode()
+        entries.append((len(ids), len(k), len(strs), len(v)))
+        ids += k + b"\0"
+        strs += v + b"\0"
+    key_start = 7 * 4 + 16 * len(keys)
+    value_start = key_start + len(ids)
+    key_table = b"".join(struct.pack("<2I", n, o + key_start) for o, n, _, _ in entries)
+    value_table = b"".join(struct.pack("<2I", n, o + value_start) for _, _, o, n in entries)
+    header = struct.pack("<7I", 0x950412DE, 0, len(keys), 28, 28 + 8 * len(keys), 0, 0)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(header + key_table + value_table + ids + strs)
+
+
+def test_pages_use_a_translation_catalogue_when_one_is_installed(
+    store: CoalitionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from departures.coalition import i18n
+
+    _write_mo(
+        tmp_path / "nl" / "LC_MESSAGES" / "departures.mo",
+        {"Coordinator sign-in": "Aanmelden coördinator", "Sign in": "Aanmelden"},
+    )
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.translations.cache_clear()
+    try:
+        app = CoalitionApp(
+            store,
+            secret_key=b"k",
+            resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+            language="nl",
+        )
+        page = new_client(app).get("/login").text
+    finally:
+        i18n.translations.cache_clear()
+        while _clients:
+            _clients.pop().close()
+    assert '<html lang="nl">' in page
+    assert "<h1>Aanmelden coördinator</h1>" in page
+    assert "Coordinator token" in page  # untranslated texts fall back to English

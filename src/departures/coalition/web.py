@@ -41,7 +41,7 @@ from departures.coalition import board as boards
 from departures.coalition.errors import BadInput, NotAllowed, NotFound, TooLarge, status_for
 from departures.coalition.forms import MAX_BODY, Form, parse_form
 from departures.coalition.handles import HandleResolver, verified_domain
-from departures.coalition.i18n import _, ngettext
+from departures.coalition.i18n import DEFAULT_LANGUAGE, _, ngettext, translations
 from departures.coalition.notify import Notifier
 from departures.coalition.rules import State
 from departures.coalition.security import new_token, sign, unsign
@@ -112,6 +112,7 @@ class CoalitionApp:
         notifier: Notifier | None = None,
         tick_seconds: float | None = None,
         public_cache_seconds: float = 2.0,
+        language: str = DEFAULT_LANGUAGE,
     ) -> None:
         self.store = store
         self.secret_key = secret_key
@@ -120,6 +121,7 @@ class CoalitionApp:
         self.notifier = notifier
         self.tick_seconds = tick_seconds
         self.secure_cookies = self.base_url.startswith("https://")
+        self.language = language
         # The public board is what crowds load when a campaign makes the news: anonymous
         # requests share one rendering for a couple of seconds (the pages say so in their
         # Cache-Control too). Signed-in visitors always get a fresh page.
@@ -217,9 +219,11 @@ class CoalitionApp:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        env.install_gettext_callables(  # type: ignore[attr-defined]
-            gettext=_, ngettext=ngettext, newstyle=True
+        # The pages' texts in the service's language (English when it has no catalogue).
+        env.install_gettext_translations(  # type: ignore[attr-defined]
+            translations(self.language), newstyle=True
         )
+        env.globals["lang"] = self.language
         env.filters["when"] = _when
         env.globals["State"] = State
         return env

@@ -194,12 +194,21 @@ def coalition() -> None:
     type=float,
     help="How often the scheduler announces, reminds and sends (0 = never).",
 )
+@click.option(
+    "--language",
+    envvar="DEPARTURES_COALITION_LANGUAGE",
+    default="en",
+    show_default=True,
+    help="Language of the pages (a gettext catalogue in coalition/locale; English otherwise) "
+    "[env DEPARTURES_COALITION_LANGUAGE].",
+)
 def serve(
     db_url: str | None,
     host: str,
     port: int,
     base_url: str | None,
     tick_seconds: float,
+    language: str,
     **options: Any,
 ) -> None:
     """Serve the coalition's web pages (migrating the store first).
@@ -219,6 +228,7 @@ def serve(
         base_url=url,
         notifier=_notifier(store, url, options),
         tick_seconds=tick_seconds or None,
+        language=language,
     )
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
