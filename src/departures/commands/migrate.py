@@ -294,7 +294,7 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
         str(summary.images + summary.videos),
         f"{summary.images} images, {summary.videos} videos, {summary.media_bytes / 1e6:.1f} MB",
     )
-    detail = ", ".join(f"{n} {k.lower()}" for k, n in sorted(summary.warnings_by_kind.items()))
+    detail = ", ".join(f"{n} {k}" for k, n in sorted(summary.warnings_by_kind.items()))
     table.add_row("warnings", str(summary.warnings), detail)
     skipped = ", ".join(f"{n} {k}" for k, n in sorted(summary.skipped.items()))
     if skipped:

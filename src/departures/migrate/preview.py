@@ -248,9 +248,7 @@ def _summary_html(summary: PlanSummary, threads: int, missing_alt: int) -> str:
         "the write budget</li>",
         f"<li class='{'bad' if summary.warnings else ''}'><b>{summary.warnings}</b> "
         f"{_plural(summary.warnings, 'warning')}"
-        + "".join(
-            f"; {n} {_e(kind.lower())}" for kind, n in sorted(summary.warnings_by_kind.items())
-        )
+        + "".join(f"; {n} {_e(kind)}" for kind, n in sorted(summary.warnings_by_kind.items()))
         + "</li>",
     ]
     alt_note = ""
@@ -476,7 +474,7 @@ margin-left:4px;font-size:12px}
 .tag{color:#1083fe}
 .media{display:flex;flex-wrap:wrap;gap:6px;margin-top:8px}
 figure{margin:0;width:160px}
-figure img{width:160px;height:160px;object-fit:cover;border-radius:8px;display:block;
+figure img{width:160px;height:160px;object-fit:contain;border-radius:8px;display:block;
 background:#dde3e9}
 .video{width:160px;height:160px;border-radius:8px;background:#1b2733;color:#fff;
 display:flex;flex-direction:column;align-items:center;justify-content:center;text-align:center;
@@ -489,6 +487,7 @@ border-radius:4px;margin-top:3px;padding:1px 0}
 .card span{display:block;color:#42576c;font-size:13px;white-space:pre-wrap}
 .card small{color:#6b7b8c}
 .quote{border:1px solid #d8dde3;border-radius:8px;padding:8px 12px;margin:8px 0 0}
+.quote div{white-space:pre-wrap;overflow-wrap:anywhere}
 .warnings{margin:8px 0 0;padding:6px 10px 6px 26px;background:#fff7e0;border-radius:6px;
 font-size:13px;color:#6a4b00}
 .warnings li.alt{color:#b3261e;font-weight:700}
