@@ -373,3 +373,13 @@ def test_a_quote_card_wins_over_the_card_of_a_video_too_long() -> None:
     [post] = convert_tweet(quote_tweet(media=(video(5_000),)), ConvertOptions(limits=limits))
     assert post.record["embed"]["external"]["uri"] == QUOTE_URL
     assert any(w.startswith("The video's link card is left out") for w in post.warnings)
+
+
+def test_media_first_posted_by_someone_else_is_flagged() -> None:
+    [post] = convert_tweet(tweet("Look", media=(photo(0, foreign_source_id=99),)), OPTIONS)
+    assert len(post.media) == 1
+    assert any(
+        w.startswith("Media from another post: image 1 was first posted in "
+                     "https://x.com/i/status/99")
+        for w in post.warnings
+    )  # fmt: skip

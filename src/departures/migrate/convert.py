@@ -101,6 +101,9 @@ class MediaRow:
     duration_ms: int | None = None
     expanded_url: str | None = None
     size: int | None = None
+    #: The tweet that first posted this media when that tweet is not in the archive: most
+    #: likely another account's picture, which is not ours to republish without asking.
+    foreign_source_id: int | None = None
 
     @property
     def is_video(self) -> bool:
@@ -389,6 +392,11 @@ def _media(
         }
         if item.size is not None:
             entry["size"] = item.size
+        if item.foreign_source_id is not None:
+            warnings.append(
+                f"Media from another post: {label} was first posted in "
+                f"https://x.com/i/status/{item.foreign_source_id}; make sure you may republish it"
+            )
         if not item.is_video:
             images.append(entry)
             continue

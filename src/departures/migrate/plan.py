@@ -122,8 +122,12 @@ def load_tweets(workspace: Workspace) -> list[TweetRow]:
     sizes = archive_member_sizes(workspace)
     media: dict[int, list[MediaRow]] = {}
     for row in conn.execute(
-        "SELECT tweet_id, position, type, file_path, missing, width, height, aspect_w, "
-        "aspect_h, duration_ms, expanded_url FROM media ORDER BY tweet_id, position"
+        "SELECT m.tweet_id, m.position, m.type, m.file_path, m.missing, m.width, m.height, "
+        "m.aspect_w, m.aspect_h, m.duration_ms, m.expanded_url, "
+        "CASE WHEN m.source_tweet_id IS NOT NULL AND m.source_tweet_id != m.tweet_id AND "
+        "NOT EXISTS (SELECT 1 FROM tweets s WHERE s.id = m.source_tweet_id) "
+        "THEN m.source_tweet_id END "
+        "FROM media m ORDER BY m.tweet_id, m.position"
     ):
         media.setdefault(int(row[0]), []).append(
             MediaRow(
@@ -138,6 +142,7 @@ def load_tweets(workspace: Workspace) -> list[TweetRow]:
                 duration_ms=row[9],
                 expanded_url=row[10],
                 size=sizes.get(row[3]) if row[3] else None,
+                foreign_source_id=row[11],
             )
         )
     tweets: list[TweetRow] = []
