@@ -29,13 +29,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 import orjson
 
 __all__ = ["PROFILES", "SyntheticArchive", "generate", "generate_archive"]
 
-Profile = Literal["bulk", "demo"]
 PROFILES: tuple[str, ...] = ("bulk", "demo")
 
 # Twitter's snowflake epoch (ms) and the moment the synthetic timeline ends.
