@@ -283,3 +283,17 @@ def test_an_announcement_is_recorded_by_one_of_two_racing_schedulers(
     assert first == [(1, rules.Event.CAMPAIGN_ON)]
     assert second == []
     assert store.campaign(campaign.slug).announced_state == State.ON
+
+
+def test_an_organisation_lands_once_and_only_after_the_departure(
+    store: CoalitionStore, clock: Clock
+) -> None:
+    coordinator, _ = store.create_coordinator("Office")
+    campaign = make_campaign(store, coordinator)
+    a = join(store, campaign.slug, coordinator, "A", bluesky_handle="a.example.org")
+    with pytest.raises(CoalitionError, match="after the departure time"):
+        store.mark_landed(a.id)
+    clock.advance(days=14)
+    first = store.mark_landed(a.id).landed_at
+    clock.advance(hours=2)
+    assert store.mark_landed(a.id).landed_at == first == clock.now - timedelta(hours=2)

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 REMINDERS = (timedelta(days=7), timedelta(days=1))
 FOLLOW_THROUGH_AFTER = timedelta(days=1)
+# Landings are checked on the network (one profile read per member not yet landed and not
+# yet followed up, every pass) only in the week after; later, members mark themselves.
+FOLLOW_THROUGH_UNTIL = timedelta(days=8)
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,8 @@ class Notifier:
         members = [org for org in organisations if org.key in status.resolution.members]
         if fate_departed:
             self._hook(report, "departure", self.departure_hook.on_departure, campaign, members)
-            if now >= campaign.departure_at + FOLLOW_THROUGH_AFTER:
+            since = now - campaign.departure_at
+            if FOLLOW_THROUGH_AFTER <= since < FOLLOW_THROUGH_UNTIL:
                 report.queued += self._follow_through(campaign, members, report)
         if announcement.state in (State.OPEN, State.ON, State.DEPARTED):
             landed = [org for org in self.store.organisations(campaign.id) if org.landed_at]
@@ -238,9 +242,14 @@ class Notifier:
     def _follow_through(
         self, campaign: Campaign, members: Sequence[Organisation], report: TickReport
     ) -> int:
+        followed_up = {
+            row["recipient"]
+            for row in self.store.outbox(campaign.id)
+            if row["message"] == "follow-through"
+        }
         missing: list[Organisation] = []
         for org in members:
-            if org.landed_at is not None:
+            if org.landed_at is not None or (org.email and org.email in followed_up):
                 continue
             if (
                 self.landing is not None

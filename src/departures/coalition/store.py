@@ -555,6 +555,13 @@ class CoalitionStore:
     def mark_landed(self, organisation_id: int, at: datetime | None = None) -> Organisation:
         """Record that the organisation has landed on Bluesky (once; the first time counts)."""
         organisation = self.organisation(organisation_id)
+        campaign = self.campaign_by_id(organisation.campaign_id)
+        moment = at or self.clock()
+        if moment < campaign.departure_at:
+            raise CoalitionError(
+                "an organisation lands after the departure time",
+                "Come back on the departure day, once your welcome post is out",
+            )
         if not organisation.bluesky_handle:
             raise CoalitionError(
                 "give your Bluesky handle before marking yourself landed",
@@ -564,7 +571,7 @@ class CoalitionStore:
             conn.execute(
                 update(organisations)
                 .where(organisations.c.id == organisation_id, organisations.c.landed_at.is_(None))
-                .values(landed_at=at or self.clock())
+                .values(landed_at=moment)
             )
         return self.organisation(organisation_id)
 
