@@ -53,11 +53,12 @@ def main() -> None:
             started = time.perf_counter()
             result = write_preview(ws, root / "preview.html")
             seconds = time.perf_counter() - started
-            size = result.path.stat().st_size
+            size = sum(f.stat().st_size for f in root.glob("preview*.html"))
             thumbs = sum(f.stat().st_size for f in (root / "preview-media").iterdir())
             print(
                 f"{label}: {result.posts:,} posts in {seconds:.2f} s "
-                f"({result.posts / seconds:,.0f} posts/s); page {size / 1e6:.2f} MB "
+                f"({result.posts / seconds:,.0f} posts/s); {result.pages} pages, "
+                f"{size / 1e6:.2f} MB "
                 f"({size / result.posts:,.0f} B/post), thumbnails {thumbs / 1e6:.1f} MB"
             )
         ws.close()

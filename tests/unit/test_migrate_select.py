@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from departures.migrate.convert import TweetRow
 from departures.migrate.select import Selection, select_tweets
 
@@ -139,3 +142,52 @@ def test_excluded_root_leaves_the_rest_of_the_thread_as_a_new_thread() -> None:
     result = select_tweets(archive(), Selection(exclude=frozenset({ROOT}), skip_withheld=False))
     assert result.parent[MID] is None and result.parent[LEAF] == MID
     assert result.kind[MID] == "original"
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    parents=st.lists(st.integers(min_value=-1, max_value=30), min_size=1, max_size=30),
+    dropped=st.sets(st.integers(min_value=0, max_value=29)),
+    threads=st.booleans(),
+)
+def test_every_planned_parent_is_the_nearest_planned_ancestor(
+    parents: list[int], dropped: set[int], threads: bool
+) -> None:
+    # Tweet i replies to an earlier tweet parents[i] (or to nothing when -1 or not earlier).
+    ids = [tid(1, 0) + i for i in range(len(parents))]
+    parent_of: dict[int, int | None] = {}
+    root_of: dict[int, int] = {}
+    rows = []
+    for i, p in enumerate(parents):
+        parent = ids[p] if 0 <= p < i else None
+        parent_of[ids[i]] = parent
+        root_of[ids[i]] = root_of[parent] if parent is not None else ids[i]
+        rows.append(
+            TweetRow(
+                id=ids[i],
+                text=f"t{i}",
+                entities={},
+                kind="reply_to_self" if parent is not None else "original",
+                created_at="2024-01-02T00:00:00Z",
+                thread_root_id=root_of[ids[i]] if parent is not None else None,
+                thread_parent_id=parent,
+                withheld=i in dropped,
+            )
+        )
+    roots_with_children = {root_of[i] for i, p in parent_of.items() if p is not None}
+    rows = [
+        TweetRow(**{**r.__dict__, "thread_root_id": r.id}) if r.id in roots_with_children else r
+        for r in rows
+    ]
+    result = select_tweets(rows, Selection(threads=threads))
+    chosen = set(result.ids)
+    for tweet_id in result.ids:
+        expected = parent_of[tweet_id]
+        while expected is not None and expected not in chosen:
+            expected = parent_of[expected]
+        assert result.parent[tweet_id] == expected
+        if expected is not None:
+            assert result.ids.index(expected) < result.ids.index(tweet_id)
+    assert not chosen & {ids[i] for i in dropped if i < len(ids)}
+    if not threads:
+        assert all(result.parent[t] is None for t in result.ids)
