@@ -317,3 +317,23 @@ def test_preview_pages_link_each_other_and_quotes_across_pages(planned: Any) -> 
     t1_page = next(p.page for p in posts if p.key == ids["T1"] + ":0")
     quoting = next(html for name, html in pages if f"id='p{ids['Q1']}:0'" in html)
     assert f"href='{t1_page}#p{ids['T1']}:0'" in quoting
+
+
+def test_planning_refuses_when_posts_were_published_meanwhile(
+    planned: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from departures.errors import WorkspaceError
+    from departures.migrate import plan as plan_module
+
+    ws, ids = planned
+    before = rows(ws)
+    real = plan_module._convert_all
+
+    def publishing_meanwhile(*args: Any) -> Any:
+        _publish(ws, ids["O1"] + ":0")
+        return real(*args)
+
+    monkeypatch.setattr(plan_module, "_convert_all", publishing_meanwhile)
+    with pytest.raises(WorkspaceError, match="published while the plan was being made"):
+        build_plan(ws, Selection(), footer="changed")
+    assert rows(ws) == before

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from departures.bluesky.budget import WriteBudget
+from departures.errors import WorkspaceError
 from departures.migrate.convert import (
     ConvertOptions,
     MediaRow,
@@ -241,6 +242,13 @@ def build_plan(
     drafts = _convert_all(order, selected, by_id, kept, options, progress, selected.skipped)
     planned_at = datetime.now(UTC).isoformat(timespec="seconds")
     with workspace.transaction():
+        # The write lock is ours now: nothing can be published until we commit. If something
+        # was published while we converted, our view of what to keep is stale.
+        if published_keys(conn) != published:
+            raise WorkspaceError(
+                "Posts were published while the plan was being made",
+                "Stop 'departures migrate run' before planning again",
+            )
         conn.execute(
             "DELETE FROM plan_posts WHERE tweet_id NOT IN (SELECT value FROM json_each(?))",
             (orjson.dumps(sorted(published_tweets)).decode(),),
