@@ -49,13 +49,14 @@ def chromium() -> str:
     """The path of Debian's Chromium; installed by the test run itself in CI (as root)."""
     if shutil.which("chromium") is None and Path(CHROMIUM).exists() is False:
         if os.environ.get("CI") and os.geteuid() == 0:
-            result = subprocess.run(
-                ["apt-get", "install", "-y", "chromium"],
-                capture_output=True,
-                text=True,
-                timeout=900,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            )
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+            result = subprocess.run(install, capture_output=True, text=True, timeout=900, env=env)
+            if result.returncode != 0:  # a fresh machine may have no package lists yet
+                subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=env)
+                result = subprocess.run(
+                    install, capture_output=True, text=True, timeout=900, env=env
+                )
             if result.returncode != 0:
                 pytest.fail(f"could not install chromium in CI: {result.stderr[-500:]}")
         elif os.environ.get("CI"):
