@@ -289,7 +289,7 @@ def plan_files(
                     continue
                 try:
                     expected = int(info.get("count", ""))
-                except ValueError:
+                except (TypeError, ValueError):
                     expected = None
                 files.append(DataFile(member, kind, part, expected))
     for member in sorted(names):
@@ -298,8 +298,10 @@ def plan_files(
         if "/" in member[len(data_prefix) :] or member in listed or member == manifest_member:
             continue
         stem, part = _stem_and_part(member)
-        if manifest is None and stem in READ_STEMS:
+        if stem in READ_STEMS:
             files.append(DataFile(member, READ_STEMS[stem], part))
+            if manifest is not None:
+                report.warn(member, "not listed in the manifest; read anyway")
         elif manifest is not None or stem not in KNOWN_SKIPPED:
             report.warn(
                 member,
