@@ -549,3 +549,24 @@ def test_pages_use_a_translation_catalogue_when_one_is_installed(
     assert '<html lang="nl">' in page
     assert "<h1>Aanmelden coördinator</h1>" in page
     assert "Coordinator token" in page  # untranslated texts fall back to English
+
+
+def test_one_address_sending_too_many_forms_gets_a_429_page(store: CoalitionStore) -> None:
+    app = CoalitionApp(
+        store,
+        secret_key=b"k",
+        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+        forms_per_minute=3,
+    )
+    guesser = new_client(app)
+    try:
+        statuses = [
+            post(guesser, "/member/sign-in", {"key": f"guess-{n}"}, "/member/sign-in").status_code
+            for n in range(4)
+        ]
+        last = post(guesser, "/member/sign-in", {"key": "again"}, "/member/sign-in")
+    finally:
+        while _clients:
+            _clients.pop().close()
+    assert statuses == [403, 403, 403, 429]
+    assert "Too many forms sent from your address" in last.text

@@ -18,7 +18,15 @@ from departures.coalition.handles import HandleError
 from departures.coalition.rules import CoalitionError
 from departures.errors import DeparturesError
 
-__all__ = ["BadInput", "NotAllowed", "NotFound", "TooLarge", "WebError", "status_for"]
+__all__ = [
+    "BadInput",
+    "NotAllowed",
+    "NotFound",
+    "TooLarge",
+    "TooMany",
+    "WebError",
+    "status_for",
+]
 
 
 class WebError(DeparturesError):
@@ -49,6 +57,12 @@ class TooLarge(WebError):
     """The request body is larger than any form of the service needs."""
 
     status = 413
+
+
+class TooMany(WebError):
+    """Too many forms sent from one address in a short time."""
+
+    status = 429
 
 
 def status_for(error: DeparturesError) -> int:

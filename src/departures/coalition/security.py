@@ -14,11 +14,21 @@ import hmac
 import json
 import os
 import secrets
+import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SECRET_ENV", "hash_token", "load_secret_key", "new_token", "sign", "unsign"]
+__all__ = [
+    "SECRET_ENV",
+    "RateLimiter",
+    "hash_token",
+    "load_secret_key",
+    "new_token",
+    "sign",
+    "unsign",
+]
 
 SECRET_ENV = "DEPARTURES_COALITION_SECRET"
 SECRET_FILE = "coalition.secret"
@@ -81,3 +91,32 @@ def unsign(key: bytes, value: str, max_age: float, now: float | None = None) -> 
     except (ValueError, KeyError, TypeError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+class RateLimiter:
+    """At most ``limit`` events per ``window`` seconds per key (a sliding window, in memory).
+
+    Per process: behind several servers each enforces its own share, which is enough to
+    stop one address from hammering the forms (guessing keys, flooding pledges).
+    """
+
+    def __init__(self, limit: int, window: float = 60.0, max_keys: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self.max_keys = max_keys
+        self._events: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def allow(self, key: str, now: float | None = None) -> bool:
+        """Record an event for ``key``; False when it is over the limit."""
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._events) > self.max_keys:
+                self._events.clear()  # memory stays bounded under a flood of addresses
+            events = self._events.setdefault(key, deque())
+            while events and events[0] <= moment - self.window:
+                events.popleft()
+            if len(events) >= self.limit:
+                return False
+            events.append(moment)
+            return True

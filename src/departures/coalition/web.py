@@ -38,13 +38,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from departures.coalition import board as boards
-from departures.coalition.errors import BadInput, NotAllowed, NotFound, TooLarge, status_for
+from departures.coalition.errors import (
+    BadInput,
+    NotAllowed,
+    NotFound,
+    TooLarge,
+    TooMany,
+    status_for,
+)
 from departures.coalition.forms import MAX_BODY, Form, parse_form
 from departures.coalition.handles import HandleResolver, verified_domain
 from departures.coalition.i18n import DEFAULT_LANGUAGE, _, ngettext, translations
 from departures.coalition.notify import Notifier
 from departures.coalition.rules import State
-from departures.coalition.security import new_token, sign, unsign
+from departures.coalition.security import RateLimiter, new_token, sign, unsign
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.errors import DeparturesError
 
@@ -113,6 +120,7 @@ class CoalitionApp:
         tick_seconds: float | None = None,
         public_cache_seconds: float = 2.0,
         language: str = DEFAULT_LANGUAGE,
+        forms_per_minute: int = 60,
     ) -> None:
         self.store = store
         self.secret_key = secret_key
@@ -122,6 +130,7 @@ class CoalitionApp:
         self.tick_seconds = tick_seconds
         self.secure_cookies = self.base_url.startswith("https://")
         self.language = language
+        self.form_limiter = RateLimiter(forms_per_minute, 60.0)
         # The public board is what crowds load when a campaign makes the news: anonymous
         # requests share one rendering for a couple of seconds (the pages say so in their
         # Cache-Control too). Signed-in visitors always get a fresh page.
@@ -233,6 +242,12 @@ class CoalitionApp:
             ctx = Ctx(request, self._load_session(request))
             try:
                 if request.method == "POST":
+                    client = request.client.host if request.client else "unknown"
+                    if not self.form_limiter.allow(client):
+                        raise TooMany(
+                            _("too many forms sent from your address in the last minute"),
+                            _("Wait a minute and send it again"),
+                        )
                     ctx.form = await self._read_form(request)
                     self._check_csrf(ctx)
                 response = await run_in_threadpool(view, ctx)
@@ -690,6 +705,7 @@ def _error_title(status: int) -> str:
         404: _("Not found"),
         409: _("Not possible now"),
         413: _("Too large"),
+        429: _("Too many requests"),
         503: _("Unavailable"),
     }.get(status, _("Error"))
 
