@@ -36,6 +36,13 @@ class BoardEntry:
         return self.organisation.public_name
 
     @property
+    def status_label(self) -> str:
+        """The status in words, for the board."""
+        if self.status == "conditional":
+            return _("pledged if %(n)d others go") % {"n": self.min_others}
+        return _STATUS_LABELS[self.status]
+
+    @property
     def display_name(self) -> str:
         """Its name, or "an organisation" when it did not opt in."""
         return self.organisation.name if self.public else _("an organisation")
@@ -67,6 +74,13 @@ class Board:
     def hidden_count(self) -> int:
         """How many organisations on the board are not named."""
         return sum(1 for entry in self.entries if not entry.public)
+
+
+_STATUS_LABELS = {
+    "pledged": _("pledged"),
+    "departed": _("departed"),
+    "landed": _("landed"),
+}
 
 
 def load_board(store: CoalitionStore, slug: str, now: datetime | None = None) -> Board:
