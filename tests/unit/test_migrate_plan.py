@@ -167,14 +167,15 @@ def test_alt_text_roundtrip_updates_the_plan(planned: Any, tmp_path: Path) -> No
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(row))
     writer.writeheader()
-    writer.writerow(row)
-    writer.writerow({**row, "tweet_id": "42", "alt": "nobody"})
+    # Spreadsheets turn long ids into floats: the media file name still says which tweet.
+    writer.writerow({**row, "tweet_id": "1.70000E+18"})
+    writer.writerow({**row, "tweet_id": "42", "media_file": "42-nothing.jpg", "alt": "nobody"})
     target.write_text(out.getvalue(), encoding="utf-8-sig")
 
     result = import_alt_texts(ws, target)
     assert (result.updated, result.plan_rows_updated) == (1, 1)
-    assert result.warnings == [f"line 3: no media '{row['media_file']}' in tweet 42 in this "
-                               "archive; skipped"]  # fmt: skip
+    assert result.warnings == ["line 3: no media '42-nothing.jpg' in tweet 42 in this archive; "
+                               "skipped"]  # fmt: skip
     p1 = rows(ws)[ids["P1"] + ":0"]
     assert orjson.loads(p1["media"])[0]["alt"] == row["alt"]
     assert not any(w.startswith(MISSING_ALT) for w in orjson.loads(p1["warnings"]))

@@ -2,7 +2,9 @@
 
 The CSV is UTF-8 with a byte-order mark, so Excel and LibreOffice open it with accents and
 emoji intact. Columns: ``tweet_id``, ``media_file``, ``alt`` (the only column read back
-besides the two keys), and for context ``type``, ``date``, ``url`` and ``text``.
+besides the two keys), and for context ``type``, ``date``, ``url`` and ``text``. A row is
+matched by its media file name, whose first part is the tweet id: a spreadsheet that turned
+the long ``tweet_id`` into ``1.72455E+18`` loses nothing.
 
 Import is all or nothing: a file that is not such a CSV changes nothing and says why in one
 line; rows that name no known media, or alt text over the limit, are reported line by line
@@ -117,18 +119,24 @@ def import_alt_texts(workspace: Workspace, source: Path) -> ImportResult:
         raw_id = (row.get("tweet_id") or "").strip()
         name = (row.get("media_file") or "").strip().rsplit("/", 1)[-1]
         alt = (row.get("alt") or "").strip()
-        try:
-            tweet_id = int(raw_id.rstrip("/").rsplit("/", 1)[-1])
-        except ValueError:
-            result.warnings.append(f"line {line}: tweet_id {raw_id!r} is not a tweet id; skipped")
-            continue
-        found = media.get((tweet_id, name))
+        candidates = []
+        if raw_id.isdigit():
+            candidates.append(int(raw_id))
+        # Spreadsheets turn long ids into 1.72455E+18; the file name starts with the id.
+        prefix = name.split("-", 1)[0]
+        if prefix.isdigit():
+            candidates.append(int(prefix))
+        found = next(
+            ((tweet_id, media[(tweet_id, name)]) for tweet_id in candidates
+             if (tweet_id, name) in media),
+            None,
+        )  # fmt: skip
         if found is None:
             result.warnings.append(
-                f"line {line}: no media {name!r} in tweet {tweet_id} in this archive; skipped"
+                f"line {line}: no media {name!r} in tweet {raw_id or '?'} in this archive; skipped"
             )
             continue
-        position, kind = found
+        tweet_id, (position, kind) = found
         limit = IMAGE_ALT_MAX_GRAPHEMES if kind == "photo" else VIDEO_ALT_MAX_GRAPHEMES
         if grapheme_count(alt) > limit:
             result.warnings.append(
