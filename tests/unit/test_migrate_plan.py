@@ -338,3 +338,11 @@ def test_planning_refuses_when_posts_were_published_meanwhile(
     with pytest.raises(WorkspaceError, match="published while the plan was being made"):
         build_plan(ws, Selection(), footer="changed")
     assert rows(ws) == before
+
+
+def test_cli_says_when_nothing_is_planned(planned: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    ws, _ = planned
+    code, out, _ = run_cli(
+        ["--workspace", str(ws.path), "migrate", "plan", "--match", "no such words"], capsys
+    )
+    assert code == 0 and "Nothing is planned: loosen the filters" in out

@@ -118,8 +118,8 @@ def _open(app: AppContext) -> Workspace:
 
 
 @migrate.command("plan")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day, included.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD, UTC).")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), included.")
 @click.option("--originals/--no-originals", default=True, show_default=True, help="Your own posts.")
 @click.option(
     "--threads/--no-threads",
@@ -274,6 +274,9 @@ def plan_command(
     Console().print(summary_table(summary, title=f"Plan stored in {workspace.path}"))
     for warning in summary.selection_warnings:
         click.echo(f"Warning: {warning}")
+    if not summary.posts:
+        click.echo("Nothing is planned: loosen the filters (see departures migrate plan --help).")
+        return
     click.echo("Next: departures migrate preview (then departures migrate run)")
 
 
