@@ -44,6 +44,13 @@ _MARGIN = click.option(
     show_default=True,
     help="Fraction of the server's budget to leave unused in every window.",
 )
+_NO_BUDGET = click.option(
+    "--no-budget",
+    is_flag=True,
+    envvar="DEPARTURES_NO_BUDGET",
+    help="Only for a server without rate limits (a local sandbox): do not pace by the "
+    "budget of a real PDS (its 429s are still obeyed) [env DEPARTURES_NO_BUDGET].",
+)
 _HANDLE = click.option(
     "--handle", default=None, help="The logged-in account to use (default: the current one)."
 )
@@ -87,10 +94,16 @@ def _duration(seconds: float) -> str:
 @_HANDLE
 @_PACE
 @_MARGIN
+@_NO_BUDGET
 @click.option("--retry-failed", is_flag=True, help="Try the posts that failed before once more.")
 @pass_app
 def run_command(
-    app: AppContext, handle: str | None, pace: str, margin: float, retry_failed: bool
+    app: AppContext,
+    handle: str | None,
+    pace: str,
+    margin: float,
+    no_budget: bool,
+    retry_failed: bool,
 ) -> None:
     """Publish the plan to Bluesky, exactly once, within the account's write budget.
 
@@ -98,7 +111,7 @@ def run_command(
 
     Example: departures migrate run --pace gentle
     """
-    config = publishing.budget_config(_pace(pace), margin)
+    config = publishing.budget_config(_pace(pace), margin, unlimited=no_budget)
     workspace = app.workspace()
     pds = open_pds(handle)
     console = Console(stderr=True)
@@ -230,9 +243,12 @@ def verify_command(app: AppContext, handle: str | None, appview: str | None, rep
 @migrate.command("undo")
 @_HANDLE
 @_MARGIN
+@_NO_BUDGET
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_app
-def undo_command(app: AppContext, handle: str | None, margin: float, yes: bool) -> None:
+def undo_command(
+    app: AppContext, handle: str | None, margin: float, no_budget: bool, yes: bool
+) -> None:
     """Delete from Bluesky every post this workspace published (replies first).
 
     Example: departures migrate undo --yes
@@ -257,7 +273,7 @@ def undo_command(app: AppContext, handle: str | None, margin: float, yes: bool) 
         deleted = undo(
             workspace,
             pds,
-            publishing.budget_config(None, margin),
+            publishing.budget_config(None, margin, unlimited=no_budget),
             notify=lambda message: bar.console.print(message),
             on_progress=on_progress,
         )

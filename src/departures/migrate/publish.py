@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from departures.bluesky.budget import MAX_BATCH, BudgetConfig, WriteBudget, WriteKind
+from departures.bluesky.budget import DAY, HOUR, MAX_BATCH, BudgetConfig, WriteBudget, WriteKind
 from departures.bluesky.limits import media_limits
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, Uncertain
 from departures.bluesky.writer import Write, Writer
@@ -101,8 +101,19 @@ def check_account(workspace: Workspace, did: str) -> None:
         )
 
 
-def budget_config(pace: str | int | None = None, margin: float = 0.02) -> BudgetConfig:
-    """The budget's configuration from ``--pace`` (``gentle``, ``full`` or writes/hour)."""
+#: ``--no-budget``: windows no run ever fills (for a server without rate limits: a sandbox).
+UNLIMITED_WINDOWS = {HOUR: 10**12, DAY: 10**13}
+
+
+def budget_config(
+    pace: str | int | None = None, margin: float = 0.02, *, unlimited: bool = False
+) -> BudgetConfig:
+    """The budget's configuration from ``--pace`` (``gentle``, ``full`` or writes/hour).
+
+    ``unlimited`` drops the budget's own ledger (the server's 429s are still obeyed): only
+    for a server without rate limits, such as a local sandbox, where the ledger would stop
+    a run after the 1,633 creates an hour a real PDS allows.
+    """
     per_hour: int | None
     if pace in (None, "full"):
         per_hour = None
@@ -110,6 +121,10 @@ def budget_config(pace: str | int | None = None, margin: float = 0.02) -> Budget
         per_hour = GENTLE_WRITES_PER_HOUR
     else:
         per_hour = int(pace)
+    if unlimited:
+        return BudgetConfig(
+            windows=UNLIMITED_WINDOWS, safety_margin=margin, max_writes_per_hour=per_hour
+        )
     return BudgetConfig(safety_margin=margin, max_writes_per_hour=per_hour)
 
 
