@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _publish import Org, sandbox, text_plan
+from bench_migrate_run import Org, sandbox, text_plan
 
 
 def main() -> None:
@@ -83,7 +83,7 @@ def text_plan_more(org: Org, already: int) -> list[str]:
     """Append 1,000 more posts to the plan (new keys after the existing ones)."""
     import json as _json
 
-    from _publish import SNOWFLAKE_EPOCH_MS, _iso
+    from bench_migrate_run import SNOWFLAKE_EPOCH_MS, iso
     from departures.migrate.journal import POST
     from departures.migrate.rkeys import rkey_for
     from departures.workspace.db import Workspace
@@ -93,7 +93,7 @@ def text_plan_more(org: Org, already: int) -> list[str]:
     for i in range(already, already + 1000):
         ms = 1_450_000_000_000 + i * 61_000
         tweet = ((ms - SNOWFLAKE_EPOCH_MS) << 22) | (i % 4096)
-        when = _iso(ms)
+        when = iso(ms)
         record = {"$type": POST, "text": f"Post {i}", "createdAt": when}
         rows.append(
             (
