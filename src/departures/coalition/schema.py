@@ -31,8 +31,13 @@ from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "announcements",
+    "bluesky_accounts",
+    "bluesky_batches",
+    "bluesky_records",
+    "campaign_graph",
     "campaigns",
     "coordinators",
+    "departure_posts",
     "invites",
     "metadata",
     "organisations",
@@ -169,4 +174,80 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(500), nullable=False, default=""),
     UniqueConstraint("campaign_id", "message", "recipient", name="uq_outbox_message_recipient"),
+)
+
+# --- Departure day and the coordinator's list (revision 0002) ------------------------------
+
+# A Bluesky account the coalition writes with: the coordinator's (organisation_id NULL) or a
+# member's. ``owner`` is "campaign:<id>" or "organisation:<id>" (one account each). ``secret``
+# is the session (refresh token), encrypted (:mod:`departures.coalition.secrets`): the app
+# password itself is never stored. ``budget`` is the writer's budget state (JSON).
+bluesky_accounts = Table(
+    "bluesky_accounts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("owner", String(64), nullable=False, unique=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False),
+    Column("organisation_id", Integer, ForeignKey("organisations.id")),
+    Column("did", String(200), nullable=False),
+    Column("handle", String(253), nullable=False),
+    Column("service", String(500), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("budget", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The writer's journal (the Journal protocol): a batch is inserted as "sent" before it goes,
+# then settled as "done" (with its records) or "abandoned". ``writes`` is JSON without values.
+bluesky_batches = Table(
+    "bluesky_batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("bluesky_accounts.id"), nullable=False),
+    Column("writes", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(500), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime),
+)
+
+# What each journaled write became on the server (creates and deletes alike).
+bluesky_records = Table(
+    "bluesky_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("account_id", Integer, ForeignKey("bluesky_accounts.id"), nullable=False),
+    Column("batch_id", Integer, ForeignKey("bluesky_batches.id"), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("collection", String(100), nullable=False),
+    Column("rkey", String(64), nullable=False),
+    Column("uri", String(600), nullable=False),
+    Column("cid", String(100), nullable=False, default=""),
+    Column("existed", Boolean, nullable=False, default=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# A member's prepared welcome post for the departure day (published once, then post_uri set).
+departure_posts = Table(
+    "departure_posts",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("text", Text, nullable=False, default=""),
+    Column("opted_in", Boolean, nullable=False, default=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("post_uri", String(600), nullable=False, default=""),
+    Column("published_at", UTCDateTime),
+)
+
+# The coordinator's list, starter pack and moderation list for a campaign, once created.
+campaign_graph = Table(
+    "campaign_graph",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), primary_key=True),
+    Column("list_uri", String(600), nullable=False, default=""),
+    Column("starter_pack_uri", String(600), nullable=False, default=""),
+    Column("modlist_uri", String(600), nullable=False, default=""),
+    Column("synced_at", UTCDateTime),
 )
