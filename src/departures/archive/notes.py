@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -142,14 +143,26 @@ def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
     return None
 
 
+def _all_notes(conn: sqlite3.Connection, batch: int = 1000) -> Iterator[tuple[Any, ...]]:
+    """Every note, a thousand at a time: memory does not grow with the number of notes."""
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT note_id, created_at, created_ms, text, entities FROM notes "
+            "WHERE note_id > ? ORDER BY note_id LIMIT ?",
+            (last, batch),
+        ).fetchall()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1][0]
+
+
 def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
     """Link every stored note to its tweet and restore the full text; (linked, unlinked ids)."""
     linked = 0
     unlinked: list[int] = []
-    notes = conn.execute(
-        "SELECT note_id, created_at, created_ms, text, entities FROM notes"
-    ).fetchall()
-    for note_id, created_at, created_ms, text, entities in notes:
+    for note_id, created_at, created_ms, text, entities in _all_notes(conn):
         note = Note(note_id, created_at, created_ms, text, orjson.loads(entities))
         second = created_ms - created_ms % 1000
         low = (second - SNOWFLAKE_EPOCH_MS) << 22
