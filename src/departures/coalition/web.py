@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from departures.coalition import board as boards
+from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, DepartureDay
 from departures.coalition.errors import (
     BadInput,
     NotAllowed,
@@ -121,8 +122,11 @@ class CoalitionApp:
         public_cache_seconds: float = 2.0,
         language: str = DEFAULT_LANGUAGE,
         forms_per_minute: int = 60,
+        departure: DepartureDay | None = None,
     ) -> None:
         self.store = store
+        # Departure-day welcome posts: None when the server makes no Bluesky writes.
+        self.departure = departure
         self.secret_key = secret_key
         self.resolver = resolver
         self.base_url = base_url.rstrip("/")
@@ -175,6 +179,7 @@ class CoalitionApp:
             Route("/member/pledge", self._endpoint(self.member_pledge), methods=["POST"]),
             Route("/member/withdraw", self._endpoint(self.member_withdraw), methods=["POST"]),
             Route("/member/landed", self._endpoint(self.member_landed), methods=["POST"]),
+            Route("/member/welcome", self._endpoint(self.member_welcome), methods=["POST"]),
             Route("/campaigns/{slug}", self._endpoint(self.board_page)),
             Route("/campaigns/{slug}/board.json", self._endpoint(self.board_json)),
             Route("/campaigns/{slug}/feed.atom", self._endpoint(self.board_atom)),
@@ -656,6 +661,8 @@ class CoalitionApp:
             new_key=new_key,
             now=self.store.clock(),
             going=organisation.key in status.resolution.members,
+            welcome=self.departure.welcome(organisation) if self.departure else None,
+            max_welcome=MAX_WELCOME_GRAPHEMES,
         )
 
     def member_details(self, ctx: Ctx) -> Response:
@@ -686,6 +693,22 @@ class CoalitionApp:
         """Mark the organisation as landed on Bluesky."""
         organisation = self._signed_in_organisation(ctx)
         self.store.mark_landed(organisation.id)
+        return self._redirect("/member")
+
+    def member_welcome(self, ctx: Ctx) -> Response:
+        """Prepare the welcome post, opt in or out, connect the Bluesky account."""
+        organisation = self._signed_in_organisation(ctx)
+        if self.departure is None:
+            raise NotAllowed(
+                _("this coalition does not publish welcome posts"),
+                _("Post your welcome on Bluesky yourself on the departure day"),
+            )
+        # Length is checked in graphemes by the departure day; this only bounds the form.
+        text = ctx.form.text("welcome_text", _("Welcome post"), max_length=3000, multiline=True)
+        password = ctx.form.text("app_password", _("App password"), max_length=100)
+        self.departure.prepare(
+            organisation, text, opted_in=ctx.form.flag("opted_in"), app_password=password
+        )
         return self._redirect("/member")
 
 

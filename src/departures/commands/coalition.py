@@ -18,8 +18,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from departures.coalition.db import connect, default_url, migrate
+from departures.coalition.departure import DepartureDay
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import DEFAULT_SERVICE, XrpcHandleResolver
+from departures.coalition.journal import vault
+from departures.coalition.listsync import CoalitionLists
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.security import load_secret_key
 from departures.coalition.store import CoalitionStore, check_timezone
@@ -27,6 +30,7 @@ from departures.coalition.store import CoalitionStore, check_timezone
 F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_ENV = "DEPARTURES_COALITION_TOKEN"
+BLUESKY_SERVICE_ENV = "DEPARTURES_COALITION_BLUESKY_SERVICE"
 
 
 def db_option(func: F) -> F:
@@ -115,6 +119,14 @@ def notify_options(func: F) -> F:
             help="AppView/PDS that resolves Bluesky handles and checks landings "
             "[env DEPARTURES_HANDLE_SERVICE].",
         ),
+        click.option(
+            "--bluesky-service",
+            envvar=BLUESKY_SERVICE_ENV,
+            default=None,
+            help="Enable the coalition's Bluesky writes (members' welcome posts, the "
+            "coordinator's list and starter pack) through this service; none = no writes "
+            f"[env {BLUESKY_SERVICE_ENV}].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -142,13 +154,29 @@ def _smtp(options: dict[str, Any]) -> SMTPSettings | None:
     )
 
 
-def _notifier(store: CoalitionStore, base_url: str, options: dict[str, Any]) -> Notifier:
+def _bluesky_hooks(
+    store: CoalitionStore, db_url: str | None, options: dict[str, Any]
+) -> tuple[DepartureDay | None, CoalitionLists | None]:
+    """The departure-day and list hooks when ``--bluesky-service`` is given, else none."""
+    service = options.get("bluesky_service")
+    if not service:
+        return None, None
+    secrets = vault(_db_dir(db_url))
+    return DepartureDay(store, secrets, service), CoalitionLists(store, secrets, service)
+
+
+def _notifier(
+    store: CoalitionStore, base_url: str, options: dict[str, Any], db_url: str | None = None
+) -> Notifier:
+    departure, lists = _bluesky_hooks(store, db_url, options)
     return Notifier(
         store,
         base_url=base_url,
         smtp=_smtp(options),
         webhook_url=options["webhook_url"],
         landing=XrpcHandleResolver(options["handle_service"]),
+        departure_hook=departure,
+        list_sync=lists,
     )
 
 
@@ -226,7 +254,8 @@ def serve(
         secret_key=load_secret_key(_db_dir(db_url)),
         resolver=XrpcHandleResolver(options["handle_service"]),
         base_url=url,
-        notifier=_notifier(store, url, options),
+        notifier=_notifier(store, url, options, db_url),
+        departure=_bluesky_hooks(store, db_url, options)[0],
         tick_seconds=tick_seconds or None,
         language=language,
     )
@@ -266,7 +295,7 @@ def tick(db_url: str | None, base_url: str | None, **options: Any) -> None:
     Example: departures coalition tick --smtp-host localhost
     """
     store = _store(db_url)
-    report = _notifier(store, base_url or "http://127.0.0.1:8000", options).tick()
+    report = _notifier(store, base_url or "http://127.0.0.1:8000", options, db_url).tick()
     click.echo(
         f"{report.campaigns} campaigns checked: {report.queued} messages queued, "
         f"{report.sent} sent, {report.failed} failed, {report.landed} newly landed."
@@ -377,6 +406,44 @@ def campaign_open(db_url: str | None, token: str | None, slug: str) -> None:
     store = _store(db_url)
     opened = store.open_campaign(slug, _coordinator(store, token))
     click.echo(f"Campaign {opened.slug!r} is open for pledges.")
+
+
+@campaign.command(name="connect-bluesky")
+@db_option
+@token_option
+@click.argument("slug")
+@click.option("--handle", required=True, help="The coordinator's Bluesky handle.")
+@click.option(
+    "--bluesky-service",
+    envvar=BLUESKY_SERVICE_ENV,
+    default="https://bsky.social",
+    show_default=True,
+    help=f"Where the handle is resolved [env {BLUESKY_SERVICE_ENV}].",
+)
+def campaign_connect_bluesky(
+    db_url: str | None, token: str | None, slug: str, handle: str, bluesky_service: str
+) -> None:
+    """Connect the coordinator's Bluesky account that keeps the campaign's list and pack.
+
+    The app password (env DEPARTURES_APP_PASSWORD, else prompted) logs in once and is not
+    stored; the session is, encrypted. Example:
+    departures coalition campaign connect-bluesky leave-x-together --handle office.bsky.social
+    """
+    import os
+
+    from departures.bluesky.session import PASSWORD_ENV
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    password = os.environ.get(PASSWORD_ENV) or click.prompt("App password", hide_input=True)
+    lists = CoalitionLists(store, vault(_db_dir(db_url)), bluesky_service)
+    connected = lists.connect(found, handle, password)
+    click.echo(
+        f"Connected {connected}: 'coalition tick' or 'serve' with --bluesky-service keeps the "
+        "campaign's list and starter pack in sync."
+    )
 
 
 @coalition.command()

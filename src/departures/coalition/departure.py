@@ -1,0 +1,323 @@
+"""The departure day: members' welcome posts on Bluesky, published exactly once.
+
+A member opts in on its page: it prepares its welcome post (at most 300 graphemes) and
+connects its Bluesky account with an app password, which logs in once and is then
+forgotten — only the session is kept, encrypted (:mod:`departures.coalition.journal`).
+
+On every scheduler pass while the campaign is departed, :meth:`DepartureDay.on_departure`
+publishes each opted-in member's post through the one journaled, budgeted writer
+(:class:`~departures.bluesky.writer.Writer`), with a record key derived from the campaign's
+departure time and the member's id: a pass that runs twice, or that was killed after
+sending, settles with the server and never posts twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+
+from departures.bluesky.budget import BudgetConfig, WriteKind
+from departures.bluesky.identity import normalise_handle
+from departures.bluesky.pds import Pds
+from departures.bluesky.session import login, open_client
+from departures.bluesky.writer import Write, Writer
+from departures.coalition.errors import BadInput
+from departures.coalition.i18n import _
+from departures.coalition.journal import (
+    AccountSessions,
+    CoalitionJournal,
+    Vault,
+    organisation_owner,
+)
+from departures.coalition.rules import CoalitionError
+from departures.coalition.schema import departure_posts
+from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
+from departures.migrate.rkeys import encode_tid
+
+__all__ = [
+    "MAX_WELCOME_GRAPHEMES",
+    "POST",
+    "DepartureDay",
+    "WelcomePost",
+    "check_welcome_text",
+    "welcome_rkey",
+]
+
+log = logging.getLogger(__name__)
+
+POST = "app.bsky.feed.post"
+MAX_WELCOME_GRAPHEMES = 300
+#: Bytes the lexicon allows a post's text (3000); graphemes are what people hit first.
+MAX_WELCOME_BYTES = 3000
+
+
+@dataclass(frozen=True)
+class WelcomePost:
+    """A member's prepared welcome post and what became of it."""
+
+    organisation_id: int
+    text: str
+    opted_in: bool
+    post_uri: str
+    published_at: datetime | None
+    account_handle: str  # the connected Bluesky account ("" when none)
+
+    @property
+    def post_url(self) -> str:
+        """A link to the post: bsky.app for a handle on the network, else the at:// URI."""
+        return post_link(self.post_uri, self.account_handle)
+
+
+def post_link(uri: str, handle: str) -> str:
+    """``https://bsky.app/profile/<handle>/post/<rkey>``, or the at:// URI in a sandbox."""
+    if not uri:
+        return ""
+    if handle.endswith(".test") or not handle:
+        return uri
+    return f"https://bsky.app/profile/{handle}/post/{uri.rsplit('/', 1)[-1]}"
+
+
+def check_welcome_text(text: str) -> str:
+    """The welcome text, stripped; :class:`BadInput` when empty or over the limits."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise BadInput(_("the welcome post is empty"), _("Write the post your followers will see"))
+    count = grapheme_count(text)
+    if count > MAX_WELCOME_GRAPHEMES or len(text.encode("utf-8")) > MAX_WELCOME_BYTES:
+        raise BadInput(
+            _("the welcome post is too long (%(n)d characters)") % {"n": count},
+            _("Bluesky posts hold at most %(max)d characters; shorten it")
+            % {"max": MAX_WELCOME_GRAPHEMES},
+        )
+    return text
+
+
+def welcome_rkey(campaign: Campaign, organisation_id: int) -> str:
+    """The post's record key: a TID at the departure time, clock id from the member id.
+
+    The same on every pass and after any restart, which is what makes the post exactly once:
+    the server refuses a second record under the same key, and reconciliation finds it.
+    """
+    micros = int(campaign.departure_at.timestamp() * 1_000_000)
+    return encode_tid(micros + organisation_id // 1024, organisation_id % 1024)
+
+
+def welcome_key(campaign: Campaign, organisation_id: int) -> str:
+    """The journal's name for a member's welcome post."""
+    return f"welcome:{campaign.id}:{organisation_id}"
+
+
+def open_writer(
+    sessions: AccountSessions,
+    *,
+    config: BudgetConfig | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[Writer, CoalitionJournal] | None:
+    """A writer on the owner's connected account (settled with the server), or None."""
+    account = sessions.account()
+    if account is None or not account.connected:
+        return None
+    client = open_client(account.did, store=sessions)
+    pds = Pds(client, account.did, account.handle)
+    journal = CoalitionJournal(sessions.engine, account.id, clock=sessions.clock)
+    writer = Writer(pds, journal, journal.budget(config), sleep=sleep, max_attempts=4)
+    try:
+        writer.reconcile()
+    except BaseException:
+        pds.close()
+        raise
+    return writer, journal
+
+
+class DepartureDay:
+    """Members' welcome posts: preparing them, connecting accounts, publishing them once."""
+
+    def __init__(
+        self,
+        store: CoalitionStore,
+        secrets: Vault,
+        service: str,
+        *,
+        budget: BudgetConfig | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.service = service.rstrip("/")
+        self.budget = budget
+        self.sleep = sleep
+
+    def sessions(self, organisation: Organisation) -> AccountSessions:
+        """Where the member's Bluesky session is kept."""
+        return AccountSessions(
+            self.store.engine,
+            self.secrets,
+            organisation_owner(organisation.id),
+            campaign_id=organisation.campaign_id,
+            organisation_id=organisation.id,
+            clock=self.store.clock,
+        )
+
+    # --- the member page ------------------------------------------------------------------
+
+    def welcome(self, organisation: Organisation) -> WelcomePost:
+        """The member's welcome post as prepared (empty when never prepared)."""
+        account = self.sessions(organisation).account()
+        handle = account.handle if account is not None and account.connected else ""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(departure_posts).where(departure_posts.c.organisation_id == organisation.id)
+            ).first()
+        if row is None:
+            return WelcomePost(organisation.id, "", False, "", None, handle)
+        return WelcomePost(
+            organisation.id, row.text, row.opted_in, row.post_uri, row.published_at, handle
+        )
+
+    def prepare(
+        self,
+        organisation: Organisation,
+        text: str,
+        *,
+        opted_in: bool,
+        app_password: str = "",
+    ) -> WelcomePost:
+        """Save the welcome text and the opt-in; log in with ``app_password`` when given.
+
+        The app password logs in once (the session is stored encrypted; the password is not).
+        Errors: a text too long or empty (:class:`BadInput`), a wrong password (BlueskyError),
+        opting in without a connected account, changing a post already published.
+        """
+        current = self.welcome(organisation)
+        if current.post_uri:
+            raise CoalitionError(
+                _("the welcome post is already published"),
+                _("Edit or delete it on Bluesky itself"),
+            )
+        text = check_welcome_text(text) if (text.strip() or opted_in) else ""
+        if app_password:
+            if not organisation.bluesky_handle:
+                raise BadInput(
+                    _("give your Bluesky handle before connecting the account"),
+                    _("Fill it in under your organisation's details"),
+                )
+            stored = login(
+                normalise_handle(organisation.bluesky_handle),
+                app_password,
+                self.service,
+                store=self.sessions(organisation),
+            )
+            if organisation.bluesky_did and stored.did != organisation.bluesky_did:
+                self.sessions(organisation).remove()
+                raise BadInput(
+                    _("that app password belongs to another account (%(handle)s)")
+                    % {"handle": stored.handle},
+                    _("Create the app password in the account %(handle)s")
+                    % {"handle": organisation.bluesky_handle},
+                )
+        elif opted_in and not current.account_handle:
+            raise BadInput(
+                _("connect your Bluesky account to have the post published"),
+                _("Give an app password (Settings > Privacy and security > App passwords)"),
+            )
+        now = self.store.clock()
+        with self.store.engine.begin() as conn:
+            found = conn.execute(
+                select(departure_posts.c.organisation_id).where(
+                    departure_posts.c.organisation_id == organisation.id
+                )
+            ).first()
+            values = {"text": text, "opted_in": opted_in, "updated_at": now}
+            if found is None:
+                conn.execute(
+                    insert(departure_posts).values(
+                        organisation_id=organisation.id, post_uri="", **values
+                    )
+                )
+            else:
+                conn.execute(
+                    update(departure_posts)
+                    .where(
+                        departure_posts.c.organisation_id == organisation.id,
+                        departure_posts.c.post_uri == "",
+                    )
+                    .values(**values)
+                )
+        return self.welcome(organisation)
+
+    def disconnect(self, organisation: Organisation) -> None:
+        """Forget the member's Bluesky session (and so its opt-in)."""
+        self.sessions(organisation).remove()
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(departure_posts)
+                .where(departure_posts.c.organisation_id == organisation.id)
+                .values(opted_in=False, updated_at=self.store.clock())
+            )
+
+    # --- the scheduler's hook -------------------------------------------------------------
+
+    def on_departure(self, campaign: Campaign, members: Sequence[Organisation]) -> None:
+        """Publish every opted-in member's welcome post not yet published (idempotent).
+
+        One member's failure does not stop the others; the failures are raised together
+        at the end (the scheduler reports them and the next pass tries again).
+        """
+        failures: list[str] = []
+        for member in members:
+            try:
+                self.publish(campaign, member)
+            except Exception as exc:
+                log.warning("welcome post of %s not published: %s", member.name, exc)
+                failures.append(f"{member.name}: {exc}")
+        if failures:
+            raise CoalitionError(
+                _("some welcome posts were not published: %(list)s")
+                % {"list": "; ".join(failures)},
+                _("The next scheduler pass tries again"),
+            )
+
+    def publish(self, campaign: Campaign, member: Organisation) -> str | None:
+        """Publish the member's post once; its URI (None when not opted in or not due)."""
+        if self.store.clock() < campaign.departure_at:
+            return None
+        post = self.welcome(member)
+        if post.post_uri:
+            return post.post_uri
+        if not post.opted_in or not post.text:
+            return None
+        opened = open_writer(self.sessions(member), config=self.budget, sleep=self.sleep)
+        if opened is None:
+            return None
+        writer, journal = opened
+        try:
+            key = welcome_key(campaign, member.id)
+            known = journal.last(key).get(key)
+            if known is not None and known.action is WriteKind.CREATE:
+                uri = known.uri  # published by a pass that stopped before recording it here
+            else:
+                rich = build_post_text(SourceText(""), footer=post.text)
+                record = post_record(rich, created_at=_iso(campaign.departure_at))
+                write = Write.create(key, POST, welcome_rkey(campaign, member.id), record)
+                (result,) = writer.send([write])
+                uri = result.uri
+        finally:
+            writer.pds.close()
+        with self.store.engine.begin() as conn:
+            conn.execute(
+                update(departure_posts)
+                .where(departure_posts.c.organisation_id == member.id)
+                .values(post_uri=uri, published_at=self.store.clock())
+            )
+        log.info("welcome post of %s published: %s", member.name, uri)
+        return uri
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

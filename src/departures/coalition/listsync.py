@@ -1,0 +1,358 @@
+"""The coalition's list and starter pack on Bluesky, kept equal to the landed members.
+
+The coordinator connects its Bluesky account to a campaign once (an app password logs in;
+only the session is kept, encrypted). From then on, every scheduler pass
+(:meth:`CoalitionLists.sync`) makes the coordinator's repository hold:
+
+* an ``app.bsky.graph.list`` (purpose ``referencelist``, the kind starter packs point at) and
+  an ``app.bsky.graph.starterpack`` pointing at it — created once, with record keys derived
+  from the campaign, so a second pass or a restart never makes a second pack;
+* one ``app.bsky.graph.listitem`` per landed member (its DID), with a record key derived from
+  the member: added when it lands, deleted when it no longer counts as landed;
+* past the official app's 150 members per starter pack (the creator included), more lists
+  and packs ("… (2)", "… (3)"); a member stays in the pack it was first put in.
+
+The truth is the server's: each pass lists the repository's records (``listRecords``) and
+writes only the difference, through the one journaled, budgeted writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+import regex  # type: ignore[import-untyped]
+from sqlalchemy import insert, select, update
+
+from departures.bluesky.budget import MAX_BATCH, BudgetConfig
+from departures.bluesky.session import login
+from departures.bluesky.writer import Write, Writer
+from departures.coalition.departure import open_writer
+from departures.coalition.journal import AccountSessions, Vault, campaign_owner
+from departures.coalition.schema import campaign_graph
+from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.migrate.rkeys import encode_tid
+
+__all__ = [
+    "LIST",
+    "LISTITEM",
+    "PACK_MEMBERS",
+    "STARTERPACK",
+    "CoalitionLists",
+    "place_members",
+    "starter_pack_link",
+]
+
+log = logging.getLogger(__name__)
+
+LIST = "app.bsky.graph.list"
+LISTITEM = "app.bsky.graph.listitem"
+STARTERPACK = "app.bsky.graph.starterpack"
+REFERENCELIST = "app.bsky.graph.defs#referencelist"
+#: The official app shows at most 150 accounts in a starter pack, its creator included.
+PACK_MEMBERS = 149
+LIST_NAME_BYTES = 64
+PACK_NAME_GRAPHEMES = 50
+DESCRIPTION_GRAPHEMES = 300
+_ITEM_OFFSET_US = 1_000_000
+_ITEM_CLOCK = 16
+_MAX_PACKS = 1024 - _ITEM_CLOCK
+_GRAPHEME = regex.compile(r"\X")
+
+
+# --- record keys: TIDs derived from the campaign (stable across passes and restarts) -----
+
+
+def _base(campaign: Campaign) -> int:
+    return int(campaign.created_at.timestamp() * 1_000_000)
+
+
+def list_rkey(campaign: Campaign, index: int) -> str:
+    """The record key of the campaign's ``index``-th list."""
+    return encode_tid(_base(campaign) + index, 1)
+
+
+def pack_rkey(campaign: Campaign, index: int) -> str:
+    """The record key of the campaign's ``index``-th starter pack."""
+    return encode_tid(_base(campaign) + index, 2)
+
+
+def item_rkey(campaign: Campaign, organisation_id: int, index: int) -> str:
+    """The record key of a member's item in the ``index``-th list."""
+    return encode_tid(_base(campaign) + _ITEM_OFFSET_US + organisation_id, _ITEM_CLOCK + index)
+
+
+def starter_pack_link(uri: str, handle: str) -> str:
+    """The bsky.app link of a starter pack; its at:// URI for a sandbox (``.test``) handle."""
+    if handle.endswith(".test"):
+        return uri
+    return f"https://bsky.app/starter-pack/{handle}/{uri.rsplit('/', 1)[-1]}"
+
+
+# --- pure planning -------------------------------------------------------------------------
+
+
+def place_members(
+    wanted: Sequence[int], placed: Mapping[int, Sequence[int]], capacity: int = PACK_MEMBERS
+) -> dict[int, int]:
+    """Which list each wanted member goes in: where it is already, else the first with room.
+
+    ``placed`` maps a member to the lists that hold it now (several only after a crash or a
+    hand edit: the first is kept). Members already placed keep their list, so nobody moves
+    between packs when others come and go.
+    """
+    if capacity < 1:
+        raise ValueError("a list holds at least one member")
+    chosen: dict[int, int] = {}
+    sizes: dict[int, int] = {}
+    wanted_set = set(wanted)
+    for member in wanted:
+        where = sorted(placed.get(member, ()))
+        if where and member in wanted_set:
+            chosen[member] = where[0]
+            sizes[where[0]] = sizes.get(where[0], 0) + 1
+    for member in wanted:
+        if member in chosen:
+            continue
+        index = 0
+        while sizes.get(index, 0) >= capacity:
+            index += 1
+        chosen[member] = index
+        sizes[index] = sizes.get(index, 0) + 1
+    return chosen
+
+
+def _cut_graphemes(text: str, graphemes: int) -> str:
+    clusters = _GRAPHEME.findall(text)
+    if len(clusters) <= graphemes:
+        return text
+    return "".join(clusters[: graphemes - 1]).rstrip() + "…"
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    if len(text.encode("utf-8")) <= limit:
+        return text
+    out = ""
+    for cluster in _GRAPHEME.findall(text):
+        if len((out + cluster + "…").encode("utf-8")) > limit:
+            break
+        out += cluster
+    return out.rstrip() + "…"
+
+
+def _suffix(index: int) -> str:
+    return "" if index == 0 else f" ({index + 1})"
+
+
+def list_record(campaign: Campaign, index: int, created_at: str) -> dict[str, object]:
+    """The ``app.bsky.graph.list`` record of the campaign's ``index``-th list."""
+    suffix = _suffix(index)
+    name = _cut_bytes(campaign.title, LIST_NAME_BYTES - len(suffix.encode())) + suffix
+    return {
+        "$type": LIST,
+        "purpose": REFERENCELIST,
+        "name": name,
+        "description": _description(campaign),
+        "createdAt": created_at,
+    }
+
+
+def pack_record(
+    campaign: Campaign, index: int, list_uri: str, created_at: str
+) -> dict[str, object]:
+    """The ``app.bsky.graph.starterpack`` record pointing at the ``index``-th list."""
+    suffix = _suffix(index)
+    name = _cut_graphemes(campaign.title, PACK_NAME_GRAPHEMES - len(suffix)) + suffix
+    return {
+        "$type": STARTERPACK,
+        "name": name,
+        "description": _description(campaign),
+        "list": list_uri,
+        "createdAt": created_at,
+    }
+
+
+def _description(campaign: Campaign) -> str:
+    text = campaign.description.strip() or f"The organisations of “{campaign.title}” on Bluesky."
+    return _cut_graphemes(text, DESCRIPTION_GRAPHEMES)
+
+
+# --- the hook -------------------------------------------------------------------------------
+
+
+class CoalitionLists:
+    """Keeps each campaign's list(s) and starter pack(s) equal to its landed members."""
+
+    def __init__(
+        self,
+        store: CoalitionStore,
+        secrets: Vault,
+        service: str,
+        *,
+        budget: BudgetConfig | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        capacity: int = PACK_MEMBERS,
+    ) -> None:
+        self.store = store
+        self.secrets = secrets
+        self.service = service.rstrip("/")
+        self.budget = budget
+        self.sleep = sleep
+        self.capacity = capacity
+
+    def sessions(self, campaign: Campaign) -> AccountSessions:
+        """Where the coordinator's session for ``campaign`` is kept."""
+        return AccountSessions(
+            self.store.engine,
+            self.secrets,
+            campaign_owner(campaign.id),
+            campaign_id=campaign.id,
+            clock=self.store.clock,
+        )
+
+    def connect(self, campaign: Campaign, handle: str, app_password: str) -> str:
+        """Log the coordinator's account in for ``campaign`` (the password is not kept)."""
+        stored = login(handle, app_password, self.service, store=self.sessions(campaign))
+        return stored.handle
+
+    def graph(self, campaign: Campaign) -> tuple[str, str]:
+        """(list URI, starter pack URI) of the campaign's first pack, once created."""
+        with self.store.engine.connect() as conn:
+            row = conn.execute(
+                select(campaign_graph).where(campaign_graph.c.campaign_id == campaign.id)
+            ).first()
+        return ("", "") if row is None else (row.list_uri, row.starter_pack_uri)
+
+    def sync(self, campaign: Campaign, landed: Sequence[Organisation]) -> None:
+        """Write the difference between the landed members and the coordinator's records."""
+        opened = open_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
+        if opened is None:
+            return  # no coordinator account connected: nothing to keep in sync
+        writer, _journal = opened
+        try:
+            self._sync(writer, campaign, landed)
+        finally:
+            writer.pds.close()
+
+    def _sync(self, writer: Writer, campaign: Campaign, landed: Sequence[Organisation]) -> None:
+        pds = writer.pds
+        now = _iso(self.store.clock())
+        lists = set(pds.list_rkeys(LIST))
+        packs = set(pds.list_rkeys(STARTERPACK))
+        items = set(pds.list_rkeys(LISTITEM))
+        known_lists = 0
+        while known_lists < _MAX_PACKS and list_rkey(campaign, known_lists) in lists:
+            known_lists += 1
+        placed: dict[int, list[int]] = {}
+        for organisation in self.store.organisations(campaign.id):
+            for index in range(known_lists + 1):
+                if item_rkey(campaign, organisation.id, index) in items:
+                    placed.setdefault(organisation.id, []).append(index)
+        members = {o.id: o for o in landed if o.bluesky_did}
+        wanted = sorted(members, key=lambda i: (members[i].landed_at or now, i))
+        plan = place_members(wanted, placed, self.capacity)
+        needed = max([0, *(index + 1 for index in plan.values())]) or 1
+        if needed > _MAX_PACKS:
+            raise ValueError("too many members for the campaign's starter packs")
+
+        structure: list[Write] = []
+        for index in range(needed):
+            uri = pds.uri(LIST, list_rkey(campaign, index))
+            if list_rkey(campaign, index) not in lists:
+                record = list_record(campaign, index, now)
+                structure.append(
+                    Write.create(
+                        f"list:{campaign.id}:{index}", LIST, list_rkey(campaign, index), record
+                    )
+                )
+            if pack_rkey(campaign, index) not in packs:
+                record = pack_record(campaign, index, uri, now)
+                structure.append(
+                    Write.create(
+                        f"pack:{campaign.id}:{index}",
+                        STARTERPACK,
+                        pack_rkey(campaign, index),
+                        record,
+                    )
+                )
+        changes: list[Write] = []
+        for member_id, indexes in placed.items():
+            for index in indexes:
+                if plan.get(member_id) != index:
+                    changes.append(
+                        Write.delete(
+                            f"item:{campaign.id}:{member_id}:{index}",
+                            LISTITEM,
+                            item_rkey(campaign, member_id, index),
+                        )
+                    )
+        for member_id, index in plan.items():
+            if index in placed.get(member_id, ()):
+                continue
+            record = {
+                "$type": LISTITEM,
+                "subject": members[member_id].bluesky_did,
+                "list": pds.uri(LIST, list_rkey(campaign, index)),
+                "createdAt": now,
+            }
+            changes.append(
+                Write.create(
+                    f"item:{campaign.id}:{member_id}:{index}",
+                    LISTITEM,
+                    item_rkey(campaign, member_id, index),
+                    record,
+                )
+            )
+        # The lists first: an item or a pack naming a list that failed to appear is useless.
+        for batch in (structure, changes):
+            for start in range(0, len(batch), MAX_BATCH):
+                writer.send(batch[start : start + MAX_BATCH])
+        if structure or changes:
+            log.info(
+                "list of %s: %d lists/packs created, %d items changed",
+                campaign.slug,
+                len(structure),
+                len(changes),
+            )
+        self._record(
+            campaign,
+            pds.uri(LIST, list_rkey(campaign, 0)),
+            pds.uri(STARTERPACK, pack_rkey(campaign, 0)),
+            pds.handle,
+        )
+
+    def _record(self, campaign: Campaign, list_uri: str, pack_uri: str, handle: str) -> None:
+        previous_list, previous_pack = self.graph(campaign)
+        moment = self.store.clock()
+        with self.store.engine.begin() as conn:
+            values = {"list_uri": list_uri, "starter_pack_uri": pack_uri, "synced_at": moment}
+            if not previous_list and not previous_pack:
+                exists = conn.execute(
+                    select(campaign_graph.c.campaign_id).where(
+                        campaign_graph.c.campaign_id == campaign.id
+                    )
+                ).first()
+                if exists is None:
+                    conn.execute(
+                        insert(campaign_graph).values(
+                            campaign_id=campaign.id, modlist_uri="", **values
+                        )
+                    )
+            conn.execute(
+                update(campaign_graph)
+                .where(campaign_graph.c.campaign_id == campaign.id)
+                .values(**values)
+            )
+        link = starter_pack_link(pack_uri, handle)
+        automatic = {"", starter_pack_link(previous_pack, handle) if previous_pack else ""}
+        # The coordinator's own link (typed on the manage page) wins over the automatic one.
+        if campaign.starter_pack_url in automatic and campaign.starter_pack_url != link:
+            self.store.update_campaign(
+                campaign.slug, campaign.coordinator_id, starter_pack_url=link
+            )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,225 @@
+"""The departure day against the local sandbox network: members' welcome posts are published
+exactly once through the journaled writer, sessions are kept encrypted, bad input is refused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from atproto import Client
+
+from departures.coalition.db import connect, migrate
+from departures.coalition.departure import DepartureDay, welcome_rkey
+from departures.coalition.errors import BadInput
+from departures.coalition.journal import Vault
+from departures.coalition.notify import Notifier
+from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.errors import BlueskyError
+from departures.sandbox import Account
+from departures.sandbox.pytest_plugin import TestSandbox
+
+pytestmark = pytest.mark.sandbox
+
+START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
+POST = "app.bsky.feed.post"
+SECRET = b"a test secret that is long enough"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "coalition.db"
+
+
+@pytest.fixture
+def store(db_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
+    engine = connect(f"sqlite:///{db_path}")
+    migrate(engine)
+    yield CoalitionStore(engine, clock=clock)
+    engine.dispose()
+
+
+def departing_campaign(
+    store: CoalitionStore, clock: Clock, members: list[Account]
+) -> tuple[Campaign, list[Organisation]]:
+    coordinator, _ = store.create_coordinator("Office")
+    campaign = store.create_campaign(
+        coordinator,
+        title="Leave X together",
+        description="",
+        threshold=len(members),
+        deadline=START + timedelta(days=7),
+        departure_at=START + timedelta(days=14),
+        timezone="UTC",
+    )
+    store.open_campaign(campaign.slug, coordinator)
+    organisations = []
+    for account in members:
+        token = store.create_invite(campaign.slug, coordinator)
+        organisation, _key = store.accept_invite(
+            token,
+            name=f"Org {account.handle}",
+            bluesky_handle=account.handle,
+            bluesky_did=account.did,
+        )
+        store.pledge(organisation.id, 0)
+        organisations.append(organisation)
+    return store.campaign(campaign.slug), organisations
+
+
+def posts_of(sandbox: TestSandbox, did: str) -> list[dict[str, object]]:
+    client = Client(base_url=f"{sandbox.pds_url}/xrpc")
+    try:
+        page = client.com.atproto.repo.list_records({"repo": did, "collection": POST, "limit": 100})
+        return [{"uri": r.uri, "text": r.value.text} for r in page.records]
+    finally:
+        client.request.close()
+
+
+def test_each_opted_in_member_posts_once_and_the_app_password_is_never_stored(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock, db_path: Path
+) -> None:
+    first, second, silent = (sandbox.new_account(p) for p in ("first", "second", "silent"))
+    campaign, (org1, org2, org3) = departing_campaign(store, clock, [first, second, silent])
+    day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
+    day.prepare(
+        org1, "We have landed on Bluesky! 🦋", opted_in=True, app_password=first.app_password
+    )
+    day.prepare(
+        org2,
+        "Hello Bluesky, see https://example.org/why",
+        opted_in=True,
+        app_password=second.app_password,
+    )
+    day.prepare(org3, "Not yet.", opted_in=False)
+    notifier = Notifier(store, base_url="http://coalition.test", departure_hook=day)
+
+    clock.now = campaign.departure_at - timedelta(minutes=1)
+    notifier.tick()
+    assert posts_of(sandbox, first.did) == []  # not before the departure time
+
+    clock.now = campaign.departure_at + timedelta(minutes=1)
+    for _ in range(2):
+        report = notifier.tick()
+        assert report.errors == []
+    posts1, posts2 = posts_of(sandbox, first.did), posts_of(sandbox, second.did)
+    assert [p["text"] for p in posts1] == ["We have landed on Bluesky! 🦋"]
+    assert [p["text"] for p in posts2] == ["Hello Bluesky, see https://example.org/why"]
+    assert str(posts1[0]["uri"]).endswith("/" + welcome_rkey(campaign, org1.id))
+    assert posts_of(sandbox, silent.did) == []
+    assert day.welcome(org1).post_uri == posts1[0]["uri"]
+    assert day.welcome(org3).post_uri == ""
+
+    raw = (
+        db_path.read_bytes() + Path(f"{db_path}-wal").read_bytes()
+        if Path(f"{db_path}-wal").exists()
+        else db_path.read_bytes()
+    )
+    for account in (first, second):
+        assert account.app_password.encode() not in raw
+        assert account.refresh_jwt.encode()[:40] not in raw
+
+
+def test_a_post_survives_a_lost_result_and_is_not_sent_twice(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock
+) -> None:
+    member = sandbox.new_account("lost")
+    campaign, (org,) = departing_campaign(store, clock, [member])
+    day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
+    day.prepare(org, "Landed.", opted_in=True, app_password=member.app_password)
+    clock.now = campaign.departure_at
+    uri = day.publish(campaign, org)
+    # As if the process died after the server wrote, before the store recorded it.
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE departure_posts SET post_uri = '', published_at = NULL")
+        conn.exec_driver_sql("DELETE FROM bluesky_records")
+        conn.exec_driver_sql("UPDATE bluesky_batches SET state = 'sent'")
+    assert day.publish(campaign, org) == uri
+    assert len(posts_of(sandbox, member.did)) == 1
+
+
+def test_a_killed_tick_is_resumed_without_a_second_post(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock, db_path: Path, tmp_path: Path
+) -> None:
+    members = [sandbox.new_account(f"kill{i}") for i in range(3)]
+    _campaign, orgs = departing_campaign(store, clock, members)
+    day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
+    for account, org in zip(members, orgs, strict=True):
+        day.prepare(
+            org, f"{account.handle} has landed.", opted_in=True, app_password=account.app_password
+        )
+    # The real clock is long past 2025: the subprocess sees the campaign departed.
+    env = {
+        **os.environ,
+        "DEPARTURES_COALITION_SECRET": SECRET.decode(),
+        "DEPARTURES_PLC_URL": sandbox.plc_url,
+    }
+    command = [
+        sys.executable, "-m", "departures.cli", "coalition", "tick",
+        "--db", f"sqlite:///{db_path}", "--handle-service", sandbox.pds_url,
+        "--bluesky-service", sandbox.pds_url,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        with store.engine.connect() as conn:
+            sent = conn.exec_driver_sql("SELECT count(*) FROM bluesky_batches").scalar()
+        if sent:
+            break
+        time.sleep(0.01)
+    if process.poll() is None:
+        process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert again.returncode == 0, again.stderr
+    for account in members:
+        assert [p["text"] for p in posts_of(sandbox, account.did)] == [
+            f"{account.handle} has landed."
+        ]
+
+
+def test_a_wrong_app_password_and_a_too_long_text_are_refused_clearly(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock
+) -> None:
+    member = sandbox.new_account("wrong")
+    _campaign, (org,) = departing_campaign(store, clock, [member])
+    day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
+    with pytest.raises(BlueskyError, match="refused the password"):
+        day.prepare(org, "Hello", opted_in=True, app_password="aaaa-bbbb-cccc-dddd")
+    with pytest.raises(BadInput, match="too long"):
+        day.prepare(org, "é" * 301, opted_in=False)
+    with pytest.raises(BadInput, match="connect your Bluesky account"):
+        day.prepare(org, "Hello", opted_in=True)
+    assert day.welcome(org).account_handle == ""
