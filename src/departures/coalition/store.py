@@ -575,6 +575,19 @@ class CoalitionStore:
             )
         return self.organisation(organisation_id)
 
+    def unmark_landed(self, organisation_id: int) -> Organisation:
+        """Take back a landing (marked by mistake, or the member left Bluesky again).
+
+        The coalition's list drops the member on the next scheduler pass.
+        """
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(organisations)
+                .where(organisations.c.id == organisation_id)
+                .values(landed_at=None)
+            )
+        return self.organisation(organisation_id)
+
     # --- pledges ------------------------------------------------------------------------------
 
     def _pledges(self, conn: Connection, campaign_id: int) -> list[rules.Pledge]:

@@ -1,0 +1,170 @@
+"""The coalition's list and starter pack against the local sandbox network: kept equal to the
+landed members pass after pass, idempotent, and readable through the PDS and the AppView."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from atproto import Client
+
+from departures.coalition.db import connect, migrate
+from departures.coalition.journal import Vault
+from departures.coalition.listsync import LIST, LISTITEM, STARTERPACK, CoalitionLists
+from departures.coalition.notify import Notifier
+from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.sandbox import Account
+from departures.sandbox.pytest_plugin import TestSandbox
+
+pytestmark = pytest.mark.sandbox
+
+START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
+SECRET = b"another test secret, long enough"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
+    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
+    migrate(engine)
+    yield CoalitionStore(engine, clock=clock)
+    engine.dispose()
+
+
+def campaign_with(
+    store: CoalitionStore, members: list[Account]
+) -> tuple[Campaign, list[Organisation]]:
+    coordinator, _ = store.create_coordinator("Office")
+    campaign = store.create_campaign(
+        coordinator,
+        title="Leave X together — the Brussels civil-society coalition of 2025",
+        description="Organisations that leave X together on the same day.",
+        threshold=1,
+        deadline=START + timedelta(days=7),
+        departure_at=START + timedelta(days=14),
+        timezone="Europe/Brussels",
+    )
+    store.open_campaign(campaign.slug, coordinator)
+    organisations = []
+    for account in members:
+        token = store.create_invite(campaign.slug, coordinator)
+        organisation, _key = store.accept_invite(
+            token, name=account.handle, bluesky_handle=account.handle, bluesky_did=account.did
+        )
+        store.pledge(organisation.id, 0)
+        organisations.append(organisation)
+    return store.campaign(campaign.slug), organisations
+
+
+def records(sandbox: TestSandbox, did: str, collection: str) -> list[Any]:
+    client = Client(base_url=f"{sandbox.pds_url}/xrpc")
+    try:
+        return list(
+            client.com.atproto.repo.list_records(
+                {"repo": did, "collection": collection, "limit": 100}
+            ).records
+        )
+    finally:
+        client.request.close()
+
+
+def appview(sandbox: TestSandbox, nsid: str, **params: str) -> dict[str, Any]:
+    response = httpx.get(f"{sandbox.appview_url}/xrpc/{nsid}", params=params, timeout=10)
+    if response.status_code != 200:
+        return {}
+    content: dict[str, Any] = response.json()
+    return content
+
+
+def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the AppView did not catch up")
+        time.sleep(0.3)
+
+
+def list_subjects(sandbox: TestSandbox, list_uri: str) -> set[str]:
+    found = appview(sandbox, "app.bsky.graph.getList", list=list_uri, limit="100")
+    return {item["subject"]["did"] for item in found.get("items", [])}
+
+
+def test_the_list_follows_landings_and_departures_and_the_pack_points_at_it(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock
+) -> None:
+    office = sandbox.new_account("office")
+    a, b, c, d = (sandbox.new_account(p) for p in ("alpha", "bravo", "charlie", "delta"))
+    campaign, (org_a, org_b, org_c, org_d) = campaign_with(store, [a, b, c, d])
+    lists = CoalitionLists(store, Vault(SECRET), sandbox.pds_url)
+    lists.connect(campaign, office.handle, office.app_password)
+    notifier = Notifier(store, base_url="http://coalition.test", list_sync=lists)
+
+    # Open: the list and the pack exist before anyone lands; the board links to the pack.
+    assert notifier.tick().errors == []
+    list_uri, pack_uri = lists.graph(campaign)
+    assert [r.uri for r in records(sandbox, office.did, LIST)] == [list_uri]
+    assert [r.uri for r in records(sandbox, office.did, STARTERPACK)] == [pack_uri]
+    assert store.campaign(campaign.slug).starter_pack_url == pack_uri  # at:// in the sandbox
+    listed = records(sandbox, office.did, LIST)[0].value
+    assert listed.purpose == "app.bsky.graph.defs#referencelist"
+    assert len(listed.name) <= 64
+
+    clock.now = campaign.departure_at + timedelta(hours=1)
+    store.mark_landed(org_a.id)
+    store.mark_landed(org_b.id)
+    for _ in range(2):
+        assert notifier.tick().errors == []
+    items = records(sandbox, office.did, LISTITEM)
+    assert {i.value.subject for i in items} == {a.did, b.did}
+    assert {i.value.list for i in items} == {list_uri}
+
+    store.mark_landed(org_c.id)
+    store.unmark_landed(org_b.id)
+    for _ in range(2):
+        assert notifier.tick().errors == []
+    assert {i.value.subject for i in records(sandbox, office.did, LISTITEM)} == {a.did, c.did}
+
+    eventually(lambda: list_subjects(sandbox, list_uri) == {a.did, c.did})
+    eventually(
+        lambda: bool(appview(sandbox, "app.bsky.graph.getStarterPack", starterPack=pack_uri))
+    )
+    pack = appview(sandbox, "app.bsky.graph.getStarterPack", starterPack=pack_uri)["starterPack"]
+    assert pack["record"]["list"] == list_uri
+    assert pack["list"]["uri"] == list_uri
+    assert len(pack["record"]["name"]) <= 50
+
+    # Past a pack's capacity a second list and pack appear; nobody moves between packs.
+    two_per_pack = CoalitionLists(store, Vault(SECRET), sandbox.pds_url, capacity=2)
+    store.mark_landed(org_d.id)
+    landed = [o for o in store.organisations(campaign.id) if o.landed_at]
+    two_per_pack.sync(store.campaign(campaign.slug), landed)
+    two_per_pack.sync(store.campaign(campaign.slug), landed)
+    assert len(records(sandbox, office.did, LIST)) == 2
+    assert len(records(sandbox, office.did, STARTERPACK)) == 2
+    by_list: dict[str, set[str]] = {}
+    for item in records(sandbox, office.did, LISTITEM):
+        by_list.setdefault(item.value.list, set()).add(item.value.subject)
+    assert by_list[list_uri] == {a.did, c.did}
+    assert list(by_list.values()).count({d.did}) == 1
