@@ -109,3 +109,18 @@ def test_pace_and_margin_shape_the_budget() -> None:
     assert budget_config(120, 0.1).max_writes_per_hour == 120
     assert budget_config("full", 0.1).safety_margin == 0.1
     assert budget_config(None, unlimited=True).windows[3600] > 10**9
+
+
+def test_run_without_a_plan_says_to_plan_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from departures.cli import main
+
+    monkeypatch.delenv("DEPARTURES_DEBUG", raising=False)
+    monkeypatch.setenv("DEPARTURES_CONFIG_DIR", str(tmp_path / "cfg"))
+    with pytest.raises(SystemExit) as exited:
+        main(["--workspace", str(tmp_path / "ws"), "migrate", "run"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == (
+        "Error: Nothing is planned yet. Run 'departures migrate plan' first.\n"
+    )

@@ -23,7 +23,7 @@ from departures.bluesky.pds import Pds
 from departures.bluesky.session import SessionStore, open_client
 from departures.commands.context import AppContext, pass_app
 from departures.commands.migrate import migrate
-from departures.errors import BlueskyError
+from departures.errors import BlueskyError, WorkspaceError
 from departures.migrate import publish as publishing
 from departures.migrate.undo import to_undo, undo
 from departures.migrate.verify import APPVIEW_ENV, default_appview, verify
@@ -113,6 +113,8 @@ def run_command(
     """
     config = publishing.budget_config(_pace(pace), margin, unlimited=no_budget)
     workspace = app.workspace()
+    if publishing.status(workspace, config).planned == 0:
+        raise WorkspaceError("Nothing is planned yet", "Run 'departures migrate plan' first")
     pds = open_pds(handle)
     console = Console(stderr=True)
     with Progress(
