@@ -39,6 +39,8 @@ from departures.workspace.db import Workspace
 Progress = Callable[[str, int, int | None], None]
 
 CHUNK = 5000
+# The page cache during an import (PRAGMA cache_size; negative: KiB).
+IMPORT_CACHE_KIB = -65536
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 48 << 20
 WORKERS = 2
@@ -449,6 +451,19 @@ _first_two = itemgetter(0, 1)
 SIGHTING_INSERT = "INSERT OR IGNORE INTO screen_name_sightings VALUES (?, ?, ?, ?)"
 
 
+def _drop_secondary_indexes(conn: Any, tables: tuple[str, ...]) -> list[str]:
+    """Drop the explicit indexes of ``tables``; the statements that create them again."""
+    marks = ", ".join("?" for _ in tables)
+    rows = conn.execute(
+        f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+        f"AND tbl_name IN ({marks}) ORDER BY name",
+        tables,
+    ).fetchall()
+    for name, _ in rows:
+        conn.execute(f'DROP INDEX "{name}"')
+    return [sql for _, sql in rows]
+
+
 class _Importer:
     def __init__(
         self,
@@ -471,6 +486,7 @@ class _Importer:
         self.notes_file = root + "data/note-tweet.js"
         self.tweets_done = 0
         self.tweets_total: int | None = None
+        self.fresh = False
 
     def tick(self, stage: str, done: int, total: int | None) -> None:
         if self.progress is not None:
@@ -534,11 +550,18 @@ class _Importer:
         tweet_files = [f for f in files if f.kind in _TWEET_FILES]
         others = [f for f in files if f.kind not in _TWEET_FILES and f.kind != "account"]
         tweet_bytes = sum(self.source.size(f.member) for f in tweet_files)
+        self.fresh = conn.execute("SELECT 1 FROM tweets LIMIT 1").fetchone() is None
+        # Into empty tables, building the secondary indexes once at the end is cheaper than
+        # updating them row by row; the linking passes below need them, so they come back
+        # first. Read from the schema, so an index added by a later migration is kept too.
+        indexes = _drop_secondary_indexes(conn, ("tweets", "media")) if self.fresh else []
         if len(tweet_files) >= 2 and tweet_bytes >= PARALLEL_MIN_BYTES and _use_workers():
             self._run_parallel(tweet_files, others)
         else:
             for data_file in tweet_files + others:
                 self._read_file(data_file)
+        for sql in indexes:
+            conn.execute(sql)
         self.finish()
 
     def _read_file(self, data_file: DataFile) -> None:
@@ -819,7 +842,7 @@ class _Importer:
         self.tick("linking", 2, 4)
         mark_self_replies(conn, self.account_id)
         self.tick("linking", 3, 4)
-        link_threads(conn)
+        link_threads(conn, reset=not self.fresh)
         self.tick("linking", 4, 4)
         if self.missing_media > MAX_MISSING_MEDIA_WARNINGS:
             self.report.warn(
@@ -867,12 +890,17 @@ def mark_self_replies(conn: Any, account_id: int | None) -> None:
     )
 
 
-def link_threads(conn: Any) -> None:
-    """Set parent and root of every self-reply chain whose parent is in the archive."""
-    conn.execute(
-        "UPDATE tweets SET thread_parent_id = NULL, thread_root_id = NULL "
-        "WHERE thread_parent_id IS NOT NULL OR thread_root_id IS NOT NULL"
-    )
+def link_threads(conn: Any, *, reset: bool = True) -> None:
+    """Set parent and root of every self-reply chain whose parent is in the archive.
+
+    ``reset=False`` skips clearing the previous links: only right when every row was
+    inserted by this import (the columns start NULL), which spares a full table scan.
+    """
+    if reset:
+        conn.execute(
+            "UPDATE tweets SET thread_parent_id = NULL, thread_root_id = NULL "
+            "WHERE thread_parent_id IS NOT NULL OR thread_root_id IS NOT NULL"
+        )
     conn.execute(
         "UPDATE tweets SET thread_parent_id = reply_to_id WHERE kind = 'reply_to_self' "
         "AND reply_to_id IN (SELECT id FROM tweets) AND reply_to_id < id"
@@ -917,6 +945,7 @@ def import_archive(
     archive = open_source(Path(source))
     report = ImportReport(source=str(source))
     gc_was_enabled = gc.isenabled()
+    restore: list[str] = []
     try:
         root = archive.find_root()
         files, manifest = plan_files(archive, root, report)
@@ -937,6 +966,17 @@ def import_archive(
         # Millions of small dicts and tuples: the cyclic collector would rescan them all
         # again and again for nothing (they hold no cycles), tripling the time.
         gc.disable()
+        conn = workspace.conn
+        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+        temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
+        # A bigger page cache keeps the transaction's dirty pages out of the WAL until the
+        # commit and spares re-reading them in the linking passes; bounded, so memory
+        # does not grow with the archive.
+        conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        restore.extend(
+            [f"PRAGMA cache_size = {int(cache_size)}", f"PRAGMA temp_store = {int(temp_store)}"]
+        )
         with workspace.transaction():
             importer.run(files, manifest)
             workspace.set_meta("archive_path", str(archive.path))
@@ -957,6 +997,8 @@ def import_archive(
                 ),
             )
     finally:
+        for pragma in restore:
+            workspace.conn.execute(pragma)
         if gc_was_enabled:
             gc.enable()
         archive.close()
