@@ -64,7 +64,10 @@ class Repo:
             else:
                 self.records[write["rkey"]] = dict(write["value"])
                 results.append(
-                    {"uri": self.uri(POST, write["rkey"]), "cid": cid_for_record(write["value"])}
+                    {
+                        "uri": self.uri(write["collection"], write["rkey"]),
+                        "cid": cid_for_record(write["value"]),
+                    }
                 )
         if step == "lost":  # applied, but the answer never arrived
             raise Uncertain("ReadTimeout")
@@ -260,3 +263,31 @@ def test_writes_carry_their_kind_and_key() -> None:
     assert create.to_xrpc()["$type"] == "com.atproto.repo.applyWrites#create"
     delete = Write.delete("k", POST, "3kabc")
     assert delete.action is WriteKind.DELETE and "value" not in delete.to_xrpc()
+
+
+def test_results_of_other_collections_reach_their_registered_handler(
+    workspace: Workspace,
+) -> None:
+    from departures.migrate.journal import RESULT_HANDLERS, register_result_handler
+
+    seen: list[tuple[str, str]] = []
+    register_result_handler(
+        "app.bsky.graph.follow", lambda _c, r, _t: seen.append((r.write.key, r.uri))
+    )
+    try:
+        repo, sleeps = Repo(), Sleeps()
+        follow = Write.create(
+            "follow:did:plc:friend",
+            "app.bsky.graph.follow",
+            "3kfollow00001",
+            {
+                "$type": "app.bsky.graph.follow",
+                "subject": "did:plc:friend",
+                "createdAt": "2026-01-01T00:00:00.000Z",
+            },
+        )
+        writer_for(repo, workspace, sleeps).send([follow])
+    finally:
+        RESULT_HANDLERS.pop("app.bsky.graph.follow", None)
+    assert seen == [("follow:did:plc:friend", f"at://{DID}/app.bsky.graph.follow/3kfollow00001")]
+    assert published(workspace) == {}

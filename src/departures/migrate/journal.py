@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +39,18 @@ def _disk_error(exc: sqlite3.Error) -> WorkspaceError:
         f"The publish journal cannot be written ({exc}); nothing more was sent",
         "Free some disk space (or fix the workspace's permissions) and run again to resume",
     )
+
+
+ResultHandler = Callable[[sqlite3.Connection, WriteResult, str], None]
+#: What a settled write means for other tables, by collection: the audience registers its
+#: follow and list-item handlers here, so whoever settles a batch (a run, a reconcile by
+#: another command) records the result in the owning table, in the same transaction.
+RESULT_HANDLERS: dict[str, ResultHandler] = {}
+
+
+def register_result_handler(collection: str, handler: ResultHandler) -> None:
+    """Call ``handler(conn, result, timestamp)`` for every settled write of ``collection``."""
+    RESULT_HANDLERS[collection] = handler
 
 
 class WorkspaceJournal:
@@ -96,6 +108,9 @@ class WorkspaceJournal:
     def _apply(self, conn: sqlite3.Connection, result: WriteResult, stamp: str) -> None:
         write = result.write
         if write.collection != POST:
+            handler = RESULT_HANDLERS.get(write.collection)
+            if handler is not None:
+                handler(conn, result, stamp)
             return
         if write.action is WriteKind.DELETE:
             conn.execute(
