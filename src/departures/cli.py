@@ -16,6 +16,7 @@ import click
 
 from departures import __version__
 from departures.commands import archive as archive_commands
+from departures.commands import audience as audience_commands
 from departures.commands import coalition as coalition_commands
 from departures.commands import login as login_commands
 from departures.commands import migrate as migrate_commands
@@ -53,6 +54,7 @@ cli.add_command(migrate_commands.migrate)
 cli.add_command(login_commands.login)
 cli.add_command(login_commands.logout)
 cli.add_command(login_commands.whoami)
+cli.add_command(audience_commands.audience)
 
 
 def _debug() -> bool:

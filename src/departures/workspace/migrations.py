@@ -320,10 +320,81 @@ _PUBLISH_SCHEMA = """
 """
 
 
+def m020_audience(conn: sqlite3.Connection) -> None:
+    """The audience: names the user supplies, the directory, candidates, follows.
+
+    * ``audience_names``: X accounts described by the user (``import-names``): handle, name,
+      and optionally website and bio.
+    * ``audience_directory``: X id → Bluesky DID pairs from the coalition's directory
+      (consented entries only; ``source`` says which export file or server).
+    * ``audience_candidates``: one row per (X account, Bluesky DID) with the ``score`` and
+      the ``evidence`` (JSON list of sentences), how it was found (``directory`` or
+      ``search``) and the decision: ``proposed``, ``accepted`` or ``rejected``, by ``auto``
+      or ``user``. A candidate is never deleted silently: a new search only adds or updates.
+    * ``audience_follows``: the writes that follow (or list) an accepted DID, keyed like the
+      journal's writes (``follow:<did>``, ``listitem:<list rkey>:<did>``), with the
+      deterministic ``rkey`` and the outcome: ``pending``, ``done``, ``existing`` (found on
+      the server, made by someone else) or ``failed`` (with the server's ``reason``).
+    """
+    for statement in _AUDIENCE_SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+_AUDIENCE_SCHEMA = """
+        CREATE TABLE audience_names (
+            x_id INTEGER PRIMARY KEY,
+            handle TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            website TEXT NOT NULL DEFAULT '',
+            bio TEXT NOT NULL DEFAULT '',
+            imported_at TEXT NOT NULL
+        );
+        CREATE TABLE audience_directory (
+            x_id INTEGER PRIMARY KEY,
+            did TEXT NOT NULL,
+            handle TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        );
+        CREATE TABLE audience_candidates (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            x_id INTEGER NOT NULL,
+            x_handle TEXT NOT NULL DEFAULT '',
+            did TEXT NOT NULL,
+            handle TEXT NOT NULL DEFAULT '',
+            display_name TEXT NOT NULL DEFAULT '',
+            score REAL NOT NULL,
+            evidence TEXT NOT NULL,
+            found_by TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'proposed',
+            decided_by TEXT,
+            found_at TEXT NOT NULL,
+            decided_at TEXT,
+            UNIQUE (x_id, did)
+        );
+        CREATE INDEX audience_candidates_status ON audience_candidates (status, score);
+        CREATE TABLE audience_follows (
+            key TEXT PRIMARY KEY,
+            did TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            rkey TEXT NOT NULL,
+            list_uri TEXT,
+            state TEXT NOT NULL DEFAULT 'pending',
+            uri TEXT,
+            reason TEXT,
+            planned_at TEXT NOT NULL,
+            done_at TEXT
+        );
+        CREATE INDEX audience_follows_state ON audience_follows (state, done_at)
+"""
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_archive,
     m003_tweet_stats_index,
     m010_migrate_plan,
     m011_publish_journal,
+    m020_audience,
 ]

@@ -1,0 +1,355 @@
+"""Following the accepted matches exactly once, at a pace that looks nothing like spam.
+
+Every follow (or list item) is an ``applyWrites`` create through the project's one write
+path (:class:`~departures.bluesky.writer.Writer`), journaled in the workspace like the
+migration's posts. Its record key is a TID derived from the subject's DID (and the list),
+so a retry after a kill asks the server for *the same* record and is recognised instead of
+duplicated. Before sending, the account's existing follows (``listRecords``) are read:
+somebody already followed (by hand, in the app) is recorded as ``existing`` and skipped.
+
+Pace: the server's write budget, an even spread (``per_hour``), and a daily cap over any
+24 hours (default :data:`DEFAULT_DAILY_CAP`). When the cap is reached the run stops and
+says when to run again; nothing is lost, the next run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from departures.audience import store
+from departures.bluesky.budget import BudgetConfig, WriteKind
+from departures.bluesky.pds import InvalidWrites, Pds
+from departures.bluesky.writer import Write, Writer, WriteResult
+from departures.errors import BlueskyError
+from departures.migrate.journal import WorkspaceJournal
+from departures.migrate.publish import check_account, open_budget
+from departures.migrate.rkeys import encode_tid
+from departures.workspace.db import Workspace
+
+FOLLOW = "app.bsky.graph.follow"
+LIST = "app.bsky.graph.list"
+LISTITEM = "app.bsky.graph.listitem"
+CURATELIST = "app.bsky.graph.defs#curatelist"
+
+DEFAULT_DAILY_CAP = 300
+DEFAULT_PER_HOUR = 60
+# 2025-01-01T00:00:00Z: the TIDs of follows lie in the ~13 days after it. A fixed epoch
+# keeps them deterministic; their time is only a key, the record's createdAt is real.
+_FOLLOW_EPOCH_US = 1_735_689_600 * 1_000_000
+_SPREAD_BITS = 40
+LIST_META = "audience_list_uri:"
+
+
+def derived_rkey(*parts: str) -> str:
+    """A TID that depends only on ``parts`` (a subject DID, a list's URI...)."""
+    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest()
+    value = int.from_bytes(digest, "big")
+    offset = (value >> 10) % (1 << _SPREAD_BITS)
+    return encode_tid(_FOLLOW_EPOCH_US + offset, value & 1023)
+
+
+def follow_key(did: str, list_uri: str | None) -> str:
+    """The journal's key of following ``did`` (or adding it to ``list_uri``)."""
+    return f"listitem:{list_uri}:{did}" if list_uri else f"follow:{did}"
+
+
+def now_iso() -> str:
+    """Now, as the follows table stores it (sortable)."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+class AudienceJournal(WorkspaceJournal):
+    """The workspace journal that also records what follows and list items became."""
+
+    def _apply(self, conn: sqlite3.Connection, result: WriteResult, stamp: str) -> None:
+        super()._apply(conn, result, stamp)
+        write = result.write
+        if write.collection in (FOLLOW, LISTITEM) and write.action is WriteKind.CREATE:
+            conn.execute(
+                "UPDATE audience_follows SET state = 'done', uri = ?, done_at = ?, reason = NULL"
+                " WHERE key = ? AND state IN ('pending', 'failed')",
+                (result.uri, stamp, write.key),
+            )
+
+
+@dataclass
+class FollowProgress:
+    """Where a follow run stands."""
+
+    total: int
+    done: int
+    existing: int
+    failed: int
+    pending: int
+    done_last_24h: int
+    eta_seconds: float
+
+
+@dataclass
+class FollowReport:
+    """What a run did, and why it stopped."""
+
+    followed: int
+    existing: int
+    failed: int
+    pending: int
+    capped_until: datetime | None
+
+
+def eta_seconds(pending: int, done_last_24h: int, daily_cap: int, per_hour: int | None) -> float:
+    """Seconds needed for ``pending`` follows under the daily cap and the hourly spread."""
+    if pending <= 0:
+        return 0.0
+    by_rate = pending / per_hour * 3600 if per_hour else 0.0
+    today = max(0, daily_cap - done_last_24h)
+    later = max(0, pending - today)
+    by_cap = (later + daily_cap - 1) // daily_cap * 86400.0 if later else 0.0
+    return max(by_rate, by_cap)
+
+
+class Follower:
+    """Follows (or lists) a workspace's accepted matches from the logged-in account."""
+
+    def __init__(
+        self,
+        workspace: Workspace,
+        pds: Pds,
+        config: BudgetConfig,
+        *,
+        daily_cap: int = DEFAULT_DAILY_CAP,
+        list_name: str | None = None,
+        notify: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        check_account(workspace, pds.did)
+        self.workspace = workspace
+        self.pds = pds
+        self.daily_cap = daily_cap
+        self.per_hour = config.max_writes_per_hour
+        self.notify = notify or (lambda _m: None)
+        self.journal = AudienceJournal(workspace, pds.did)
+        self.budget = open_budget(self.journal, config)
+        self.writer = Writer(pds, self.journal, self.budget, sleep=sleep, notify=self.notify)
+        self.list_name = list_name
+        self.list_uri: str | None = None
+
+    # --- the list ------------------------------------------------------------------------
+
+    def ensure_list(self) -> str:
+        """The URI of the curated list named ``list_name``, created (once) if needed."""
+        assert self.list_name is not None
+        rkey = derived_rkey("list", self.list_name)
+        existing = self.pds.get_record(LIST, rkey)
+        if existing is not None:
+            return existing.uri
+        record = {
+            "$type": LIST,
+            "purpose": CURATELIST,
+            "name": self.list_name[:64],
+            "description": "People and organisations we followed on X, found again on Bluesky.",
+            "createdAt": now_iso(),
+        }
+        results = self.writer.send([Write.create(f"list:{self.list_name}", LIST, rkey, record)])
+        return results[0].uri
+
+    # --- the plan ------------------------------------------------------------------------
+
+    def plan(self) -> int:
+        """Add a pending follow for every accepted DID not yet planned; how many were added."""
+        collection = LISTITEM if self.list_uri else FOLLOW
+        stamp = now_iso()
+        added = 0
+        with self.workspace.transaction() as conn:
+            for did, _x_id in store.accepted_dids(self.workspace):
+                if did == self.pds.did:
+                    continue
+                key = follow_key(did, self.list_uri)
+                rkey = derived_rkey(did, self.list_uri) if self.list_uri else derived_rkey(did)
+                added += conn.execute(
+                    "INSERT OR IGNORE INTO audience_follows (key, did, collection, rkey, "
+                    "list_uri, planned_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, did, collection, rkey, self.list_uri, stamp),
+                ).rowcount
+            # A person may reject a match after it was planned but before it was followed.
+            conn.execute(
+                "DELETE FROM audience_follows WHERE state = 'pending' AND did IN (SELECT did "
+                "FROM audience_candidates WHERE status = 'rejected' AND decided_by = 'user') "
+                "AND did NOT IN (SELECT did FROM audience_candidates WHERE status = 'accepted')"
+            )
+        return added
+
+    def _existing_subjects(self) -> dict[str, str]:
+        """Subjects the account already follows (or lists): ``{did: record uri}``."""
+        collection = LISTITEM if self.list_uri else FOLLOW
+        out: dict[str, str] = {}
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"repo": self.pds.did, "collection": collection, "limit": 100}
+            if cursor:
+                params["cursor"] = cursor
+            try:
+                response = self.pds.client.invoke_query("com.atproto.repo.listRecords", params)
+            except Exception as exc:  # the SDK's errors: all mean "cannot read the follows"
+                raise BlueskyError(
+                    f"Cannot read the existing follows of {self.pds.handle}",
+                    "Check the connection and run again; nothing was followed",
+                ) from exc
+            page: Mapping[str, Any] = response.content if isinstance(response.content, dict) else {}
+            records = page.get("records") or []
+            for record in records:
+                value = record.get("value") or {}
+                if self.list_uri and value.get("list") != self.list_uri:
+                    continue
+                subject = value.get("subject")
+                if isinstance(subject, str):
+                    out.setdefault(subject, str(record.get("uri")))
+            cursor = page.get("cursor")
+            if not cursor or not records:
+                return out
+
+    def reconcile(self) -> int:
+        """Settle open batches, then mark follows found on the server; how many were found."""
+        self.writer.reconcile()
+        existing = self._existing_subjects()
+        found = 0
+        stamp = now_iso()
+        with self.workspace.transaction() as conn:
+            for key, did, rkey in conn.execute(
+                "SELECT key, did, rkey FROM audience_follows WHERE state IN ('pending', 'failed') "
+                "AND coalesce(list_uri, '') = ?",
+                (self.list_uri or "",),
+            ).fetchall():
+                uri = existing.get(did)
+                if uri is None:
+                    continue
+                state = "done" if uri.endswith("/" + rkey) else "existing"
+                conn.execute(
+                    "UPDATE audience_follows SET state = ?, uri = ?, done_at = ?, reason = NULL "
+                    "WHERE key = ?",
+                    (state, uri, stamp, key),
+                )
+                found += 1
+        return found
+
+    # --- questions -----------------------------------------------------------------------
+
+    def done_last_24h(self, now: datetime | None = None) -> int:
+        """Follows this tool made in the last 24 hours (what the daily cap counts)."""
+        since = ((now or datetime.now(UTC)) - timedelta(days=1)).isoformat(timespec="milliseconds")
+        row = self.workspace.conn.execute(
+            "SELECT count(*) FROM audience_follows WHERE state = 'done' AND done_at >= ?",
+            (since,),
+        ).fetchone()
+        return int(row[0])
+
+    def _cap_frees_at(self) -> datetime:
+        rows = self.workspace.conn.execute(
+            "SELECT done_at FROM audience_follows WHERE state = 'done' ORDER BY done_at DESC "
+            "LIMIT 1 OFFSET ?",
+            (self.daily_cap - 1,),
+        ).fetchone()
+        if rows is None:
+            return datetime.now(UTC)
+        return datetime.fromisoformat(str(rows[0])) + timedelta(days=1)
+
+    def progress(self) -> FollowProgress:
+        """Counts of this run's kind of follows, and the ETA for the pending ones."""
+        by_state = dict.fromkeys(("pending", "done", "existing", "failed"), 0)
+        for state, n in self.workspace.conn.execute(
+            "SELECT state, count(*) FROM audience_follows WHERE coalesce(list_uri, '') = ? "
+            "GROUP BY state",
+            (self.list_uri or "",),
+        ):
+            by_state[str(state)] = int(n)
+        last = self.done_last_24h()
+        return FollowProgress(
+            total=sum(by_state.values()),
+            done=by_state["done"],
+            existing=by_state["existing"],
+            failed=by_state["failed"],
+            pending=by_state["pending"],
+            done_last_24h=last,
+            eta_seconds=eta_seconds(by_state["pending"], last, self.daily_cap, self.per_hour),
+        )
+
+    # --- the run -------------------------------------------------------------------------
+
+    def _pending(self, limit: int) -> list[tuple[str, str, str]]:
+        return [
+            (str(k), str(d), str(r))
+            for k, d, r in self.workspace.conn.execute(
+                "SELECT key, did, rkey FROM audience_follows WHERE state = 'pending' "
+                "AND coalesce(list_uri, '') = ? ORDER BY planned_at, key LIMIT ?",
+                (self.list_uri or "", limit),
+            )
+        ]
+
+    def _record(self, did: str) -> dict[str, Any]:
+        if self.list_uri:
+            return {
+                "$type": LISTITEM,
+                "subject": did,
+                "list": self.list_uri,
+                "createdAt": now_iso(),
+            }
+        return {"$type": FOLLOW, "subject": did, "createdAt": now_iso()}
+
+    def _fail(self, keys: list[str], reason: str) -> None:
+        with self.workspace.transaction() as conn:
+            conn.executemany(
+                "UPDATE audience_follows SET state = 'failed', reason = ? WHERE key = ?",
+                [(reason[:500], k) for k in keys],
+            )
+
+    def run(
+        self,
+        *,
+        batch_size: int = 25,
+        on_progress: Callable[[FollowProgress], None] | None = None,
+    ) -> FollowReport:
+        """Follow every pending match exactly once, until done or the daily cap is reached."""
+        if self.list_name:
+            self.list_uri = self.ensure_list()
+        self.plan()
+        existing = self.reconcile()
+        report = FollowReport(0, existing, 0, 0, None)
+        single = False
+        while True:
+            state = self.progress()
+            if on_progress is not None:
+                on_progress(state)
+            today = self.daily_cap - state.done_last_24h
+            if state.pending == 0:
+                break
+            if today <= 0:
+                report.capped_until = self._cap_frees_at()
+                break
+            room = self.writer.capacity(WriteKind.CREATE)
+            size = 1 if single else max(1, min(batch_size, room, today))
+            rows = self._pending(size)
+            writes = [
+                Write.create(key, LISTITEM if self.list_uri else FOLLOW, rkey, self._record(did))
+                for key, did, rkey in rows
+            ]
+            try:
+                results = self.writer.send(writes)
+            except InvalidWrites as exc:
+                if exc.index is not None and exc.index < len(rows):
+                    self._fail([rows[exc.index][0]], exc.message)
+                    report.failed += 1
+                elif len(rows) == 1:
+                    self._fail([rows[0][0]], exc.message)
+                    report.failed += 1
+                else:
+                    single = True  # find the one the server refuses by sending one at a time
+                continue
+            single = False
+            report.followed += sum(1 for r in results if not r.existed)
+        report.pending = self.progress().pending
+        return report

@@ -1,0 +1,310 @@
+"""The audience's tables in the workspace (migration ``m020_audience``) and their questions.
+
+Who the organisation followed and who followed it (``following``, ``followers``), what is
+known of them (``known_screen_names``, ``audience_names``), the directory's pairs
+(``audience_directory``) and the candidates with their decisions (``audience_candidates``).
+Every change is one transaction: bad input never leaves half an import behind.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from departures.audience.scoring import AUTO_ACCEPT, Match, XSide
+from departures.errors import WorkspaceError
+from departures.workspace.db import Workspace
+
+RELATIONS = ("following", "followers")
+
+
+def now_iso() -> str:
+    """The current time as the audience tables store it."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def require_archive(workspace: Workspace) -> None:
+    """A clear error when no archive (hence no followings or followers) was imported."""
+    row = workspace.conn.execute("SELECT count(*) FROM archive_imports").fetchone()
+    if not row or not row[0]:
+        raise WorkspaceError(
+            "This workspace holds no X archive, so there is no audience to find",
+            "Import one first: departures archive import twitter-archive.zip",
+        )
+
+
+def sources(workspace: Workspace, relation: str) -> list[int]:
+    """X ids of ``following`` or ``followers``, ascending."""
+    if relation not in RELATIONS:
+        raise ValueError(relation)
+    return [r[0] for r in workspace.conn.execute(f"SELECT account_id FROM {relation} ORDER BY 1")]
+
+
+def relations_of(workspace: Workspace, x_ids: Iterable[int]) -> dict[int, list[str]]:
+    """For each X id: ``following`` and/or ``followers``."""
+    out: dict[int, list[str]] = {}
+    for relation in RELATIONS:
+        for (x_id,) in workspace.conn.execute(f"SELECT account_id FROM {relation}"):
+            out.setdefault(int(x_id), []).append(relation)
+    wanted = set(x_ids)
+    return {k: v for k, v in out.items() if k in wanted}
+
+
+def x_sides(workspace: Workspace, x_ids: Iterable[int]) -> dict[int, XSide]:
+    """What is known of each X account: supplied names first, else the most seen screen name."""
+    wanted = set(x_ids)
+    known: dict[int, XSide] = {}
+    for user_id, screen_name in workspace.conn.execute(
+        "SELECT user_id, screen_name FROM known_screen_names ORDER BY user_id, seen, last_tweet_id"
+    ):
+        if user_id in wanted:
+            known[int(user_id)] = XSide(int(user_id), handle=str(screen_name))  # most seen last
+    for x_id, handle, name, website, bio in workspace.conn.execute(
+        "SELECT x_id, handle, name, website, bio FROM audience_names"
+    ):
+        if x_id in wanted:
+            known[int(x_id)] = XSide(int(x_id), handle, name, website, bio)
+    return known
+
+
+# --- user-supplied names ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NameRow:
+    """One row of ``import-names``."""
+
+    x_id: int
+    handle: str
+    name: str = ""
+    website: str = ""
+    bio: str = ""
+
+
+def save_names(workspace: Workspace, rows: Sequence[NameRow]) -> int:
+    """Store (or replace) supplied descriptions of X accounts; how many."""
+    stamp = now_iso()
+    with workspace.transaction() as conn:
+        conn.executemany(
+            "INSERT OR REPLACE INTO audience_names (x_id, handle, name, website, bio, "
+            "imported_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(r.x_id, r.handle, r.name, r.website, r.bio, stamp) for r in rows],
+        )
+    return len(rows)
+
+
+# --- the directory ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """One consented X id → Bluesky DID pair of the directory."""
+
+    x_id: int
+    did: str
+    handle: str = ""
+
+
+def save_directory(
+    workspace: Workspace, entries: Sequence[DirectoryEntry], source: str
+) -> tuple[int, int]:
+    """Store directory pairs and accept them as candidates; (pairs stored, new candidates)."""
+    stamp = now_iso()
+    new = 0
+    with workspace.transaction() as conn:
+        for entry in entries:
+            conn.execute(
+                "INSERT OR REPLACE INTO audience_directory (x_id, did, handle, source, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (entry.x_id, entry.did, entry.handle, source, stamp),
+            )
+            seen = conn.execute(
+                "SELECT 1 FROM audience_candidates WHERE x_id = ? AND did = ?",
+                (entry.x_id, entry.did),
+            ).fetchone()
+            new += seen is None
+            evidence = [f"the coalition directory pairs this X id with {entry.did} (consented)"]
+            conn.execute(
+                "INSERT INTO audience_candidates (x_id, did, handle, score, evidence, found_by, "
+                "status, decided_by, found_at, decided_at) "
+                "VALUES (?, ?, ?, 1.0, ?, 'directory', 'accepted', 'auto', ?, ?) "
+                "ON CONFLICT (x_id, did) DO UPDATE SET score = 1.0, found_by = 'directory', "
+                "evidence = excluded.evidence, handle = excluded.handle, "
+                # A person's rejection stands; anything else becomes an accepted match.
+                "status = CASE WHEN audience_candidates.decided_by = 'user' "
+                "THEN audience_candidates.status ELSE 'accepted' END, "
+                "decided_by = COALESCE(audience_candidates.decided_by, 'auto')",
+                (entry.x_id, entry.did, entry.handle, json.dumps(evidence), stamp, stamp),
+            )
+    return len(entries), new
+
+
+def directory_ids(workspace: Workspace) -> set[int]:
+    """X ids the directory already answered."""
+    return {r[0] for r in workspace.conn.execute("SELECT x_id FROM audience_directory")}
+
+
+# --- candidates ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored candidate as review shows it."""
+
+    id: int
+    x_id: int
+    x_handle: str
+    did: str
+    handle: str
+    display_name: str
+    score: float
+    evidence: list[str]
+    found_by: str
+    status: str
+    decided_by: str | None
+
+
+def save_match(
+    workspace: Workspace,
+    x: XSide,
+    did: str,
+    handle: str,
+    display_name: str,
+    match: Match,
+    *,
+    auto_accept: float = AUTO_ACCEPT,
+) -> None:
+    """Store a scored candidate; a score at or above ``auto_accept`` is accepted as ``auto``.
+
+    A person's decision is never overwritten; the score and evidence are refreshed.
+    """
+    stamp = now_iso()
+    evidence = json.dumps([e.text for e in match.evidence])
+    auto = match.score >= auto_accept
+    with workspace.transaction() as conn:
+        conn.execute(
+            "INSERT INTO audience_candidates (x_id, x_handle, did, handle, display_name, score, "
+            "evidence, found_by, status, decided_by, found_at, decided_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, 'search', ?, ?, ?, ?) "
+            "ON CONFLICT (x_id, did) DO UPDATE SET x_handle = excluded.x_handle, "
+            "handle = excluded.handle, display_name = excluded.display_name, "
+            "score = MAX(audience_candidates.score, excluded.score), evidence = CASE "
+            "WHEN audience_candidates.found_by = 'directory' THEN audience_candidates.evidence "
+            "ELSE excluded.evidence END, "
+            "status = CASE WHEN audience_candidates.decided_by = 'user' "
+            "OR audience_candidates.found_by = 'directory' THEN audience_candidates.status "
+            "ELSE excluded.status END, "
+            "decided_by = CASE WHEN audience_candidates.decided_by = 'user' "
+            "OR audience_candidates.found_by = 'directory' THEN audience_candidates.decided_by "
+            "ELSE excluded.decided_by END",
+            (
+                x.x_id,
+                x.handle,
+                did,
+                handle,
+                display_name,
+                match.score,
+                evidence,
+                "accepted" if auto else "proposed",
+                "auto" if auto else None,
+                stamp,
+                stamp if auto else None,
+            ),
+        )
+
+
+def _candidate(row: sqlite3.Row | tuple[object, ...]) -> Candidate:
+    (id_, x_id, x_handle, did, handle, name, score_, evidence, found_by, status, decided_by) = row
+    return Candidate(
+        int(str(id_)),
+        int(str(x_id)),
+        str(x_handle),
+        str(did),
+        str(handle),
+        str(name),
+        float(str(score_)),
+        list(json.loads(str(evidence))),
+        str(found_by),
+        str(status),
+        None if decided_by is None else str(decided_by),
+    )
+
+
+_COLUMNS = (
+    "id, x_id, x_handle, did, handle, display_name, score, evidence, found_by, status, decided_by"
+)
+
+
+def candidates(
+    workspace: Workspace, *, status: str | None = None, min_score: float = 0.0
+) -> list[Candidate]:
+    """Stored candidates, best first (optionally only one status, or above a score)."""
+    query = f"SELECT {_COLUMNS} FROM audience_candidates WHERE score >= ?"
+    params: list[object] = [min_score]
+    if status:
+        query += " AND status = ?"
+        params.append(status)
+    query += " ORDER BY status = 'proposed' DESC, score DESC, x_id, id"
+    return [_candidate(r) for r in workspace.conn.execute(query, params)]
+
+
+def decide(workspace: Workspace, ids: Sequence[int], status: str) -> int:
+    """Accept or reject candidates by id (a person's decision); unknown ids are an error."""
+    if status not in ("accepted", "rejected"):
+        raise ValueError(status)
+    known = {
+        r[0]
+        for r in workspace.conn.execute(
+            f"SELECT id FROM audience_candidates WHERE id IN ({','.join('?' * len(ids))})",
+            list(ids),
+        )
+    }
+    missing = sorted(set(ids) - known)
+    if missing:
+        raise WorkspaceError(
+            f"No candidate with id {', '.join(map(str, missing))}",
+            "See the ids with: departures audience review",
+        )
+    with workspace.transaction() as conn:
+        conn.executemany(
+            "UPDATE audience_candidates SET status = ?, decided_by = 'user', decided_at = ? "
+            "WHERE id = ?",
+            [(status, now_iso(), i) for i in ids],
+        )
+    return len(ids)
+
+
+def accept_above(workspace: Workspace, threshold: float) -> int:
+    """A person accepts every proposed candidate scoring at least ``threshold``; how many."""
+    with workspace.transaction() as conn:
+        return conn.execute(
+            "UPDATE audience_candidates SET status = 'accepted', decided_by = 'user', "
+            "decided_at = ? WHERE status = 'proposed' AND score >= ?",
+            (now_iso(), threshold),
+        ).rowcount
+
+
+def accepted_dids(workspace: Workspace) -> list[tuple[str, int]]:
+    """(DID, X id) of every accepted candidate, once per DID, in a stable order.
+
+    A DID that a person rejected for any X account is left out: a rejection wins.
+    """
+    rows = workspace.conn.execute(
+        "SELECT did, MIN(x_id) FROM audience_candidates WHERE status = 'accepted' "
+        "AND did NOT IN (SELECT did FROM audience_candidates WHERE status = 'rejected' "
+        "AND decided_by = 'user') GROUP BY did ORDER BY MIN(found_at), did"
+    )
+    return [(str(did), int(x_id)) for did, x_id in rows]
+
+
+def counts(workspace: Workspace) -> dict[str, int]:
+    """Candidates by status."""
+    out = {"proposed": 0, "accepted": 0, "rejected": 0}
+    for status, n in workspace.conn.execute(
+        "SELECT status, count(*) FROM audience_candidates GROUP BY status"
+    ):
+        out[str(status)] = int(n)
+    return out
