@@ -3,7 +3,9 @@ exactly once through the journaled writer, sessions are kept encrypted, bad inpu
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,15 +14,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from atproto import Client
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, welcome_rkey
 from departures.coalition.errors import BadInput
+from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.journal import Vault
 from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
@@ -80,7 +85,7 @@ def departing_campaign(
     organisations = []
     for account in members:
         token = store.create_invite(campaign.slug, coordinator)
-        organisation, _key = store.accept_invite(
+        organisation, key = store.accept_invite(
             token,
             name=f"Org {account.handle}",
             bluesky_handle=account.handle,
@@ -88,7 +93,15 @@ def departing_campaign(
         )
         store.pledge(organisation.id, 0)
         organisations.append(organisation)
+        _KEYS[organisation.id] = key
     return store.campaign(campaign.slug), organisations
+
+
+_KEYS: dict[int, str] = {}  # member keys of the last campaign made, for signing in
+
+
+def store_key(store: CoalitionStore, organisation: Organisation) -> str:
+    return _KEYS[organisation.id]
 
 
 def posts_of(sandbox: TestSandbox, did: str) -> list[dict[str, object]]:
@@ -134,14 +147,13 @@ def test_each_opted_in_member_posts_once_and_the_app_password_is_never_stored(
     assert day.welcome(org1).post_uri == posts1[0]["uri"]
     assert day.welcome(org3).post_uri == ""
 
-    raw = (
-        db_path.read_bytes() + Path(f"{db_path}-wal").read_bytes()
-        if Path(f"{db_path}-wal").exists()
-        else db_path.read_bytes()
-    )
-    for account in (first, second):
+    raw = b"".join(path.read_bytes() for path in db_path.parent.glob("coalition.db*"))
+    for account, org in ((first, org1), (second, org2)):
         assert account.app_password.encode() not in raw
-        assert account.refresh_jwt.encode()[:40] not in raw
+        stored = day.sessions(org).get()
+        assert stored is not None and stored.did == account.did
+        assert stored.refresh_jwt.encode() not in raw
+        assert stored.access_jwt.encode() not in raw
 
 
 def test_a_post_survives_a_lost_result_and_is_not_sent_twice(
@@ -223,3 +235,69 @@ def test_a_wrong_app_password_and_a_too_long_text_are_refused_clearly(
     with pytest.raises(BadInput, match="connect your Bluesky account"):
         day.prepare(org, "Hello", opted_in=True)
     assert day.welcome(org).account_handle == ""
+
+
+class Browser:
+    def __init__(self, app: CoalitionApp) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            follow_redirects=True,
+        )
+
+    def get(self, path: str) -> httpx.Response:
+        return self._loop.run_until_complete(self._client.get(path))
+
+    def post(self, path: str, data: dict[str, str], page: str) -> httpx.Response:
+        found = re.search(r'name="csrf" value="([^"]+)"', self.get(page).text)
+        assert found
+        return self._loop.run_until_complete(
+            self._client.post(path, data={"csrf": found.group(1), **data})
+        )
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
+
+
+def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock
+) -> None:
+    member = sandbox.new_account("page")
+    campaign, (org,) = departing_campaign(store, clock, [member])
+    key = store_key(store, org)
+    day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
+    app = CoalitionApp(
+        store,
+        secret_key=b"cookie-key",
+        resolver=XrpcHandleResolver(sandbox.pds_url),
+        departure=day,
+    )
+    browser = Browser(app)
+    try:
+        browser.post("/member/sign-in", {"key": key}, "/member/sign-in")
+        wrong = browser.post(
+            "/member/welcome",
+            {"welcome_text": "Hi", "opted_in": "1", "app_password": "aaaa-bbbb-cccc-dddd"},
+            "/member",
+        )
+        assert wrong.status_code == 400
+        assert "refused the password" in wrong.text
+        assert "aaaa-bbbb-cccc-dddd" not in wrong.text
+        form = {"welcome_text": "We are here now.", "opted_in": "1"}
+        right = browser.post(
+            "/member/welcome", {**form, "app_password": member.app_password}, "/member"
+        )
+        assert right.status_code == 200
+        assert f"Connected account: @{member.handle}" in right.text
+        assert member.app_password not in right.text
+
+        clock.now = campaign.departure_at + timedelta(seconds=5)
+        Notifier(store, base_url="http://testserver", departure_hook=day).tick()
+        page = browser.get("/member")
+        published = day.welcome(org).post_uri
+        assert published and published in page.text
+        assert [p["uri"] for p in posts_of(sandbox, member.did)] == [published]
+    finally:
+        browser.close()
