@@ -84,18 +84,6 @@ def _int(value: Any) -> int | None:
         return None
 
 
-def _collect(spans: list[tuple[int, int, int, int, dict[str, Any]]], items: Any, kind: int) -> None:
-    """Append (start, end, kind, order, entity) for every entity with usable indices."""
-    if not items:
-        return
-    for entity in items:
-        try:
-            ix = entity["indices"]
-            spans.append((int(ix[0]), int(ix[1]), kind, len(spans), entity))
-        except (KeyError, TypeError, ValueError, IndexError):
-            continue
-
-
 @dataclass
 class Rendered:
     """The stored text of a tweet and its entities with offsets into that text."""
@@ -120,16 +108,32 @@ _NO_ENTITIES = '{"urls":[],"mentions":[],"hashtags":[]}'
 
 def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, Any]]) -> Rendered:
     """Cut ``full_text`` at its entities, expand links, drop media links, then unescape."""
+    # The hot loop of an import (a million tweets): helpers inlined, unescaping skipped
+    # when the text has no "&" at all.
     spans: list[tuple[int, int, int, int, dict[str, Any]]] = []
-    _collect(spans, entities.get("urls"), _URL)
-    _collect(spans, entities.get("user_mentions"), _MENTION)
-    _collect(spans, entities.get("hashtags"), _HASHTAG)
-    _collect(spans, media, _MEDIA)
+    append = spans.append
+    for items, kind in (
+        (entities.get("urls"), _URL),
+        (entities.get("user_mentions"), _MENTION),
+        (entities.get("hashtags"), _HASHTAG),
+        (media, _MEDIA),
+    ):
+        if not items:
+            continue
+        for entity in items:
+            try:
+                ix = entity["indices"]
+                append((int(ix[0]), int(ix[1]), kind, len(spans), entity))
+            except (KeyError, TypeError, ValueError, IndexError):
+                continue
+    escaped = "&" in full_text
     if not spans:
-        return Rendered(unescape(full_text))
+        return Rendered(unescape(full_text) if escaped else full_text)
     spans.sort()
     out: list[str] = []
-    rendered = Rendered("")
+    urls: list[dict[str, Any]] = []
+    mentions: list[dict[str, Any]] = []
+    hashtags: list[dict[str, Any]] = []
     pos = 0
     length = 0
     end_of_text = len(full_text)
@@ -138,54 +142,62 @@ def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, 
         # Overlapping, reversed or cut-off entities (truncated retweets) are left as text.
         if start < pos or end > end_of_text or start >= end:
             continue
-        gap = unescape(full_text[pos:start])
-        out.append(gap)
-        length += len(gap)
+        if start > pos:
+            gap = full_text[pos:start]
+            if escaped:
+                gap = unescape(gap)
+            out.append(gap)
+            length += len(gap)
         if kind == _MEDIA:
             pos = end
             removed_media_at_end = not full_text[end:].strip()
             continue
+        get = entity.get
         if kind == _URL:
-            tco = entity.get("url") or full_text[start:end]
-            piece = entity.get("expanded_url") or tco
-            rendered.urls.append(
+            tco = get("url") or full_text[start:end]
+            piece = get("expanded_url") or tco
+            size = len(piece)
+            urls.append(
                 {
                     "start": length,
-                    "end": length + len(piece),
+                    "end": length + size,
                     "url": piece,
-                    "display_url": entity.get("display_url") or piece,
+                    "display_url": get("display_url") or piece,
                     "tco": tco,
                 }
             )
         else:
-            piece = unescape(full_text[start:end])
+            piece = full_text[start:end]
+            if escaped:
+                piece = unescape(piece)
+            size = len(piece)
             if kind == _MENTION:
-                user_id = _int(entity.get("id_str") or entity.get("id"))
-                rendered.mentions.append(
+                user_id = _int(get("id_str") or get("id"))
+                mentions.append(
                     {
                         "start": length,
-                        "end": length + len(piece),
-                        "screen_name": entity.get("screen_name") or piece.lstrip("@＠"),
+                        "end": length + size,
+                        "screen_name": get("screen_name") or piece.lstrip("@＠"),
                         "id": None if user_id is None or user_id < 0 else user_id,
                     }
                 )
             else:
-                rendered.hashtags.append(
+                hashtags.append(
                     {
                         "start": length,
-                        "end": length + len(piece),
-                        "text": entity.get("text") or piece.lstrip("#＃"),
+                        "end": length + size,
+                        "text": get("text") or piece.lstrip("#＃"),
                     }
                 )
         out.append(piece)
-        length += len(piece)
+        length += size
         pos = end
-    out.append(unescape(full_text[pos:]))
+    rest = full_text[pos:]
+    out.append(unescape(rest) if escaped else rest)
     text = "".join(out)
     if removed_media_at_end:
         text = text.rstrip()
-    rendered.text = text
-    return rendered
+    return Rendered(text, urls, mentions, hashtags)
 
 
 def quote_target(urls: list[dict[str, Any]]) -> tuple[int, str] | None:
@@ -285,11 +297,15 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     withheld = get("withheld_in_countries")
     sensitive = get("possibly_sensitive")
 
-    sightings: list[tuple[int, str, int, str]] = [
-        (m["id"], m["screen_name"], tweet_id, "user_mentions")
-        for m in rendered.mentions
-        if m["id"] is not None and m["screen_name"]
-    ]
+    sightings: list[tuple[int, str, int, str]] = (
+        [
+            (m["id"], m["screen_name"], tweet_id, "user_mentions")
+            for m in rendered.mentions
+            if m["id"] is not None and m["screen_name"]
+        ]
+        if rendered.mentions
+        else []
+    )
     if reply_name and reply_user is not None and reply_user >= 0:
         sightings.append((reply_user, reply_name, tweet_id, "in_reply_to"))
 
@@ -298,6 +314,8 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     else:
         media_rows, missing = [], []
     created = get("created_at")
+    favorites = get("favorite_count")
+    retweets = get("retweet_count")
     row = (
         tweet_id,
         rendered.text,
@@ -316,8 +334,8 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
         None if sensitive is None else int(sensitive in (True, "true")),
         1 if withheld else 0,
         orjson.dumps(withheld).decode() if withheld else None,
-        _count(get("favorite_count")),
-        _count(get("retweet_count")),
+        int(favorites) if type(favorites) is str and favorites.isdigit() else _count(favorites),
+        int(retweets) if type(retweets) is str and retweets.isdigit() else _count(retweets),
         int(ctx.is_deleted),
         int(ctx.is_community),
         _int(get("community_id_str") or get("community_id")),
