@@ -14,6 +14,7 @@ import pytest
 from atproto import Client
 
 from departures.coalition.db import connect, migrate
+from departures.coalition.departure import DepartureDay
 from departures.coalition.journal import Vault
 from departures.coalition.listsync import LIST, LISTITEM, STARTERPACK, CoalitionLists
 from departures.coalition.notify import Notifier
@@ -90,6 +91,11 @@ def records(sandbox: TestSandbox, did: str, collection: str) -> list[Any]:
         client.request.close()
 
 
+def curated(sandbox: TestSandbox, did: str) -> list[Any]:
+    """The account's lists of members (not its moderation list)."""
+    return [r for r in records(sandbox, did, LIST) if r.value.purpose.endswith("#referencelist")]
+
+
 def appview(sandbox: TestSandbox, nsid: str, **params: str) -> dict[str, Any]:
     response = httpx.get(f"{sandbox.appview_url}/xrpc/{nsid}", params=params, timeout=10)
     if response.status_code != 200:
@@ -124,10 +130,10 @@ def test_the_list_follows_landings_and_departures_and_the_pack_points_at_it(
     # Open: the list and the pack exist before anyone lands; the board links to the pack.
     assert notifier.tick().errors == []
     list_uri, pack_uri = lists.graph(campaign)
-    assert [r.uri for r in records(sandbox, office.did, LIST)] == [list_uri]
+    assert [r.uri for r in curated(sandbox, office.did)] == [list_uri]
     assert [r.uri for r in records(sandbox, office.did, STARTERPACK)] == [pack_uri]
     assert store.campaign(campaign.slug).starter_pack_url == pack_uri  # at:// in the sandbox
-    listed = records(sandbox, office.did, LIST)[0].value
+    listed = curated(sandbox, office.did)[0].value
     assert listed.purpose == "app.bsky.graph.defs#referencelist"
     assert len(listed.name) <= 64
 
@@ -161,10 +167,43 @@ def test_the_list_follows_landings_and_departures_and_the_pack_points_at_it(
     landed = [o for o in store.organisations(campaign.id) if o.landed_at]
     two_per_pack.sync(store.campaign(campaign.slug), landed)
     two_per_pack.sync(store.campaign(campaign.slug), landed)
-    assert len(records(sandbox, office.did, LIST)) == 2
+    assert len(curated(sandbox, office.did)) == 2
     assert len(records(sandbox, office.did, STARTERPACK)) == 2
     by_list: dict[str, set[str]] = {}
     for item in records(sandbox, office.did, LISTITEM):
         by_list.setdefault(item.value.list, set()).add(item.value.subject)
     assert by_list[list_uri] == {a.did, c.did}
     assert list(by_list.values()).count({d.did}) == 1
+
+
+def test_members_subscribe_to_the_shared_moderation_list_the_coordinator_keeps(
+    sandbox: TestSandbox, store: CoalitionStore, clock: Clock
+) -> None:
+    office, member, troll = (sandbox.new_account(p) for p in ("modoff", "modmem", "troll"))
+    campaign, (org,) = campaign_with(store, [member])
+    lists = CoalitionLists(store, Vault(SECRET), sandbox.pds_url)
+    lists.connect(campaign, office.handle, office.app_password)
+    lists.sync(campaign, [])
+    modlist = lists.modlist_uri(campaign)
+    assert modlist.startswith(f"at://{office.did}/{LIST}/")
+    assert lists.moderate(campaign, troll.did, block=True)
+    assert not lists.moderate(campaign, troll.did, block=True)  # already there: no write
+    lists.sync(campaign, [])  # the pass leaves the moderation list's items alone
+    blocked = [r for r in records(sandbox, office.did, LISTITEM) if r.value.list == modlist]
+    assert [r.value.subject for r in blocked] == [troll.did]
+    eventually(lambda: list_subjects(sandbox, modlist) == {troll.did})
+    kinds = {r.uri: r.value.purpose for r in records(sandbox, office.did, LIST)}
+    assert kinds[modlist] == "app.bsky.graph.defs#modlist"
+
+    day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
+    day.prepare(org, "Hello", opted_in=False, app_password=member.app_password)
+    assert day.subscribe(org, on=True)
+    assert not day.subscribe(org, on=True)
+    assert day.subscribed(org)
+    subscriptions = records(sandbox, member.did, "app.bsky.graph.listblock")
+    assert [r.value.subject for r in subscriptions] == [modlist]
+    assert day.subscribe(org, on=False)
+    assert records(sandbox, member.did, "app.bsky.graph.listblock") == []
+    assert not day.subscribed(org)
+    assert lists.moderate(campaign, troll.did, block=False)
+    assert [r for r in records(sandbox, office.did, LISTITEM) if r.value.list == modlist] == []

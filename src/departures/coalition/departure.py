@@ -35,7 +35,7 @@ from departures.coalition.journal import (
     organisation_owner,
 )
 from departures.coalition.rules import CoalitionError
-from departures.coalition.schema import departure_posts
+from departures.coalition.schema import campaign_graph, departure_posts
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
 from departures.migrate.rkeys import encode_tid
@@ -52,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 POST = "app.bsky.feed.post"
+LISTBLOCK = "app.bsky.graph.listblock"
 MAX_WELCOME_GRAPHEMES = 300
 #: Bytes the lexicon allows a post's text (3000); graphemes are what people hit first.
 MAX_WELCOME_BYTES = 3000
@@ -106,6 +107,11 @@ def welcome_rkey(campaign: Campaign, organisation_id: int) -> str:
     """
     micros = int(campaign.departure_at.timestamp() * 1_000_000)
     return encode_tid(micros + organisation_id // 1024, organisation_id % 1024)
+
+
+def listblock_rkey(campaign: Campaign) -> str:
+    """The record key of a member's subscription to the campaign's moderation list."""
+    return encode_tid(int(campaign.created_at.timestamp() * 1_000_000), 5)
 
 
 def welcome_key(campaign: Campaign, organisation_id: int) -> str:
@@ -260,6 +266,65 @@ class DepartureDay:
                 .where(departure_posts.c.organisation_id == organisation.id)
                 .values(opted_in=False, updated_at=self.store.clock())
             )
+
+    # --- the shared moderation list -------------------------------------------------------
+
+    def modlist_uri(self, campaign_id: int) -> str:
+        """The campaign's shared moderation list, once the coordinator's pass created it."""
+        with self.store.engine.connect() as conn:
+            found = conn.execute(
+                select(campaign_graph.c.modlist_uri).where(
+                    campaign_graph.c.campaign_id == campaign_id
+                )
+            ).scalar()
+        return str(found or "")
+
+    def subscribed(self, organisation: Organisation) -> bool:
+        """Whether the member subscribed to the moderation list (as the journal knows it)."""
+        account = self.sessions(organisation).account()
+        if account is None:
+            return False
+        key = f"listblock:{organisation.campaign_id}"
+        known = CoalitionJournal(self.store.engine, account.id).last(key).get(key)
+        return known is not None and known.action is WriteKind.CREATE
+
+    def subscribe(self, organisation: Organisation, *, on: bool) -> bool:
+        """Subscribe the member's account to the moderation list (a ``listblock``) or stop.
+
+        Written at once through the writer with the member's session; whether it changed.
+        """
+        campaign = self.store.campaign_by_id(organisation.campaign_id)
+        modlist = self.modlist_uri(campaign.id)
+        if not modlist:
+            raise CoalitionError(
+                _("the coalition has no moderation list yet"),
+                _("Ask the coordinator to connect its Bluesky account"),
+            )
+        opened = open_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
+        if opened is None:
+            raise BadInput(
+                _("connect your Bluesky account first"),
+                _("Give an app password with your welcome post"),
+            )
+        writer, _journal = opened
+        key = f"listblock:{campaign.id}"
+        rkey = listblock_rkey(campaign)
+        try:
+            exists = writer.pds.get_record(LISTBLOCK, rkey) is not None
+            if exists == on:
+                return False
+            if on:
+                record = {
+                    "$type": LISTBLOCK,
+                    "subject": modlist,
+                    "createdAt": _iso(self.store.clock()),
+                }
+                writer.send([Write.create(key, LISTBLOCK, rkey, record)])
+            else:
+                writer.send([Write.delete(key, LISTBLOCK, rkey)])
+            return True
+        finally:
+            writer.pds.close()
 
     # --- the scheduler's hook -------------------------------------------------------------
 

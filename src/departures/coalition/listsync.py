@@ -18,6 +18,7 @@ writes only the difference, through the one journaled, budgeted writer.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +32,7 @@ from departures.bluesky.session import login
 from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import open_writer
 from departures.coalition.journal import AccountSessions, Vault, campaign_owner
+from departures.coalition.rules import CoalitionError
 from departures.coalition.schema import campaign_graph
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.migrate.rkeys import encode_tid
@@ -51,12 +53,14 @@ LIST = "app.bsky.graph.list"
 LISTITEM = "app.bsky.graph.listitem"
 STARTERPACK = "app.bsky.graph.starterpack"
 REFERENCELIST = "app.bsky.graph.defs#referencelist"
+MODLIST = "app.bsky.graph.defs#modlist"
 #: The official app shows at most 150 accounts in a starter pack, its creator included.
 PACK_MEMBERS = 149
 LIST_NAME_BYTES = 64
 PACK_NAME_GRAPHEMES = 50
 DESCRIPTION_GRAPHEMES = 300
 _ITEM_OFFSET_US = 1_000_000
+_BLOCKED_OFFSET_US = 10_000_000
 _ITEM_CLOCK = 16
 _MAX_PACKS = 1024 - _ITEM_CLOCK
 _GRAPHEME = regex.compile(r"\X")
@@ -77,6 +81,17 @@ def list_rkey(campaign: Campaign, index: int) -> str:
 def pack_rkey(campaign: Campaign, index: int) -> str:
     """The record key of the campaign's ``index``-th starter pack."""
     return encode_tid(_base(campaign) + index, 2)
+
+
+def modlist_rkey(campaign: Campaign) -> str:
+    """The record key of the campaign's shared moderation list."""
+    return encode_tid(_base(campaign), 3)
+
+
+def blocked_rkey(campaign: Campaign, did: str) -> str:
+    """The record key of an account's item in the moderation list (derived from its DID)."""
+    spread = int.from_bytes(hashlib.sha256(did.encode()).digest()[:4], "big")
+    return encode_tid(_base(campaign) + _BLOCKED_OFFSET_US + spread, 4)
 
 
 def item_rkey(campaign: Campaign, organisation_id: int, index: int) -> str:
@@ -170,6 +185,22 @@ def pack_record(
         "name": name,
         "description": _description(campaign),
         "list": list_uri,
+        "createdAt": created_at,
+    }
+
+
+def modlist_record(campaign: Campaign, created_at: str) -> dict[str, object]:
+    """The ``app.bsky.graph.list`` record of the shared moderation list."""
+    suffix = " — moderation"
+    return {
+        "$type": LIST,
+        "purpose": MODLIST,
+        "name": _cut_bytes(campaign.title, LIST_NAME_BYTES - len(suffix.encode())) + suffix,
+        "description": _cut_graphemes(
+            f"Accounts the coordinators of “{campaign.title}” block for the coalition's "
+            "members: subscribe to keep the arrivals safe.",
+            DESCRIPTION_GRAPHEMES,
+        ),
         "createdAt": created_at,
     }
 
@@ -277,6 +308,10 @@ class CoalitionLists:
                         record,
                     )
                 )
+        if modlist_rkey(campaign) not in lists:
+            record = modlist_record(campaign, now)
+            key = f"modlist:{campaign.id}"
+            structure.append(Write.create(key, LIST, modlist_rkey(campaign), record))
         changes: list[Write] = []
         for member_id, indexes in placed.items():
             for index in indexes:
@@ -316,18 +351,70 @@ class CoalitionLists:
                 len(structure),
                 len(changes),
             )
-        self._record(
-            campaign,
-            pds.uri(LIST, list_rkey(campaign, 0)),
-            pds.uri(STARTERPACK, pack_rkey(campaign, 0)),
-            pds.handle,
-        )
+        first_list = pds.uri(LIST, list_rkey(campaign, 0))
+        pack = pds.uri(STARTERPACK, pack_rkey(campaign, 0))
+        self._record(campaign, first_list, pack, pds.uri(LIST, modlist_rkey(campaign)), pds.handle)
 
-    def _record(self, campaign: Campaign, list_uri: str, pack_uri: str, handle: str) -> None:
+    def modlist_uri(self, campaign: Campaign) -> str:
+        """The shared moderation list's URI, once created ("" before)."""
+        with self.store.engine.connect() as conn:
+            found = conn.execute(
+                select(campaign_graph.c.modlist_uri).where(
+                    campaign_graph.c.campaign_id == campaign.id
+                )
+            ).scalar()
+        return str(found or "")
+
+    def moderate(self, campaign: Campaign, did: str, *, block: bool) -> bool:
+        """Add ``did`` to the shared moderation list (or remove it); whether anything changed.
+
+        The list itself is created by :meth:`sync`: a scheduler pass must have run.
+        """
+        modlist = self.modlist_uri(campaign)
+        if not modlist:
+            raise CoalitionError(
+                "the campaign's moderation list does not exist yet",
+                "Connect the coordinator's account and run 'departures coalition tick' first",
+            )
+        opened = open_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
+        if opened is None:
+            raise CoalitionError(
+                "no Bluesky account keeps this campaign's lists",
+                "Connect one with 'departures coalition campaign connect-bluesky'",
+            )
+        writer, _journal = opened
+        try:
+            rkey = blocked_rkey(campaign, did)
+            exists = writer.pds.get_record(LISTITEM, rkey) is not None
+            if exists == block:
+                return False
+            key = f"blocked:{campaign.id}:{did}"
+            if block:
+                record = {
+                    "$type": LISTITEM,
+                    "subject": did,
+                    "list": modlist,
+                    "createdAt": _iso(self.store.clock()),
+                }
+                writer.send([Write.create(key, LISTITEM, rkey, record)])
+            else:
+                writer.send([Write.delete(key, LISTITEM, rkey)])
+            return True
+        finally:
+            writer.pds.close()
+
+    def _record(
+        self, campaign: Campaign, list_uri: str, pack_uri: str, modlist_uri: str, handle: str
+    ) -> None:
         previous_list, previous_pack = self.graph(campaign)
         moment = self.store.clock()
         with self.store.engine.begin() as conn:
-            values = {"list_uri": list_uri, "starter_pack_uri": pack_uri, "synced_at": moment}
+            values = {
+                "list_uri": list_uri,
+                "starter_pack_uri": pack_uri,
+                "modlist_uri": modlist_uri,
+                "synced_at": moment,
+            }
             if not previous_list and not previous_pack:
                 exists = conn.execute(
                     select(campaign_graph.c.campaign_id).where(
@@ -335,11 +422,7 @@ class CoalitionLists:
                     )
                 ).first()
                 if exists is None:
-                    conn.execute(
-                        insert(campaign_graph).values(
-                            campaign_id=campaign.id, modlist_uri="", **values
-                        )
-                    )
+                    conn.execute(insert(campaign_graph).values(campaign_id=campaign.id, **values))
             conn.execute(
                 update(campaign_graph)
                 .where(campaign_graph.c.campaign_id == campaign.id)

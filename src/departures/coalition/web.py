@@ -180,6 +180,7 @@ class CoalitionApp:
             Route("/member/withdraw", self._endpoint(self.member_withdraw), methods=["POST"]),
             Route("/member/landed", self._endpoint(self.member_landed), methods=["POST"]),
             Route("/member/welcome", self._endpoint(self.member_welcome), methods=["POST"]),
+            Route("/member/moderation", self._endpoint(self.member_moderation), methods=["POST"]),
             Route("/campaigns/{slug}", self._endpoint(self.board_page)),
             Route("/campaigns/{slug}/board.json", self._endpoint(self.board_json)),
             Route("/campaigns/{slug}/feed.atom", self._endpoint(self.board_atom)),
@@ -662,6 +663,8 @@ class CoalitionApp:
             now=self.store.clock(),
             going=organisation.key in status.resolution.members,
             welcome=self.departure.welcome(organisation) if self.departure else None,
+            modlist=self.departure.modlist_uri(campaign.id) if self.departure else "",
+            subscribed=self.departure.subscribed(organisation) if self.departure else False,
             max_welcome=MAX_WELCOME_GRAPHEMES,
         )
 
@@ -709,6 +712,14 @@ class CoalitionApp:
         self.departure.prepare(
             organisation, text, opted_in=ctx.form.flag("opted_in"), app_password=password
         )
+        return self._redirect("/member")
+
+    def member_moderation(self, ctx: Ctx) -> Response:
+        """Subscribe the member's account to the coalition's moderation list, or stop."""
+        organisation = self._signed_in_organisation(ctx)
+        if self.departure is None:
+            raise NotAllowed(_("this coalition makes no Bluesky writes"))
+        self.departure.subscribe(organisation, on=ctx.form.flag("subscribe"))
         return self._redirect("/member")
 
 

@@ -446,6 +446,46 @@ def campaign_connect_bluesky(
     )
 
 
+@campaign.command(name="moderate")
+@db_option
+@token_option
+@click.argument("slug")
+@click.option("--block", "to_block", multiple=True, help="Handle to add to the list.")
+@click.option("--unblock", "to_unblock", multiple=True, help="Handle to take off the list.")
+@click.option(
+    "--bluesky-service",
+    envvar=BLUESKY_SERVICE_ENV,
+    default="https://bsky.social",
+    show_default=True,
+    help=f"Where handles are resolved [env {BLUESKY_SERVICE_ENV}].",
+)
+def campaign_moderate(
+    db_url: str | None,
+    token: str | None,
+    slug: str,
+    to_block: tuple[str, ...],
+    to_unblock: tuple[str, ...],
+    bluesky_service: str,
+) -> None:
+    """Add accounts to (or remove them from) the campaign's shared moderation list.
+
+    Members subscribe to it from their page. Example:
+    departures coalition campaign moderate leave-x-together --block troll.bsky.social
+    """
+    from departures.bluesky.identity import resolve
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    lists = CoalitionLists(store, vault(_db_dir(db_url)), bluesky_service)
+    for handle, block in [(h, True) for h in to_block] + [(h, False) for h in to_unblock]:
+        identity = resolve(handle, bluesky_service)
+        changed = lists.moderate(found, identity.did, block=block)
+        verb = "blocked" if block else "unblocked"
+        click.echo(f"{identity.handle}: {verb}" + ("" if changed else " already"))
+
+
 @coalition.command()
 @db_option
 @token_option
