@@ -12,7 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from atproto import Client
+from click.testing import CliRunner
 
+from departures.cli import cli
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.journal import Vault
@@ -207,3 +209,46 @@ def test_members_subscribe_to_the_shared_moderation_list_the_coordinator_keeps(
     assert not day.subscribed(org)
     assert lists.moderate(campaign, troll.did, block=False)
     assert [r for r in records(sandbox, office.did, LISTITEM) if r.value.list == modlist] == []
+
+
+def test_the_coordinator_connects_and_moderates_from_the_shell_and_tick_syncs(
+    sandbox: TestSandbox, tmp_path: Path
+) -> None:
+    office, troll = sandbox.new_account("shell"), sandbox.new_account("shtroll")
+    db = f"sqlite:///{tmp_path / 'shell.db'}"
+    env = {"DEPARTURES_COALITION_SECRET": SECRET.decode(), "DEPARTURES_PLC_URL": sandbox.plc_url}
+    soon = datetime.now(UTC) + timedelta(days=7)
+
+    def run(*args: str, password: str | None = None) -> str:
+        extra = {"DEPARTURES_APP_PASSWORD": password} if password else {}
+        result = CliRunner().invoke(cli, ["coalition", *args], env={**env, **extra})
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    created = run(
+        "campaign", "create", "--db", db, "--title", "Shell coalition", "--threshold", "2",
+        "--deadline", soon.strftime("%Y-%m-%dT%H:%M"),
+        "--departure", (soon + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M"),
+        "--timezone", "UTC",
+    )  # fmt: skip
+    token = created.strip().splitlines()[-1]
+    env["DEPARTURES_COALITION_TOKEN"] = token
+    run("campaign", "open", "--db", db, "shell-coalition")
+    connected = run(
+        "campaign", "connect-bluesky", "--db", db, "shell-coalition",
+        "--handle", office.handle, "--bluesky-service", sandbox.pds_url,
+        password=office.app_password,
+    )  # fmt: skip
+    assert office.handle in connected and office.app_password not in connected
+    run("tick", "--db", db, "--handle-service", sandbox.pds_url,
+        "--bluesky-service", sandbox.pds_url)  # fmt: skip
+    assert len(curated(sandbox, office.did)) == 1
+    assert len(records(sandbox, office.did, STARTERPACK)) == 1
+    blocked = run(
+        "campaign", "moderate", "--db", db, "shell-coalition",
+        "--block", troll.handle, "--bluesky-service", sandbox.pds_url,
+    )  # fmt: skip
+    assert f"{troll.handle}: blocked" in blocked
+    assert troll.did in {r.value.subject for r in records(sandbox, office.did, LISTITEM)}
+    raw = b"".join(path.read_bytes() for path in tmp_path.glob("shell.db*"))
+    assert office.app_password.encode() not in raw
