@@ -360,8 +360,11 @@ def transform_items(
     missing: list[tuple[str, int]] = []
     skipped = 0
     read = 0
-    for item in _items(items):
-        tw = item.get("tweet", item) if isinstance(item, dict) else None
+    # Items are released one by one (see _items), inline: this loop runs a million times.
+    for index in range(len(items)):
+        item = items[index]
+        items[index] = None
+        tw = item.get("tweet", item) if type(item) is dict else None
         rows = None
         if isinstance(tw, dict):
             try:
@@ -422,7 +425,7 @@ def _transform_part(job: PartJob) -> PartResult:
     try:
         source = open_source(Path(job.path))
         try:
-            data = source.read(job.member)
+            data = source.read_buffer(job.member)
         finally:
             source.close()
         for items in iter_ytd_chunks(data, job.member):
@@ -643,7 +646,7 @@ class _Importer:
                 self.tick("tweets", done, self.tweets_total)
 
         read = skipped = 0
-        data = self.source.read(data_file.member)
+        data = self.source.read_buffer(data_file.member)
         for items in iter_ytd_chunks(data, data_file.member):
             counts = transform_items(items, ctx, sink)
             read += counts[0]

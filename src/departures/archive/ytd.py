@@ -16,7 +16,7 @@ import orjson
 from departures.errors import ArchiveError
 
 
-def parse_ytd(data: bytes, name: str) -> list[Any]:
+def parse_ytd(data: bytes | bytearray, name: str) -> list[Any]:
     """The JSON array of a data file, or ArchiveError naming ``name`` and what to do."""
     equals = data.find(b"=")
     if equals < 0:
@@ -42,7 +42,7 @@ def parse_ytd(data: bytes, name: str) -> list[Any]:
     return value
 
 
-def _decode_error(data: bytes, equals: int, name: str, exc: Exception) -> ArchiveError:
+def _decode_error(data: bytes | bytearray, equals: int, name: str, exc: Exception) -> ArchiveError:
     """Tell apart bad encoding, a truncated file and other broken JSON (error path only)."""
     try:
         text = data[equals + 1 :].decode("utf-8")
@@ -80,7 +80,7 @@ CHUNK_BYTES = 8 << 20
 _FIRST_KEY = re.compile(rb'\s*\{\s*"(\w+)"\s*:')
 
 
-def _next_boundary(data: bytes, key: bytes, start: int) -> tuple[int, int] | None:
+def _next_boundary(data: bytes | bytearray, key: bytes, start: int) -> tuple[int, int] | None:
     """(end of an item, start of the next) for the first ``}, {"key":`` at or after ``start``.
 
     It cannot match inside a JSON string, where every quote is escaped; and the wrapper's
@@ -104,13 +104,16 @@ def _next_boundary(data: bytes, key: bytes, start: int) -> tuple[int, int] | Non
             return closing, opening
 
 
-def iter_ytd_chunks(data: bytes, name: str, chunk_bytes: int | None = None) -> Iterator[list[Any]]:
+def iter_ytd_chunks(
+    data: bytes | bytearray, name: str, chunk_bytes: int | None = None
+) -> Iterator[list[Any]]:
     """The items of a data file, parsed about ``chunk_bytes`` at a time.
 
     A 100 MB part parsed at once costs several hundred MB of Python objects; cut at item
     boundaries (``}, {"tweet":``) it costs a few dozen. Anything unexpected (bare items, a
     broken file) falls back to :func:`parse_ytd` on the whole file, which also gives the
-    precise error.
+    precise error. A ``bytearray`` is parsed in place (two bytes are changed around each
+    chunk while it is parsed and put back); ``bytes`` are copied once into one.
     """
     if chunk_bytes is None:
         chunk_bytes = CHUNK_BYTES
@@ -121,26 +124,48 @@ def iter_ytd_chunks(data: bytes, name: str, chunk_bytes: int | None = None) -> I
         yield parse_ytd(data, name)
         return
     key = b'"' + first.group(1) + b'"'
+    # Each chunk is parsed in place: the byte before it (the '[' or the separator after the
+    # previous item) becomes '[' and the one after it ']' for the time of the parse, so no
+    # chunk is copied.
+    buffer = data if isinstance(data, bytearray) else bytearray(data)
+    view = memoryview(buffer)
     pos = start + 1
     done = 0
-    while pos < len(data):
-        boundary = _next_boundary(data, key, pos + chunk_bytes)
-        if boundary is None:
-            piece = b"[" + data[pos:]
-            following = len(data)
-        else:
-            piece = b"[" + data[pos : boundary[0]] + b"]"
-            following = boundary[1]
-        try:
-            items = orjson.loads(piece)
-        except orjson.JSONDecodeError:
-            items = None
-        del piece
-        if not isinstance(items, list):
-            # Broken file (or an unexpected layout): the whole-file parser decides.
-            everything = parse_ytd(data, name)
-            yield everything[done:]
-            return
-        done += len(items)
-        yield items
-        pos = following
+    try:
+        while pos < len(data):
+            boundary = _next_boundary(data, key, pos + chunk_bytes)
+            if boundary is None:
+                closing = len(data)
+                following = len(data)
+            else:
+                closing = boundary[0]
+                following = boundary[1]
+            before = buffer[pos - 1]
+            buffer[pos - 1] = 0x5B  # [
+            if closing < len(data):
+                after = buffer[closing]
+                buffer[closing] = 0x5D  # ]
+                piece = view[pos - 1 : closing + 1]
+            else:
+                # The last chunk ends with the file's own ']'.
+                after = -1
+                piece = view[pos - 1 :]
+            try:
+                items = orjson.loads(piece)
+            except orjson.JSONDecodeError:
+                items = None
+            finally:
+                piece.release()
+                buffer[pos - 1] = before
+                if after >= 0:
+                    buffer[closing] = after
+            if not isinstance(items, list):
+                # Broken file (or an unexpected layout): the whole-file parser decides.
+                everything = parse_ytd(data, name)
+                yield everything[done:]
+                return
+            done += len(items)
+            yield items
+            pos = following
+    finally:
+        view.release()
