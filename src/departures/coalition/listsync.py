@@ -27,7 +27,7 @@ from datetime import datetime
 import regex  # type: ignore[import-untyped]
 from sqlalchemy import insert, select, update
 
-from departures.bluesky.budget import MAX_BATCH, BudgetConfig
+from departures.bluesky.budget import MAX_BATCH, BudgetConfig, WriteKind
 from departures.bluesky.session import login
 from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import open_writer
@@ -341,9 +341,13 @@ class CoalitionLists:
                 )
             )
         # The lists first: an item or a pack naming a list that failed to appear is useless.
-        for batch in (structure, changes):
-            for start in range(0, len(batch), MAX_BATCH):
-                writer.send(batch[start : start + MAX_BATCH])
+        for pending in (structure, changes):
+            while pending:
+                # As many as the budget lets go now (one alone first, to read the server's
+                # rate-limit headers): the writer waits for the rest.
+                size = min(writer.capacity(WriteKind.CREATE), MAX_BATCH)
+                writer.send(pending[:size])
+                pending = pending[size:]
         if structure or changes:
             log.info(
                 "list of %s: %d lists/packs created, %d items changed",
