@@ -30,6 +30,7 @@ from departures.coalition.journal import (
 )
 from departures.coalition.listsync import (
     LIST_NAME_BYTES,
+    CoalitionLists,
     item_rkey,
     list_rkey,
     pack_record,
@@ -306,3 +307,26 @@ def test_without_bluesky_writes_the_welcome_form_is_absent_and_refused(
         assert response.status_code == 403
     finally:
         browser.close()
+
+
+def test_the_board_link_follows_the_pack_unless_the_coordinator_set_its_own(
+    store: CoalitionStore,
+) -> None:
+    campaign, _organisation, _ = campaign_and_member(store)
+    lists = CoalitionLists(store, Vault(b"k"), "http://127.0.0.1:9")
+    pack = "at://did:plc:office/app.bsky.graph.starterpack/3kpack"
+    lists._record(campaign, "at://l", pack, "at://m", "office.bsky.social")
+    linked = store.campaign(campaign.slug).starter_pack_url
+    assert linked == "https://bsky.app/starter-pack/office.bsky.social/3kpack"
+    # The coordinator's handle changed: the automatic link follows.
+    lists._record(store.campaign(campaign.slug), "at://l", pack, "at://m", "new.bsky.social")
+    linked = store.campaign(campaign.slug).starter_pack_url
+    assert linked == "https://bsky.app/starter-pack/new.bsky.social/3kpack"
+    # A link the coordinator typed is never overwritten.
+    store.update_campaign(
+        campaign.slug, campaign.coordinator_id, starter_pack_url="https://example.org/pack"
+    )
+    lists._record(store.campaign(campaign.slug), "at://l", pack, "at://m", "new.bsky.social")
+    assert store.campaign(campaign.slug).starter_pack_url == "https://example.org/pack"
+    assert lists.graph(campaign) == ("at://l", pack)
+    assert lists.modlist_uri(campaign) == "at://m"

@@ -433,9 +433,15 @@ class CoalitionLists:
                 .values(**values)
             )
         link = starter_pack_link(pack_uri, handle)
-        automatic = {"", starter_pack_link(previous_pack, handle) if previous_pack else ""}
-        # The coordinator's own link (typed on the manage page) wins over the automatic one.
-        if campaign.starter_pack_url in automatic and campaign.starter_pack_url != link:
+        current = campaign.starter_pack_url
+        # The coordinator's own link (typed on the manage page) wins over the automatic one;
+        # ours is recognised by the previous pack's record key (the handle may have changed).
+        automatic = current in ("", previous_pack) or (
+            bool(previous_pack)
+            and current.startswith("https://bsky.app/starter-pack/")
+            and current.endswith("/" + previous_pack.rsplit("/", 1)[-1])
+        )
+        if automatic and current != link:
             self.store.update_campaign(
                 campaign.slug, campaign.coordinator_id, starter_pack_url=link
             )
