@@ -10,6 +10,7 @@ so the result can be looked at, until ``departures sandbox down``.
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import sys
@@ -96,17 +97,43 @@ def demo(demo_dir: Path, base_port: int) -> None:
     )
 
     _step("4. Read the archive into the local workspace")
-    _run("--workspace", str(workspace), "archive", "import", str(archive))
-    _run("--workspace", str(workspace), "archive", "stats")
+    ws = ["--workspace", str(workspace)]
+    _run(*ws, "archive", "import", str(archive))
 
-    _step("What to try next")
-    console.print(f"  departures --workspace {workspace} archive stats --json")
-    console.print(f"  departures sandbox status{' ' + ' '.join(ports) if ports else ''}")
+    _step("5. Log in to the sandbox account with its app password")
+    os.environ["DEPARTURES_APP_PASSWORD"] = account.app_password
+    try:
+        _run("login", "--handle", account.handle, "--service", box.pds_url)
+    finally:
+        # The app password is only needed for this one login; the session is kept instead.
+        del os.environ["DEPARTURES_APP_PASSWORD"]
+
+    _step("6. Choose the tweets to migrate, and preview them")
+    preview = demo_dir / "preview.html"
+    _run(*ws, "migrate", "plan")
+    _run(*ws, "migrate", "preview", "--out", str(preview))
+
+    _step("7. Publish exactly once (the sandbox has no rate limits: --no-budget)")
+    _run(*ws, "migrate", "run", "--handle", account.handle, "--no-budget")
+    _run(*ws, "migrate", "verify", "--wait", "90")
+    _run(*ws, "migrate", "status")
+
+    _step("What to look at now")
+    console.print(f"  The preview a communications team reviews: [bold]file://{preview}[/]")
     console.print(
-        f"  The organisation's profile on the sandbox AppView:\n"
-        f"  {box.appview_url}/xrpc/app.bsky.actor.getProfile?actor={account.handle}"
+        "  The organisation's posts as the sandbox AppView serves them:\n"
+        f"  {box.appview_url}/xrpc/app.bsky.feed.getAuthorFeed?actor={account.handle}&limit=5"
     )
-    console.print("  Stop the sandbox when done: departures sandbox down")
+    console.print(
+        f"  Its profile: {box.appview_url}/xrpc/app.bsky.actor.getProfile?actor={account.handle}"
+    )
+    console.print(f"  Numbers: departures --workspace {workspace} archive stats --json")
+    console.print(f"  Undo the migration: departures --workspace {workspace} migrate undo")
+    console.print(f"  Stop the sandbox when done: departures sandbox down{_suffix(ports)}")
+
+
+def _suffix(ports: list[str]) -> str:
+    return " " + " ".join(ports) if ports else ""
 
 
 def main() -> None:

@@ -204,8 +204,19 @@ def status_command(app: AppContext, as_json: bool) -> None:
     is_flag=True,
     help="Look up the missing posts on the PDS and publish again those that are gone.",
 )
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.FloatRange(0, 3600),
+    default=0,
+    show_default=True,
+    help="Seconds to keep asking for posts the AppView does not show yet (it indexes "
+    "a burst of new posts with some delay).",
+)
 @pass_app
-def verify_command(app: AppContext, handle: str | None, appview: str | None, repair: bool) -> None:
+def verify_command(
+    app: AppContext, handle: str | None, appview: str | None, repair: bool, wait_seconds: float
+) -> None:
     """Check through the AppView that the published posts are visible.
 
     Example: departures migrate verify --repair
@@ -219,7 +230,7 @@ def verify_command(app: AppContext, handle: str | None, appview: str | None, rep
         if repair:
             pds = open_pds(handle)
     url = appview or default_appview(stored.pds if stored else "")
-    report = verify(workspace, url, pds=pds, repair=repair)
+    report = verify(workspace, url, pds=pds, repair=repair, wait_seconds=wait_seconds)
     click.echo(f"{report.visible} of {report.checked} published posts are visible on {url}.")
     if report.missing and not repair:
         click.echo(

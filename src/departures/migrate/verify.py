@@ -10,6 +10,7 @@ is only reported (the AppView may still be indexing it, or has taken it down).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from atproto import Client, models
@@ -76,14 +77,28 @@ def _visible(client: Client, appview: str, uris: list[str]) -> set[str]:
 
 
 def verify(
-    workspace: Workspace, appview: str, *, pds: Pds | None = None, repair: bool = False
+    workspace: Workspace,
+    appview: str,
+    *,
+    pds: Pds | None = None,
+    repair: bool = False,
+    wait_seconds: float = 0.0,
 ) -> VerifyReport:
-    """Check every published post through the AppView (see the module docstring)."""
+    """Check every published post through the AppView (see the module docstring).
+
+    ``wait_seconds``: an AppView indexes a burst of posts some seconds after they were
+    written, so the posts not yet shown are asked for again until they are or the time is up.
+    """
     rows = workspace.conn.execute(
         "SELECT key, uri FROM published WHERE deleted_at IS NULL ORDER BY published_at, key"
     ).fetchall()
     report = VerifyReport(checked=len(rows))
-    shown = visible_uris(appview, [uri for _key, uri in rows])
+    all_uris = [str(uri) for _key, uri in rows]
+    shown = visible_uris(appview, all_uris)
+    deadline = time.monotonic() + wait_seconds
+    while len(shown) < len(all_uris) and time.monotonic() < deadline:
+        time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+        shown |= visible_uris(appview, [uri for uri in all_uris if uri not in shown])
     stamp = now_iso()
     with workspace.transaction() as conn:
         for key, uri in rows:
