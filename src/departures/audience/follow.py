@@ -17,10 +17,13 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from atproto import models
+from atproto_client.exceptions import AtProtocolError
 
 from departures.audience import store
 from departures.bluesky.budget import BudgetConfig, WriteKind
@@ -190,27 +193,27 @@ class Follower:
         out: dict[str, str] = {}
         cursor: str | None = None
         while True:
-            params: dict[str, Any] = {"repo": self.pds.did, "collection": collection, "limit": 100}
-            if cursor:
-                params["cursor"] = cursor
             try:
-                response = self.pds.client.invoke_query("com.atproto.repo.listRecords", params)
-            except Exception as exc:  # the SDK's errors: all mean "cannot read the follows"
+                page = self.pds.client.com.atproto.repo.list_records(
+                    models.ComAtprotoRepoListRecords.Params(
+                        repo=self.pds.did, collection=collection, limit=100, cursor=cursor
+                    )
+                )
+            except AtProtocolError as exc:
                 raise BlueskyError(
                     f"Cannot read the existing follows of {self.pds.handle}",
                     "Check the connection and run again; nothing was followed",
                 ) from exc
-            page: Mapping[str, Any] = response.content if isinstance(response.content, dict) else {}
-            records = page.get("records") or []
-            for record in records:
-                value = record.get("value") or {}
-                if self.list_uri and value.get("list") != self.list_uri:
+            for record in page.records:
+                value = record.value
+                fields = value if isinstance(value, dict) else models.get_model_as_dict(value)
+                if self.list_uri and fields.get("list") != self.list_uri:
                     continue
-                subject = value.get("subject")
+                subject = fields.get("subject")
                 if isinstance(subject, str):
-                    out.setdefault(subject, str(record.get("uri")))
-            cursor = page.get("cursor")
-            if not cursor or not records:
+                    out.setdefault(subject, str(record.uri))
+            cursor = page.cursor
+            if not cursor or not page.records:
                 return out
 
     def reconcile(self) -> int:
