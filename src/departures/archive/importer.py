@@ -555,17 +555,16 @@ class _Importer:
         tweet_bytes = sum(self.source.size(f.member) for f in tweet_files)
         self.fresh = conn.execute("SELECT 1 FROM tweets LIMIT 1").fetchone() is None
         # Into empty tables, building the secondary indexes once at the end is cheaper than
-        # updating them row by row; the linking passes below need them, so they come back
-        # first. Read from the schema, so an index added by a later migration is kept too.
+        # updating them row by row (the long posts' updates included); the later linking
+        # passes need them, so finish() brings them back after linking the notes. Read from
+        # the schema, so that an index added by a later migration is kept too.
         indexes = _drop_secondary_indexes(conn, ("tweets", "media")) if self.fresh else []
         if len(tweet_files) >= 2 and tweet_bytes >= PARALLEL_MIN_BYTES and _use_workers():
             self._run_parallel(tweet_files, others)
         else:
             for data_file in tweet_files + others:
                 self._read_file(data_file)
-        for sql in indexes:
-            conn.execute(sql)
-        self.finish()
+        self.finish(indexes)
 
     def _read_file(self, data_file: DataFile) -> None:
         if data_file.kind in _TWEET_FILES:
@@ -830,10 +829,12 @@ class _Importer:
 
     # -- linking passes over the whole table --
 
-    def finish(self) -> None:
+    def finish(self, indexes: list[str]) -> None:
         conn = self.conn
         self.tick("linking", 0, 4)
         linked, unlinked = link_notes(conn)
+        for sql in indexes:
+            conn.execute(sql)
         self.report.add("long_posts_restored", linked)
         for note_id in unlinked:
             self.report.warn(

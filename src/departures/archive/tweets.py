@@ -137,7 +137,7 @@ def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, 
     pos = 0
     length = 0
     end_of_text = len(full_text)
-    removed_media_at_end = False
+    media_end = -1
     for start, end, kind, _, entity in spans:
         # Overlapping, reversed or cut-off entities (truncated retweets) are left as text.
         if start < pos or end > end_of_text or start >= end:
@@ -149,8 +149,7 @@ def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, 
             out.append(gap)
             length += len(gap)
         if kind == _MEDIA:
-            pos = end
-            removed_media_at_end = not full_text[end:].strip()
+            pos = media_end = end
             continue
         get = entity.get
         if kind == _URL:
@@ -195,7 +194,8 @@ def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, 
     rest = full_text[pos:]
     out.append(unescape(rest) if escaped else rest)
     text = "".join(out)
-    if removed_media_at_end:
+    if media_end >= 0 and not full_text[media_end:].strip():
+        # The media link ended the text: drop the space that led to it.
         text = text.rstrip()
     return Rendered(text, urls, mentions, hashtags)
 
