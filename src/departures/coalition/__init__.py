@@ -13,6 +13,9 @@ Modules, from pure to I/O:
 * :mod:`.notify` and :mod:`.hooks` — the scheduler pass (announcements, reminders,
   follow-through, outbox delivery by SMTP/webhook) and the hooks for the Bluesky writes of the
   departure day and the list/starter-pack sync.
+* :mod:`.departure`, :mod:`.listsync`, :mod:`.journal` — the departure day's welcome posts,
+  the coalition's list, starter packs and moderation list, written through the one journaled
+  writer with its journal and encrypted sessions in this store.
 * :mod:`.web` — the ASGI app (Starlette + Jinja templates in ``templates/``).
 
 The command line is ``departures coalition ...`` (:mod:`departures.commands.coalition`).

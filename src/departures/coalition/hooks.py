@@ -1,9 +1,10 @@
-"""Hooks for the coalition's Bluesky writes, which the journaled write path will implement.
+"""Hooks for the coalition's Bluesky writes, called by the scheduler pass.
 
 The scheduler (:mod:`departures.coalition.notify`) calls them; nothing here writes to Bluesky.
-The departure-day publisher (members' welcome posts, exactly once) and the list/starter-pack
-sync belong to the one journaled, budgeted writer in ``departures.bluesky``; they plug in by
-implementing these protocols and being passed to :class:`~departures.coalition.notify.Notifier`.
+The departure-day publisher (:mod:`.departure`, members' welcome posts, exactly once) and the
+list/starter-pack sync (:mod:`.listsync`) implement these protocols over the one journaled,
+budgeted writer in ``departures.bluesky`` and are passed to
+:class:`~departures.coalition.notify.Notifier`.
 Both are called on every scheduler pass and must be idempotent.
 """
 
@@ -34,7 +35,7 @@ class ListSync(Protocol):
 
 
 class NoBlueskyWrites:
-    """The default: no Bluesky writes (until the journaled writer provides the real hooks)."""
+    """The default when no Bluesky service is configured: write nothing to Bluesky."""
 
     def on_departure(self, campaign: Campaign, members: Sequence[Organisation]) -> None:
         """Do nothing."""

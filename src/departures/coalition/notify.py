@@ -9,7 +9,7 @@ One pass (:meth:`Notifier.tick`, run every minute by ``coalition serve`` and onc
 2. queue deadline reminders (7 days and 1 day before) to members without a pledge in force;
 3. a day after the departure, check that members who went have landed (marked themselves, or
    their Bluesky account has posts) and queue a follow-up to those who have not;
-4. call the Bluesky hooks (departure-day posts, list sync; no-ops until the writer exists);
+4. call the Bluesky hooks (departure-day posts, list sync; see departure.py, listsync.py);
 
 then it delivers the unsent messages of the outbox by SMTP or webhook. Each (campaign,
 message, recipient) is queued once (a unique key), so a pass can run any number of times,
