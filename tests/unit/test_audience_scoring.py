@@ -130,3 +130,13 @@ def test_score_is_between_zero_and_one_and_more_evidence_never_lowers_it() -> No
     base = score(x(), b("oxfam-be.bsky.social"))
     more = score(x(name="Oxfam"), b("oxfam-be.bsky.social", "Oxfam"))
     assert 0 <= base.score <= more.score <= 1
+
+
+def test_matcher_tries_the_handles_the_x_bio_names_and_the_website() -> None:
+    from departures.audience.matcher import guessed_handles, search_terms
+
+    xs = XSide(1, "Oxfam_BE", "Oxfam Belgium", "https://www.oxfam.be", "New: @oxfam.bsky.social")
+    guesses = guessed_handles(xs)
+    assert guesses[0] == "oxfam.bsky.social"
+    assert {"oxfam-be.bsky.social", "oxfambe.bsky.social", "oxfam.be"} <= set(guesses)
+    assert search_terms(xs)[0] == "oxfam_be" and search_terms(xs)[-1] == "Oxfam Belgium"

@@ -18,6 +18,7 @@ from departures.audience.scoring import (
     BskySide,
     Match,
     XSide,
+    bsky_handles_named_in,
     handle_variants,
     score,
     site_domain,
@@ -46,8 +47,9 @@ def search_terms(x: XSide) -> list[str]:
 
 
 def guessed_handles(x: XSide) -> list[str]:
-    """Handles to try directly: ``<variant>.bsky.social`` and the website's domain."""
-    guesses = [f"{v}.bsky.social" for v in sorted(handle_variants(x.handle)) if "_" not in v]
+    """Handles to try directly: those the X bio names, ``<variant>.bsky.social``, the website."""
+    guesses = sorted(bsky_handles_named_in(x.bio))
+    guesses += [f"{v}.bsky.social" for v in sorted(handle_variants(x.handle)) if "_" not in v]
     domain = site_domain(x.website)
     if domain:
         guesses.append(domain)

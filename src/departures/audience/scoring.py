@@ -26,6 +26,7 @@ __all__ = [
     "Evidence",
     "Match",
     "XSide",
+    "bsky_handles_named_in",
     "handle_variants",
     "score",
     "site_domain",
@@ -168,7 +169,8 @@ def _x_handles_named_in(bio: str) -> tuple[set[str], set[str]]:
     return linked, mentioned
 
 
-def _bsky_handles_named_in(x_bio: str) -> set[str]:
+def bsky_handles_named_in(x_bio: str) -> set[str]:
+    """Bluesky handles an X bio names (``@name.bsky.social``, ``bsky.app/profile/...``)."""
     return {m.lower().rstrip(".") for m in _BSKY_HANDLE_IN_TEXT.findall(x_bio)}
 
 
@@ -234,7 +236,7 @@ def _bio_evidence(x: XSide, bsky: BskySide) -> Iterable[Evidence]:
 
 
 def _x_bio_evidence(x: XSide, bsky: BskySide) -> Iterable[Evidence]:
-    named = _bsky_handles_named_in(x.bio)
+    named = bsky_handles_named_in(x.bio)
     if bsky.handle.lower() in named:
         yield Evidence(f"the X bio names the Bluesky handle @{bsky.handle}", W_X_BIO_NAMES_HANDLE)
 
