@@ -38,6 +38,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from departures.coalition import board as boards
+from departures.coalition import directory as directories
 from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, DepartureDay
 from departures.coalition.errors import (
     BadInput,
@@ -184,6 +185,8 @@ class CoalitionApp:
             Route("/campaigns/{slug}", self._endpoint(self.board_page)),
             Route("/campaigns/{slug}/board.json", self._endpoint(self.board_json)),
             Route("/campaigns/{slug}/feed.atom", self._endpoint(self.board_atom)),
+            Route("/directory/lookup", self._endpoint(self.directory_lookup)),
+            Route("/directory/export.json", self._endpoint(self.directory_export)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
         self.app = Starlette(
@@ -416,6 +419,16 @@ class CoalitionApp:
         if board.state == State.DRAFT and board.campaign.coordinator_id != ctx.coordinator_id:
             raise NotFound(_("this campaign is not public yet"))
         return self._render(ctx, "board.html", board=board, countdown=_countdown(board))
+
+    def directory_lookup(self, ctx: Ctx) -> Response:
+        """Consented X id → DID pairs for up to 1,000 X ids (``?x_ids=1,2,…``)."""
+        return directories.lookup_response(
+            directories.Directory(self.store.engine), ctx.request.query_params.get("x_ids", "")
+        )
+
+    def directory_export(self, ctx: Ctx) -> Response:
+        """Every consented pair, for ``departures audience import-directory``."""
+        return directories.export_response(directories.Directory(self.store.engine))
 
     def board_json(self, ctx: Ctx) -> Response:
         """The board as JSON."""

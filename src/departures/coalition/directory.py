@@ -1,0 +1,175 @@
+"""The directory: people and organisations pair their X identity with their Bluesky DID.
+
+Consent is the entry itself: a pair exists only because its owner registered it (by signing
+in with Bluesky and uploading their own archive's ``account.js``, or by stating their X
+handle) or because a coordinator added a member organisation. Withdrawing deletes every
+pair of the DID, so the lookup API and the export never show it again. Only consented pairs
+are ever stored, hence only consented pairs are ever answered.
+
+``GET /directory/lookup?x_ids=1,2,…`` (at most :data:`MAX_LOOKUP`) and
+``GET /directory/export.json`` answer ``{"entries": [{"x_id", "did", "handle"}]}``, the
+format ``departures audience import-directory`` and ``--directory`` read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Column, Engine, MetaData, String, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.responses import Response
+
+from departures.coalition.errors import BadInput
+from departures.coalition.schema import UTCDateTime
+
+MAX_LOOKUP = 1000
+SOURCES = ("self", "coordinator")
+
+# The directory's own metadata: its table is created by the Alembic revision 0003.
+directory_metadata = MetaData()
+directory_entries = Table(
+    "directory_entries",
+    directory_metadata,
+    Column("x_id", String(20), primary_key=True),
+    Column("x_username", String(15), nullable=False),
+    Column("did", String(200), nullable=False),
+    Column("handle", String(253), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("consented_at", UTCDateTime, nullable=False),
+)
+
+_X_ID = re.compile(r"^[0-9]{1,20}$")
+_X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
+_DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[A-Za-z0-9.:-]+)$")
+
+
+class DirectoryError(BadInput):
+    """A directory request that cannot be served as asked (HTTP 400)."""
+
+
+def _check(x_id: str, x_username: str, did: str) -> None:
+    if not _X_ID.match(x_id):
+        raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
+    if not _X_USERNAME.match(x_username):
+        raise DirectoryError(f"{x_username!r} is not an X handle", "Use 1 to 15 letters or _")
+    if not _DID.match(did):
+        raise DirectoryError(f"{did!r} is not a Bluesky DID", "A DID looks like did:plc:…")
+
+
+def account_from_archive(data: bytes) -> tuple[str, str]:
+    """(X id, username) from an archive's ``account.js`` (nothing else of it is kept)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    start = text.find("[")
+    try:
+        items: Any = json.loads(text[start:]) if start >= 0 else None
+        account = items[0]["account"]
+        return str(account["accountId"]), str(account["username"])
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise DirectoryError(
+            "this file is not the account.js of an X archive",
+            "Upload data/account.js from your own archive",
+        ) from exc
+
+
+class Directory:
+    """The directory's reads and writes in the coalition store."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    def register(
+        self, x_id: str, x_username: str, did: str, handle: str, *, source: str = "self"
+    ) -> None:
+        """Store (or replace) the consented pairing of X account ``x_id`` with ``did``."""
+        x_id, x_username = str(x_id).strip(), x_username.strip().removeprefix("@")
+        _check(x_id, x_username, did)
+        if source not in SOURCES:
+            raise ValueError(source)
+        values: dict[str, Any] = {
+            "x_id": x_id,
+            "x_username": x_username,
+            "did": did,
+            "handle": handle.strip().lower(),
+            "source": source,
+            "consented_at": self.clock(),
+        }
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(directory_entries).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=["x_id"], set_={k: v for k, v in values.items() if k != "x_id"}
+        )
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
+    def bulk_add(self, rows: Sequence[tuple[str, str, str, str]]) -> int:
+        """A coordinator adds member organisations: (x_id, x_username, did, handle) each."""
+        for row in rows:
+            _check(*row[:3])
+        for x_id, username, did, handle in rows:
+            self.register(x_id, username, did, handle, source="coordinator")
+        return len(rows)
+
+    def withdraw(self, did: str) -> int:
+        """Consent withdrawn: every pair of ``did`` is deleted; how many."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(directory_entries).where(directory_entries.c.did == did)
+            ).rowcount
+
+    def lookup(self, x_ids: Sequence[str]) -> list[dict[str, str]]:
+        """The consented pairs of these X ids (unknown ids are simply absent)."""
+        if len(x_ids) > MAX_LOOKUP:
+            raise DirectoryError(
+                f"at most {MAX_LOOKUP} X ids a lookup ({len(x_ids)} given)", "Ask in batches"
+            )
+        for x_id in x_ids:
+            if not _X_ID.match(x_id):
+                raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
+        if not x_ids:
+            return []
+        query = select(
+            directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle
+        ).where(directory_entries.c.x_id.in_(list(x_ids)))
+        with self.engine.connect() as conn:
+            return [
+                {"x_id": row.x_id, "did": row.did, "handle": row.handle}
+                for row in conn.execute(query.order_by(directory_entries.c.x_id))
+            ]
+
+    def export(self) -> list[dict[str, str]]:
+        """Every consented pair, for ``departures audience import-directory``."""
+        query = select(
+            directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle
+        ).order_by(directory_entries.c.x_id)
+        with self.engine.connect() as conn:
+            return [{"x_id": r.x_id, "did": r.did, "handle": r.handle} for r in conn.execute(query)]
+
+
+def parse_ids(raw: str) -> list[str]:
+    """``"1, 2,3"`` → ``["1", "2", "3"]`` (the lookup's query parameter)."""
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def lookup_response(directory: Directory, raw_ids: str) -> Response:
+    """The JSON answer of ``GET /directory/lookup?x_ids=…``."""
+    entries = directory.lookup(parse_ids(raw_ids))
+    return Response(
+        orjson.dumps({"entries": entries}),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def export_response(directory: Directory) -> Response:
+    """The JSON answer of ``GET /directory/export.json``."""
+    return Response(
+        orjson.dumps({"entries": directory.export()}),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
