@@ -10,23 +10,29 @@ so the result can be looked at, until ``departures sandbox down``.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import click
 from rich.console import Console
 
 from departures.archive.synthetic import generate
+from departures.bluesky.identity import PLC_ENV
 from departures.cli import main as cli_main
+from departures.demo_coalition import run_coalition
 from departures.errors import DeparturesError, SandboxError
 from departures.sandbox import DEFAULT_BASE_PORT, Account, Sandbox
 
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 DEMO_HANDLE = "fair-harvest"
 DEMO_TWEETS = 400
+DEFAULT_BOARD_PORT = 8765
 
 
 def _step(title: str) -> None:
@@ -34,14 +40,32 @@ def _step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
 
-def _run(*args: str) -> None:
-    """Run one ``departures`` command in-process, as the user would type it."""
-    console.print(f"[bold cyan]$ departures {shlex.join(args)}")
+def _run(*args: str, env: dict[str, str] | None = None, capture: bool = False) -> str:
+    """Run one ``departures`` command in-process, as the user would type it.
+
+    ``env`` is set for this command only (shown with its values elided: they are secrets);
+    ``capture`` returns the command's output (printed too) for the demo to read.
+    """
+    shown = "".join(f"{name}=… " for name in env or {})
+    console.print(f"[bold cyan]$ {shown}departures {shlex.join(args)}")
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    output = io.StringIO()
     try:
-        cli_main(list(args))
+        with contextlib.redirect_stdout(output) if capture else contextlib.nullcontext():
+            cli_main(list(args))
     except SystemExit as exc:
         if exc.code not in (0, None):
+            console.print(output.getvalue(), markup=False, end="")
             raise click.ClickException(f"'departures {shlex.join(args)}' failed") from exc
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    console.print(output.getvalue(), markup=False, end="")
+    return output.getvalue()
 
 
 def _demo_account(box: Sandbox) -> Account:
@@ -73,9 +97,24 @@ def _demo_account(box: Sandbox) -> Account:
     show_default=True,
     help="Base port of the sandbox network.",
 )
-def demo(demo_dir: Path, base_port: int) -> None:
+@click.option(
+    "--board-port",
+    type=int,
+    default=DEFAULT_BOARD_PORT,
+    show_default=True,
+    help="Port of the coalition board served at the end (another free one if taken).",
+)
+@click.option(
+    "--no-serve",
+    is_flag=True,
+    envvar="DEPARTURES_DEMO_NO_SERVE",
+    help="Do not keep serving the coalition board at the end (for tests and CI).",
+)
+def demo(demo_dir: Path, base_port: int, board_port: int, no_serve: bool) -> None:
     """Run the departures demo end to end in the local sandbox."""
+    started = time.monotonic()
     demo_dir = demo_dir.resolve()
+    demo_dir.mkdir(parents=True, exist_ok=True)
     workspace = demo_dir / "workspace"
     archive = demo_dir / "fair-harvest-x-archive.zip"
     ports = [] if base_port == DEFAULT_BASE_PORT else ["--ports", str(base_port)]
@@ -118,6 +157,10 @@ def demo(demo_dir: Path, base_port: int) -> None:
     _run(*ws, "migrate", "verify", "--wait", "90")
     _run(*ws, "migrate", "status")
 
+    # The coalition's Bluesky writes resolve the sandbox's DIDs through its own PLC directory.
+    os.environ[PLC_ENV] = box.plc_url
+    coalition = run_coalition(box, demo_dir, _run, _step, console, board_port)
+
     _step("What to look at now")
     console.print(f"  The preview a communications team reviews: [bold]file://{preview}[/]")
     console.print(
@@ -129,7 +172,26 @@ def demo(demo_dir: Path, base_port: int) -> None:
     )
     console.print(f"  Numbers: departures --workspace {workspace} archive stats --json")
     console.print(f"  Undo the migration: departures --workspace {workspace} migrate undo")
+    console.print("  The members' welcome posts on the sandbox AppView:")
+    for url in coalition.welcome_urls:
+        console.print(f"    {url}")
+    console.print(f"  The coalition's list: {coalition.list_url}")
+    console.print(f"  Its starter pack: {coalition.pack_url}")
+    console.print(f"  The coalition's store: {coalition.db_url}")
     console.print(f"  Stop the sandbox when done: departures sandbox down{_suffix(ports)}")
+    console.print(f"\n[dim](the demo took {time.monotonic() - started:.0f} s)")
+    console.print(f"\n[bold]The departures board: {coalition.board_url}")
+    if no_serve:
+        console.print(
+            f"  (not served: --no-serve) Serve it with: departures coalition serve "
+            f"--db {coalition.db_url} --port {coalition.port}"
+        )
+        return
+    _step("The board, served until Ctrl-C")
+    _run(
+        "coalition", "serve", "--db", coalition.db_url, "--port", str(coalition.port),
+        "--handle-service", box.pds_url, "--bluesky-service", box.pds_url,
+    )  # fmt: skip
 
 
 def _suffix(ports: list[str]) -> str:
