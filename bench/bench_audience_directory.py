@@ -8,24 +8,30 @@ fill time, the lookup time (total and per 1,000 ids) and the peak memory of the 
 SQLite by default (a temporary file); ``--db postgresql+psycopg://…`` for PostgreSQL (an
 empty database: the bench migrates it and drops the rows afterwards).
 
-    .venv/bin/python bench/bench_audience_directory.py [--entries 1000000] [--followings 50000]
+    .venv/bin/python bench/bench_audience_directory.py [--entries N] [--followings N] [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import random
+import shutil
+import socket
 import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import delete, insert
+from sqlalchemy import create_engine, delete, insert, text
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import MAX_LOOKUP, Directory, directory_entries
+from departures.sandbox.postgres import Cluster
 
 CHUNK = 20_000
 
@@ -62,10 +68,44 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--followings", type=int, default=50_000)
     parser.add_argument("--db", default=None, help="a PostgreSQL URL (default: SQLite)")
+    parser.add_argument(
+        "--postgres", action="store_true", help="start a throwaway PostgreSQL cluster for the run"
+    )
     args = parser.parse_args(argv)
+    if args.postgres:
+        with throwaway_postgres() as url:
+            return run(args, url)
+    return run(args, args.db)
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A PostgreSQL cluster of the sandbox's binaries with an empty database; its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # PostgreSQL refuses to run as root: the cluster belongs to the postgres user, in a
+    # directory it can reach.
+    root = Path(f"/var/tmp/departures-bench-pg-{os.getpid()}")
+    cluster = Cluster(data_dir=root / "pg", port=port)
+    cluster.start()
+    try:
+        base = f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+        admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text('CREATE DATABASE "bench"'))
+        admin.dispose()
+        yield f"{base}/bench"
+    finally:
+        cluster.remove()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, db: str | None) -> int:
+    """Fill, look up, print; 0 when every directory id was found."""
     rng = random.Random(0)
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.db or f"sqlite:///{Path(tmp) / 'coalition.db'}"
+        url = db or f"sqlite:///{Path(tmp) / 'coalition.db'}"
         engine = connect(url)
         migrate(engine)
         directory = Directory(engine)
