@@ -449,6 +449,17 @@ def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], extr
 
 TWEET_UPSERT = _upsert_sql("tweets", TWEET_COLUMNS, ("id",), ", is_long_post = 0, note_id = NULL")
 MEDIA_UPSERT = _upsert_sql("media", MEDIA_COLUMNS, ("tweet_id", "position"))
+# Into a table that was empty when the import began, a repeated key can only come from this
+# import, and replacing that row stores exactly what the upsert would (every column given,
+# the others at their defaults): the plain statement is about 15% cheaper per row.
+TWEET_REPLACE = (
+    f"INSERT OR REPLACE INTO tweets ({', '.join(TWEET_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in TWEET_COLUMNS)})"
+)
+MEDIA_REPLACE = (
+    f"INSERT OR REPLACE INTO media ({', '.join(MEDIA_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in MEDIA_COLUMNS)})"
+)
 _first = itemgetter(0)
 _first_two = itemgetter(0, 1)
 SIGHTING_INSERT = "INSERT OR IGNORE INTO screen_name_sightings VALUES (?, ?, ?, ?)"
@@ -490,6 +501,7 @@ class _Importer:
         self.tweets_done = 0
         self.tweets_total: int | None = None
         self.fresh = False
+        self.fresh_media = False
 
     def tick(self, stage: str, done: int, total: int | None) -> None:
         if self.progress is not None:
@@ -554,6 +566,7 @@ class _Importer:
         others = [f for f in files if f.kind not in _TWEET_FILES and f.kind != "account"]
         tweet_bytes = sum(self.source.size(f.member) for f in tweet_files)
         self.fresh = conn.execute("SELECT 1 FROM tweets LIMIT 1").fetchone() is None
+        self.fresh_media = conn.execute("SELECT 1 FROM media LIMIT 1").fetchone() is None
         # Into empty tables, building the secondary indexes once at the end is cheaper than
         # updating them row by row (the long posts' updates included); the later linking
         # passes need them, so finish() brings them back after linking the notes. Read from
@@ -686,11 +699,13 @@ class _Importer:
         # inserts about 20% faster) when keys arrive in ascending order.
         if tweets:
             tweets.sort(key=_first)
-            self.conn.executemany(TWEET_UPSERT, tweets)
+            self.conn.executemany(TWEET_REPLACE if self.fresh else TWEET_UPSERT, tweets)
         if media:
             media.sort(key=_first_two)
-            self.conn.executemany(MEDIA_UPSERT, media)
+            self.conn.executemany(MEDIA_REPLACE if self.fresh_media else MEDIA_UPSERT, media)
         if sightings:
+            # In key order (the table is WITHOUT ROWID): neighbouring inserts share pages.
+            sightings.sort(key=_first_two)
             self.conn.executemany(SIGHTING_INSERT, sightings)
         for path, tweet_id in missing:
             self._missing_media(path, tweet_id)
