@@ -11,23 +11,28 @@ so the result can be looked at, until ``departures sandbox down``.
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import shlex
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
+import httpx
 from rich.console import Console
 
 from departures.archive.synthetic import generate
+from departures.audience import store as audience_store
 from departures.bluesky.identity import PLC_ENV
 from departures.cli import main as cli_main
-from departures.demo_coalition import run_coalition
+from departures.demo_coalition import fresh_account, run_coalition
 from departures.errors import DeparturesError, SandboxError
 from departures.sandbox import DEFAULT_BASE_PORT, Account, Sandbox
+from departures.workspace.db import Workspace
 
 console = Console(highlight=False, soft_wrap=True)
 DEMO_HANDLE = "fair-harvest"
@@ -157,8 +162,9 @@ def demo(demo_dir: Path, base_port: int, board_port: int, no_serve: bool) -> Non
     _run(*ws, "migrate", "verify", "--wait", "90")
     _run(*ws, "migrate", "status")
 
-    # The coalition's Bluesky writes resolve the sandbox's DIDs through its own PLC directory.
+    # The sandbox's DIDs resolve through its own PLC directory (audience, coalition).
     os.environ[PLC_ENV] = box.plc_url
+    follows_url = _audience_step(box, account, demo_dir, ws)
     coalition = run_coalition(box, demo_dir, _run, _step, console, board_port)
 
     _step("What to look at now")
@@ -172,6 +178,8 @@ def demo(demo_dir: Path, base_port: int, board_port: int, no_serve: bool) -> Non
     )
     console.print(f"  Numbers: departures --workspace {workspace} archive stats --json")
     console.print(f"  Undo the migration: departures --workspace {workspace} migrate undo")
+    if follows_url:
+        console.print(f"  The partners the organisation follows again: {follows_url}")
     console.print("  The members' welcome posts on the sandbox AppView:")
     for url in coalition.welcome_urls:
         console.print(f"    {url}")
@@ -192,6 +200,134 @@ def demo(demo_dir: Path, base_port: int, board_port: int, no_serve: bool) -> Non
         "coalition", "serve", "--db", coalition.db_url, "--port", str(coalition.port),
         "--handle-service", box.pds_url, "--bluesky-service", box.pds_url,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Partner:
+    """A partner the demo organisation follows on X, as it shows up on Bluesky."""
+
+    x_id: str
+    x_handle: str
+    name: str
+    website: str
+    display_name: str
+    bio: str
+
+    @property
+    def genuine(self) -> bool:
+        """Whether this Bluesky account really is the partner (what a reviewer decides)."""
+        return self.display_name == self.name
+
+
+# Three accounts the generated archive follows (its partners), made on the sandbox: one that
+# proves who it is (its bio links its X profile and website), one with only the same handle and
+# name (to review), and a stranger who took a partner's handle (to reject).
+PARTNERS = (
+    Partner(
+        "1310000000000000001", "SeedCommonsNet", "Seed Commons Network",
+        "https://seedcommons.example.org", "Seed Commons Network",
+        "Seed banks are commons. Formerly x.com/SeedCommonsNet · seedcommons.example.org",
+    ),
+    Partner(
+        "1310000000000000002", "RiverDeltaCoop", "River Delta Cooperative",
+        "", "River Delta Cooperative", "",
+    ),
+    Partner(
+        "1310000000000000003", "GreenLedgerNGO", "Green Ledger",
+        "https://greenledger.example.org", "Greg Ledger", "Bookkeeper. Not an NGO, sorry!",
+    ),
+)  # fmt: skip
+
+
+def _put_profile(account: Account, partner: Partner) -> None:
+    response = httpx.post(
+        f"{account.service}/xrpc/com.atproto.repo.putRecord",
+        headers={"Authorization": f"Bearer {account.access_jwt}"},
+        json={
+            "repo": account.did,
+            "collection": "app.bsky.actor.profile",
+            "rkey": "self",
+            "record": {
+                "$type": "app.bsky.actor.profile",
+                "displayName": partner.display_name,
+                "description": partner.bio,
+            },
+        },
+        timeout=30,
+    )
+    response.raise_for_status()
+
+
+def _wait_indexed(box: Sandbox, accounts: list[Account], seconds: float = 45.0) -> None:
+    """Wait until the AppView shows the new profiles (it indexes them a moment later)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        response = httpx.get(
+            f"{box.appview_url}/xrpc/app.bsky.actor.getProfiles",
+            params={"actors": [a.did for a in accounts]},
+            timeout=30,
+        )
+        if response.status_code == 200:
+            named = [p for p in response.json().get("profiles", []) if p.get("displayName")]
+            if len(named) == len(accounts):
+                return
+        time.sleep(0.5)
+
+
+def _audience_step(box: Sandbox, account: Account, demo_dir: Path, ws: list[str]) -> str:
+    """Find partners the organisation followed on X again on Bluesky; "" when skipped."""
+    _step("8. Find the accounts the organisation followed on X, and follow them again")
+    try:
+        return _audience(box, account, demo_dir, ws)
+    except (DeparturesError, click.ClickException, httpx.HTTPError) as exc:
+        said = exc.one_line() if isinstance(exc, DeparturesError) else str(exc)
+        console.print(f"[yellow]The audience step did not complete ({said}); skipping it.")
+        return ""
+
+
+def _audience(box: Sandbox, account: Account, demo_dir: Path, ws: list[str]) -> str:
+    made = []
+    for partner in PARTNERS:
+        partner_account = fresh_account(box, partner.x_handle.lower())
+        _put_profile(partner_account, partner)
+        made.append(partner_account)
+    console.print(
+        "Three partners of the organisation on the sandbox: "
+        + ", ".join(
+            f"[bold]@{a.handle}[/] ({p.display_name!r})"
+            for a, p in zip(made, PARTNERS, strict=True)
+        )
+        + "."
+    )
+    _wait_indexed(box, made)
+    names = demo_dir / "partners.csv"
+    with names.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "handle", "name", "website"])
+        for partner in PARTNERS:
+            writer.writerow([partner.x_id, partner.x_handle, partner.name, partner.website])
+    console.print(f"What the team knows of its partners (names, websites): {names}")
+    _run(*ws, "audience", "import-names", str(names))
+    _run(*ws, "audience", "match", "--appview", box.appview_url)
+    _run(*ws, "audience", "review")
+    workspace = Workspace.open(Path(ws[1]))
+    try:
+        proposed = audience_store.candidates(workspace, status="proposed")
+    finally:
+        workspace.close()
+    genuine = {p.x_handle.lower(): p for p in PARTNERS if p.genuine}
+    accept = [c.id for c in proposed if c.x_handle.lower() in genuine and c.display_name
+              == genuine[c.x_handle.lower()].display_name]  # fmt: skip
+    reject = [c.id for c in proposed if c.id not in accept]
+    console.print(
+        "(the team reads the evidence: it accepts the real partners and rejects the stranger)"
+    )
+    if accept:
+        _run(*ws, "audience", "accept", *map(str, accept))
+    if reject:
+        _run(*ws, "audience", "reject", *map(str, reject))
+    _run(*ws, "audience", "follow", "--handle", account.handle, "--per-hour", "0", "--no-budget")
+    return f"{box.appview_url}/xrpc/app.bsky.graph.getFollows?actor={account.handle}"
 
 
 def _suffix(ports: list[str]) -> str:

@@ -38,8 +38,8 @@ from departures.sandbox import Account, Sandbox
 
 #: Seconds from creating the campaign to its pledge deadline, and from there to departure:
 #: enough for three organisations to join and pledge, short enough to wait for.
-DEADLINE_AFTER = 40
-DEPARTURE_AFTER = 15
+DEADLINE_AFTER = 30
+DEPARTURE_AFTER = 10
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def run_coalition(
     port = free_port(board_port)
     base_url = f"http://127.0.0.1:{port}"
 
-    step("8. A coalition: three organisations leave X together (the coalition service)")
+    step("9. A coalition: three organisations leave X together (the coalition service)")
     office = fresh_account(box, "coalition-office")
     accounts = [fresh_account(box, member.handle) for member in MEMBERS]
     console.print(
