@@ -3,9 +3,13 @@
 It brings up the sandbox (a real local Bluesky network), creates the Bluesky account of a
 fictional organisation, generates that organisation's X archive with the project's own
 generator, and runs the same ``departures`` commands a communications officer would, printing
-each command before its output so the transcript doubles as a tutorial. Everything it writes
-lives in ``./departures-demo`` (override with ``--dir``); the sandbox keeps running afterwards
-so the result can be looked at, until ``departures sandbox down``.
+each command before its output so the transcript doubles as a tutorial: import, login, migrate
+(plan, preview, run, verify), then the audience (partners it followed on X found again on
+Bluesky with evidence, reviewed, followed), then a coalition campaign of three organisations
+that tips and departs together (:mod:`departures.demo_coalition`). It ends by serving the
+campaign's public board until Ctrl-C (``--no-serve`` skips that). Everything it writes lives
+in ``./departures-demo`` (override with ``--dir``); the sandbox keeps running afterwards so
+the result can be looked at, until ``departures sandbox down``.
 """
 
 from __future__ import annotations

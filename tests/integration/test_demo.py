@@ -1,6 +1,7 @@
 """``make demo`` end to end: the demo runs on a network of its own and leaves behind a migrated
 organisation, a departed coalition whose welcome posts, list and starter pack exist, and a board
-that says so. The demo's ``sandbox up`` cannot see the session fixture's network (its state
+that says so; the partners it found again on Bluesky are followed, the stranger is not.
+The demo's ``sandbox up`` cannot see the session fixture's network (its state
 lives in the test's temporary directory), so the demo starts one on free ports and the test
 stops it."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +67,7 @@ def test_the_demo_migrates_and_runs_a_coalition_to_its_departure(tmp_path: Path)
         took = time.monotonic() - started
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert "/campaigns/leave-x-together" in result.stdout
+        assert "skipping it" not in result.stdout  # the audience step ran
         print(f"the demo took {took:.0f} s")
 
         status = subprocess.run(
@@ -75,6 +78,25 @@ def test_the_demo_migrates_and_runs_a_coalition_to_its_departure(tmp_path: Path)
         counts = json.loads(status.stdout)
         assert counts["planned"] > 0
         assert counts["published"] == counts["planned"]
+
+        organisation = re.search(r"Created (\S+) \((did:plc:[a-z0-9]+)\)", result.stdout)
+        assert organisation, result.stdout[:3000]
+        follows = xrpc(
+            box.pds_url,
+            "com.atproto.repo.listRecords",
+            repo=organisation.group(2),
+            collection="app.bsky.graph.follow",
+        )["records"]
+        partners = {
+            xrpc(box.pds_url, "com.atproto.identity.resolveHandle", handle=handle)["did"]
+            for handle in ("seedcommonsnet.test", "riverdeltacoop.test")
+        }
+        stranger = xrpc(
+            box.pds_url, "com.atproto.identity.resolveHandle", handle="greenledgerngo.test"
+        )["did"]
+        followed = [f["value"]["subject"] for f in follows]
+        assert sorted(followed) == sorted(partners)  # once each; never the stranger
+        assert stranger not in followed
 
         engine = connect(f"sqlite:///{demo_dir / 'coalition.db'}")
         try:
