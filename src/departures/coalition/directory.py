@@ -28,7 +28,9 @@ from departures.coalition.errors import BadInput
 from departures.coalition.schema import UTCDateTime
 
 MAX_LOOKUP = 1000
-SOURCES = ("self", "coordinator")
+# "self": from the owner's own archive; "declared": an X handle and id the owner stated;
+# "coordinator": a member organisation added by its campaign's coordinator.
+SOURCES = ("self", "declared", "coordinator")
 
 # The directory's own metadata: its table is created by the Alembic revision 0003.
 directory_metadata = MetaData()
@@ -121,6 +123,25 @@ class Directory:
             return conn.execute(
                 delete(directory_entries).where(directory_entries.c.did == did)
             ).rowcount
+
+    def entries_for(self, did: str) -> list[dict[str, str]]:
+        """The pairs of one DID (what its owner sees on the directory page)."""
+        query = (
+            select(directory_entries)
+            .where(directory_entries.c.did == did)
+            .order_by(directory_entries.c.x_id)
+        )
+        with self.engine.connect() as conn:
+            return [
+                {
+                    "x_id": row.x_id,
+                    "x_username": row.x_username,
+                    "handle": row.handle,
+                    "source": row.source,
+                    "consented_at": row.consented_at.isoformat(timespec="seconds"),
+                }
+                for row in conn.execute(query)
+            ]
 
     def lookup(self, x_ids: Sequence[str]) -> list[dict[str, str]]:
         """The consented pairs of these X ids (unknown ids are simply absent)."""

@@ -40,6 +40,7 @@ from starlette.types import Receive, Scope, Send
 from departures.coalition import board as boards
 from departures.coalition import directory as directories
 from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, DepartureDay
+from departures.coalition.directory_web import BlueskySignIn, DirectoryPages
 from departures.coalition.errors import (
     BadInput,
     NotAllowed,
@@ -124,6 +125,7 @@ class CoalitionApp:
         language: str = DEFAULT_LANGUAGE,
         forms_per_minute: int = 60,
         departure: DepartureDay | None = None,
+        bluesky_sign_in: BlueskySignIn | None = None,
     ) -> None:
         self.store = store
         # Departure-day welcome posts: None when the server makes no Bluesky writes.
@@ -189,6 +191,8 @@ class CoalitionApp:
             Route("/directory/export.json", self._endpoint(self.directory_export)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
+        # The directory's own pages (sign-in with Bluesky, register, withdraw, reconnect).
+        routes[-1:-1] = DirectoryPages(self, bluesky_sign_in).routes()
         self.app = Starlette(
             routes=routes,
             lifespan=self._lifespan,
