@@ -40,7 +40,7 @@ Progress = Callable[[str, int, int | None], None]
 
 CHUNK = 5000
 # The page cache during an import (PRAGMA cache_size; negative: KiB).
-IMPORT_CACHE_KIB = -65536
+IMPORT_CACHE_KIB = -32768
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 48 << 20
 WORKERS = 2
@@ -987,15 +987,12 @@ def import_archive(
         gc.disable()
         conn = workspace.conn
         cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
-        temp_store = conn.execute("PRAGMA temp_store").fetchone()[0]
         # A bigger page cache keeps the transaction's dirty pages out of the WAL until the
         # commit and spares re-reading them in the linking passes; bounded, so memory
-        # does not grow with the archive.
+        # does not grow with the archive. (temp_store stays as set: in memory, the sorts
+        # that rebuild the indexes would grow with the archive.)
         conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
-        conn.execute("PRAGMA temp_store = MEMORY")
-        restore.extend(
-            [f"PRAGMA cache_size = {int(cache_size)}", f"PRAGMA temp_store = {int(temp_store)}"]
-        )
+        restore.append(f"PRAGMA cache_size = {int(cache_size)}")
         with workspace.transaction():
             importer.run(files, manifest)
             workspace.set_meta("archive_path", str(archive.path))
