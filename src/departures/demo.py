@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import os
 import shlex
 import shutil
@@ -200,6 +201,8 @@ def demo(demo_dir: Path, base_port: int, board_port: int, no_serve: bool) -> Non
         )
         return
     _step("The board, served until Ctrl-C")
+    # The server logs at INFO; a line per request of its Bluesky client would drown the rest.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     _run(
         "coalition", "serve", "--db", coalition.db_url, "--port", str(coalition.port),
         "--handle-service", box.pds_url, "--bluesky-service", box.pds_url,
