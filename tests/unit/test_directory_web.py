@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from departures.coalition.db import connect, migrate
-from departures.coalition.directory import Directory
+from departures.coalition.directory import Directory, DirectoryError, read_bulk_csv
 from departures.coalition.directory_web import MAX_UPLOAD, read_upload
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge
 from departures.coalition.handles import XrpcHandleResolver
@@ -328,3 +328,18 @@ def test_an_url_encoded_post_to_the_upload_is_a_400(client: TestClient) -> None:
     signed_in(client)
     response = client.post("/directory/register", data={"csrf": token(client)})
     assert response.status_code == 400
+
+
+def test_the_coordinators_csv_is_read_and_checked_line_by_line() -> None:
+    rows = read_bulk_csv(
+        "\ufeffbluesky_handle,x_id,x_handle,note\n@Org.BSKY.social,42,@org_x,ignored\n".encode()
+    )
+    assert rows == [("42", "org_x", "org.bsky.social")]
+    with pytest.raises(DirectoryError, match="no column x_id"):
+        read_bulk_csv(b"id,x_handle,bluesky_handle\n1,a,b.test\n")
+    with pytest.raises(DirectoryError, match="line 3: the X id 'abc' is not a number"):
+        read_bulk_csv(b"x_id,x_handle,bluesky_handle\n1,a,a.test\nabc,b,b.test\n")
+    with pytest.raises(DirectoryError, match="not UTF-8"):
+        read_bulk_csv(b"x_id,x_handle,bluesky_handle\n1,\xe9,a.test\n")
+    with pytest.raises(DirectoryError, match="not a Bluesky handle"):
+        read_bulk_csv(b"x_id,x_handle,bluesky_handle\n1,a,nodot\n")

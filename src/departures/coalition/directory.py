@@ -172,6 +172,53 @@ class Directory:
             return [{"x_id": r.x_id, "did": r.did, "handle": r.handle} for r in conn.execute(query)]
 
 
+BULK_COLUMNS = ("x_id", "x_handle", "bluesky_handle")
+
+
+def read_bulk_csv(data: bytes) -> list[tuple[str, str, str]]:
+    """(x_id, x_handle, bluesky_handle) rows of a coordinator's CSV, checked, in file order.
+
+    The header must name the three columns (any order, more columns are ignored). The X id
+    is required: the directory is keyed by it and X handles change.
+    """
+    import csv
+    import io
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DirectoryError(
+            "the CSV file is not UTF-8", "Save it as CSV UTF-8 from your spreadsheet"
+        ) from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in BULK_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DirectoryError(
+            f"the CSV file has no column {', '.join(missing)}",
+            "Its first line must be: x_id,x_handle,bluesky_handle",
+        )
+    rows: list[tuple[str, str, str]] = []
+    for line, row in enumerate(reader, start=2):
+        x_id = (row.get("x_id") or "").strip()
+        x_handle = (row.get("x_handle") or "").strip().removeprefix("@")
+        bluesky = (row.get("bluesky_handle") or "").strip().removeprefix("@").lower()
+        if not _X_ID.match(x_id):
+            raise DirectoryError(
+                f"line {line}: the X id {x_id[:30]!r} is not a number", "X ids are digits only"
+            )
+        if not _X_USERNAME.match(x_handle):
+            raise DirectoryError(
+                f"line {line}: {x_handle[:30]!r} is not an X handle", "Use 1 to 15 letters or _"
+            )
+        if not bluesky or len(bluesky) > 253 or "." not in bluesky:
+            raise DirectoryError(
+                f"line {line}: {bluesky[:60]!r} is not a Bluesky handle",
+                "Give it as name.bsky.social",
+            )
+        rows.append((x_id, x_handle, bluesky))
+    return rows
+
+
 def parse_ids(raw: str) -> list[str]:
     """``"1, 2,3"`` → ``["1", "2", "3"]`` (the lookup's query parameter)."""
     return [part.strip() for part in raw.split(",") if part.strip()]

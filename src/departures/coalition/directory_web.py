@@ -102,7 +102,7 @@ class PdsSignIn:
         identity = resolve(handle, self.service)
         client = Client(base_url=identity.pds)
         try:
-            session = client.login(identity.did, password, fetch_bsky_profile=False)
+            client.login(identity.did, password, fetch_bsky_profile=False)
         except (UnauthorizedError, BadRequestError) as exc:
             raise NotAllowed(
                 _("the Bluesky server refused this handle and app password"),
@@ -115,7 +115,9 @@ class PdsSignIn:
             ) from exc
         finally:
             client.request.close()
-        if session is None or getattr(client.me, "did", identity.did) != identity.did:
+        # The SDK keeps the created session here; it is dropped with the client.
+        session = client._session
+        if session is None or session.did != identity.did:
             raise NotAllowed(_("the Bluesky server answered for another account"))
         return identity.did, identity.handle
 

@@ -245,6 +245,7 @@ def serve(
     """
     import uvicorn
 
+    from departures.coalition.directory_web import PdsSignIn
     from departures.coalition.web import CoalitionApp
 
     store = _store(db_url)
@@ -258,6 +259,7 @@ def serve(
         departure=_bluesky_hooks(store, db_url, options)[0],
         tick_seconds=tick_seconds or None,
         language=language,
+        bluesky_sign_in=PdsSignIn(options["handle_service"]),
     )
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -509,6 +511,48 @@ def invite(
     store = _store(db_url)
     secret = store.create_invite(slug, _coordinator(store, token), note, timedelta(days=days))
     click.echo(f"{(base_url or 'http://127.0.0.1:8000').rstrip('/')}/invite/{secret}")
+
+
+@coalition.group()
+def directory() -> None:
+    """The directory of X account → Bluesky account pairs (people register at /directory)."""
+
+
+@directory.command(name="bulk-add")
+@db_option
+@token_option
+@click.argument("slug")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--handle-service",
+    envvar="DEPARTURES_HANDLE_SERVICE",
+    default=DEFAULT_SERVICE,
+    show_default=True,
+    help="Where the Bluesky handles are resolved to DIDs [env DEPARTURES_HANDLE_SERVICE].",
+)
+def directory_bulk_add(
+    db_url: str | None, token: str | None, slug: str, csv_file: Path, handle_service: str
+) -> None:
+    """Add the campaign's member organisations to the directory from a CSV file.
+
+    Columns: x_id,x_handle,bluesky_handle (one organisation a line). Every handle is
+    resolved before anything is written, so a bad line adds nothing. Example:
+    departures coalition directory bulk-add leave-x-together members.csv
+    """
+    from departures.coalition.directory import Directory, read_bulk_csv
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    rows = read_bulk_csv(csv_file.read_bytes())
+    resolver = XrpcHandleResolver(handle_service)
+    resolved = []
+    for number, (x_id, x_handle, handle) in enumerate(rows, start=1):
+        resolved.append((x_id, x_handle, resolver.resolve(handle), handle))
+        click.echo(f"[{number}/{len(rows)}] @{x_handle} -> {handle}", err=True)
+    added = Directory(store.engine).bulk_add(resolved)
+    click.echo(f"Added {added} organisations to the directory (by the coordinator of {slug}).")
 
 
 __all__ = ["coalition"]
