@@ -1,0 +1,204 @@
+"""The directory's page in a real headless Chromium (Debian's ``chromium`` driven by
+Playwright's Python package), served by uvicorn on loopback: sign in with Bluesky, register
+from account.js with the following list, see the entry and the reconnect list, withdraw.
+
+Once with a fake sign-in (runs without the sandbox) and once with the real sign-in against
+an account on the local sandbox network.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from departures.coalition.db import connect, migrate
+from departures.coalition.directory import Directory
+from departures.coalition.directory_web import BlueskySignIn, PdsSignIn
+from departures.coalition.errors import NotAllowed
+from departures.coalition.handles import XrpcHandleResolver
+from departures.coalition.store import CoalitionStore
+from departures.coalition.web import CoalitionApp
+from departures.sandbox.pytest_plugin import TestSandbox
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ORG_DID = "did:plc:" + "c" * 24
+FAKE_DID = "did:plc:" + "f" * 24
+
+
+class FakeSignIn:
+    def verify(self, handle: str, password: str) -> tuple[str, str]:
+        if handle != "fan.test" or password != "app-pass":
+            raise NotAllowed("the Bluesky server refused this handle and app password")
+        return FAKE_DID, handle
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of Debian's Chromium; installed by the test run itself in CI (as root)."""
+    if shutil.which("chromium") is None and Path(CHROMIUM).exists() is False:
+        if os.environ.get("CI") and os.geteuid() == 0:
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+            result = subprocess.run(install, capture_output=True, text=True, timeout=900, env=env)
+            if result.returncode != 0:
+                subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=env)
+                result = subprocess.run(
+                    install, capture_output=True, text=True, timeout=900, env=env
+                )
+            if result.returncode != 0:
+                pytest.fail(f"could not install chromium in CI: {result.stderr[-500:]}")
+        elif os.environ.get("CI"):
+            pytest.fail("chromium is missing in CI and the tests do not run as root")
+        else:
+            pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    return CHROMIUM
+
+
+@pytest.fixture
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    """A function that serves the app with a given sign-in; returns (base URL, store)."""
+    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
+    migrate(engine)
+    store = CoalitionStore(engine)
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(sign_in: BlueskySignIn) -> tuple[str, CoalitionStore]:
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        app = CoalitionApp(
+            store,
+            secret_key=b"e2e-key",
+            resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+            base_url=base,
+            bluesky_sign_in=sign_in,
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        )
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        servers.append((server, thread))
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.05)
+        return base, store
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+    engine.dispose()
+
+
+def _register_see_and_withdraw(
+    browser: Any, base: str, store: CoalitionStore, handle: str, password: str, tmp: Path
+) -> None:
+    from PIL import Image
+
+    Directory(store.engine).register("500", "org_on_x", ORG_DID, "org.test", source="coordinator")
+    account = tmp / "account.js"
+    account.write_bytes(
+        b"window.YTD.account.part0 = "
+        + json.dumps([{"account": {"accountId": "31337", "username": "fan_on_x"}}]).encode()
+    )
+    following = tmp / "following.js"
+    following.write_bytes(
+        b"window.YTD.following.part0 = "
+        + json.dumps([{"following": {"accountId": i}} for i in ("500", "600")]).encode()
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.on("dialog", lambda dialog: pytest.fail(f"a script ran: {dialog.message}"))
+    page.goto(f"{base}/directory")
+    page.get_by_label("Bluesky handle").fill(handle)
+    page.get_by_label("App password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#signed-in-handle")
+    assert page.locator("#no-entries").is_visible()
+
+    page.get_by_label("data/account.js of your X archive").set_input_files(str(account))
+    page.get_by_label("Optional: data/following.js").set_input_files(str(following))
+    page.get_by_label("I agree that this directory stores").check()
+    page.get_by_role("button", name="Register", exact=True).click()
+    page.wait_for_selector("#registered")
+    assert "@fan_on_x" in page.locator("#entries").inner_text()
+    assert "from your archive" in page.locator("#entries").inner_text()
+    links = page.locator("#found a")
+    assert links.count() == 1
+    assert links.first.get_attribute("href") == f"https://bsky.app/profile/{ORG_DID}"
+    assert "Of the 2 accounts you followed on X, 1 is in the directory" in page.inner_text("#main")
+    png = page.screenshot(full_page=True, path=str(tmp / "directory.png"))
+    image = Image.open(io.BytesIO(png))
+    assert image.width >= 300 and image.height >= 600
+    assert httpx.get(f"{base}/directory/lookup?x_ids=31337").json()["entries"][0]["x_id"] == (
+        "31337"
+    )
+
+    page.get_by_role("button", name="Withdraw my consent").click()
+    page.wait_for_selector("#withdrawn")
+    assert page.locator("#no-entries").is_visible()
+    page.screenshot(full_page=True, path=str(tmp / "withdrawn.png"))
+    assert httpx.get(f"{base}/directory/lookup?x_ids=31337").json() == {"entries": []}
+    context.close()
+
+
+def test_register_and_withdraw_in_a_real_browser(browser: Any, serve: Any, tmp_path: Path) -> None:
+    base, store = serve(FakeSignIn())
+    _register_see_and_withdraw(browser, base, store, "fan.test", "app-pass", tmp_path)
+
+
+@pytest.mark.sandbox
+def test_register_and_withdraw_with_a_real_bluesky_sign_in(
+    browser: Any,
+    serve: Any,
+    tmp_path: Path,
+    sandbox: TestSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
+    person = sandbox.new_account("dirweb")
+    base, store = serve(PdsSignIn(sandbox.pds_url))
+    _register_see_and_withdraw(browser, base, store, person.handle, person.app_password, tmp_path)
+    assert Directory(store.engine).entries_for(person.did) == []
