@@ -76,8 +76,10 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         if _debug():
             raise
-        click.echo("Interrupted. Everything saved so far is kept; run the command again to resume.",
-                   err=True)
+        click.echo(
+            "Interrupted. Everything saved so far is kept; run the command again to resume.",
+            err=True,
+        )
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
