@@ -37,6 +37,19 @@ def test_the_sessions_file_is_private_and_keyed_by_did(tmp_path: Path) -> None:
     assert store.get("did:plc:two") == by_handle
 
 
+def test_a_handle_logged_in_again_on_a_new_account_names_the_new_one(tmp_path: Path) -> None:
+    # A sandbox started afresh (or an account deleted and recreated) gives the same handle a
+    # new DID; a command naming the handle must not pick up the dead account's session.
+    store = SessionStore(tmp_path)
+    store.put(_session("ngo.test", "did:plc:old"))
+    store.put(_session("other.test", "did:plc:other"))
+    store.put(_session("ngo.test", "did:plc:new"))
+    found = store.get("ngo.test")
+    assert found is not None and found.did == "did:plc:new"
+    assert store.get("did:plc:old") is None
+    assert store.get("did:plc:other") is not None
+
+
 def test_tokens_never_show_in_the_repr(tmp_path: Path) -> None:
     text = repr(_session("ngo.example", "did:plc:one"))
     assert "SECRET" not in text and "ngo.example" in text

@@ -106,14 +106,30 @@ class SessionStore:
             if who is None:
                 return None
         who = who.strip().removeprefix("@").lower()
-        for did, saved in accounts.items():
-            if who in (did.lower(), str(saved.get("handle", "")).lower()):
-                return StoredSession(**saved)
-        return None
+        matches = [
+            saved
+            for did, saved in accounts.items()
+            if who in (did.lower(), str(saved.get("handle", "")).lower())
+        ]
+        if not matches:
+            return None
+        # A handle can move to another DID (a sandbox started afresh, an account recreated):
+        # the latest login is the one that counts.
+        return StoredSession(**max(matches, key=lambda saved: str(saved.get("logged_in_at", ""))))
 
     def put(self, session: StoredSession, *, make_current: bool = True) -> None:
         """Store (or replace) a session."""
         data = self._load()
+        handle = session.handle.lower()
+        # One handle names one account at a time: a new login for it replaces older ones.
+        for did in [
+            did
+            for did, saved in data["accounts"].items()
+            if did != session.did and str(saved.get("handle", "")).lower() == handle
+        ]:
+            del data["accounts"][did]
+            if data.get("current") == did:
+                data["current"] = None
         data["accounts"][session.did] = asdict(session)
         if make_current or data.get("current") is None:
             data["current"] = session.did
