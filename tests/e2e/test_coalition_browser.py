@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -32,38 +29,7 @@ from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOSTILE = "<script>alert(1)</script>"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The path of Debian's Chromium; installed by the test run itself in CI (as root)."""
-    if shutil.which("chromium") is None and Path(CHROMIUM).exists() is False:
-        if os.environ.get("CI") and os.geteuid() == 0:
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-            result = subprocess.run(install, capture_output=True, text=True, timeout=900, env=env)
-            if result.returncode != 0:  # a fresh machine may have no package lists yet
-                subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=env)
-                result = subprocess.run(
-                    install, capture_output=True, text=True, timeout=900, env=env
-                )
-            if result.returncode != 0:
-                pytest.fail(f"could not install chromium in CI: {result.stderr[-500:]}")
-        elif os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI and the tests do not run as root")
-        else:
-            pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return CHROMIUM
 
 
 def _free_port() -> int:
@@ -100,18 +66,6 @@ def served(tmp_path: Path) -> Iterator[tuple[str, CoalitionStore]]:
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def _local(moment: datetime) -> str:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -33,15 +30,6 @@ from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
 from departures.sandbox.pytest_plugin import TestSandbox
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ORG_DID = "did:plc:" + "c" * 24
 FAKE_DID = "did:plc:" + "f" * 24
 
@@ -51,40 +39,6 @@ class FakeSignIn:
         if handle != "fan.test" or password != "app-pass":
             raise NotAllowed("the Bluesky server refused this handle and app password")
         return FAKE_DID, handle
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """The path of Debian's Chromium; installed by the test run itself in CI (as root)."""
-    if shutil.which("chromium") is None and Path(CHROMIUM).exists() is False:
-        if os.environ.get("CI") and os.geteuid() == 0:
-            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-            install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
-            result = subprocess.run(install, capture_output=True, text=True, timeout=900, env=env)
-            if result.returncode != 0:
-                subprocess.run(["apt-get", "update"], capture_output=True, timeout=600, env=env)
-                result = subprocess.run(
-                    install, capture_output=True, text=True, timeout=900, env=env
-                )
-            if result.returncode != 0:
-                pytest.fail(f"could not install chromium in CI: {result.stderr[-500:]}")
-        elif os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI and the tests do not run as root")
-        else:
-            pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return CHROMIUM
-
-
-@pytest.fixture
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
 
 
 def _free_port() -> int:

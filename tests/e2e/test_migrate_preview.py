@@ -9,11 +9,8 @@ nothing, the missing alt text is in plain sight, thumbnails load, and the warnin
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -34,38 +31,8 @@ from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
 from departures.workspace import Workspace
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HOSTILE = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 BASE_MS = 1_700_000_000_000
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    """Debian's Chromium; installed by the test run itself in CI (as root)."""
-    if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
-        if os.environ.get("CI") and os.geteuid() == 0:
-            result = subprocess.run(
-                ["apt-get", "install", "-y", "chromium"],
-                capture_output=True,
-                text=True,
-                timeout=900,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            )
-            if result.returncode != 0:
-                pytest.fail(f"could not install chromium in CI: {result.stderr[-500:]}")
-        elif os.environ.get("CI"):
-            pytest.fail("chromium is missing in CI and the tests do not run as root")
-        else:
-            pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return CHROMIUM
 
 
 def _jpeg() -> bytes:
@@ -102,15 +69,9 @@ def preview(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def page(chromium: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield browser.new_page(viewport={"width": 900, "height": 1300})
-        finally:
-            browser.close()
+def page(browser: Any) -> object:
+    """A page of the shared headless Chromium (see conftest.py), sized like a laptop."""
+    return browser.new_page(viewport={"width": 900, "height": 1300})
 
 
 def test_preview_renders_escapes_hostile_text_and_shows_missing_alt(
