@@ -299,24 +299,8 @@ class DirectoryPages:
                 response = app._error_response(ctx, error)
             except Exception:
                 log.exception("error handling an upload to %s", request.url.path)
-                response = app._render(
-                    ctx,
-                    "error.html",
-                    code=500,
-                    title=_("Server error"),
-                    message=_("Something went wrong on our side."),
-                    hint=_("Try again later; the coordinator has the log."),
-                )
-            app._save_session(ctx, response)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; script-src 'none'; object-src 'none'; "
-                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-            )
-            return response
+                response = app._server_error(ctx)
+            return app._finish(ctx, response)
 
         return endpoint
 

@@ -268,26 +268,34 @@ class CoalitionApp:
                 response = self._error_response(ctx, error)
             except Exception:
                 log.exception("error handling %s %s", request.method, request.url.path)
-                response = self._render(
-                    ctx,
-                    "error.html",
-                    code=500,
-                    title=_("Server error"),
-                    message=_("Something went wrong on our side."),
-                    hint=_("Try again later; the coordinator has the log."),
-                )
-            self._save_session(ctx, response)
-            response.headers.setdefault("X-Content-Type-Options", "nosniff")
-            response.headers.setdefault("Referrer-Policy", "same-origin")
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault(
-                "Content-Security-Policy",
-                "default-src 'self'; script-src 'none'; object-src 'none'; "
-                "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-            )
-            return response
+                response = self._server_error(ctx)
+            return self._finish(ctx, response)
 
         return endpoint
+
+    def _server_error(self, ctx: Ctx) -> Response:
+        """The 500 page: no details for the visitor, the traceback is in the log."""
+        return self._render(
+            ctx,
+            "error.html",
+            code=500,
+            title=_("Server error"),
+            message=_("Something went wrong on our side."),
+            hint=_("Try again later; the coordinator has the log."),
+        )
+
+    def _finish(self, ctx: Ctx, response: Response) -> Response:
+        """Save the session and add the security headers every page carries."""
+        self._save_session(ctx, response)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'none'; object-src 'none'; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        )
+        return response
 
     async def _read_form(self, request: Request) -> Form:
         declared = request.headers.get("content-length", "")
