@@ -14,11 +14,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from conftest import shared_archive
 from departures.archive.importer import import_archive
 from departures.archive.media import read_media
 from departures.archive.stats import archive_stats
 from departures.workspace import Workspace
+from shared_fixtures import shared_archive
 
 pytestmark = pytest.mark.fixtures
 

@@ -8,7 +8,6 @@ from typing import Any
 import orjson
 import pytest
 
-from conftest import shared_archive
 from departures.archive.importer import import_archive
 from departures.migrate.convert import MISSING_ALT
 from departures.migrate.plan import build_plan
@@ -17,6 +16,7 @@ from departures.migrate.richtext import grapheme_count
 from departures.migrate.rkeys import decode_tid
 from departures.migrate.select import Selection
 from departures.workspace import Workspace
+from shared_fixtures import shared_archive
 
 pytestmark = pytest.mark.fixtures
 
