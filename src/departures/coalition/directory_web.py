@@ -53,6 +53,7 @@ __all__ = [
     "Upload",
     "parse_multipart",
     "read_upload",
+    "upload_endpoint",
 ]
 
 MAX_JS = 1024 * 1024  # account.js is a few hundred bytes; 1 MB is generous
@@ -204,8 +205,14 @@ def _zip_member(archive: zipfile.ZipFile, wanted: str) -> zipfile.ZipInfo | None
     return None
 
 
-def read_upload(archive_file: bytes | None, following_file: bytes | None) -> Upload:
-    """Read an upload: a zip (its data/account.js and data/following.js) or single .js files."""
+def read_upload(
+    archive_file: bytes | None, following_file: bytes | None, *, require_account: bool = True
+) -> Upload:
+    """Read an upload: a zip (its data/account.js and data/following.js) or single .js files.
+
+    ``require_account=False`` (a member organisation's page, which wants the following list)
+    accepts a zip without ``data/account.js``.
+    """
     account: tuple[str, str] | None = None
     following: frozenset[str] | None = None
     if archive_file is not None and archive_file.startswith(b"PK"):
@@ -214,12 +221,13 @@ def read_upload(archive_file: bytes | None, following_file: bytes | None) -> Upl
         try:
             with zipfile.ZipFile(io.BytesIO(archive_file)) as archive:
                 member = _zip_member(archive, "account.js")
-                if member is None:
+                if member is None and require_account:
                     raise BadInput(
                         _("this zip has no data/account.js"),
                         _("Upload the zip of your X archive, or its data/account.js"),
                     )
-                account = directories.account_from_archive(_bounded(archive, member, MAX_JS))
+                if member is not None:
+                    account = directories.account_from_archive(_bounded(archive, member, MAX_JS))
                 listed = _zip_member(archive, "following.js")
                 if listed is not None and following_file is None:
                     following = following_from_archive(_bounded(archive, listed, MAX_FOLLOWING_JS))
@@ -269,40 +277,7 @@ class DirectoryPages:
     def _upload_endpoint(
         self, view: Callable[[Ctx, dict[str, tuple[str, bytes]]], Response]
     ) -> Callable[[Request], Awaitable[Response]]:
-        from departures.coalition.web import Ctx
-
-        app = self.app
-
-        async def endpoint(request: Request) -> Response:
-            ctx = Ctx(request, app._load_session(request))
-            try:
-                client = request.client.host if request.client else "unknown"
-                if not app.form_limiter.allow(client):
-                    raise TooMany(
-                        _("too many forms sent from your address in the last minute"),
-                        _("Wait a minute and send it again"),
-                    )
-                body = await _read_body(request)
-                ctx.form, files = parse_multipart(body, request.headers.get("content-type", ""))
-                del body
-                expected = ctx.session.get("csrf")
-                sent = ctx.form.fields.get("csrf", "")
-                if not isinstance(expected, str) or not hmac.compare_digest(
-                    expected.encode(), sent.encode()
-                ):
-                    raise NotAllowed(
-                        _("this form has expired or did not come from this site"),
-                        _("Reload the page and send the form again (cookies must be enabled)"),
-                    )
-                response = await run_in_threadpool(view, ctx, files)
-            except DeparturesError as error:
-                response = app._error_response(ctx, error)
-            except Exception:
-                log.exception("error handling an upload to %s", request.url.path)
-                response = app._server_error(ctx)
-            return app._finish(ctx, response)
-
-        return endpoint
+        return upload_endpoint(self.app, view)
 
     def _signed_in(self, ctx: Ctx) -> tuple[str, str]:
         did, handle = ctx.session.get(_DID), ctx.session.get(_HANDLE)
@@ -418,6 +393,48 @@ class DirectoryPages:
         for start in range(0, len(ids), directories.MAX_LOOKUP):
             found.extend(self.directory.lookup(ids[start : start + directories.MAX_LOOKUP]))
         return [entry for entry in found if entry["did"] != exclude]
+
+
+def upload_endpoint(
+    app: CoalitionApp, view: Callable[[Ctx, dict[str, tuple[str, bytes]]], Response]
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint for a multipart upload form: rate limit, size limit, CSRF, errors as pages.
+
+    ``view`` gets the form's text fields in ``ctx.form`` and its files by field name.
+    """
+    from departures.coalition.web import Ctx
+
+    async def endpoint(request: Request) -> Response:
+
+        ctx = Ctx(request, app._load_session(request))
+        try:
+            client = request.client.host if request.client else "unknown"
+            if not app.form_limiter.allow(client):
+                raise TooMany(
+                    _("too many forms sent from your address in the last minute"),
+                    _("Wait a minute and send it again"),
+                )
+            body = await _read_body(request)
+            ctx.form, files = parse_multipart(body, request.headers.get("content-type", ""))
+            del body
+            expected = ctx.session.get("csrf")
+            sent = ctx.form.fields.get("csrf", "")
+            if not isinstance(expected, str) or not hmac.compare_digest(
+                expected.encode(), sent.encode()
+            ):
+                raise NotAllowed(
+                    _("this form has expired or did not come from this site"),
+                    _("Reload the page and send the form again (cookies must be enabled)"),
+                )
+            response = await run_in_threadpool(view, ctx, files)
+        except DeparturesError as error:
+            response = app._error_response(ctx, error)
+        except Exception:
+            log.exception("error handling an upload to %s", request.url.path)
+            response = app._server_error(ctx)
+        return app._finish(ctx, response)
+
+    return endpoint
 
 
 async def _read_body(request: Request) -> bytes:
