@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from starlette.responses import Response
 
 from departures.coalition.errors import BadInput
-from departures.coalition.schema import UTCDateTime
+from departures.coalition.schema import UTCDateTime, reconnect_proposals
 
 MAX_LOOKUP = 1000
 # "self": from the owner's own archive; "declared": an X handle and id the owner stated;
@@ -118,8 +118,13 @@ class Directory:
         return len(rows)
 
     def withdraw(self, did: str) -> int:
-        """Consent withdrawn: every pair of ``did`` is deleted; how many."""
+        """Consent withdrawn: every pair of ``did`` is deleted; how many.
+
+        What was proposed to members from those pairs goes too (in the same transaction):
+        the member pages stop listing the account and no follow is made for it any more.
+        """
         with self.engine.begin() as conn:
+            conn.execute(delete(reconnect_proposals).where(reconnect_proposals.c.did == did))
             return conn.execute(
                 delete(directory_entries).where(directory_entries.c.did == did)
             ).rowcount

@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -43,6 +44,9 @@ __all__ = [
     "organisations",
     "outbox",
     "pledges",
+    "reconnect_followings",
+    "reconnect_members",
+    "reconnect_proposals",
 ]
 
 
@@ -250,4 +254,43 @@ campaign_graph = Table(
     Column("starter_pack_uri", String(600), nullable=False, default=""),
     Column("modlist_uri", String(600), nullable=False, default=""),
     Column("synced_at", UTCDateTime),
+)
+
+# --- Reconnect: late directory registrants, proposed or followed (revision 0004) -------------
+
+# A member's reconnect settings: whether the scheduler follows for it ("follow them for us",
+# off by default) and when its X following list was uploaded.
+reconnect_members = Table(
+    "reconnect_members",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("auto_follow", Boolean, nullable=False, default=False),
+    Column("uploaded_at", UTCDateTime),
+)
+
+# The X ids a member followed (from its archive's following.js): ids only, nothing else.
+reconnect_followings = Table(
+    "reconnect_followings",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("x_id", String(20), primary_key=True),
+    Index("ix_reconnect_followings_x_id", "x_id"),
+)
+
+# Each directory entry proposed to a member, once (the primary key), with the e-mail round
+# that listed it (``round``) and, when the scheduler follows for the member, what became of
+# the follow: "proposed", "followed" (by us), "existing" (followed already), "failed".
+reconnect_proposals = Table(
+    "reconnect_proposals",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("x_id", String(20), primary_key=True),
+    Column("did", String(200), nullable=False, index=True),
+    Column("handle", String(253), nullable=False),
+    Column("round", Integer, nullable=False),
+    Column("proposed_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False, default="proposed"),
+    Column("done_at", UTCDateTime),
+    Column("uri", String(600), nullable=False, default=""),
+    Column("reason", String(500), nullable=False, default=""),
 )
