@@ -308,3 +308,47 @@ def counts(workspace: Workspace) -> dict[str, int]:
     ):
         out[str(status)] = int(n)
     return out
+
+
+# --- for the migration --------------------------------------------------------------------
+
+
+def mention_dids(workspace: Workspace) -> dict[str, str]:
+    """What the migration's mentions may point to: ``{X id or lower-case screen name: DID}``.
+
+    Each X account the directory pairs or a match accepted (by the rule or a person) gives
+    its id; the screen names the workspace knows for it give names too, for mentions the
+    archive stored without an id. A pair a person rejected is left out. A directory pair
+    wins over a searched one, then the best score. A screen name also seen for another,
+    unmatched X account (names are reused) or for two matched ones is left out: a wrong
+    Bluesky mention notifies a stranger, the X profile link is the safe fallback.
+    """
+    conn = workspace.conn
+    by_id: dict[int, str] = {}
+    for x_id, did in conn.execute(
+        "SELECT x_id, did FROM audience_candidates WHERE status = 'accepted' "
+        "ORDER BY x_id, found_by = 'directory' DESC, score DESC, id"
+    ):
+        by_id.setdefault(int(x_id), str(did))
+    for x_id, did in conn.execute(
+        "SELECT d.x_id, d.did FROM audience_directory d WHERE NOT EXISTS (SELECT 1 FROM "
+        "audience_candidates c WHERE c.x_id = d.x_id AND c.did = d.did "
+        "AND c.status = 'rejected' AND c.decided_by = 'user') ORDER BY d.x_id"
+    ):
+        by_id.setdefault(int(x_id), str(did))
+    owners: dict[str, set[int]] = {}
+    for x_id, name in conn.execute(
+        "SELECT user_id, screen_name FROM known_screen_names "
+        "UNION SELECT x_id, handle FROM audience_names "
+        "UNION SELECT x_id, x_handle FROM audience_candidates"
+    ):
+        text = str(name or "").strip().removeprefix("@").lower()
+        if text:
+            owners.setdefault(text, set()).add(int(x_id))
+    out: dict[str, str] = {str(x_id): did for x_id, did in by_id.items()}
+    for name, ids in owners.items():
+        if len(ids) == 1:
+            (x_id,) = ids
+            if x_id in by_id:
+                out.setdefault(name, by_id[x_id])
+    return out

@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from departures.audience.store import mention_dids
 from departures.commands.context import AppContext, pass_app
 from departures.errors import DeparturesError, WorkspaceError
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
@@ -267,7 +268,15 @@ def plan_command(
             video_max_bytes=video_max_mb * 1_000_000,
             video_max_duration_ms=video_max_seconds * 1000,
         )
-        summary = build_plan(workspace, selection, footer=footer, limits=limits, progress=progress)
+        # Accounts found on Bluesky (directory, accepted matches) are mentioned there.
+        summary = build_plan(
+            workspace,
+            selection,
+            footer=footer,
+            mention_dids=mention_dids(workspace),
+            limits=limits,
+            progress=progress,
+        )
     if as_json:
         click.echo(orjson.dumps(summary.to_dict()).decode())
         return
@@ -299,6 +308,14 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
     )
     detail = ", ".join(f"{n} {k}" for k, n in sorted(summary.warnings_by_kind.items()))
     table.add_row("warnings", str(summary.warnings), detail)
+    mentions = summary.bluesky_mentions + summary.x_profile_mentions
+    if mentions:
+        table.add_row(
+            "mentions",
+            str(mentions),
+            f"{summary.bluesky_mentions} point to Bluesky accounts, "
+            f"{summary.x_profile_mentions} link to the X profile",
+        )
     skipped = ", ".join(f"{n} {k}" for k, n in sorted(summary.skipped.items()))
     if skipped:
         table.add_row("left out", str(sum(summary.skipped.values())), skipped)

@@ -63,6 +63,10 @@ class PlanSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     selection_warnings: list[str] = field(default_factory=list)
     estimated_seconds: float = 0.0
+    #: Mentions that became Bluesky mentions (the account was found on Bluesky), and those
+    #: still linking to the X profile.
+    bluesky_mentions: int = 0
+    x_profile_mentions: int = 0
 
     @property
     def pending(self) -> int:
@@ -86,6 +90,8 @@ class PlanSummary:
             "skipped": dict(self.skipped),
             "selection_warnings": self.selection_warnings,
             "estimated_seconds": self.estimated_seconds,
+            "bluesky_mentions": self.bluesky_mentions,
+            "x_profile_mentions": self.x_profile_mentions,
         }
 
 
@@ -426,10 +432,11 @@ def plan_summary(workspace: Workspace, *, budget: WriteBudget | None = None) -> 
     conn = workspace.conn
     published = published_keys(conn)
     summary = PlanSummary()
-    for key, part, parts, kind, media, warnings in conn.execute(
-        "SELECT key, part, parts, kind, media, warnings FROM plan_posts"
+    for key, part, parts, kind, media, warnings, record in conn.execute(
+        "SELECT key, part, parts, kind, media, warnings, record FROM plan_posts"
     ):
         summary.posts += 1
+        _count_mentions(summary, orjson.loads(record))
         if key in published:
             summary.published += 1
         if part == 0:
@@ -449,6 +456,25 @@ def plan_summary(workspace: Workspace, *, budget: WriteBudget | None = None) -> 
         n_creates=summary.pending
     )
     return summary
+
+
+_MENTION = "app.bsky.richtext.facet#mention"
+_LINK = "app.bsky.richtext.facet#link"
+
+
+def _count_mentions(summary: PlanSummary, record: Mapping[str, Any]) -> None:
+    """Add a post's mentions: Bluesky mention facets, and ``@name`` links to an X profile."""
+    text = str(record.get("text", "")).encode("utf-8")
+    for facet in record.get("facets") or ():
+        for feature in facet.get("features") or ():
+            kind = feature.get("$type")
+            if kind == _MENTION:
+                summary.bluesky_mentions += 1
+            elif kind == _LINK and str(feature.get("uri", "")).startswith("https://x.com/"):
+                index = facet.get("index") or {}
+                start = int(index.get("byteStart", 0))
+                if text[start : start + 1] == b"@":
+                    summary.x_profile_mentions += 1
 
 
 def format_duration(seconds: float) -> str:
