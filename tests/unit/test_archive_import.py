@@ -23,6 +23,7 @@ from departures.archive import importer
 from departures.archive import ytd as ytd_module
 from departures.archive.importer import ImportReport, import_archive
 from departures.archive.media import read_media
+from departures.archive.source import MediaIndex
 from departures.archive.stats import archive_stats
 from departures.errors import ArchiveError, WorkspaceError
 from departures.workspace import Workspace
@@ -422,8 +423,23 @@ def test_chunked_reading_of_parts_stores_exactly_the_same(
     whole = Workspace.open(tmp_path / "whole")
     import_archive(folder, whole)
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
+    chunks: dict[str, int] = {}
+    real = importer.iter_ytd_chunks
+
+    def counting(data: bytearray, name: str) -> Any:
+        for items in real(data, name):
+            chunks[name.rsplit("/", 1)[-1]] = chunks.get(name.rsplit("/", 1)[-1], 0) + 1
+            yield items
+
+    monkeypatch.setattr(importer, "iter_ytd_chunks", counting)
     chunked = Workspace.open(tmp_path / "chunked")
     import_archive(folder, chunked)
+    # Not only the tweets: long posts (and likes, followers...) grow with the archive too;
+    # every file big enough to be cut was read in pieces.
+    for path in (folder / "data").glob("*.js"):
+        if path.name in chunks and path.stat().st_size > 4 * 300:
+            assert chunks[path.name] > 1, (path.name, chunks)
+    assert chunks["note-tweet.js"] > 1
 
     def rows(ws: Workspace) -> list[str]:
         # Two workspaces made a second apart differ in their timestamps only.
@@ -449,3 +465,31 @@ def test_a_tweets_part_missing_from_the_manifest_is_read_with_a_warning(tmp_path
     assert [str(w) for w in report.warnings] == [
         "data/tweets-part1.js: not listed in the manifest; read anyway"
     ]
+
+
+def test_zip_and_folder_find_the_same_media_files(tmp_path: Path) -> None:
+    files, _ = rich_files()
+    folder = tmp_path / "folder"
+    write_archive(folder, files)
+    stored = []
+    for path in (folder, zip_folder(folder, tmp_path / "archive.zip")):
+        ws = Workspace.open(tmp_path / f"ws-{path.name}")
+        import_archive(path, ws)
+        stored.append(
+            ws.conn.execute(
+                "SELECT tweet_id, position, file_path, missing FROM media ORDER BY 1, 2"
+            ).fetchall()
+        )
+    assert stored[0] == stored[1]
+    assert {row[3] for row in stored[0]} == {0, 1}  # found and missing files both occur
+
+
+def test_media_index_answers_membership_in_eight_bytes_a_file() -> None:
+    names = [f"data/tweets_media/{n}-K{n}.jpg" for n in range(1000)]
+    index = MediaIndex(names)
+    assert len(index) == 1000
+    assert all(name in index for name in names)
+    assert "data/tweets_media/5-K6.jpg" not in index
+    assert "data/tweet_media/5-K5.jpg" not in index
+    assert 5 not in index
+    assert index._keys.itemsize == 8

@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from departures.archive.notes import link_notes, parse_note
-from departures.archive.source import ArchiveSource, media_names, open_source
+from departures.archive.source import ArchiveSource, MediaIndex, open_source
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
 from departures.archive.ytd import iter_ytd_chunks, parse_ytd, unwrap
 from departures.errors import ArchiveError, DeparturesError, WorkspaceError
@@ -408,10 +408,10 @@ class PartResult:
     error: tuple[str, str | None] | None = None
 
 
-_worker_media: frozenset[str] = frozenset()
+_worker_media = MediaIndex()
 
 
-def _init_worker(media_files: frozenset[str]) -> None:
+def _init_worker(media_files: MediaIndex) -> None:
     global _worker_media
     _worker_media = media_files
     gc.disable()  # see import_archive: no cycles, millions of objects
@@ -494,7 +494,7 @@ class _Importer:
         self.report = report
         self.progress = progress
         self.account_id: int | None = None
-        self.media_files = media_names(source.names(), root)
+        self.media_files = source.media_index()
         self.missing_media = 0
         self.replaced: set[str] = set()
         self.notes_file = root + "data/note-tweet.js"
@@ -583,14 +583,20 @@ class _Importer:
         if data_file.kind in _TWEET_FILES:
             self._read_tweet_file(data_file)
             return
-        items = parse_ytd(self.source.read(data_file.member), data_file.member)
         if data_file.kind in _SNAPSHOT_TABLES:
             # Lists of relations are snapshots: a newer archive replaces the older list.
             table = _SNAPSHOT_TABLES[data_file.kind]
             if table not in self.replaced:
                 self.conn.execute(f"DELETE FROM {table}")
                 self.replaced.add(table)
-        getattr(self, "read_" + data_file.kind)(items, data_file)
+        reader = getattr(self, "read_" + data_file.kind)
+        # In chunks like the tweets: likes and long posts grow with the archive (tens of
+        # MB in a large one), and parsed whole they would make the import's memory grow.
+        data = self.source.read_buffer(data_file.member)
+        for items in iter_ytd_chunks(data, data_file.member):
+            reader(items, data_file)
+            del items
+        del data
 
     def _run_parallel(self, tweet_files: list[DataFile], others: list[DataFile]) -> None:
         """Parse and transform tweet parts in worker processes; store them here, in order.
@@ -606,7 +612,7 @@ class _Importer:
             max_workers=WORKERS,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_init_worker,
-            initargs=(frozenset(self.media_files),),
+            initargs=(self.media_files,),
         )
         queue = iter(tweet_files)
         pending: deque[tuple[DataFile, Future[PartResult]]] = deque()
@@ -617,7 +623,7 @@ class _Importer:
                 dirs, deleted, community, _ = _TWEET_FILES[data_file.kind]
                 ctx = self._context(data_file, dirs, deleted, community)
                 # The media names reach each worker once, through its initializer.
-                ctx = replace(ctx, media_files=frozenset())
+                ctx = replace(ctx, media_files=MediaIndex())
                 job = PartJob(str(self.source.path), data_file.member, ctx)
                 pending.append((data_file, pool.submit(_transform_part, job)))
 

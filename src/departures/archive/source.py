@@ -12,10 +12,14 @@ member under a ``data/`` folder.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import stat
 import zipfile
 import zlib
+from array import array
+from bisect import bisect_left
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -27,6 +31,40 @@ MAX_COMPRESSION_RATIO = 100
 RATIO_CHECK_MIN_BYTES = 1 << 20
 
 _REDOWNLOAD = "Download the archive again from X (Settings > Your account > Download an archive)"
+
+
+# A member in a media folder of the archive's data folder (``data/tweets_media/...``).
+_MEDIA_MEMBER = re.compile(r"(?:^|/)data/[^/]*_media/")
+
+
+def _media_key(name: str) -> int:
+    # Deterministic (unlike hash()), so an index built in one process answers in another.
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little") - (
+        1 << 63
+    )
+
+
+class MediaIndex:
+    """Which media files an archive holds, in 8 bytes per file.
+
+    An archive of a million tweets holds a couple of hundred thousand media files: their
+    names as a set of strings would cost tens of MB and make the import's memory grow with
+    the archive. A sorted array of 64-bit digests answers the same question (a false "yes"
+    needs a digest collision, about one chance in 10^14 for such an archive).
+    """
+
+    def __init__(self, names: Iterable[str] = ()) -> None:
+        self._keys = array("q", sorted(_media_key(name) for name in names))
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        key = _media_key(name)
+        at = bisect_left(self._keys, key)
+        return at < len(self._keys) and self._keys[at] == key
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _is_unsafe_name(name: str) -> bool:
@@ -46,8 +84,16 @@ class ArchiveSource:
         self.display = str(path)
 
     def names(self) -> list[str]:
-        """Every member (file) name, relative to the container, with ``/`` separators."""
+        """Every member (file) name, relative to the container, with ``/`` separators.
+
+        Files in the media folders (``data/*_media/``) are not listed: ask
+        :meth:`media_index` whether one is there.
+        """
         raise NotImplementedError
+
+    def media_index(self) -> MediaIndex:
+        """The files of the archive's media folders (``data/tweets_media/`` ...)."""
+        return MediaIndex()
 
     def read(self, name: str) -> bytes:
         """The bytes of member ``name``."""
@@ -98,18 +144,30 @@ class ZipSource(ArchiveSource):
                 f"{self.display} is not a readable zip file (corrupt or truncated: {exc})",
                 _REDOWNLOAD + ", or unzip it and pass the folder",
             ) from exc
-        self._infos = {info.filename: info for info in infos if not info.is_dir()}
-        for name in self._infos:
-            if _is_unsafe_name(name):
+        for info in infos:
+            if _is_unsafe_name(info.filename):
                 self._zip.close()
                 raise ArchiveError(
-                    f"{self.display} contains an unsafe file name '{name}' that points outside "
-                    "the archive",
+                    f"{self.display} contains an unsafe file name '{info.filename}' that "
+                    "points outside the archive",
                     "This is not an archive made by X; download yours again from X",
                 )
+        files = [info for info in infos if not info.is_dir()]
+        self._media = MediaIndex(i.filename for i in files if _MEDIA_MEMBER.search(i.filename))
+        kept = [info for info in files if not _MEDIA_MEMBER.search(info.filename)]
+        # zipfile keeps a ZipInfo (some 400 bytes) per member for as long as the file is
+        # open; the media members are only ever looked up by name (the index above), so
+        # their entries are dropped and memory does not grow with the number of media.
+        self._zip.filelist = kept
+        self._zip.NameToInfo = {info.filename: info for info in kept}
+        del infos, files
+        self._infos = dict(self._zip.NameToInfo)
 
     def names(self) -> list[str]:
         return list(self._infos)
+
+    def media_index(self) -> MediaIndex:
+        return self._media
 
     def exists(self, name: str) -> bool:
         return name in self._infos
@@ -157,18 +215,41 @@ class DirSource(ArchiveSource):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self._names: list[str] | None = None
+        self._media_dirs: list[str] = []
 
     def names(self) -> list[str]:
         if self._names is None:
             found: list[str] = []
+            media_dirs: list[str] = []
             for dirpath, dirnames, filenames in os.walk(self.path):
-                # Skip the offline viewer's assets: thousands of files we never read.
-                dirnames[:] = [d for d in dirnames if d != "assets"]
                 rel = os.path.relpath(dirpath, self.path)
                 prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+                # Skip the offline viewer's assets (thousands of files we never read) and
+                # the media folders (listed only when asked, see media_index).
+                keep = []
+                for name in dirnames:
+                    if name == "assets":
+                        continue
+                    if name.endswith("_media") and (rel == "data" or rel.endswith("/data")):
+                        media_dirs.append(prefix + name + "/")
+                        continue
+                    keep.append(name)
+                dirnames[:] = keep
                 found.extend(prefix + f for f in filenames)
             self._names = found
+            self._media_dirs = media_dirs
         return self._names
+
+    def media_index(self) -> MediaIndex:
+        self.names()
+        return MediaIndex(self._media_files())
+
+    def _media_files(self) -> Iterable[str]:
+        for folder in self._media_dirs:
+            with os.scandir(self.path / folder) as entries:
+                for entry in entries:
+                    if entry.is_file():
+                        yield folder + entry.name
 
     def exists(self, name: str) -> bool:
         if self._names is not None:
@@ -283,9 +364,3 @@ def open_source(path: Path) -> ArchiveSource:
         f"{path} is neither a zip file, a folder, nor a data .js file",
         "Pass the zip X sent you, its unzipped folder, or one data .js file such as tweets.js",
     )
-
-
-def media_names(names: Iterable[str], root: str) -> set[str]:
-    """The members under ``<root>data/`` that sit in a media folder (``*_media/``)."""
-    prefix = root + "data/"
-    return {n for n in names if n.startswith(prefix) and "_media/" in n[len(prefix) :]}

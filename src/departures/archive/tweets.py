@@ -15,7 +15,7 @@ The rules come from ``docs/x-archive-format.md``:
 from __future__ import annotations
 
 import re
-from collections.abc import Set as AbstractSet
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,7 +229,7 @@ class TweetContext:
     account_id: int | None
     source_file: str
     media_dirs: tuple[str, ...]  # member-name prefixes to look for media files, best first
-    media_files: AbstractSet[str]
+    media_files: Container[str]  # member names of the media files the archive holds
     is_deleted: bool = False
     is_community: bool = False
 
