@@ -11,6 +11,10 @@ One pass (:meth:`Notifier.tick`, run every minute by ``coalition serve`` and onc
    their Bluesky account has posts) and queue a follow-up to those who have not;
 4. call the Bluesky hooks (departure-day posts, list sync; see departure.py, listsync.py);
 
+and, across campaigns, the reconnect pass (:mod:`.reconnect`): directory entries new for a
+member that uploaded its X following list are proposed to it by e-mail, and followed for it
+when it asked;
+
 then it delivers the unsent messages of the outbox by SMTP or webhook. Each (campaign,
 message, recipient) is queued once (a unique key), so a pass can run any number of times,
 from several processes, without notifying anyone twice. A crash between sending and recording
@@ -34,6 +38,7 @@ from departures.coalition import rules
 from departures.coalition.handles import LandingChecker
 from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
 from departures.coalition.i18n import _
+from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import Event, State
 from departures.coalition.store import Campaign, CoalitionStore, Organisation, OutboxMessage
 
@@ -70,6 +75,8 @@ class TickReport:
     sent: int = 0
     failed: int = 0
     landed: int = 0
+    proposed: int = 0  # directory entries proposed to members (reconnect)
+    followed: int = 0  # follows made for members (reconnect)
     errors: list[str] = field(default_factory=list)
 
 
@@ -105,6 +112,7 @@ class Notifier:
         landing: LandingChecker | None = None,
         departure_hook: DepartureHook | None = None,
         list_sync: ListSync | None = None,
+        reconnect: Reconnect | None = None,
     ) -> None:
         self.store = store
         self.base_url = base_url.rstrip("/")
@@ -113,6 +121,8 @@ class Notifier:
         self.landing = landing
         self.departure_hook: DepartureHook = departure_hook or NoBlueskyWrites()
         self.list_sync: ListSync = list_sync or NoBlueskyWrites()
+        # Without a configured one, the pass still proposes (by e-mail); it never follows.
+        self.reconnect = reconnect or Reconnect(store)
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -125,8 +135,22 @@ class Notifier:
                 continue
             report.campaigns += 1
             self._campaign_pass(campaign, moment, report)
+        self._reconnect_pass(moment, report)
         self.deliver(report)
         return report
+
+    def _reconnect_pass(self, now: datetime, report: TickReport) -> None:
+        # Like a Bluesky hook: a failure is reported, the e-mails still go out.
+        try:
+            done = self.reconnect.run(self.base_url, now)
+        except Exception as exc:
+            log.exception("reconnect pass failed")
+            report.errors.append(f"reconnect: {exc}")
+            return
+        report.queued += done.queued
+        report.proposed += done.proposed
+        report.followed += done.followed
+        report.errors.extend(done.errors)
 
     def _campaign_pass(self, campaign: Campaign, now: datetime, report: TickReport) -> None:
         pledges = self.store.pledges(campaign.id)

@@ -1,0 +1,628 @@
+"""Reconnect: people who join the directory after a member left X are found for it later.
+
+A member organisation uploads its X archive (or only ``data/following.js``) on its page; the
+service keeps the X ids it followed — ids only, replaced on every upload, deleted on request.
+On every scheduler pass (:meth:`Reconnect.run`, called by
+:meth:`~departures.coalition.notify.Notifier.tick`), for each member with stored ids:
+
+1. **propose**: the directory entries whose X id the member followed and that were never
+   proposed to it (:func:`new_for_members`, pure) are recorded in ``reconnect_proposals``
+   and listed in one e-mail, queued in the outbox *in the same transaction*: a pass that dies
+   half-way has either done both or neither, and nothing is ever proposed twice (the
+   proposals' primary key; a concurrent pass that lost the race rolls back);
+2. **follow** (only when the member ticked "follow them for us" and connected its Bluesky
+   account for the departure day): the proposed accounts are followed through the one
+   journaled writer (:mod:`departures.bluesky.writer`) with the same deterministic record
+   keys and journal keys as ``departures audience follow`` (:func:`derived_rkey`,
+   :func:`follow_key`): after a kill the journal and the server tell what was done, and an
+   account the member already follows is recorded as ``existing``, not followed again. At
+   most ``daily_cap`` follows a member in any 24 hours (default :data:`DEFAULT_DAILY_CAP`).
+
+Withdrawing from the directory deletes the entry's proposals
+(:meth:`~departures.coalition.directory.Directory.withdraw`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from atproto import models
+from atproto_client.exceptions import AtProtocolError
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from departures.audience.follow import FOLLOW, derived_rkey, follow_key
+from departures.bluesky.budget import BudgetConfig, WriteKind
+from departures.bluesky.pds import InvalidWrites, Pds
+from departures.bluesky.writer import Write, Writer
+from departures.coalition.departure import open_writer
+from departures.coalition.directory import directory_entries
+from departures.coalition.i18n import _, ngettext
+from departures.coalition.journal import AccountSessions, Vault, organisation_owner
+from departures.coalition.schema import (
+    outbox,
+    reconnect_followings,
+    reconnect_members,
+    reconnect_proposals,
+)
+from departures.coalition.store import CoalitionStore, Organisation
+from departures.errors import BlueskyError
+
+__all__ = [
+    "DEFAULT_DAILY_CAP",
+    "Entry",
+    "Proposal",
+    "Reconnect",
+    "ReconnectReport",
+    "ReconnectSettings",
+    "follows_allowed",
+    "new_for_members",
+    "profile_url",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DAILY_CAP = 100
+# Follows per applyWrites batch: small batches keep a kill's loss of certainty small.
+BATCH = 25
+_INSERT_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A directory entry: X id → Bluesky DID and handle."""
+
+    x_id: str
+    did: str
+    handle: str
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A directory entry proposed to a member, and what became of its follow."""
+
+    x_id: str
+    did: str
+    handle: str
+    round: int
+    proposed_at: datetime
+    state: str  # "proposed", "followed", "existing" or "failed"
+    done_at: datetime | None
+    reason: str
+
+    @property
+    def url(self) -> str:
+        """The account's page on bsky.app."""
+        return profile_url(self.handle or self.did)
+
+
+@dataclass(frozen=True)
+class ReconnectSettings:
+    """A member's reconnect settings and how many X ids are stored for it."""
+
+    auto_follow: bool
+    uploaded_at: datetime | None
+    following_count: int
+
+
+@dataclass
+class ReconnectReport:
+    """What one reconnect pass did."""
+
+    members: int = 0
+    proposed: int = 0
+    queued: int = 0
+    followed: int = 0
+    existing: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def profile_url(handle_or_did: str) -> str:
+    """``https://bsky.app/profile/<handle>``."""
+    return f"https://bsky.app/profile/{handle_or_did}"
+
+
+# --- the pure part --------------------------------------------------------------------------
+
+
+def new_for_members(
+    followings: Mapping[int, Collection[str]],
+    entries: Iterable[Entry],
+    proposed: Mapping[int, Collection[str]],
+    own_dids: Mapping[int, str] | None = None,
+) -> dict[int, list[Entry]]:
+    """For each member, the directory entries it followed on X and was never proposed.
+
+    ``followings``: member → X ids it followed; ``proposed``: member → X ids already proposed
+    to it; ``own_dids``: member → its own DID (a member is never proposed itself). Members
+    with nothing new are absent; each list is in X id order (numeric), once per X id.
+    """
+    by_x_id: dict[str, Entry] = {}
+    for entry in entries:
+        by_x_id.setdefault(entry.x_id, entry)
+    own = own_dids or {}
+    out: dict[int, list[Entry]] = {}
+    for member, followed in followings.items():
+        done = proposed.get(member, ())
+        fresh = [
+            by_x_id[x_id]
+            for x_id in set(followed)
+            if x_id in by_x_id and x_id not in done and by_x_id[x_id].did != own.get(member)
+        ]
+        if fresh:
+            out[member] = sorted(fresh, key=lambda e: (len(e.x_id), e.x_id))
+    return out
+
+
+def follows_allowed(daily_cap: int, followed_last_24h: int, pending: int) -> int:
+    """How many follows a pass may make now: the pending ones, within the daily cap."""
+    return max(0, min(pending, daily_cap - followed_last_24h))
+
+
+# --- the service ----------------------------------------------------------------------------
+
+
+class Reconnect:
+    """Members' following lists, proposals of late directory registrants, and their follows."""
+
+    def __init__(
+        self,
+        store: CoalitionStore,
+        *,
+        secrets: Vault | None = None,
+        daily_cap: int = DEFAULT_DAILY_CAP,
+        budget: BudgetConfig | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if daily_cap < 0:
+            raise ValueError("the daily cap cannot be negative")
+        self.store = store
+        # None: this process cannot open members' Bluesky sessions, so it only proposes.
+        self.secrets = secrets
+        self.daily_cap = daily_cap
+        self.budget = budget
+        self.sleep = sleep
+
+    @property
+    def engine(self) -> Engine:
+        """The store's engine."""
+        return self.store.engine
+
+    # --- the member page ------------------------------------------------------------------
+
+    def save_followings(self, organisation: Organisation, x_ids: Collection[str]) -> int:
+        """Replace the member's stored X following ids with ``x_ids``; how many are stored.
+
+        What was already proposed stays proposed: a new upload adds, it does not repeat.
+        """
+        ids = sorted(set(x_ids))
+        now = self.store.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(reconnect_followings).where(
+                    reconnect_followings.c.organisation_id == organisation.id
+                )
+            )
+            for start in range(0, len(ids), _INSERT_CHUNK):
+                conn.execute(
+                    insert(reconnect_followings),
+                    [
+                        {"organisation_id": organisation.id, "x_id": x_id}
+                        for x_id in ids[start : start + _INSERT_CHUNK]
+                    ],
+                )
+            self._upsert_member(conn, organisation.id, uploaded_at=now)
+        return len(ids)
+
+    def delete_followings(self, organisation: Organisation) -> int:
+        """Delete the member's stored X following ids; how many there were."""
+        with self.engine.begin() as conn:
+            removed = conn.execute(
+                delete(reconnect_followings).where(
+                    reconnect_followings.c.organisation_id == organisation.id
+                )
+            ).rowcount
+            self._upsert_member(conn, organisation.id, uploaded_at=None)
+        return int(removed)
+
+    def set_auto_follow(self, organisation: Organisation, on: bool) -> None:
+        """Turn "follow them for us" on or off."""
+        with self.engine.begin() as conn:
+            self._upsert_member(conn, organisation.id, auto_follow=on)
+
+    def _upsert_member(self, conn: Connection, organisation_id: int, **values: Any) -> None:
+        found = conn.execute(
+            select(reconnect_members.c.organisation_id).where(
+                reconnect_members.c.organisation_id == organisation_id
+            )
+        ).first()
+        if found is None:
+            row = {"organisation_id": organisation_id, "auto_follow": False, "uploaded_at": None}
+            conn.execute(insert(reconnect_members).values(**{**row, **values}))
+        else:
+            conn.execute(
+                update(reconnect_members)
+                .where(reconnect_members.c.organisation_id == organisation_id)
+                .values(**values)
+            )
+
+    def settings(self, organisation: Organisation) -> ReconnectSettings:
+        """The member's settings and the number of X ids stored."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(reconnect_members).where(
+                    reconnect_members.c.organisation_id == organisation.id
+                )
+            ).first()
+            count = conn.execute(
+                select(func.count()).where(
+                    reconnect_followings.c.organisation_id == organisation.id
+                )
+            ).scalar()
+        return ReconnectSettings(
+            auto_follow=bool(row.auto_follow) if row is not None else False,
+            uploaded_at=row.uploaded_at if row is not None else None,
+            following_count=int(count or 0),
+        )
+
+    def proposals(self, organisation: Organisation) -> list[Proposal]:
+        """What was proposed to the member, newest round first, by handle."""
+        query = (
+            select(reconnect_proposals)
+            .where(reconnect_proposals.c.organisation_id == organisation.id)
+            .order_by(reconnect_proposals.c.round.desc(), reconnect_proposals.c.handle)
+        )
+        with self.engine.connect() as conn:
+            return [
+                Proposal(
+                    row.x_id,
+                    row.did,
+                    row.handle,
+                    row.round,
+                    row.proposed_at,
+                    row.state,
+                    row.done_at,
+                    row.reason,
+                )
+                for row in conn.execute(query)
+            ]
+
+    # --- the scheduler pass ---------------------------------------------------------------
+
+    def run(self, base_url: str, now: datetime | None = None) -> ReconnectReport:
+        """Propose new entries to every member with stored ids, then follow where asked.
+
+        One member's failure does not stop the others: it is in ``errors`` and the next pass
+        tries again.
+        """
+        report = ReconnectReport()
+        moment = now or self.store.clock()
+        for organisation_id in self._members_with_followings():
+            report.members += 1
+            try:
+                organisation = self.store.organisation(organisation_id)
+                self.propose(organisation, base_url, moment, report)
+                if self.secrets is not None and self.settings(organisation).auto_follow:
+                    self.follow(organisation, moment, report)
+            except Exception as exc:
+                log.exception("reconnect pass failed for organisation %s", organisation_id)
+                report.errors.append(f"reconnect for organisation #{organisation_id}: {exc}")
+        return report
+
+    def _members_with_followings(self) -> list[int]:
+        with self.engine.connect() as conn:
+            return [
+                int(row[0])
+                for row in conn.execute(
+                    select(reconnect_followings.c.organisation_id)
+                    .distinct()
+                    .order_by(reconnect_followings.c.organisation_id)
+                )
+            ]
+
+    def _candidates(self, conn: Connection, organisation_id: int) -> list[Entry]:
+        # The join runs in the database: a member follows up to ~200,000 accounts, the
+        # directory can hold millions; only the (few) matches come back.
+        query = (
+            select(directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle)
+            .join(
+                reconnect_followings,
+                reconnect_followings.c.x_id == directory_entries.c.x_id,
+            )
+            .where(reconnect_followings.c.organisation_id == organisation_id)
+        )
+        return [Entry(row.x_id, row.did, row.handle) for row in conn.execute(query)]
+
+    def _proposed_ids(self, conn: Connection, organisation_id: int) -> set[str]:
+        return {
+            str(row[0])
+            for row in conn.execute(
+                select(reconnect_proposals.c.x_id).where(
+                    reconnect_proposals.c.organisation_id == organisation_id
+                )
+            )
+        }
+
+    def propose(
+        self,
+        organisation: Organisation,
+        base_url: str,
+        now: datetime,
+        report: ReconnectReport | None = None,
+    ) -> list[Entry]:
+        """Record and e-mail the entries new for this member (one transaction); which."""
+        report = report or ReconnectReport()
+        try:
+            with self.engine.begin() as conn:
+                candidates = self._candidates(conn, organisation.id)
+                if not candidates:
+                    return []
+                fresh = new_for_members(
+                    {organisation.id: [e.x_id for e in candidates]},
+                    candidates,
+                    {organisation.id: self._proposed_ids(conn, organisation.id)},
+                    {organisation.id: organisation.bluesky_did},
+                ).get(organisation.id, [])
+                if not fresh:
+                    return []
+                last = conn.execute(
+                    select(func.max(reconnect_proposals.c.round)).where(
+                        reconnect_proposals.c.organisation_id == organisation.id
+                    )
+                ).scalar()
+                round_no = int(last or 0) + 1
+                conn.execute(
+                    insert(reconnect_proposals),
+                    [
+                        {
+                            "organisation_id": organisation.id,
+                            "x_id": entry.x_id,
+                            "did": entry.did,
+                            "handle": entry.handle,
+                            "round": round_no,
+                            "proposed_at": now,
+                            "state": "proposed",
+                            "uri": "",
+                            "reason": "",
+                        }
+                        for entry in fresh
+                    ],
+                )
+                if organisation.email:
+                    auto = self.secrets is not None and self._auto_follow(conn, organisation.id)
+                    subject, body = proposal_email(organisation, fresh, base_url, auto=auto)
+                    conn.execute(
+                        insert(outbox).values(
+                            campaign_id=organisation.campaign_id,
+                            message=f"reconnect:{organisation.id}#{round_no}",
+                            recipient=organisation.email,
+                            channel="email",
+                            subject=subject,
+                            body=body,
+                            created_at=now,
+                            attempts=0,
+                            last_error="",
+                        )
+                    )
+                    report.queued += 1
+        except IntegrityError:
+            # Another pass proposed the same entries at the same moment and won: its
+            # transaction has them (and their e-mail); ours did nothing.
+            log.info("reconnect proposals of organisation %s made by another pass", organisation.id)
+            return []
+        report.proposed += len(fresh)
+        return fresh
+
+    def _auto_follow(self, conn: Connection, organisation_id: int) -> bool:
+        found = conn.execute(
+            select(reconnect_members.c.auto_follow).where(
+                reconnect_members.c.organisation_id == organisation_id
+            )
+        ).scalar()
+        return bool(found)
+
+    # --- following for the member ---------------------------------------------------------
+
+    def sessions(self, organisation: Organisation) -> AccountSessions:
+        """The member's Bluesky session store (the one its departure-day connection filled)."""
+        assert self.secrets is not None
+        return AccountSessions(
+            self.engine,
+            self.secrets,
+            organisation_owner(organisation.id),
+            campaign_id=organisation.campaign_id,
+            organisation_id=organisation.id,
+            clock=self.store.clock,
+        )
+
+    def followed_since(self, organisation: Organisation, since: datetime) -> int:
+        """Follows this service made for the member since ``since`` (what the cap counts)."""
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(
+                        reconnect_proposals.c.organisation_id == organisation.id,
+                        reconnect_proposals.c.state == "followed",
+                        reconnect_proposals.c.done_at >= since,
+                    )
+                ).scalar()
+                or 0
+            )
+
+    def _pending(self, organisation: Organisation) -> list[Proposal]:
+        return [p for p in reversed(self.proposals(organisation)) if p.state == "proposed"]
+
+    def follow(
+        self, organisation: Organisation, now: datetime, report: ReconnectReport | None = None
+    ) -> int:
+        """Follow the member's proposed accounts, exactly once, within the daily cap; how many.
+
+        Does nothing when the member's Bluesky account is not connected.
+        """
+        report = report or ReconnectReport()
+        pending = self._pending(organisation)
+        if not pending:
+            return 0
+        opened = open_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
+        if opened is None:
+            return 0
+        writer, journal = opened
+        try:
+            # Settle first: what the journal knows was created (a pass killed after the
+            # server wrote), and what the account follows already (by hand, or by the CLI).
+            journaled = journal.last("follow:")
+            existing = _existing_follows(writer.pds)
+            for proposal in pending:
+                known = journaled.get(follow_key(proposal.did, None))
+                if known is not None and known.action is WriteKind.CREATE:
+                    self._settle(organisation, proposal.x_id, "followed", now, known.uri)
+                elif proposal.did in existing:
+                    uri = existing[proposal.did]
+                    mine = uri.endswith("/" + derived_rkey(proposal.did))
+                    state = "followed" if mine else "existing"
+                    self._settle(organisation, proposal.x_id, state, now, uri)
+                    if not mine:
+                        report.existing += 1
+            return self._send(organisation, writer, now, report)
+        finally:
+            writer.pds.close()
+
+    def _send(
+        self, organisation: Organisation, writer: Writer, now: datetime, report: ReconnectReport
+    ) -> int:
+        followed = 0
+        single = False
+        while True:
+            pending = self._pending(organisation)
+            allowed = follows_allowed(
+                self.daily_cap,
+                self.followed_since(organisation, now - timedelta(days=1)),
+                len(pending),
+            )
+            if allowed <= 0:
+                return followed
+            size = 1 if single else min(allowed, BATCH, writer.capacity(WriteKind.CREATE))
+            batch = pending[:size]
+            stamp = _iso(self.store.clock())
+            writes = [
+                Write.create(
+                    follow_key(p.did, None),
+                    FOLLOW,
+                    derived_rkey(p.did),
+                    {"$type": FOLLOW, "subject": p.did, "createdAt": stamp},
+                )
+                for p in batch
+            ]
+            try:
+                results = writer.send(writes)
+            except InvalidWrites as exc:
+                # applyWrites is all or nothing: find the refused one, mark it, go on.
+                if exc.index is not None and exc.index < len(batch):
+                    bad = batch[exc.index]
+                elif len(batch) == 1:
+                    bad = batch[0]
+                else:
+                    single = True
+                    continue
+                self._settle(organisation, bad.x_id, "failed", now, "", exc.message)
+                report.failed += 1
+                continue
+            single = False
+            by_key = {r.write.key: r for r in results}
+            settled = 0
+            for proposal in batch:
+                result = by_key.get(follow_key(proposal.did, None))
+                if result is None:
+                    continue
+                self._settle(organisation, proposal.x_id, "followed", now, result.uri)
+                settled += 1
+            followed += settled
+            report.followed += settled
+            if not settled:  # the writer answered for none of them: stop, never loop
+                return followed
+
+    def _settle(
+        self,
+        organisation: Organisation,
+        x_id: str,
+        state: str,
+        now: datetime,
+        uri: str,
+        reason: str = "",
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(reconnect_proposals)
+                .where(
+                    reconnect_proposals.c.organisation_id == organisation.id,
+                    reconnect_proposals.c.x_id == x_id,
+                    reconnect_proposals.c.state == "proposed",
+                )
+                .values(state=state, done_at=now, uri=uri, reason=reason[:500])
+            )
+
+
+def proposal_email(
+    organisation: Organisation, entries: Sequence[Entry], base_url: str, *, auto: bool
+) -> tuple[str, str]:
+    """The subject and body of the e-mail that lists newly found accounts."""
+    n = len(entries)
+    subject = ngettext(
+        "%(n)d account you followed on X is now on Bluesky",
+        "%(n)d accounts you followed on X are now on Bluesky",
+        n,
+    ) % {"n": n}
+    intro = _(
+        "These accounts that %(name)s followed on X have joined the coalition's directory "
+        "and are on Bluesky now:"
+    ) % {"name": organisation.name}
+    lines = [f"- @{e.handle}  {profile_url(e.handle or e.did)}" for e in entries]
+    if auto:
+        action = _(
+            "As you asked, the coalition follows them for you from your Bluesky account "
+            "(a limited number a day)."
+        )
+    else:
+        action = _(
+            "Follow them with one click each on your member page, or turn on "
+            '"follow them for us" there:'
+        )
+    page = base_url.rstrip("/") + "/member"
+    return subject, "\n".join([intro, "", *lines, "", action, page, ""])
+
+
+def _existing_follows(pds: Pds) -> dict[str, str]:
+    """Subjects the account already follows: ``{did: record uri}``."""
+    out: dict[str, str] = {}
+    cursor: str | None = None
+    while True:
+        try:
+            page = pds.client.com.atproto.repo.list_records(
+                models.ComAtprotoRepoListRecords.Params(
+                    repo=pds.did, collection=FOLLOW, limit=100, cursor=cursor
+                )
+            )
+        except AtProtocolError as exc:
+            raise BlueskyError(
+                f"Cannot read the existing follows of {pds.handle}",
+                "The next scheduler pass tries again; nothing was followed",
+            ) from exc
+        for record in page.records:
+            value = record.value
+            fields = value if isinstance(value, dict) else models.get_model_as_dict(value)
+            subject = fields.get("subject")
+            if isinstance(subject, str):
+                out.setdefault(subject, str(record.uri))
+        cursor = page.cursor
+        if not cursor or not page.records:
+            return out
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
