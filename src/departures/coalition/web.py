@@ -40,7 +40,12 @@ from starlette.types import Receive, Scope, Send
 from departures.coalition import board as boards
 from departures.coalition import directory as directories
 from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, DepartureDay
-from departures.coalition.directory_web import BlueskySignIn, DirectoryPages
+from departures.coalition.directory_web import (
+    BlueskySignIn,
+    DirectoryPages,
+    read_upload,
+    upload_endpoint,
+)
 from departures.coalition.errors import (
     BadInput,
     NotAllowed,
@@ -53,6 +58,7 @@ from departures.coalition.forms import MAX_BODY, Form, parse_form
 from departures.coalition.handles import HandleResolver, verified_domain
 from departures.coalition.i18n import DEFAULT_LANGUAGE, _, ngettext, translations
 from departures.coalition.notify import Notifier
+from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import State
 from departures.coalition.security import RateLimiter, new_token, sign, unsign
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
@@ -130,6 +136,9 @@ class CoalitionApp:
         self.store = store
         # Departure-day welcome posts: None when the server makes no Bluesky writes.
         self.departure = departure
+        # The member page's part of reconnect (stored ids, settings, proposals); the
+        # scheduler's Notifier runs the pass itself.
+        self.reconnect = Reconnect(store)
         self.secret_key = secret_key
         self.resolver = resolver
         self.base_url = base_url.rstrip("/")
@@ -184,6 +193,21 @@ class CoalitionApp:
             Route("/member/landed", self._endpoint(self.member_landed), methods=["POST"]),
             Route("/member/welcome", self._endpoint(self.member_welcome), methods=["POST"]),
             Route("/member/moderation", self._endpoint(self.member_moderation), methods=["POST"]),
+            Route(
+                "/member/reconnect",
+                upload_endpoint(self, self.member_reconnect_upload),
+                methods=["POST"],
+            ),
+            Route(
+                "/member/reconnect/delete",
+                self._endpoint(self.member_reconnect_delete),
+                methods=["POST"],
+            ),
+            Route(
+                "/member/reconnect/auto-follow",
+                self._endpoint(self.member_reconnect_auto_follow),
+                methods=["POST"],
+            ),
             Route("/campaigns/{slug}", self._endpoint(self.board_page)),
             Route("/campaigns/{slug}/board.json", self._endpoint(self.board_json)),
             Route("/campaigns/{slug}/feed.atom", self._endpoint(self.board_atom)),
@@ -673,9 +697,11 @@ class CoalitionApp:
         organisation: Organisation,
         new_key: str | None = None,
         status_code: int = 200,
+        **extra: Any,
     ) -> Response:
         campaign = self.store.campaign_by_id(organisation.campaign_id)
         status = self.store.status(campaign)
+        welcome = self.departure.welcome(organisation) if self.departure else None
         return self._render(
             ctx,
             "member.html",
@@ -687,10 +713,14 @@ class CoalitionApp:
             new_key=new_key,
             now=self.store.clock(),
             going=organisation.key in status.resolution.members,
-            welcome=self.departure.welcome(organisation) if self.departure else None,
+            welcome=welcome,
             modlist=self.departure.modlist_uri(campaign.id) if self.departure else "",
             subscribed=self.departure.subscribed(organisation) if self.departure else False,
             max_welcome=MAX_WELCOME_GRAPHEMES,
+            reconnect=self.reconnect.settings(organisation),
+            proposals=self.reconnect.proposals(organisation),
+            can_follow_for_us=welcome is not None and bool(welcome.account_handle),
+            **extra,
         )
 
     def member_details(self, ctx: Ctx) -> Response:
@@ -746,6 +776,73 @@ class CoalitionApp:
             raise NotAllowed(_("this coalition makes no Bluesky writes"))
         self.departure.subscribe(organisation, on=ctx.form.flag("subscribe"))
         return self._redirect("/member")
+
+    # --- reconnect ---------------------------------------------------------------------------
+
+    def member_reconnect_upload(self, ctx: Ctx, files: dict[str, tuple[str, bytes]]) -> Response:
+        """Store the X ids the member followed (from its archive's zip or following.js).
+
+        A file that cannot be read is explained on the page (HTTP 400); nothing is stored.
+        """
+        organisation = self._signed_in_organisation(ctx)
+        try:
+            following = _following_upload(organisation, files.get("archive"))
+        except DeparturesError as error:
+            return self._member(ctx, organisation, status_code=400, reconnect_error=error)
+        count = self.reconnect.save_followings(organisation, following)
+        return self._member(ctx, organisation, reconnect_saved=count)
+
+    def member_reconnect_delete(self, ctx: Ctx) -> Response:
+        """Delete the member's stored X following ids."""
+        organisation = self._signed_in_organisation(ctx)
+        self.reconnect.delete_followings(organisation)
+        return self._redirect("/member#reconnect")
+
+    def member_reconnect_auto_follow(self, ctx: Ctx) -> Response:
+        """Turn "follow them for us" on (needs the connected Bluesky account) or off."""
+        organisation = self._signed_in_organisation(ctx)
+        on = ctx.form.flag("auto_follow")
+        if on:
+            if self.departure is None:
+                raise NotAllowed(
+                    _("this coalition makes no Bluesky writes"),
+                    _("Follow the accounts yourself with the links on your member page"),
+                )
+            if not self.departure.welcome(organisation).account_handle:
+                raise BadInput(
+                    _("connect your Bluesky account first"),
+                    _("Give an app password under “Welcome post on Bluesky”"),
+                )
+        self.reconnect.set_auto_follow(organisation, on)
+        return self._redirect("/member#reconnect")
+
+
+def _following_upload(organisation: Organisation, item: tuple[str, bytes] | None) -> frozenset[str]:
+    """The X ids of an uploaded archive zip or following.js (the directory's reader)."""
+    if item is None:
+        raise BadInput(
+            _("no file was chosen"),
+            _("Choose your X archive's zip, or data/following.js from it"),
+        )
+    data = item[1]
+    if data.startswith(b"PK"):
+        upload = read_upload(data, None, require_account=False)
+    else:
+        upload = read_upload(None, data)
+    if upload.following is None:
+        raise BadInput(
+            _("this zip has no data/following.js"),
+            _("Upload the zip of your X archive, or its data/following.js"),
+        )
+    if upload.account is not None and organisation.x_handle:
+        username = upload.account[1]
+        if username.lower() != organisation.x_handle.lower().removeprefix("@"):
+            raise BadInput(
+                _("this archive is of @%(other)s, not of your organisation's @%(ours)s")
+                % {"other": username, "ours": organisation.x_handle.removeprefix("@")},
+                _("Upload your own archive, or correct the X handle in your details"),
+            )
+    return upload.following
 
 
 def _copy(response: Response) -> Response:

@@ -24,6 +24,7 @@ from departures.coalition.handles import DEFAULT_SERVICE, XrpcHandleResolver
 from departures.coalition.journal import vault
 from departures.coalition.listsync import CoalitionLists
 from departures.coalition.notify import Notifier, SMTPSettings
+from departures.coalition.reconnect import DEFAULT_DAILY_CAP, Reconnect
 from departures.coalition.security import load_secret_key
 from departures.coalition.store import CoalitionStore, check_timezone
 
@@ -127,6 +128,16 @@ def notify_options(func: F) -> F:
             "coordinator's list and starter pack) through this service; none = no writes "
             f"[env {BLUESKY_SERVICE_ENV}].",
         ),
+        click.option(
+            "--reconnect-daily-cap",
+            envvar="DEPARTURES_RECONNECT_DAILY_CAP",
+            type=click.IntRange(0, 1000),
+            default=DEFAULT_DAILY_CAP,
+            show_default=True,
+            help="At most this many follows a day for each member that asked the coalition "
+            "to follow the people it followed on X (needs --bluesky-service) "
+            "[env DEPARTURES_RECONNECT_DAILY_CAP].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -169,6 +180,12 @@ def _notifier(
     store: CoalitionStore, base_url: str, options: dict[str, Any], db_url: str | None = None
 ) -> Notifier:
     departure, lists = _bluesky_hooks(store, db_url, options)
+    reconnect = Reconnect(
+        store,
+        # Following for members needs their sessions, hence the Bluesky writes enabled.
+        secrets=departure.secrets if departure is not None else None,
+        daily_cap=options["reconnect_daily_cap"],
+    )
     return Notifier(
         store,
         base_url=base_url,
@@ -177,6 +194,7 @@ def _notifier(
         landing=XrpcHandleResolver(options["handle_service"]),
         departure_hook=departure,
         list_sync=lists,
+        reconnect=reconnect,
     )
 
 
@@ -300,7 +318,8 @@ def tick(db_url: str | None, base_url: str | None, **options: Any) -> None:
     report = _notifier(store, base_url or "http://127.0.0.1:8000", options, db_url).tick()
     click.echo(
         f"{report.campaigns} campaigns checked: {report.queued} messages queued, "
-        f"{report.sent} sent, {report.failed} failed, {report.landed} newly landed."
+        f"{report.sent} sent, {report.failed} failed, {report.landed} newly landed; "
+        f"reconnect: {report.proposed} accounts proposed, {report.followed} followed."
     )
     for error in report.errors:
         click.echo(f"Warning: {error}", err=True)
