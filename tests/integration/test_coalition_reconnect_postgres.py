@@ -1,5 +1,5 @@
 """The reconnect pass on a real PostgreSQL: the store-level tests of
-test_coalition_reconnect.py (proposals once per entry and member, one e-mail per round in the
+test_coalition_reconnect_pass.py (proposals once per entry and member, one e-mail per round in the
 same transaction, a pass that dies half-way, withdrawal, replacing the ids) re-exported with
 the ``engine`` fixture of the coalition's PostgreSQL tests."""
 
@@ -25,7 +25,7 @@ def _load(path: Path, name: str) -> ModuleType:
 
 _HERE = Path(__file__).resolve().parent
 _postgres = _load(_HERE / "test_coalition_postgres.py", "coalition_postgres_fixtures")
-_cases = _load(_HERE / "test_coalition_reconnect.py", "coalition_reconnect_cases")
+_cases = _load(_HERE / "test_coalition_reconnect_pass.py", "coalition_reconnect_cases")
 
 postgres_cluster = _postgres.postgres_cluster
 postgres_engine = _postgres.postgres_engine
