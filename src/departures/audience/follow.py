@@ -10,6 +10,12 @@ somebody already followed (by hand, in the app) is recorded as ``existing`` and 
 Pace: the server's write budget, an even spread (``per_hour``), and a daily cap over any
 24 hours (default :data:`DEFAULT_DAILY_CAP`). When the cap is reached the run stops and
 says when to run again; nothing is lost, the next run resumes.
+
+Rate limits: the server's 429 (and its ``RateLimit-*`` headers) reach the writer, which
+refuses the batch in the journal (nothing of it happened, its follows stay pending) and
+waits for the server's reset. A wait longer than ``max_wait`` (default
+:data:`DEFAULT_MAX_WAIT`: the server's hourly window) stops the run instead, saying when to
+run it again; the budget remembers the reset, so the next run does not knock before it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,10 @@ CURATELIST = "app.bsky.graph.defs#curatelist"
 
 DEFAULT_DAILY_CAP = 300
 DEFAULT_PER_HOUR = 60
+#: Longer waits for the server's budget stop the run (a day's window is not waited out).
+DEFAULT_MAX_WAIT = 3600.0
+#: Waits at least this long are announced with the time the run goes on.
+_ANNOUNCE_WAIT = 60.0
 # 2025-01-01T00:00:00Z: the TIDs of follows lie in the ~13 days after it. A fixed epoch
 # keeps them deterministic; their time is only a key, the record's createdAt is real.
 _FOLLOW_EPOCH_US = 1_735_689_600 * 1_000_000
@@ -96,13 +106,22 @@ class FollowProgress:
 
 @dataclass
 class FollowReport:
-    """What a run did, and why it stopped."""
+    """What a run did, and why it stopped (the daily cap, or the server's rate limit)."""
 
     followed: int
     existing: int
     failed: int
     pending: int
     capped_until: datetime | None
+    paused_until: datetime | None = None
+
+
+class _Paused(Exception):
+    """The server's budget needs a longer wait than the run may take: stop, resume later."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"paused until {until.isoformat()}")
+        self.until = until
 
 
 def eta_seconds(pending: int, done_last_24h: int, daily_cap: int, per_hour: int | None) -> float:
@@ -127,6 +146,7 @@ class Follower:
         *,
         daily_cap: int = DEFAULT_DAILY_CAP,
         list_name: str | None = None,
+        max_wait: float | None = DEFAULT_MAX_WAIT,
         notify: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -136,11 +156,24 @@ class Follower:
         self.daily_cap = daily_cap
         self.per_hour = config.max_writes_per_hour
         self.notify = notify or (lambda _m: None)
+        self.max_wait = max_wait
+        self._sleep = sleep
         self.journal = AudienceJournal(workspace, pds.did)
         self.budget = open_budget(self.journal, config)
-        self.writer = Writer(pds, self.journal, self.budget, sleep=sleep, notify=self.notify)
+        self.writer = Writer(pds, self.journal, self.budget, sleep=self._wait, notify=self.notify)
         self.list_name = list_name
         self.list_uri: str | None = None
+
+    def _wait(self, seconds: float) -> None:
+        """The writer's waits (budget, 429 reset, retries): too long a one stops the run."""
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+        if self.max_wait is not None and seconds > self.max_wait:
+            raise _Paused(until)
+        if seconds >= _ANNOUNCE_WAIT:
+            self.notify(
+                f"going on at {until:%H:%M} UTC; stopping now is safe (run again to resume)"
+            )
+        self._sleep(seconds)
 
     # --- the list ------------------------------------------------------------------------
 
@@ -316,12 +349,29 @@ class Follower:
         batch_size: int = 25,
         on_progress: Callable[[FollowProgress], None] | None = None,
     ) -> FollowReport:
-        """Follow every pending match exactly once, until done or the daily cap is reached."""
+        """Follow every pending match exactly once; stop when done or paused.
+
+        A pause: the daily cap is reached (``capped_until``) or the server's rate limit
+        needs a wait longer than ``max_wait`` (``paused_until``).
+        """
+        report = FollowReport(0, 0, 0, 0, None)
+        try:
+            self._run(report, batch_size, on_progress)
+        except _Paused as pause:
+            report.paused_until = pause.until
+        report.pending = self.progress().pending
+        return report
+
+    def _run(
+        self,
+        report: FollowReport,
+        batch_size: int,
+        on_progress: Callable[[FollowProgress], None] | None,
+    ) -> None:
         if self.list_name:
             self.list_uri = self.ensure_list()
         self.plan()
-        existing = self.reconcile()
-        report = FollowReport(0, existing, 0, 0, None)
+        report.existing = self.reconcile()
         single = False
         while True:
             state = self.progress()
@@ -354,5 +404,3 @@ class Follower:
                 continue
             single = False
             report.followed += sum(1 for r in results if not r.existed)
-        report.pending = self.progress().pending
-        return report

@@ -269,6 +269,14 @@ def reject_command(app: AppContext, ids: tuple[int, ...]) -> None:
 @click.option("--list", "list_name", default=None, help="Add the matches to this list instead.")
 @click.option("--batch", type=click.IntRange(1, 200), default=25, show_default=True)
 @click.option(
+    "--max-wait",
+    type=click.IntRange(0),
+    default=int(following.DEFAULT_MAX_WAIT),
+    show_default=True,
+    help="Wait at most this many seconds for the server's rate limit; longer: stop, "
+    "and say when to run again.",
+)
+@click.option(
     "--no-budget",
     is_flag=True,
     envvar="DEPARTURES_NO_BUDGET",
@@ -282,6 +290,7 @@ def follow_command(
     per_hour: int,
     list_name: str | None,
     batch: int,
+    max_wait: int,
     no_budget: bool,
 ) -> None:
     """Follow the accepted matches exactly once, paced; run again to resume (even days later).
@@ -319,6 +328,7 @@ def follow_command(
             config,
             daily_cap=daily_cap,
             list_name=list_name,
+            max_wait=max_wait,
             notify=lambda message: bar.console.print(message, markup=False),
         )
         report = runner.run(batch_size=batch, on_progress=on_progress)
@@ -332,6 +342,12 @@ def follow_command(
             f"Daily cap of {daily_cap} reached; run again after "
             f"{report.capped_until:%Y-%m-%d %H:%M} UTC to continue "
             f"(about {_duration(state.eta_seconds)} for the rest)."
+        )
+    if report.paused_until is not None:
+        click.echo(
+            f"The server's rate limit for {pds.handle} is reached: paused until "
+            f"{report.paused_until:%Y-%m-%d %H:%M:%S} UTC. Nothing is lost; run "
+            "'departures audience follow' again after that time to continue."
         )
 
 
