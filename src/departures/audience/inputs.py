@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ from departures.errors import DeparturesError
 #: ``GET /directory/lookup?x_ids=1,2,…`` takes at most 1,000 X ids; 400 a call keeps the
 #: URL under 8 KB, which every HTTP server accepts.
 LOOKUP_BATCH = 400
+#: A directory that asks to wait (429) this long or less is waited for; longer is an error.
+LOOKUP_MAX_WAIT = 60.0
 
 _REQUIRED = ("id", "handle")
 _OPTIONAL = ("name", "website", "bio")
@@ -126,17 +130,46 @@ def read_directory_file(path: Path) -> list[DirectoryEntry]:
     return parse_directory(data, path.name)
 
 
-def lookup(server: str, x_ids: list[int], *, timeout: float = 30.0) -> list[DirectoryEntry]:
-    """Ask a coalition server's ``GET /directory/lookup`` about ``x_ids`` (consented pairs)."""
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return max(1.0, float(response.headers.get("Retry-After", "")))
+    except ValueError:
+        return LOOKUP_MAX_WAIT
+
+
+def lookup(
+    server: str,
+    x_ids: list[int],
+    *,
+    timeout: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[DirectoryEntry]:
+    """Ask a coalition server's ``GET /directory/lookup`` about ``x_ids`` (consented pairs).
+
+    The directory limits lookups per address: a short ``Retry-After`` is waited for, a long
+    one is a clear error (nothing is stored from a partial answer).
+    """
     base = server.rstrip("/")
     found: list[DirectoryEntry] = []
     try:
         with httpx.Client(base_url=base, timeout=timeout) as client:
             for start in range(0, len(x_ids), LOOKUP_BATCH):
                 batch = x_ids[start : start + LOOKUP_BATCH]
-                response = client.get(
-                    "/directory/lookup", params={"x_ids": ",".join(map(str, batch))}
-                )
+                params = {"x_ids": ",".join(map(str, batch))}
+                response = client.get("/directory/lookup", params=params)
+                for _attempt in range(3):
+                    if response.status_code != 429:
+                        break
+                    wait = _retry_after(response)
+                    if wait > LOOKUP_MAX_WAIT:
+                        break
+                    sleep(wait)
+                    response = client.get("/directory/lookup", params=params)
+                if response.status_code == 429:
+                    raise InputError(
+                        f"The directory at {base} limits lookups from your address",
+                        f"Try again in {_retry_after(response):.0f} seconds",
+                    )
                 if response.status_code != 200:
                     raise InputError(
                         f"The directory at {base} answered {response.status_code}",

@@ -8,14 +8,20 @@ are ever stored, hence only consented pairs are ever answered.
 
 ``GET /directory/lookup?x_ids=1,2,…`` (at most :data:`MAX_LOOKUP`) and
 ``GET /directory/export.json`` answer ``{"entries": [{"x_id", "did", "handle"}]}``, the
-format ``departures audience import-directory`` and ``--directory`` read.
+format ``departures audience import-directory`` and ``--directory`` read. Both are public,
+so each client address draws on a :class:`TokenBucket` (:class:`ApiLimits`: 60 lookups a
+minute, 10 exports an hour by default); over it, a 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
+import threading
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -245,4 +251,96 @@ def export_response(directory: Directory) -> Response:
         orjson.dumps({"entries": directory.export()}),
         media_type="application/json",
         headers={"Cache-Control": "no-store"},
+    )
+
+
+# --- the public API's rate limits -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApiLimits:
+    """How often one client address may call the directory's public API."""
+
+    lookups_per_minute: int = 60
+    exports_per_hour: int = 10
+
+    def __post_init__(self) -> None:
+        if self.lookups_per_minute < 1 or self.exports_per_hour < 1:
+            raise ValueError("the directory's limits must be at least 1")
+
+    def lookup_bucket(self) -> TokenBucket:
+        """The bucket of ``GET /directory/lookup``."""
+        return TokenBucket(self.lookups_per_minute, 60.0)
+
+    def export_bucket(self) -> TokenBucket:
+        """The bucket of ``GET /directory/export.json``."""
+        return TokenBucket(self.exports_per_hour, 3600.0)
+
+
+class TokenBucket:
+    """Per key, at most ``capacity`` calls at once, refilled evenly over ``period`` seconds.
+
+    A bucket rather than a fixed window: a client may burst up to the capacity (a CLI asking
+    about 50,000 followings sends 50 lookups at once), then goes on at the refill rate.
+    In memory, per process, like the forms' limiter; the clock is injected for the tests.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        period: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> None:
+        if capacity < 1 or period <= 0:
+            raise ValueError("a bucket needs a capacity of at least 1 and a positive period")
+        self.capacity = capacity
+        self.rate = capacity / period  # tokens a second
+        self.max_keys = max_keys
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
+        self._lock = threading.Lock()
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.get(key, (float(self.capacity), now))
+        return min(float(self.capacity), tokens + (now - at) * self.rate)
+
+    def take(self, key: str) -> float:
+        """Take one token for ``key``: 0.0 when the call may go, else the seconds to wait."""
+        now = self._clock()
+        with self._lock:
+            tokens = self._level(key, now)
+            if tokens >= 1.0:
+                self._forget_idle(now)
+                self._buckets[key] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / self.rate
+
+    def _forget_idle(self, now: float) -> None:
+        # Memory stays bounded under a flood of addresses: full buckets carry no state.
+        if len(self._buckets) < self.max_keys:
+            return
+        for key in [k for k in self._buckets if self._level(k, now) >= self.capacity]:
+            del self._buckets[key]
+        if len(self._buckets) >= self.max_keys:
+            self._buckets.clear()
+
+
+def too_many_response(what: str, retry_after: float) -> Response:
+    """The 429 of the public API: one line of JSON and ``Retry-After`` in whole seconds."""
+    seconds = max(1, math.ceil(retry_after))
+    body = {
+        "ok": False,
+        "status": 429,
+        "error": f"too many {what} from your address",
+        "hint": f"Try again in {seconds} seconds",
+        "retry_after": seconds,
+    }
+    return Response(
+        orjson.dumps(body),
+        status_code=429,
+        media_type="application/json",
+        headers={"Retry-After": str(seconds), "Cache-Control": "no-store"},
     )

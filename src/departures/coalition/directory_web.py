@@ -258,15 +258,31 @@ def read_upload(
 class DirectoryPages:
     """The ``/directory`` pages, served by a :class:`~departures.coalition.web.CoalitionApp`."""
 
-    def __init__(self, app: CoalitionApp, sign_in: BlueskySignIn | None) -> None:
+    def __init__(
+        self,
+        app: CoalitionApp,
+        sign_in: BlueskySignIn | None,
+        limits: directories.ApiLimits | None = None,
+    ) -> None:
         self.app = app
         self.sign_in = sign_in
         self.directory = directories.Directory(app.store.engine)
+        limits = limits or directories.ApiLimits()
+        self.lookup_bucket = limits.lookup_bucket()
+        self.export_bucket = limits.export_bucket()
 
     def routes(self) -> list[Route]:
         """The routes to add to the app."""
         endpoint = self.app._endpoint
         return [
+            Route(
+                "/directory/lookup",
+                self._limited(self.lookup_bucket, "directory lookups", self.lookup),
+            ),
+            Route(
+                "/directory/export.json",
+                self._limited(self.export_bucket, "directory exports", self.export),
+            ),
             Route("/directory", endpoint(self.page)),
             Route("/directory/sign-in", endpoint(self.sign_in_form), methods=["POST"]),
             Route("/directory/sign-out", endpoint(self.sign_out), methods=["POST"]),
@@ -278,6 +294,35 @@ class DirectoryPages:
         self, view: Callable[[Ctx, dict[str, tuple[str, bytes]]], Response]
     ) -> Callable[[Request], Awaitable[Response]]:
         return upload_endpoint(self.app, view)
+
+    # --- the public API: lookup and export, limited per client address -----------------------
+
+    def _limited(
+        self, bucket: directories.TokenBucket, what: str, view: Callable[[Ctx], Response]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        from departures.coalition.web import Ctx
+
+        inner = self.app._endpoint(view)
+
+        async def endpoint(request: Request) -> Response:
+            client = request.client.host if request.client else "unknown"
+            wait = bucket.take(client)
+            if wait <= 0:
+                return await inner(request)
+            ctx = Ctx(request, self.app._load_session(request))
+            return self.app._finish(ctx, directories.too_many_response(what, wait))
+
+        return endpoint
+
+    def lookup(self, ctx: Ctx) -> Response:
+        """Consented X id → DID pairs for up to 1,000 X ids (``?x_ids=1,2,…``)."""
+        return directories.lookup_response(
+            self.directory, ctx.request.query_params.get("x_ids", "")
+        )
+
+    def export(self, ctx: Ctx) -> Response:
+        """Every consented pair, for ``departures audience import-directory``."""
+        return directories.export_response(self.directory)
 
     def _signed_in(self, ctx: Ctx) -> tuple[str, str]:
         did, handle = ctx.session.get(_DID), ctx.session.get(_HANDLE)

@@ -132,6 +132,7 @@ class CoalitionApp:
         forms_per_minute: int = 60,
         departure: DepartureDay | None = None,
         bluesky_sign_in: BlueskySignIn | None = None,
+        directory_limits: directories.ApiLimits | None = None,
     ) -> None:
         self.store = store
         # Departure-day welcome posts: None when the server makes no Bluesky writes.
@@ -211,12 +212,11 @@ class CoalitionApp:
             Route("/campaigns/{slug}", self._endpoint(self.board_page)),
             Route("/campaigns/{slug}/board.json", self._endpoint(self.board_json)),
             Route("/campaigns/{slug}/feed.atom", self._endpoint(self.board_atom)),
-            Route("/directory/lookup", self._endpoint(self.directory_lookup)),
-            Route("/directory/export.json", self._endpoint(self.directory_export)),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ]
-        # The directory's own pages (sign-in with Bluesky, register, withdraw, reconnect).
-        routes[-1:-1] = DirectoryPages(self, bluesky_sign_in).routes()
+        # The directory's own pages (sign-in with Bluesky, register, withdraw, reconnect) and
+        # its public API (lookup, export), rate-limited per client address.
+        routes[-1:-1] = DirectoryPages(self, bluesky_sign_in, directory_limits).routes()
         self.app = Starlette(
             routes=routes,
             lifespan=self._lifespan,
@@ -455,16 +455,6 @@ class CoalitionApp:
         if board.state == State.DRAFT and board.campaign.coordinator_id != ctx.coordinator_id:
             raise NotFound(_("this campaign is not public yet"))
         return self._render(ctx, "board.html", board=board, countdown=_countdown(board))
-
-    def directory_lookup(self, ctx: Ctx) -> Response:
-        """Consented X id → DID pairs for up to 1,000 X ids (``?x_ids=1,2,…``)."""
-        return directories.lookup_response(
-            directories.Directory(self.store.engine), ctx.request.query_params.get("x_ids", "")
-        )
-
-    def directory_export(self, ctx: Ctx) -> Response:
-        """Every consented pair, for ``departures audience import-directory``."""
-        return directories.export_response(directories.Directory(self.store.engine))
 
     def board_json(self, ctx: Ctx) -> Response:
         """The board as JSON."""

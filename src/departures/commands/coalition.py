@@ -248,6 +248,24 @@ def coalition() -> None:
     help="Language of the pages (a gettext catalogue in coalition/locale; English otherwise) "
     "[env DEPARTURES_COALITION_LANGUAGE].",
 )
+@click.option(
+    "--directory-lookups-per-minute",
+    envvar="DEPARTURES_DIRECTORY_LOOKUPS_PER_MINUTE",
+    default=60,
+    show_default=True,
+    type=click.IntRange(1),
+    help="GET /directory/lookup calls one client address may make a minute (a burst of as "
+    "many, then evenly) [env DEPARTURES_DIRECTORY_LOOKUPS_PER_MINUTE].",
+)
+@click.option(
+    "--directory-exports-per-hour",
+    envvar="DEPARTURES_DIRECTORY_EXPORTS_PER_HOUR",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1),
+    help="GET /directory/export.json calls one client address may make an hour "
+    "[env DEPARTURES_DIRECTORY_EXPORTS_PER_HOUR].",
+)
 def serve(
     db_url: str | None,
     host: str,
@@ -263,6 +281,7 @@ def serve(
     """
     import uvicorn
 
+    from departures.coalition.directory import ApiLimits
     from departures.coalition.directory_web import PdsSignIn
     from departures.coalition.web import CoalitionApp
 
@@ -278,6 +297,9 @@ def serve(
         tick_seconds=tick_seconds or None,
         language=language,
         bluesky_sign_in=PdsSignIn(options["handle_service"]),
+        directory_limits=ApiLimits(
+            options["directory_lookups_per_minute"], options["directory_exports_per_hour"]
+        ),
     )
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
