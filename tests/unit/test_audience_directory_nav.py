@@ -1,0 +1,46 @@
+"""The directory is reachable from every page: a "Directory" link in the site navigation."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from departures.coalition.db import connect, migrate
+from departures.coalition.handles import XrpcHandleResolver
+from departures.coalition.store import CoalitionStore
+from departures.coalition.web import CoalitionApp
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[CoalitionApp]:
+    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
+    migrate(engine)
+    yield CoalitionApp(
+        CoalitionStore(engine),
+        secret_key=b"test-key",
+        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+        base_url="http://testserver",
+    )
+    engine.dispose()
+
+
+def page(app: CoalitionApp, path: str) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            return await http.get(path)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/member/sign-in", "/directory", "/nowhere"])
+def test_the_site_navigation_links_the_directory(app: CoalitionApp, path: str) -> None:
+    response = page(app, path)
+    nav = re.search(r'<nav aria-label="Site">(.*?)</nav>', response.text, re.S)
+    assert nav is not None, response.text[:500]
+    assert '<a href="/directory">Directory</a>' in nav.group(1)
