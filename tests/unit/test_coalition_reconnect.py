@@ -302,3 +302,20 @@ def test_follow_them_for_us_is_refused_without_bluesky_writes(browser: Browser) 
     response = browser.post("/member/reconnect/auto-follow", {"auto_follow": "1"})
     assert response.status_code == 403
     assert "no Bluesky writes" in response.text
+
+
+def test_the_accounts_found_appear_on_the_member_page_with_a_follow_link(
+    browser: Browser, store: CoalitionStore, member: tuple[Organisation, str]
+) -> None:
+    from departures.coalition.directory import Directory
+    from departures.coalition.notify import Notifier
+
+    browser.upload("following.js", following_js("400", "500"))
+    Directory(store.engine).register("400", "late_comer", "did:plc:" + "l" * 24, "late.test")
+    Notifier(store, base_url="http://testserver").tick()
+
+    page = browser.get("/member").text
+    assert "People you followed on X who are now on Bluesky" in page
+    assert '<a href="https://bsky.app/profile/late.test">@late.test</a>' in page
+    assert '<a href="https://bsky.app/profile/late.test">Follow</a>' in page
+    assert page.count("https://bsky.app/profile/") == 2  # only the one in the directory

@@ -308,7 +308,7 @@ class Reconnect:
             try:
                 organisation = self.store.organisation(organisation_id)
                 self.propose(organisation, base_url, moment, report)
-                if self.secrets is not None and self.settings(organisation).auto_follow:
+                if self.secrets is not None and self.auto_follow(organisation):
                     self.follow(organisation, moment, report)
             except Exception as exc:
                 log.exception("reconnect pass failed for organisation %s", organisation_id)
@@ -316,15 +316,21 @@ class Reconnect:
         return report
 
     def _members_with_followings(self) -> list[int]:
+        # The members table, not a DISTINCT over every stored id: this runs every minute.
         with self.engine.connect() as conn:
             return [
                 int(row[0])
                 for row in conn.execute(
-                    select(reconnect_followings.c.organisation_id)
-                    .distinct()
-                    .order_by(reconnect_followings.c.organisation_id)
+                    select(reconnect_members.c.organisation_id)
+                    .where(reconnect_members.c.uploaded_at.is_not(None))
+                    .order_by(reconnect_members.c.organisation_id)
                 )
             ]
+
+    def auto_follow(self, organisation: Organisation) -> bool:
+        """Whether the member asked the coalition to follow for it."""
+        with self.engine.connect() as conn:
+            return self._auto_follow(conn, organisation.id)
 
     def _candidates(self, conn: Connection, organisation_id: int) -> list[Entry]:
         # The join runs in the database: a member follows up to ~200,000 accounts, the
@@ -467,8 +473,9 @@ class Reconnect:
         """
         report = report or ReconnectReport()
         pending = self._pending(organisation)
-        if not pending:
-            return 0
+        done_today = self.followed_since(organisation, now - timedelta(days=1))
+        if not follows_allowed(self.daily_cap, done_today, len(pending)):
+            return 0  # nothing to do, or the cap is reached: no session opened, no request
         opened = open_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
         if opened is None:
             return 0
