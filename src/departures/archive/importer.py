@@ -13,10 +13,12 @@ SQL passes over the database rather than Python dicts of every tweet.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
 import re
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -948,6 +950,28 @@ def link_threads(conn: Any, *, reset: bool = True) -> None:
     conn.execute("DROP TABLE temp.thread_chain")
 
 
+def _journal_for_a_first_import(conn: Any) -> list[str]:
+    """Into a workspace without tweets, write through a rollback journal; the undo statements.
+
+    In WAL mode every page of a large transaction is written twice (to the WAL, then by the
+    checkpoint into the database): for a first import, hundreds of MB. A rollback journal
+    only keeps the original content of the pages the import changes (a few, when the tables
+    start empty) and the import stays one atomic transaction. Needs the database to itself:
+    when another connection has it open, the import simply stays in WAL mode.
+    """
+    if conn.execute("SELECT 1 FROM tweets LIMIT 1").fetchone() is not None:
+        return []
+    try:
+        mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+    except sqlite3.OperationalError:
+        return []
+    if str(mode).lower() != "delete":
+        return []
+    # FULL: in rollback-journal mode NORMAL could lose the journal's ordering on power loss.
+    conn.execute("PRAGMA synchronous = FULL")
+    return ["PRAGMA synchronous = NORMAL", "PRAGMA journal_mode = WAL"]
+
+
 def import_archive(
     source: Path,
     workspace: Workspace,
@@ -999,6 +1023,7 @@ def import_archive(
         # that rebuild the indexes would grow with the archive.)
         conn.execute(f"PRAGMA cache_size = {IMPORT_CACHE_KIB}")
         restore.append(f"PRAGMA cache_size = {int(cache_size)}")
+        restore.extend(_journal_for_a_first_import(conn))
         with workspace.transaction():
             importer.run(files, manifest)
             workspace.set_meta("archive_path", str(archive.path))
@@ -1020,7 +1045,10 @@ def import_archive(
             )
     finally:
         for pragma in restore:
-            workspace.conn.execute(pragma)
+            # Another connection may hold the database (journal mode back to WAL): then the
+            # next Workspace.open sets it again.
+            with contextlib.suppress(sqlite3.OperationalError):
+                workspace.conn.execute(pragma)
         if gc_was_enabled:
             gc.enable()
         archive.close()

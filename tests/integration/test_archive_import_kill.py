@@ -1,0 +1,85 @@
+"""An import killed at any moment leaves the workspace as it was before the import.
+
+The import is one transaction: into an empty workspace through a rollback journal, into a
+workspace with tweets in WAL mode. Either way, a SIGKILL mid-way must leave nothing half
+imported, and the next import must work.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from departures.archive.stats import archive_stats
+from departures.archive.synthetic import generate
+from departures.workspace import Workspace
+
+
+def _import(archive: Path, workspace: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "DEPARTURES_WORKSPACE": str(workspace), "DEPARTURES_IMPORT_WORKERS": "0"}
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "departures"), "archive", "import", str(archive)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _kill_while_importing(archive: Path, workspace: Path) -> None:
+    """Start an import and SIGKILL it once it has written into the database."""
+    proc = _import(archive, workspace)
+    db = workspace / "workspace.db"
+    deadline = time.monotonic() + 120
+    try:
+        # Written: the journal (rollback or WAL) has grown past its first pages.
+        while time.monotonic() < deadline and proc.poll() is None:
+            sizes = [
+                (workspace / name).stat().st_size
+                for name in ("workspace.db-journal", "workspace.db-wal")
+                if (workspace / name).exists()
+            ]
+            if (db.exists() and db.stat().st_size > 2 << 20) or any(s > 2 << 20 for s in sizes):
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, "the import ended before it could be killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("kill")
+    small = generate(folder / "small", tweets=300, seed=1, media=False).path
+    large = generate(folder / "large", tweets=12_000, seed=2, media=False).path
+    return small, large
+
+
+@pytest.mark.parametrize("before", ["empty", "imported"])
+def test_a_killed_import_leaves_the_workspace_as_it_was(
+    archives: tuple[Path, Path], tmp_path: Path, before: str
+) -> None:
+    small, large = archives
+    workspace = tmp_path / "ws"
+    expected = 0
+    if before == "imported":
+        assert _import(small, workspace).wait() == 0
+        expected = archive_stats(Workspace.open(workspace))["tweets"]
+        assert expected > 0
+    _kill_while_importing(large, workspace)
+
+    ws = Workspace.open(workspace)  # recovers the hot journal / WAL
+    assert ws.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert archive_stats(ws)["tweets"] == expected
+    assert ws.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    ws.conn.close()
+
+    assert _import(large, workspace).wait() == 0
+    ws = Workspace.open(workspace)
+    assert archive_stats(ws)["tweets"] > expected
