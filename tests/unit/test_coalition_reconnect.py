@@ -319,3 +319,25 @@ def test_the_accounts_found_appear_on_the_member_page_with_a_follow_link(
     assert '<a href="https://bsky.app/profile/late.test">@late.test</a>' in page
     assert '<a href="https://bsky.app/profile/late.test">Follow</a>' in page
     assert page.count("https://bsky.app/profile/") == 2  # only the one in the directory
+
+
+def test_coalition_tick_runs_the_reconnect_pass_and_checks_its_daily_cap(
+    tmp_path: Path, member: tuple[Organisation, str], store: CoalitionStore
+) -> None:
+    from click.testing import CliRunner
+
+    from departures.cli import cli
+    from departures.coalition.directory import Directory
+    from departures.coalition.reconnect import Reconnect
+
+    Reconnect(store).save_followings(member[0], ["400"])
+    Directory(store.engine).register("400", "late_comer", "did:plc:" + "l" * 24, "late.test")
+    db = f"sqlite:///{tmp_path / 'coalition.db'}"
+    args = ["coalition", "tick", "--db", db, "--handle-service", "http://127.0.0.1:9"]
+
+    done = CliRunner().invoke(cli, [*args, "--reconnect-daily-cap", "5"])
+    assert done.exit_code == 0, done.output
+    assert "reconnect: 1 accounts proposed, 0 followed." in done.output
+    refused = CliRunner().invoke(cli, [*args, "--reconnect-daily-cap", "-1"])
+    assert refused.exit_code == 2
+    assert "--reconnect-daily-cap" in refused.output

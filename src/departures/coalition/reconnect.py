@@ -537,8 +537,15 @@ class Reconnect:
                 else:
                     single = True
                     continue
-                self._settle(organisation, bad.x_id, "failed", now, "", exc.message)
-                report.failed += 1
+                # Another process (a cron tick beside the server) may have created this very
+                # record a moment ago: the server then refuses ours, and it is done, not failed.
+                write = writes[batch.index(bad)]
+                done = writer.check([write])
+                if done:
+                    self._settle(organisation, bad.x_id, "followed", now, done[0].uri)
+                else:
+                    self._settle(organisation, bad.x_id, "failed", now, "", exc.message)
+                    report.failed += 1
                 continue
             single = False
             by_key = {r.write.key: r for r in results}
