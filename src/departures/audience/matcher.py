@@ -15,6 +15,7 @@ from departures.audience.appview import AppView
 from departures.audience.scoring import (
     AUTO_ACCEPT,
     REVIEW_FLOOR,
+    SHARED_HOSTS,
     BskySide,
     Match,
     XSide,
@@ -51,7 +52,7 @@ def guessed_handles(x: XSide) -> list[str]:
     guesses = sorted(bsky_handles_named_in(x.bio))
     guesses += [f"{v}.bsky.social" for v in sorted(handle_variants(x.handle)) if "_" not in v]
     domain = site_domain(x.website)
-    if domain:
+    if domain and domain not in SHARED_HOSTS:  # nobody's handle is linktr.ee
         guesses.append(domain)
     return guesses
 

@@ -30,6 +30,7 @@ __all__ = [
     "handle_variants",
     "score",
     "site_domain",
+    "site_identity",
 ]
 
 #: At or above this score a candidate is followed without a person accepting it.
@@ -58,6 +59,30 @@ _X_LINK = re.compile(
 _AT_NAME = re.compile(r"(?<![\w.@])@([A-Za-z0-9_]{1,15})(?![\w.@-])")
 _URL = re.compile(r"(?:https?://)?(?:[a-z0-9-]+\.)+[a-z]{2,}(?:/[^\s]*)?", re.I)
 _X_SITES = ("x.com", "twitter.com", "bsky.app", "bsky.social", "t.co")
+#: Link-in-bio pages and platforms many people share a domain of: there the first part of
+#: the path names the person (``linktr.ee/oxfam``), so only an equal path is the same site.
+SHARED_HOSTS = frozenset(
+    {
+        "linktr.ee",
+        "linkin.bio",
+        "beacons.ai",
+        "bio.link",
+        "lnk.bio",
+        "campsite.bio",
+        "taplink.cc",
+        "about.me",
+        "linkedin.com",
+        "facebook.com",
+        "instagram.com",
+        "youtube.com",
+        "tiktok.com",
+        "github.com",
+        "medium.com",
+        "t.me",
+        "threads.net",
+        "mastodon.social",
+    }
+)
 _BSKY_HANDLE_IN_TEXT = re.compile(
     r"(?:bsky\.app/profile/|(?<![\w.])@)((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*)",
     re.I,
@@ -137,6 +162,26 @@ def site_domain(url: str) -> str:
     return host if "." in host else ""
 
 
+def site_identity(url: str) -> str:
+    """What names a website: its domain, or ``host/first-path-part`` on a shared host.
+
+    ``https://www.Oxfam.org/en/`` → ``oxfam.org``; ``linktr.ee/Oxfam?x=1`` → ``linktr.ee/oxfam``;
+    empty when it is no web address or a shared host without a path.
+    """
+    domain = site_domain(url)
+    if domain not in SHARED_HOSTS:
+        return domain
+    text = url.strip().lower()
+    if "://" not in text:
+        text = "http://" + text
+    try:
+        path = urlsplit(text).path
+    except ValueError:
+        return ""
+    first = path.strip("/").split("/")[0].removeprefix("@")
+    return f"{domain}/{first}" if first else ""
+
+
 def _local_name(bsky_handle: str) -> str | None:
     """The chosen name of a provider handle (``oxfam-be.bsky.social`` → ``oxfam-be``)."""
     handle = bsky_handle.lower()
@@ -148,16 +193,22 @@ def _local_name(bsky_handle: str) -> str | None:
 
 
 def _bio_domains(text: str) -> set[str]:
+    """The sites a bio links (:func:`site_identity` of each), X and Bluesky left out."""
     domains = set()
     for found in _URL.findall(text):
-        domain = site_domain(found)
+        domain = site_identity(found)
         if domain and not any(domain == s or domain.endswith("." + s) for s in _X_SITES):
             domains.add(domain)
     return domains
 
 
 def _same_site(a: str, b: str) -> bool:
-    """Same domain, or one a subdomain of the other (``be.oxfam.org`` and ``oxfam.org``)."""
+    """Same site, or one a subdomain of the other (``be.oxfam.org`` and ``oxfam.org``).
+
+    On a shared host (``linktr.ee/a``) only the very same page counts.
+    """
+    if "/" in a or "/" in b:
+        return a == b
     return a == b or a.endswith("." + b) or b.endswith("." + a)
 
 
@@ -203,11 +254,11 @@ def _handle_evidence(x: XSide, bsky: BskySide) -> Iterable[Evidence]:
 
 
 def _website_evidence(x: XSide, bsky: BskySide) -> Iterable[Evidence]:
-    site = site_domain(x.website)
+    site = site_identity(x.website)
     if not site:
         return
     handle = bsky.handle.lower()
-    if _local_name(handle) is None and _same_site(handle, site):
+    if "/" not in site and _local_name(handle) is None and _same_site(handle, site):
         yield Evidence(
             f"Bluesky handle @{bsky.handle} is the domain of the X account's website {site}",
             W_DOMAIN_HANDLE_IS_WEBSITE,
