@@ -350,12 +350,19 @@ def test_progress_reports_tweets_with_the_manifest_total(
     assert calls[-1] == ("linking", 4, 4)
 
 
+@pytest.mark.parametrize("piece_bytes", [None, 300])
 def test_parallel_workers_store_exactly_what_one_process_stores(
-    rich: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    rich: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    piece_bytes: int | None,
 ) -> None:
     folder, _ = rich
     serial = Workspace.open(tmp_path / "serial")
     serial_report = import_archive(folder, serial)
+    if piece_bytes is not None:
+        # Many pieces per part, in flight in both workers at once.
+        monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setenv(importer.WORKERS_ENV, "2")
     used: list[int] = []
@@ -405,6 +412,26 @@ def test_a_fatal_error_in_a_worker_rolls_everything_back(
     assert caught.value.hint and "incomplete" in caught.value.hint
     assert ws.conn.execute("SELECT COUNT(*) FROM tweets").fetchone() == (0,)
     assert ws.get_meta("account_id") is None
+
+
+def test_a_part_cut_into_pieces_that_breaks_midway_gets_the_precise_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    items = [{"tweet": tweet(str(1300000000000000000 + n), f"tweet {n}")} for n in range(40)]
+    whole = ytd("tweets.part1", items)
+    folder = write_archive(tmp_path / "bad", {
+        "account.js": ytd("account.part0", [account_item()]),
+        "tweets.js": ytd("tweets.part0", items[:3]),
+        # Cut off in the middle of an item, far past the first pieces.
+        "tweets-part1.js": whole[: len(whole) * 2 // 3],
+    })  # fmt: skip
+    ws = Workspace.open(tmp_path / "ws")
+    with pytest.raises(ArchiveError, match=r"tweets-part1\.js is truncated"):
+        import_archive(folder, ws)
+    assert ws.conn.execute("SELECT COUNT(*) FROM tweets").fetchone() == (0,)
 
 
 def test_the_data_folder_itself_gets_a_clear_error(

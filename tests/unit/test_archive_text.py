@@ -17,7 +17,7 @@ from departures.archive.tweets import (
     tweet_rows,
     unescape,
 )
-from departures.archive.ytd import iter_ytd_chunks, parse_ytd
+from departures.archive.ytd import iter_ytd_chunks, parse_ytd, piece_bytes, ytd_pieces
 from departures.errors import ArchiveError
 
 CTX = TweetContext(
@@ -224,3 +224,19 @@ def test_chunked_parse_of_a_truncated_file_raises_the_whole_file_error() -> None
     data = _tweets_file(60)
     with pytest.raises(ArchiveError, match=r"data/tweets\.js is truncated"):
         list(iter_ytd_chunks(data[: len(data) - 900], "data/tweets.js", chunk_bytes=700))
+
+
+def test_chunked_parse_of_a_file_with_junk_after_the_array_raises() -> None:
+    data = _tweets_file(60) + b"\nalert(1)"
+    with pytest.raises(ArchiveError, match=r"data/tweets\.js has unexpected text after its data"):
+        list(iter_ytd_chunks(data, "data/tweets.js", chunk_bytes=700))
+
+
+def test_pieces_are_json_arrays_of_consecutive_items() -> None:
+    data = _tweets_file(60)
+    cuts = ytd_pieces(data, chunk_bytes=700)
+    assert cuts is not None
+    pieces = [orjson.loads(piece_bytes(data, start, end)) for start, end in cuts]
+    assert len(pieces) > 5
+    assert [i for piece in pieces for i in piece] == parse_ytd(data, "data/tweets.js")
+    assert ytd_pieces(data, chunk_bytes=len(data)) is None  # too small to cut

@@ -34,7 +34,7 @@ import orjson
 from departures.archive.notes import link_notes, parse_note
 from departures.archive.source import ArchiveSource, MediaIndex, open_source
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
-from departures.archive.ytd import iter_ytd_chunks, parse_ytd, unwrap
+from departures.archive.ytd import iter_ytd_chunks, parse_ytd, piece_bytes, unwrap, ytd_pieces
 from departures.errors import ArchiveError, DeparturesError, WorkspaceError
 from departures.workspace.db import Workspace
 
@@ -46,6 +46,8 @@ IMPORT_CACHE_KIB = -32768
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 48 << 20
 WORKERS = 2
+# Pieces handed to the workers and not yet stored: enough to keep both busy.
+IN_FLIGHT = 2 * WORKERS + 1
 WORKERS_ENV = "DEPARTURES_IMPORT_WORKERS"
 
 
@@ -392,22 +394,29 @@ def transform_items(
 
 
 @dataclass
-class PartJob:
-    """A tweets part for a worker process: where the archive is, which member, its context."""
+class PieceJob:
+    """A piece of a tweets file for a worker process: its bytes, and the file's context.
 
-    path: str
+    ``data`` is a JSON array of whole items (see :func:`ytd.ytd_pieces`), or with ``whole``
+    the entire file, for files too small or too odd to cut.
+    """
+
     member: str
     ctx: TweetContext
+    data: bytes
+    whole: bool = False
 
 
 @dataclass
-class PartResult:
-    """A worker's rows of one part (in chunks), its counts, or the error it met."""
+class PieceResult:
+    """A worker's rows of one piece, its counts, or what went wrong."""
 
     batches: list[Batch]
     read: int
     skipped: int
     error: tuple[str, str | None] | None = None
+    # The piece is not valid JSON: the parent reads the whole file to name the fault.
+    broken: bool = False
 
 
 _worker_media = MediaIndex()
@@ -419,25 +428,24 @@ def _init_worker(media_files: MediaIndex) -> None:
     gc.disable()  # see import_archive: no cycles, millions of objects
 
 
-def _transform_part(job: PartJob) -> PartResult:
-    """Parse one tweets part and turn it into rows (runs in a worker process)."""
+def _transform_piece(job: PieceJob) -> PieceResult:
+    """Parse one piece of a tweets file and turn it into rows (runs in a worker process)."""
     job.ctx.media_files = _worker_media
     batches: list[Batch] = []
-    read = skipped = 0
     try:
-        source = open_source(Path(job.path))
-        try:
-            data = source.read_buffer(job.member)
-        finally:
-            source.close()
-        for items in iter_ytd_chunks(data, job.member):
-            counts = transform_items(items, job.ctx, batches.append)
-            read += counts[0]
-            skipped += counts[1]
+        if job.whole:
+            items = parse_ytd(job.data, job.member)
+        else:
+            items = orjson.loads(job.data)
+            if not isinstance(items, list):
+                return PieceResult([], 0, 0, broken=True)
+    except orjson.JSONDecodeError:
+        return PieceResult([], 0, 0, broken=True)
     except DeparturesError as exc:
         # Sent back as data: the error's hint would not survive pickling.
-        return PartResult([], 0, 0, (exc.message, exc.hint))
-    return PartResult(batches, read, skipped)
+        return PieceResult([], 0, 0, (exc.message, exc.hint))
+    read, skipped = transform_items(items, job.ctx, batches.append)
+    return PieceResult(batches, read, skipped)
 
 
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], extra: str = "") -> str:
@@ -501,6 +509,7 @@ class _Importer:
         self.replaced: set[str] = set()
         self.notes_file = root + "data/note-tweet.js"
         self.tweets_done = 0
+        self.tweets_progress = 0  # tweets stored so far, for the progress of the parallel path
         self.tweets_total: int | None = None
         self.fresh = False
         self.fresh_media = False
@@ -601,11 +610,13 @@ class _Importer:
         del data
 
     def _run_parallel(self, tweet_files: list[DataFile], others: list[DataFile]) -> None:
-        """Parse and transform tweet parts in worker processes; store them here, in order.
+        """Parse and transform tweets in worker processes, piece by piece; store them here.
 
         Parsing and the per-tweet transform are CPU-bound Python: two workers use both
-        cores while this process only inserts. At most ``WORKERS`` parts are in flight, so
-        memory stays bounded whatever the number of parts.
+        cores while this process cuts the files into pieces of a few thousand tweets and
+        inserts the rows, in the files' order. Pieces rather than whole parts: the work is
+        shared evenly, little waits at the end, and at most ``IN_FLIGHT`` pieces (a few MB
+        each) are out at a time, so memory stays bounded whatever the archive's size.
         """
         # fork, not spawn: spawn re-imports the caller's main script, which a benchmark or a
         # notebook does not guard. The children only parse and transform: they never touch
@@ -616,42 +627,87 @@ class _Importer:
             initializer=_init_worker,
             initargs=(self.media_files,),
         )
-        queue = iter(tweet_files)
-        pending: deque[tuple[DataFile, Future[PartResult]]] = deque()
+        jobs = self._pieces(tweet_files)
+        # (file, its piece's result) in order; a None future marks the end of a file.
+        pending: deque[tuple[DataFile, Future[PieceResult] | None]] = deque()
+        counts: dict[str, list[int]] = {f.member: [0, 0] for f in tweet_files}
+        fallen_back: set[str] = set()
 
         def submit_next() -> None:
-            data_file = next(queue, None)
-            if data_file is not None:
-                dirs, deleted, community, _ = _TWEET_FILES[data_file.kind]
-                ctx = self._context(data_file, dirs, deleted, community)
-                # The media names reach each worker once, through its initializer.
-                ctx = replace(ctx, media_files=MediaIndex())
-                job = PartJob(str(self.source.path), data_file.member, ctx)
-                pending.append((data_file, pool.submit(_transform_part, job)))
+            while sum(1 for _, f in pending if f is not None) < IN_FLIGHT:
+                job = next(jobs, None)
+                if job is None:
+                    return
+                data_file, piece = job
+                future = pool.submit(_transform_piece, piece) if piece is not None else None
+                pending.append((data_file, future))
 
         try:
-            for _ in range(WORKERS):
-                submit_next()
+            submit_next()
             for data_file in others:  # the small files, while the workers parse
                 self._read_file(data_file)
             while pending:
                 data_file, future = pending.popleft()
+                if future is None:
+                    read, skipped = counts[data_file.member]
+                    self._after_tweet_file(
+                        data_file, _TWEET_FILES[data_file.kind][3], read, skipped
+                    )
+                    submit_next()
+                    continue
                 result = future.result()
                 submit_next()
+                if data_file.member in fallen_back:
+                    continue
                 if result.error is not None:
                     raise ArchiveError(*result.error)
-                kind = data_file.kind
-                done = self.tweets_done
-                for batch in result.batches:
-                    self._store(batch)
-                    done += len(batch[0])
-                    if kind == "tweets":
-                        self.tick("tweets", done, self.tweets_total)
-                read, skipped = result.read, result.skipped
+                if result.broken:
+                    fallen_back.add(data_file.member)
+                    self._read_rest_here(data_file, counts[data_file.member])
+                    continue
+                self._store_batches(data_file, result.batches)
+                counts[data_file.member][0] += result.read
+                counts[data_file.member][1] += result.skipped
                 del result
-                self._after_tweet_file(data_file, _TWEET_FILES[kind][3], read, skipped)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _pieces(self, tweet_files: list[DataFile]) -> Iterator[tuple[DataFile, PieceJob | None]]:
+        """Every tweets file cut into pieces for the workers, then an end-of-file marker."""
+        for data_file in tweet_files:
+            dirs, deleted, community, _ = _TWEET_FILES[data_file.kind]
+            # The media index reaches each worker once, through its initializer.
+            ctx = replace(
+                self._context(data_file, dirs, deleted, community), media_files=MediaIndex()
+            )
+            data = self.source.read_buffer(data_file.member)
+            cuts = ytd_pieces(data)
+            if cuts is None:
+                yield data_file, PieceJob(data_file.member, ctx, bytes(data), whole=True)
+            else:
+                for start, end in cuts:
+                    yield data_file, PieceJob(data_file.member, ctx, piece_bytes(data, start, end))
+            del data
+            yield data_file, None
+
+    def _read_rest_here(self, data_file: DataFile, counts: list[int]) -> None:
+        """A piece did not parse: the whole file decides (its precise error, or the rest)."""
+        dirs, deleted, community, _ = _TWEET_FILES[data_file.kind]
+        ctx = self._context(data_file, dirs, deleted, community)
+        items = parse_ytd(self.source.read_buffer(data_file.member), data_file.member)
+        del items[: counts[0] + counts[1]]
+        read, skipped = transform_items(
+            items, ctx, lambda batch: self._store_batches(data_file, [batch])
+        )
+        counts[0] += read
+        counts[1] += skipped
+
+    def _store_batches(self, data_file: DataFile, batches: list[Batch]) -> None:
+        for batch in batches:
+            self._store(batch)
+            if data_file.kind == "tweets":
+                self.tweets_progress += len(batch[0])
+                self.tick("tweets", self.tweets_progress, self.tweets_total)
 
     def _read_tweet_file(self, data_file: DataFile) -> None:
         media_dirs, is_deleted, is_community, count_key = _TWEET_FILES[data_file.kind]

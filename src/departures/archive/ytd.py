@@ -53,6 +53,11 @@ def _decode_error(data: bytes | bytearray, equals: int, name: str, exc: Exceptio
             "The file was changed after X made it; download the archive again from X",
         )
     stripped = text.strip()
+    if "unexpected content after document" in str(exc):
+        return ArchiveError(
+            f"{name} has unexpected text after its data ({exc})",
+            "The file was changed after X made it; download the archive again from X",
+        )
     if "unexpected end of data" in str(exc) or (
         stripped.startswith("[") and not stripped.endswith("]")
     ):
@@ -104,6 +109,43 @@ def _next_boundary(data: bytes | bytearray, key: bytes, start: int) -> tuple[int
             return closing, opening
 
 
+def ytd_pieces(
+    data: bytes | bytearray, chunk_bytes: int | None = None
+) -> Iterator[tuple[int, int]] | None:
+    """Where to cut a data file into pieces of about ``chunk_bytes``, or None if it cannot be.
+
+    Yields ``(start, end)``: ``data[start:end]`` is a run of whole items (without the commas
+    around it), so ``[`` + that + ``]`` is a JSON array. None for small files and for
+    anything unexpected (bare items, no array): those are parsed whole.
+    """
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES
+    equals = data.find(b"=")
+    start = data.find(b"[", equals + 1) if equals >= 0 else -1
+    first = _FIRST_KEY.match(data, start + 1) if start >= 0 else None
+    if first is None or len(data) < 2 * chunk_bytes or data[equals + 1 : start].strip():
+        return None
+    return _cuts(data, b'"' + first.group(1) + b'"', start + 1, chunk_bytes)
+
+
+def _cuts(
+    data: bytes | bytearray, key: bytes, pos: int, chunk_bytes: int
+) -> Iterator[tuple[int, int]]:
+    end_of_array = data.rfind(b"]")
+    if end_of_array < 0 or data[end_of_array + 1 :].strip():
+        # Not a closed array: the last piece runs to the end, fails to parse, and the
+        # whole-file parser names the fault.
+        end_of_array = len(data)
+    while pos < len(data):
+        boundary = _next_boundary(data, key, pos + chunk_bytes)
+        if boundary is None:
+            # The last piece ends before the file's own ']'.
+            yield pos, max(pos, end_of_array)
+            return
+        yield pos, boundary[0]
+        pos = boundary[1]
+
+
 def iter_ytd_chunks(
     data: bytes | bytearray, name: str, chunk_bytes: int | None = None
 ) -> Iterator[list[Any]]:
@@ -113,43 +155,26 @@ def iter_ytd_chunks(
     boundaries (``}, {"tweet":``) it costs a few dozen. Anything unexpected (bare items, a
     broken file) falls back to :func:`parse_ytd` on the whole file, which also gives the
     precise error. A ``bytearray`` is parsed in place (two bytes are changed around each
-    chunk while it is parsed and put back); ``bytes`` are copied once into one.
+    piece while it is parsed and put back); ``bytes`` are copied once into one.
     """
-    if chunk_bytes is None:
-        chunk_bytes = CHUNK_BYTES
-    equals = data.find(b"=")
-    start = data.find(b"[", equals + 1) if equals >= 0 else -1
-    first = _FIRST_KEY.match(data, start + 1) if start >= 0 else None
-    if first is None or len(data) < 2 * chunk_bytes or data[equals + 1 : start].strip():
+    cuts = ytd_pieces(data, chunk_bytes)
+    if cuts is None:
         yield parse_ytd(data, name)
         return
-    key = b'"' + first.group(1) + b'"'
-    # Each chunk is parsed in place: the byte before it (the '[' or the separator after the
+    # Each piece is parsed in place: the byte before it (the '[' or the separator after the
     # previous item) becomes '[' and the one after it ']' for the time of the parse, so no
-    # chunk is copied.
+    # piece is copied.
     buffer = data if isinstance(data, bytearray) else bytearray(data)
     view = memoryview(buffer)
-    pos = start + 1
     done = 0
     try:
-        while pos < len(data):
-            boundary = _next_boundary(data, key, pos + chunk_bytes)
-            if boundary is None:
-                closing = len(data)
-                following = len(data)
-            else:
-                closing = boundary[0]
-                following = boundary[1]
+        for pos, closing in cuts:
             before = buffer[pos - 1]
+            after = buffer[closing] if closing < len(buffer) else -1
             buffer[pos - 1] = 0x5B  # [
-            if closing < len(data):
-                after = buffer[closing]
+            if after >= 0:
                 buffer[closing] = 0x5D  # ]
-                piece = view[pos - 1 : closing + 1]
-            else:
-                # The last chunk ends with the file's own ']'.
-                after = -1
-                piece = view[pos - 1 :]
+            piece = view[pos - 1 : closing + 1]
             try:
                 items = orjson.loads(piece)
             except orjson.JSONDecodeError:
@@ -166,6 +191,10 @@ def iter_ytd_chunks(
                 return
             done += len(items)
             yield items
-            pos = following
     finally:
         view.release()
+
+
+def piece_bytes(data: bytes | bytearray, start: int, end: int) -> bytes:
+    """``[`` + ``data[start:end]`` + ``]``: one piece as a JSON array of its own (a copy)."""
+    return b"".join((b"[", data[start:end], b"]"))
