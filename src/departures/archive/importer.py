@@ -627,6 +627,9 @@ class _Importer:
             initializer=_init_worker,
             initargs=(self.media_files,),
         )
+        # Start the workers now, before any part is read: forked later, each would carry a
+        # copy-on-write view of the parent's part buffer (counted in its resident memory).
+        pool.submit(int).result()
         jobs = self._pieces(tweet_files)
         # (file, its piece's result) in order; a None future marks the end of a file.
         pending: deque[tuple[DataFile, Future[PieceResult] | None]] = deque()
