@@ -51,7 +51,7 @@ DEFAULT_PER_HOUR = 60
 #: Longer waits for the server's budget stop the run (a day's window is not waited out).
 DEFAULT_MAX_WAIT = 3600.0
 #: Waits at least this long are announced with the time the run goes on.
-_ANNOUNCE_WAIT = 60.0
+_ANNOUNCE_WAIT = 300.0
 # 2025-01-01T00:00:00Z: the TIDs of follows lie in the ~13 days after it. A fixed epoch
 # keeps them deterministic; their time is only a key, the record's createdAt is real.
 _FOLLOW_EPOCH_US = 1_735_689_600 * 1_000_000
