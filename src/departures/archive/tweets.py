@@ -108,8 +108,16 @@ _NO_ENTITIES = '{"urls":[],"mentions":[],"hashtags":[]}'
 
 def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, Any]]) -> Rendered:
     """Cut ``full_text`` at its entities, expand links, drop media links, then unescape."""
+    return Rendered(*_render(full_text, entities, media))
+
+
+_Render = tuple[str, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def _render(full_text: str, entities: dict[str, Any], media: list[dict[str, Any]]) -> _Render:
+    """:func:`render_text` as a plain tuple (text, urls, mentions, hashtags)."""
     # The hot loop of an import (a million tweets): helpers inlined, unescaping skipped
-    # when the text has no "&" at all.
+    # when the text has no "&" at all, no object built per tweet.
     spans: list[tuple[int, int, int, int, dict[str, Any]]] = []
     append = spans.append
     for items, kind in (
@@ -128,8 +136,9 @@ def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, 
                 continue
     escaped = "&" in full_text
     if not spans:
-        return Rendered(unescape(full_text) if escaped else full_text)
-    spans.sort()
+        return (unescape(full_text) if escaped else full_text), [], [], []
+    if len(spans) > 1:
+        spans.sort()
     out: list[str] = []
     urls: list[dict[str, Any]] = []
     mentions: list[dict[str, Any]] = []
@@ -197,7 +206,7 @@ def render_text(full_text: str, entities: dict[str, Any], media: list[dict[str, 
     if media_end >= 0 and not full_text[media_end:].strip():
         # The media link ended the text: drop the space that led to it.
         text = text.rstrip()
-    return Rendered(text, urls, mentions, hashtags)
+    return text, urls, mentions, hashtags
 
 
 def quote_target(urls: list[dict[str, Any]]) -> tuple[int, str] | None:
@@ -260,19 +269,19 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     media_items = extended.get("media") if isinstance(extended, dict) else None
     if not media_items:
         media_items = entities.get("media") or []
-    rendered = render_text(full_text, entities, media_items)
+    text, urls, mentions, hashtags = _render(full_text, entities, media_items)
 
     reply_to_id = _int(get("in_reply_to_status_id_str") or get("in_reply_to_status_id"))
     reply_user = _int(get("in_reply_to_user_id_str") or get("in_reply_to_user_id"))
     reply_name = get("in_reply_to_screen_name") or None
-    quote = quote_target(rendered.urls) if rendered.urls else None
+    quote = quote_target(urls) if urls else None
 
     retweet_of_user: int | None = None
     retweet_of_name: str | None = None
     if full_text.startswith("RT @"):
         kind = "retweet"
-        mentions = entities.get("user_mentions") or []
-        first = mentions[0] if mentions and isinstance(mentions[0], dict) else {}
+        user_mentions = entities.get("user_mentions") or []
+        first = user_mentions[0] if user_mentions and isinstance(user_mentions[0], dict) else {}
         retweet_of_name = first.get("screen_name") or full_text[4:].split(":", 1)[0]
         retweet_of_user = _int(first.get("id_str"))
     elif reply_to_id is not None:
@@ -300,10 +309,10 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     sightings: list[tuple[int, str, int, str]] = (
         [
             (m["id"], m["screen_name"], tweet_id, "user_mentions")
-            for m in rendered.mentions
+            for m in mentions
             if m["id"] is not None and m["screen_name"]
         ]
-        if rendered.mentions
+        if mentions
         else []
     )
     if reply_name and reply_user is not None and reply_user >= 0:
@@ -318,9 +327,13 @@ def tweet_rows(tw: dict[str, Any], ctx: TweetContext) -> TweetRows | None:
     retweets = get("retweet_count")
     row = (
         tweet_id,
-        rendered.text,
+        text,
         full_text,
-        rendered.entities_json(),
+        (
+            orjson.dumps({"urls": urls, "mentions": mentions, "hashtags": hashtags}).decode()
+            if urls or mentions or hashtags
+            else _NO_ENTITIES
+        ),
         kind,
         quote[0] if quote else None,
         quote[1] if quote else None,
