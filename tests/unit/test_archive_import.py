@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -520,3 +521,17 @@ def test_media_index_answers_membership_in_eight_bytes_a_file() -> None:
     assert "data/tweet_media/5-K5.jpg" not in index
     assert 5 not in index
     assert index._keys.itemsize == 8
+
+
+def test_idle_cores_are_sampled_now_and_decide_for_workers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    idle = importer._idle_cores(0.05)
+    if idle is not None:  # Linux: sampled from /proc/stat
+        assert 0 <= idle <= (os.cpu_count() or 1) + 0.01
+    monkeypatch.delenv(importer.WORKERS_ENV, raising=False)
+    monkeypatch.setattr(importer.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(importer, "_idle_cores", lambda: 1.9)
+    assert importer._use_workers()
+    monkeypatch.setattr(importer, "_idle_cores", lambda: 0.7)  # another job holds a core
+    assert not importer._use_workers()

@@ -54,20 +54,49 @@ WORKERS_ENV = "DEPARTURES_IMPORT_WORKERS"
 def _use_workers() -> bool:
     """Whether spare cores make worker processes pay off (``DEPARTURES_IMPORT_WORKERS=0``: never).
 
-    On a machine already busy with other work, a worker pool only adds contention: the
-    single-process path is then faster.
+    On a machine already busy with other work, a worker pool only adds contention (the rows
+    travel between processes): the single-process path is then faster.
     """
-    setting = os.environ.get(WORKERS_ENV, "")
-    if setting.strip() in ("0", "1"):
+    setting = os.environ.get(WORKERS_ENV, "").strip()
+    if setting in ("0", "1"):
         return False
     cores = os.cpu_count() or 1
-    if setting.strip().isdigit():
+    if setting.isdigit():
         return True
+    if cores < 2:
+        return False
+    idle = _idle_cores()
+    if idle is None:
+        try:
+            idle = cores - os.getloadavg()[0]
+        except OSError:
+            idle = float(cores)
+    # This process is asleep while it samples: "idle" counts its own core too.
+    return idle >= 1.5
+
+
+def _idle_cores(window: float = 0.15) -> float | None:
+    """How many cores sat idle over the last ``window`` seconds (Linux), else None.
+
+    The load average lags by a minute (it still counts work that just ended); a short
+    sample of /proc/stat says what is free now.
+    """
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat", "rb") as stat_file:
+            fields = [int(v) for v in stat_file.readline().split()[1:]]
+        return sum(fields[:8]), fields[3] + fields[4]  # total, idle + iowait
+
     try:
-        busy = os.getloadavg()[0]
-    except OSError:
-        busy = 0.0
-    return cores >= 2 and busy < cores - 1
+        total_before, idle_before = sample()
+        time.sleep(window)
+        total_after, idle_after = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    elapsed = total_after - total_before
+    if elapsed <= 0:
+        return None
+    return (os.cpu_count() or 1) * (idle_after - idle_before) / elapsed
 
 
 MAX_MISSING_MEDIA_WARNINGS = 20
