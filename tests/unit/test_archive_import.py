@@ -351,14 +351,17 @@ def test_progress_reports_tweets_with_the_manifest_total(
     assert calls[-1] == ("linking", 4, 4)
 
 
-@pytest.mark.parametrize("piece_bytes", [None, 300])
+@pytest.mark.parametrize(("piece_bytes", "as_zip"), [(None, False), (300, False), (300, True)])
 def test_parallel_workers_store_exactly_what_one_process_stores(
     rich: tuple[Path, dict[str, str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     piece_bytes: int | None,
+    as_zip: bool,
 ) -> None:
     folder, _ = rich
+    if as_zip:  # the pieces travel to the workers as bytes, not as file ranges
+        folder = zip_folder(folder, tmp_path / "archive.zip")
     serial = Workspace.open(tmp_path / "serial")
     serial_report = import_archive(folder, serial)
     if piece_bytes is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import mmap
 import multiprocessing
 import os
 import re
@@ -446,16 +447,38 @@ def _sorted_batch(
 
 @dataclass
 class PieceJob:
-    """A piece of a tweets file for a worker process: its bytes, and the file's context.
+    """A piece of a tweets file for a worker process, and the file's context.
 
-    ``data`` is a JSON array of whole items (see :func:`ytd.ytd_pieces`), or with ``whole``
-    the entire file, for files too small or too odd to cut.
+    The piece is ``data`` (a JSON array of whole items, see :func:`ytd.ytd_pieces`), or for
+    a file on disk bytes ``start:end`` of ``path``, which the worker reads itself (no copy
+    through the parent). With ``whole``, the entire file: too small or too odd to cut.
     """
 
     member: str
     ctx: TweetContext
-    data: bytes
+    data: bytes | None = None
+    path: str | None = None
+    start: int = 0
+    end: int = 0
     whole: bool = False
+
+    def load(self) -> bytes | bytearray:
+        """The piece's bytes: a JSON array (or the whole file, with ``whole``)."""
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        with open(self.path, "rb") as file:
+            if self.whole:
+                return file.read()
+            # One byte either side (a separator, or the file's own brackets) becomes the
+            # array's brackets.
+            file.seek(self.start - 1)
+            buffer = bytearray(file.read(self.end - self.start + 2))
+        if len(buffer) != self.end - self.start + 2:
+            return b""  # the file changed under us: not JSON, the parent decides
+        buffer[0] = 0x5B  # [
+        buffer[-1] = 0x5D  # ]
+        return buffer
 
 
 @dataclass
@@ -484,13 +507,15 @@ def _transform_piece(job: PieceJob) -> PieceResult:
     job.ctx.media_files = _worker_media
     batches: list[Batch] = []
     try:
+        data = job.load()
         if job.whole:
-            items = parse_ytd(job.data, job.member)
+            items = parse_ytd(data, job.member)
         else:
-            items = orjson.loads(job.data)
+            items = orjson.loads(data)
             if not isinstance(items, list):
                 return PieceResult([], 0, 0, broken=True)
-    except orjson.JSONDecodeError:
+        del data
+    except (orjson.JSONDecodeError, OSError):
         return PieceResult([], 0, 0, broken=True)
     except DeparturesError as exc:
         # Sent back as data: the error's hint would not survive pickling.
@@ -748,15 +773,47 @@ class _Importer:
             ctx = replace(
                 self._context(data_file, dirs, deleted, community), media_files=MediaIndex()
             )
-            data = self.source.read_buffer(data_file.member)
-            cuts = ytd_pieces(data)
-            if cuts is None:
-                yield data_file, PieceJob(data_file.member, ctx, bytes(data), whole=True)
+            local = self.source.local_file(data_file.member)
+            if local is not None:
+                yield from self._local_pieces(data_file, ctx, local)
             else:
-                for start, end in cuts:
-                    yield data_file, PieceJob(data_file.member, ctx, piece_bytes(data, start, end))
-            del data
+                data = self.source.read_buffer(data_file.member)
+                cuts = ytd_pieces(data)
+                if cuts is None:
+                    yield data_file, PieceJob(data_file.member, ctx, bytes(data), whole=True)
+                else:
+                    for start, end in cuts:
+                        piece = piece_bytes(data, start, end)
+                        yield data_file, PieceJob(data_file.member, ctx, piece)
+                del data
             yield data_file, None
+
+    def _local_pieces(
+        self, data_file: DataFile, ctx: TweetContext, local: Path
+    ) -> Iterator[tuple[DataFile, PieceJob]]:
+        """Cut a file on disk through a memory map: only the bytes near each cut are read
+        here, the workers read their pieces themselves."""
+        whole = PieceJob(data_file.member, ctx, path=str(local), whole=True)
+        try:
+            file = open(local, "rb")  # noqa: SIM115 (closed below, after the generator's use)
+        except OSError:
+            yield data_file, whole  # the worker meets the error and names it
+            return
+        try:
+            try:
+                mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):  # empty file
+                yield data_file, whole
+                return
+            with mapped:
+                cuts = ytd_pieces(mapped)
+                if cuts is None:
+                    yield data_file, whole
+                    return
+                for start, end in cuts:
+                    yield data_file, PieceJob(data_file.member, ctx, None, str(local), start, end)
+        finally:
+            file.close()
 
     def _read_rest_here(self, data_file: DataFile, counts: list[int]) -> None:
         """A piece did not parse: the whole file decides (its precise error, or the rest)."""

@@ -107,6 +107,10 @@ class ArchiveSource:
         """Whether member ``name`` exists."""
         raise NotImplementedError
 
+    def local_file(self, name: str) -> Path | None:
+        """The file on disk that holds member ``name`` as is (not in a zip), else None."""
+        return None
+
     def size(self, name: str) -> int:
         """The (uncompressed) size of member ``name`` in bytes."""
         raise NotImplementedError
@@ -262,6 +266,9 @@ class DirSource(ArchiveSource):
         except OSError:
             return 0
 
+    def local_file(self, name: str) -> Path | None:
+        return self.path / name
+
     def _name_set(self) -> set[str]:
         cached: set[str] | None = getattr(self, "_set", None)
         if cached is None:
@@ -301,6 +308,9 @@ class FileSource(ArchiveSource):
 
     def find_root(self) -> str:
         return ""
+
+    def local_file(self, name: str) -> Path | None:
+        return self.path
 
     def size(self, name: str) -> int:
         try:

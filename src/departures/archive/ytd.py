@@ -7,6 +7,7 @@ Everything after the first ``=`` is JSON; nothing is split by lines (old files o
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -82,10 +83,12 @@ def unwrap(item: Any, key: str) -> dict[str, Any] | None:
 
 
 CHUNK_BYTES = 8 << 20
+# What the cutting reads: the bytes of a file, or a memory map of it.
+Buffer = bytes | bytearray | mmap.mmap
 _FIRST_KEY = re.compile(rb'\s*\{\s*"(\w+)"\s*:')
 
 
-def _next_boundary(data: bytes | bytearray, key: bytes, start: int) -> tuple[int, int] | None:
+def _next_boundary(data: Buffer, key: bytes, start: int) -> tuple[int, int] | None:
     """(end of an item, start of the next) for the first ``}, {"key":`` at or after ``start``.
 
     It cannot match inside a JSON string, where every quote is escaped; and the wrapper's
@@ -109,14 +112,13 @@ def _next_boundary(data: bytes | bytearray, key: bytes, start: int) -> tuple[int
             return closing, opening
 
 
-def ytd_pieces(
-    data: bytes | bytearray, chunk_bytes: int | None = None
-) -> Iterator[tuple[int, int]] | None:
+def ytd_pieces(data: Buffer, chunk_bytes: int | None = None) -> Iterator[tuple[int, int]] | None:
     """Where to cut a data file into pieces of about ``chunk_bytes``, or None if it cannot be.
 
     Yields ``(start, end)``: ``data[start:end]`` is a run of whole items (without the commas
     around it), so ``[`` + that + ``]`` is a JSON array. None for small files and for
-    anything unexpected (bare items, no array): those are parsed whole.
+    anything unexpected (bare items, no array): those are parsed whole. ``data`` may be a
+    memory map of the file: only the bytes around each cut are then read.
     """
     if chunk_bytes is None:
         chunk_bytes = CHUNK_BYTES
@@ -128,9 +130,7 @@ def ytd_pieces(
     return _cuts(data, b'"' + first.group(1) + b'"', start + 1, chunk_bytes)
 
 
-def _cuts(
-    data: bytes | bytearray, key: bytes, pos: int, chunk_bytes: int
-) -> Iterator[tuple[int, int]]:
+def _cuts(data: Buffer, key: bytes, pos: int, chunk_bytes: int) -> Iterator[tuple[int, int]]:
     end_of_array = data.rfind(b"]")
     if end_of_array < 0 or data[end_of_array + 1 :].strip():
         # Not a closed array: the last piece runs to the end, fails to parse, and the
