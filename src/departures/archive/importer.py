@@ -49,6 +49,7 @@ PARALLEL_MIN_BYTES = 48 << 20
 WORKERS = 2
 # Pieces handed to the workers and not yet stored: enough to keep both busy.
 IN_FLIGHT = 2 * WORKERS + 1
+WORKER_NICENESS = 5
 WORKERS_ENV = "DEPARTURES_IMPORT_WORKERS"
 
 
@@ -500,6 +501,10 @@ def _init_worker(media_files: MediaIndex) -> None:
     global _worker_media
     _worker_media = media_files
     gc.disable()  # see import_archive: no cycles, millions of objects
+    # The parent, which stores every row, is the bottleneck: when the cores are short, it
+    # should run first and the workers fill in (they are kept a few pieces ahead).
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
 
 
 def _transform_piece(job: PieceJob) -> PieceResult:
