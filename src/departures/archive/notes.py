@@ -121,12 +121,16 @@ def _normalise(text: str) -> str:
 
 def is_prefix_of_note(tweet_text: str, note_text: str) -> bool:
     """Whether the truncated tweet text begins the note's text (links and spacing ignored)."""
+    return _prefix_matches(tweet_text, _normalise(note_text))
+
+
+def _prefix_matches(tweet_text: str, normalised_note: str) -> bool:
     prefix = _normalise(tweet_text)
     if prefix.endswith("…"):
         # The cut may fall inside a word: compare whole words only.
         prefix = prefix[:-1].rstrip()
         prefix = prefix.rsplit(" ", 1)[0] if " " in prefix else ""
-    return _normalise(note_text).startswith(prefix)
+    return normalised_note.startswith(prefix)
 
 
 def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
@@ -137,8 +141,9 @@ def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
         # Nearest after the note first, then the ones before it.
         return (0, delta) if delta >= 0 else (1, -delta)
 
+    normalised = _normalise(note.text)  # once, not once per candidate
     for tweet_id, text in sorted(candidates, key=distance):
-        if is_prefix_of_note(text, note.text):
+        if _prefix_matches(text, normalised):
             return tweet_id
     return None
 
@@ -162,6 +167,18 @@ def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
     """Link every stored note to its tweet and restore the full text; (linked, unlinked ids)."""
     linked = 0
     unlinked: list[int] = []
+    tweet_updates: list[tuple[str, str, int, int]] = []
+    note_updates: list[tuple[int | None, int]] = []
+
+    def flush() -> None:
+        conn.executemany(
+            "UPDATE tweets SET text = ?, entities = ?, is_long_post = 1, note_id = ? WHERE id = ?",
+            tweet_updates,
+        )
+        conn.executemany("UPDATE notes SET tweet_id = ? WHERE note_id = ?", note_updates)
+        tweet_updates.clear()
+        note_updates.clear()
+
     for note_id, created_at, created_ms, text, entities in _all_notes(conn):
         note = Note(note_id, created_at, created_ms, text, orjson.loads(entities))
         second = created_ms - created_ms % 1000
@@ -176,8 +193,9 @@ def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
         tweet_id = choose_tweet(note, texts)
         if tweet_id is None:
             unlinked.append(note_id)
-            conn.execute("UPDATE notes SET tweet_id = NULL WHERE note_id = ?", (note_id,))
+            note_updates.append((None, note_id))
             continue
+        # Only the chosen tweet's entities are read: the mention ids the note lacks.
         tweet_entities = next(orjson.loads(r[3]) for r in candidates if r[0] == tweet_id)
         ids = {
             m["screen_name"].lower(): m["id"]
@@ -186,10 +204,13 @@ def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
         }
         for mention in note.entities["mentions"]:
             mention["id"] = ids.get(mention["screen_name"].lower())
-        conn.execute(
-            "UPDATE tweets SET text = ?, entities = ?, is_long_post = 1, note_id = ? WHERE id = ?",
-            (note.text, orjson.dumps(note.entities).decode(), note_id, tweet_id),
-        )
-        conn.execute("UPDATE notes SET tweet_id = ? WHERE note_id = ?", (tweet_id, note_id))
+        tweet_updates.append((note.text, orjson.dumps(note.entities).decode(), note_id, tweet_id))
+        note_updates.append((tweet_id, note_id))
         linked += 1
+        if len(note_updates) >= 500:
+            # In batches (fewer statements), bounded (memory stays flat). A tweet already
+            # restored but not yet written here offers the same text for matching: its
+            # stored text and its raw text differ only in links, which matching ignores.
+            flush()
+    flush()
     return linked, unlinked
