@@ -7,6 +7,7 @@ imported, and the next import must work.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,19 +22,24 @@ from departures.archive.synthetic import generate
 from departures.workspace import Workspace
 
 
-def _import(archive: Path, workspace: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "DEPARTURES_WORKSPACE": str(workspace), "DEPARTURES_IMPORT_WORKERS": "0"}
+def _import(archive: Path, workspace: Path, workers: str = "0") -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DEPARTURES_WORKSPACE": str(workspace),
+        "DEPARTURES_IMPORT_WORKERS": workers,
+    }
     return subprocess.Popen(
         [str(Path(sys.executable).parent / "departures"), "archive", "import", str(archive)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
 
 
-def _kill_while_importing(archive: Path, workspace: Path) -> None:
-    """Start an import and SIGKILL it once it has written into the database."""
-    proc = _import(archive, workspace)
+def _kill_while_importing(archive: Path, workspace: Path, workers: str) -> None:
+    """Start an import and SIGKILL it (and its workers) once it has written something."""
+    proc = _import(archive, workspace, workers)
     db = workspace / "workspace.db"
     deadline = time.monotonic() + 120
     try:
@@ -43,13 +49,15 @@ def _kill_while_importing(archive: Path, workspace: Path) -> None:
                 (workspace / name).stat().st_size
                 for name in ("workspace.db-journal", "workspace.db-wal")
                 if (workspace / name).exists()
-            ]
+            ] + [path.stat().st_size for path in workspace.glob(".import-*/*.db")]
             if (db.exists() and db.stat().st_size > 2 << 20) or any(s > 2 << 20 for s in sizes):
                 break
             time.sleep(0.02)
         assert proc.poll() is None, "the import ended before it could be killed"
     finally:
-        proc.send_signal(signal.SIGKILL)
+        # The whole process group: the import's worker processes die with it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
@@ -57,13 +65,17 @@ def _kill_while_importing(archive: Path, workspace: Path) -> None:
 def archives(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("kill")
     small = generate(folder / "small", tweets=300, seed=1, media=False).path
+    # Past importer.PARALLEL_MIN_BYTES, so that with workers the parallel path runs.
     large = generate(folder / "large", tweets=12_000, seed=2, media=False).path
+    assert sum(p.stat().st_size for p in large.glob("data/tweets*.js")) > 16 << 20
     return small, large
 
 
-@pytest.mark.parametrize("before", ["empty", "imported"])
+@pytest.mark.parametrize(
+    ("before", "workers"), [("empty", "0"), ("imported", "0"), ("empty", "2"), ("imported", "2")]
+)
 def test_a_killed_import_leaves_the_workspace_as_it_was(
-    archives: tuple[Path, Path], tmp_path: Path, before: str
+    archives: tuple[Path, Path], tmp_path: Path, before: str, workers: str
 ) -> None:
     small, large = archives
     workspace = tmp_path / "ws"
@@ -72,7 +84,7 @@ def test_a_killed_import_leaves_the_workspace_as_it_was(
         assert _import(small, workspace).wait() == 0
         expected = archive_stats(Workspace.open(workspace))["tweets"]
         assert expected > 0
-    _kill_while_importing(large, workspace)
+    _kill_while_importing(large, workspace, workers)
 
     ws = Workspace.open(workspace)  # recovers the hot journal / WAL
     assert ws.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -80,6 +92,7 @@ def test_a_killed_import_leaves_the_workspace_as_it_was(
     assert ws.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     ws.conn.close()
 
-    assert _import(large, workspace).wait() == 0
+    assert _import(large, workspace, workers).wait() == 0
     ws = Workspace.open(workspace)
     assert archive_stats(ws)["tweets"] > expected
+    assert not list(workspace.glob(".import-*"))  # the killed import's worker files too

@@ -538,3 +538,66 @@ def test_idle_cores_are_sampled_now_and_decide_for_workers(
     assert importer._use_workers()
     monkeypatch.setattr(importer, "_idle_cores", lambda: 0.7)  # another job holds a core
     assert not importer._use_workers()
+
+
+def _parallel(monkeypatch: pytest.MonkeyPatch, piece_bytes: int = 300) -> None:
+    monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+
+
+def test_parallel_reimport_updates_like_one_process(
+    rich: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = rich
+    serial = Workspace.open(tmp_path / "serial")
+    import_archive(folder, serial)
+    import_archive(folder, serial)
+    _parallel(monkeypatch)
+    parallel = Workspace.open(tmp_path / "parallel")
+    import_archive(folder, parallel)
+    import_archive(folder, parallel)  # into tables that are not empty: the upsert path
+
+    def rows(ws: Workspace) -> list[str]:
+        dump = ws.conn.iterdump()
+        return [
+            line for line in dump if "archive_imports" not in line and "_migrations" not in line
+        ]
+
+    assert rows(parallel) == rows(serial)
+
+
+@pytest.mark.parametrize("workers", [False, True])
+def test_a_tweet_in_two_parts_keeps_the_later_parts_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: bool
+) -> None:
+    if workers:
+        _parallel(monkeypatch)
+    twin = "1300000000000000999"
+    first = [{"tweet": tweet(str(1300000000000000000 + n), f"first {n}")} for n in range(30)]
+    second = [{"tweet": tweet(str(1300000000000001000 + n), f"second {n}")} for n in range(30)]
+    first.insert(10, {"tweet": tweet(twin, "old copy")})
+    second.insert(20, {"tweet": tweet(twin, "new copy")})
+    folder = write_archive(tmp_path / "twins", {
+        "account.js": ytd("account.part0", [account_item()]),
+        "tweets.js": ytd("tweets.part0", first),
+        "tweets-part1.js": ytd("tweets.part1", second),
+    })  # fmt: skip
+    ws = Workspace.open(tmp_path / "ws")
+    import_archive(folder, ws)
+    assert _tweet(ws, twin)["text"] == "new copy"
+    assert ws.conn.execute("SELECT COUNT(*) FROM tweets").fetchone() == (61,)
+
+
+def test_worker_databases_are_removed_and_stale_ones_cleaned(
+    rich: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = rich
+    _parallel(monkeypatch)
+    ws = Workspace.open(tmp_path / "ws")
+    dead = 2**22 + 12345  # above pid_max's default: no such process
+    stale = tmp_path / "ws" / f".import-{dead}-x"
+    stale.mkdir()
+    (stale / "worker-1.db").write_bytes(b"left by a killed import")
+    import_archive(folder, ws)
+    assert not list((tmp_path / "ws").glob(".import-*"))

@@ -34,6 +34,7 @@ import orjson
 
 from departures.archive.notes import link_notes, parse_note
 from departures.archive.source import ArchiveSource, MediaIndex, open_source
+from departures.archive.staging import Staging, open_worker_db, store_rows
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
 from departures.archive.ytd import iter_ytd_chunks, parse_ytd, piece_bytes, unwrap, ytd_pieces
 from departures.errors import ArchiveError, DeparturesError, WorkspaceError
@@ -45,7 +46,7 @@ CHUNK = 5000
 # The page cache during an import (PRAGMA cache_size; negative: KiB).
 IMPORT_CACHE_KIB = -32768
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
-PARALLEL_MIN_BYTES = 48 << 20
+PARALLEL_MIN_BYTES = 16 << 20
 WORKERS = 2
 # Pieces handed to the workers and not yet stored: enough to keep both busy.
 IN_FLIGHT = 2 * WORKERS + 1
@@ -462,6 +463,7 @@ class PieceJob:
     start: int = 0
     end: int = 0
     whole: bool = False
+    seq: int = 0  # the piece's place among all pieces: a later piece's copy of a tweet wins
 
     def load(self) -> bytes | bytearray:
         """The piece's bytes: a JSON array (or the whole file, with ``whole``)."""
@@ -484,22 +486,27 @@ class PieceJob:
 
 @dataclass
 class PieceResult:
-    """A worker's rows of one piece, its counts, or what went wrong."""
+    """What a worker did with one piece: its counts, the missing media files it found (the
+    rows are in the worker's database, ``db``), or what went wrong."""
 
-    batches: list[Batch]
     read: int
     skipped: int
+    missing: list[tuple[str, int]] = field(default_factory=list)
+    db: str = ""
     error: tuple[str, str | None] | None = None
     # The piece is not valid JSON: the parent reads the whole file to name the fault.
     broken: bool = False
 
 
 _worker_media = MediaIndex()
+_worker_db: sqlite3.Connection | None = None
+_worker_db_path = ""
 
 
-def _init_worker(media_files: MediaIndex) -> None:
-    global _worker_media
+def _init_worker(media_files: MediaIndex, staging_folder: str) -> None:
+    global _worker_media, _worker_db, _worker_db_path
     _worker_media = media_files
+    _worker_db, _worker_db_path = open_worker_db(staging_folder)
     gc.disable()  # see import_archive: no cycles, millions of objects
     # The parent, which stores every row, is the bottleneck: when the cores are short, it
     # should run first and the workers fill in (they are kept a few pieces ahead).
@@ -508,9 +515,16 @@ def _init_worker(media_files: MediaIndex) -> None:
 
 
 def _transform_piece(job: PieceJob) -> PieceResult:
-    """Parse one piece of a tweets file and turn it into rows (runs in a worker process)."""
+    """Parse one piece of a tweets file into rows in this worker's database (a worker)."""
     job.ctx.media_files = _worker_media
-    batches: list[Batch] = []
+    conn = _worker_db
+    assert conn is not None
+    missing: list[tuple[str, int]] = []
+
+    def sink(batch: Batch) -> None:
+        store_rows(conn, job.seq, batch[0], batch[1], batch[2])
+        missing.extend(batch[3])
+
     try:
         data = job.load()
         if job.whole:
@@ -518,15 +532,17 @@ def _transform_piece(job: PieceJob) -> PieceResult:
         else:
             items = orjson.loads(data)
             if not isinstance(items, list):
-                return PieceResult([], 0, 0, broken=True)
+                return PieceResult(0, 0, broken=True)
         del data
     except (orjson.JSONDecodeError, OSError):
-        return PieceResult([], 0, 0, broken=True)
+        return PieceResult(0, 0, broken=True)
     except DeparturesError as exc:
         # Sent back as data: the error's hint would not survive pickling.
-        return PieceResult([], 0, 0, (exc.message, exc.hint))
-    read, skipped = transform_items(items, job.ctx, batches.append)
-    return PieceResult(batches, read, skipped)
+        return PieceResult(0, 0, error=(exc.message, exc.hint))
+    conn.execute("BEGIN")
+    read, skipped = transform_items(items, job.ctx, sink)
+    conn.execute("COMMIT")
+    return PieceResult(read, skipped, missing, _worker_db_path)
 
 
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], extra: str = "") -> str:
@@ -592,6 +608,7 @@ class _Importer:
         self.tweets_total: int | None = None
         self.fresh = False
         self.fresh_media = False
+        self.staging: Staging | None = None
 
     def tick(self, stage: str, done: int, total: int | None) -> None:
         if self.progress is not None:
@@ -710,11 +727,12 @@ class _Importer:
         # fork, not spawn: spawn re-imports the caller's main script, which a benchmark or a
         # notebook does not guard. The children only parse and transform: they never touch
         # the parent's database connection or its threads.
+        self.staging = Staging(self.workspace.path)
         pool = ProcessPoolExecutor(
             max_workers=WORKERS,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_init_worker,
-            initargs=(self.media_files,),
+            initargs=(self.media_files, self.staging.folder),
         )
         # Start the workers now, before any part is read: forked later, each would carry a
         # copy-on-write view of the parent's part buffer (counted in its resident memory).
@@ -724,6 +742,7 @@ class _Importer:
         pending: deque[tuple[DataFile, Future[PieceResult] | None]] = deque()
         counts: dict[str, list[int]] = {f.member: [0, 0] for f in tweet_files}
         fallen_back: set[str] = set()
+        databases: set[str] = set()
 
         def submit_next() -> None:
             while sum(1 for _, f in pending if f is not None) < IN_FLIGHT:
@@ -761,17 +780,35 @@ class _Importer:
                     fallen_back.add(data_file.member)
                     self._read_rest_here(data_file, counts[data_file.member])
                     continue
-                self._store_batches(data_file, result.batches)
+                databases.add(result.db)
+                for path, tweet_id in result.missing:
+                    self._missing_media(path, tweet_id)
                 counts[data_file.member][0] += result.read
                 counts[data_file.member][1] += result.skipped
-                del result
+                if data_file.kind == "tweets":
+                    self.tweets_progress += result.read
+                    self.tick("tweets", self.tweets_progress, self.tweets_total)
             for _ in other_steps:
                 pass
         finally:
+            # The workers exit here: their databases are complete and closed.
             pool.shutdown(wait=True, cancel_futures=True)
+        self.tick("storing", 0, 1)
+        self.staging.merge(self.conn, sorted(databases), fresh=self.fresh)
+        self.tick("storing", 1, 1)
 
     def _pieces(self, tweet_files: list[DataFile]) -> Iterator[tuple[DataFile, PieceJob | None]]:
         """Every tweets file cut into pieces for the workers, then an end-of-file marker."""
+        seq = 0
+        for data_file, piece in self._unnumbered_pieces(tweet_files):
+            if piece is not None:
+                seq += 1
+                piece.seq = seq
+            yield data_file, piece
+
+    def _unnumbered_pieces(
+        self, tweet_files: list[DataFile]
+    ) -> Iterator[tuple[DataFile, PieceJob | None]]:
         for data_file in tweet_files:
             dirs, deleted, community, _ = _TWEET_FILES[data_file.kind]
             # The media index reaches each worker once, through its initializer.
@@ -1175,6 +1212,7 @@ def import_archive(
     report = ImportReport(source=str(source))
     gc_was_enabled = gc.isenabled()
     restore: list[str] = []
+    importers: list[_Importer] = []
     try:
         root = archive.find_root()
         files, manifest = plan_files(archive, root, report)
@@ -1191,6 +1229,7 @@ def import_archive(
                 "Pass the zip X sent you, its unzipped folder, or one data .js file",
             )
         importer = _Importer(archive, root, workspace, report, progress)
+        importers.append(importer)
         importer.read_account(files, manifest)
         # Millions of small dicts and tuples: the cyclic collector would rescan them all
         # again and again for nothing (they hold no cycles), tripling the time.
@@ -1224,6 +1263,9 @@ def import_archive(
                 ),
             )
     finally:
+        for used in importers:
+            if used.staging is not None:  # after the commit or rollback
+                used.staging.close()
         for pragma in restore:
             # Another connection may hold the database (journal mode back to WAL): then the
             # next Workspace.open sets it again.
