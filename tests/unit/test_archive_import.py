@@ -455,14 +455,14 @@ def test_chunked_reading_of_parts_stores_exactly_the_same(
     import_archive(folder, whole)
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
     chunks: dict[str, int] = {}
-    real = importer.iter_ytd_chunks
+    real = importer._Importer._chunks
 
-    def counting(data: bytearray, name: str) -> Any:
-        for items in real(data, name):
+    def counting(self: Any, name: str) -> Any:
+        for items in real(self, name):
             chunks[name.rsplit("/", 1)[-1]] = chunks.get(name.rsplit("/", 1)[-1], 0) + 1
             yield items
 
-    monkeypatch.setattr(importer, "iter_ytd_chunks", counting)
+    monkeypatch.setattr(importer._Importer, "_chunks", counting)
     chunked = Workspace.open(tmp_path / "chunked")
     import_archive(folder, chunked)
     # Not only the tweets: long posts (and likes, followers...) grow with the archive too;

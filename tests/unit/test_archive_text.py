@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,7 +18,13 @@ from departures.archive.tweets import (
     tweet_rows,
     unescape,
 )
-from departures.archive.ytd import iter_ytd_chunks, parse_ytd, piece_bytes, ytd_pieces
+from departures.archive.ytd import (
+    iter_file_chunks,
+    iter_ytd_chunks,
+    parse_ytd,
+    piece_bytes,
+    ytd_pieces,
+)
 from departures.errors import ArchiveError
 
 CTX = TweetContext(
@@ -240,3 +247,18 @@ def test_pieces_are_json_arrays_of_consecutive_items() -> None:
     assert len(pieces) > 5
     assert [i for piece in pieces for i in piece] == parse_ytd(data, "data/tweets.js")
     assert ytd_pieces(data, chunk_bytes=len(data)) is None  # too small to cut
+
+
+def test_file_chunks_give_the_items_and_the_errors_of_the_whole_parse(tmp_path: Path) -> None:
+    data = _tweets_file(60)
+    path = tmp_path / "tweets.js"
+    path.write_bytes(data)
+    chunks = list(iter_file_chunks(str(path), "data/tweets.js", chunk_bytes=700))
+    assert len(chunks) > 5
+    assert [i for chunk in chunks for i in chunk] == parse_ytd(data, "data/tweets.js")
+    path.write_bytes(data[: len(data) - 900])
+    with pytest.raises(ArchiveError, match=r"data/tweets\.js is truncated"):
+        list(iter_file_chunks(str(path), "data/tweets.js", chunk_bytes=700))
+    path.write_bytes(b"")
+    with pytest.raises(ArchiveError, match=r"data/tweets\.js is empty"):
+        list(iter_file_chunks(str(path), "data/tweets.js", chunk_bytes=700))

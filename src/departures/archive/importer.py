@@ -36,7 +36,14 @@ from departures.archive.notes import link_notes, parse_note
 from departures.archive.source import ArchiveSource, MediaIndex, open_source
 from departures.archive.staging import Staging, open_worker_db, store_rows
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
-from departures.archive.ytd import iter_ytd_chunks, parse_ytd, piece_bytes, unwrap, ytd_pieces
+from departures.archive.ytd import (
+    iter_file_chunks,
+    iter_ytd_chunks,
+    parse_ytd,
+    piece_bytes,
+    unwrap,
+    ytd_pieces,
+)
 from departures.errors import ArchiveError, DeparturesError, WorkspaceError
 from departures.workspace.db import Workspace
 
@@ -704,11 +711,25 @@ class _Importer:
         reader = getattr(self, "read_" + data_file.kind)
         # In chunks like the tweets: likes and long posts grow with the archive (tens of
         # MB in a large one), and parsed whole they would make the import's memory grow.
-        data = self.source.read_buffer(data_file.member)
-        for items in iter_ytd_chunks(data, data_file.member):
+        for items in self._chunks(data_file.member):
             reader(items, data_file)
             del items
             yield
+
+    def _chunks(self, member: str) -> Iterator[list[Any]]:
+        """The items of a data file a chunk at a time; from disk, never the whole file."""
+        local = self.source.local_file(member)
+        if local is not None:
+            try:
+                yield from iter_file_chunks(str(local), member)
+            except OSError as exc:
+                raise ArchiveError(
+                    f"{local} cannot be read ({exc.strerror or exc})",
+                    "Check the file's permissions, or unzip the archive again",
+                ) from exc
+            return
+        data = self.source.read_buffer(member)
+        yield from iter_ytd_chunks(data, member)
         del data
 
     def _other_steps(self, others: list[DataFile]) -> Iterator[None]:
@@ -889,12 +910,10 @@ class _Importer:
                 self.tick("tweets", done, self.tweets_total)
 
         read = skipped = 0
-        data = self.source.read_buffer(data_file.member)
-        for items in iter_ytd_chunks(data, data_file.member):
+        for items in self._chunks(data_file.member):
             counts = transform_items(items, ctx, sink)
             read += counts[0]
             skipped += counts[1]
-        del data
         self._after_tweet_file(data_file, count_key, read, skipped)
 
     def _context(

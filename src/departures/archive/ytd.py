@@ -195,6 +195,46 @@ def iter_ytd_chunks(
         view.release()
 
 
+def iter_file_chunks(path: str, name: str, chunk_bytes: int | None = None) -> Iterator[list[Any]]:
+    """:func:`iter_ytd_chunks` for a file on disk, without reading it whole.
+
+    The file is cut through a memory map (only the bytes near each cut are read) and each
+    piece is read on its own, so memory holds one piece at a time whatever the file's size.
+    """
+    with open(path, "rb") as file:
+        try:
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # an empty file cannot be mapped
+            mapped = None
+        cuts = ytd_pieces(mapped, chunk_bytes) if mapped is not None else None
+        try:
+            if cuts is None:
+                yield parse_ytd(file.read(), name)
+                return
+            done = 0
+            for start, end in cuts:
+                file.seek(start - 1)
+                piece = bytearray(file.read(end - start + 2))
+                piece[0] = 0x5B  # [
+                piece[-1] = 0x5D  # ]
+                try:
+                    items = orjson.loads(piece)
+                except orjson.JSONDecodeError:
+                    items = None
+                del piece
+                if not isinstance(items, list):
+                    # Broken file (or an unexpected layout): the whole-file parser decides.
+                    file.seek(0)
+                    everything = parse_ytd(file.read(), name)
+                    yield everything[done:]
+                    return
+                done += len(items)
+                yield items
+        finally:
+            if mapped is not None:
+                mapped.close()
+
+
 def piece_bytes(data: bytes | bytearray, start: int, end: int) -> bytes:
     """``[`` + ``data[start:end]`` + ``]``: one piece as a JSON array of its own (a copy)."""
     return b"".join((b"[", data[start:end], b"]"))
