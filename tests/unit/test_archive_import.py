@@ -454,11 +454,12 @@ def test_chunked_reading_of_parts_stores_exactly_the_same(
     whole = Workspace.open(tmp_path / "whole")
     import_archive(folder, whole)
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(importer, "OTHER_CHUNK_BYTES", 300)
     chunks: dict[str, int] = {}
     real = importer._Importer._chunks
 
-    def counting(self: Any, name: str) -> Any:
-        for items in real(self, name):
+    def counting(self: Any, name: str, chunk_bytes: int | None = None) -> Any:
+        for items in real(self, name, chunk_bytes):
             chunks[name.rsplit("/", 1)[-1]] = chunks.get(name.rsplit("/", 1)[-1], 0) + 1
             yield items
 

@@ -50,14 +50,17 @@ from departures.workspace.db import Workspace
 Progress = Callable[[str, int, int | None], None]
 
 CHUNK = 5000
+# The other files (likes, long posts...) are read in smaller pieces than the tweets: the
+# parent reads them while it also keeps the workers' results, and its memory stays flat.
+OTHER_CHUNK_BYTES = 2 << 20
 # The page cache during an import (PRAGMA cache_size; negative: KiB).
-IMPORT_CACHE_KIB = -32768
+IMPORT_CACHE_KIB = -8192
+INDEX_BUILD_CACHE_KIB = -8192
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
 WORKERS = 2
 # Pieces handed to the workers and not yet stored: enough to keep both busy.
-IN_FLIGHT = 2 * WORKERS + 1
-WORKER_NICENESS = 5
+IN_FLIGHT = 4 * WORKERS + 2
 WORKERS_ENV = "DEPARTURES_IMPORT_WORKERS"
 
 
@@ -515,10 +518,6 @@ def _init_worker(media_files: MediaIndex, staging_folder: str) -> None:
     _worker_media = media_files
     _worker_db, _worker_db_path = open_worker_db(staging_folder)
     gc.disable()  # see import_archive: no cycles, millions of objects
-    # The parent, which stores every row, is the bottleneck: when the cores are short, it
-    # should run first and the workers fill in (they are kept a few pieces ahead).
-    with contextlib.suppress(OSError):
-        os.nice(WORKER_NICENESS)
 
 
 def _transform_piece(job: PieceJob) -> PieceResult:
@@ -577,14 +576,17 @@ MEDIA_REPLACE = (
 SIGHTING_INSERT = "INSERT OR IGNORE INTO screen_name_sightings VALUES (?, ?, ?, ?)"
 
 
-def _drop_secondary_indexes(conn: Any, tables: tuple[str, ...]) -> list[str]:
-    """Drop the explicit indexes of ``tables``; the statements that create them again."""
+def _drop_secondary_indexes(
+    conn: Any, tables: tuple[str, ...], keep: tuple[str, ...] = ()
+) -> list[str]:
+    """Drop the explicit indexes of ``tables`` (but ``keep``); the statements that make them."""
     marks = ", ".join("?" for _ in tables)
     rows = conn.execute(
         f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
         f"AND tbl_name IN ({marks}) ORDER BY name",
         tables,
     ).fetchall()
+    rows = [(name, sql) for name, sql in rows if name not in keep]
     for name, _ in rows:
         conn.execute(f'DROP INDEX "{name}"')
     return [sql for _, sql in rows]
@@ -685,7 +687,13 @@ class _Importer:
         # updating them row by row (the long posts' updates included); the later linking
         # passes need them, so finish() brings them back after linking the notes. Read from
         # the schema, so that an index added by a later migration is kept too.
-        indexes = _drop_secondary_indexes(conn, ("tweets", "media")) if self.fresh else []
+        # Except tweets_stats: its key (kind, ..., created_at) follows the tweets' ids, so
+        # inserts in id order append to it, which costs less than sorting it afterwards.
+        indexes = (
+            _drop_secondary_indexes(conn, ("tweets", "media"), keep=("tweets_stats",))
+            if self.fresh
+            else []
+        )
         if tweet_bytes >= PARALLEL_MIN_BYTES and _use_workers():
             self._run_parallel(tweet_files, others)
         else:
@@ -711,17 +719,17 @@ class _Importer:
         reader = getattr(self, "read_" + data_file.kind)
         # In chunks like the tweets: likes and long posts grow with the archive (tens of
         # MB in a large one), and parsed whole they would make the import's memory grow.
-        for items in self._chunks(data_file.member):
+        for items in self._chunks(data_file.member, OTHER_CHUNK_BYTES):
             reader(items, data_file)
             del items
             yield
 
-    def _chunks(self, member: str) -> Iterator[list[Any]]:
+    def _chunks(self, member: str, chunk_bytes: int | None = None) -> Iterator[list[Any]]:
         """The items of a data file a chunk at a time; from disk, never the whole file."""
         local = self.source.local_file(member)
         if local is not None:
             try:
-                yield from iter_file_chunks(str(local), member)
+                yield from iter_file_chunks(str(local), member, chunk_bytes)
             except OSError as exc:
                 raise ArchiveError(
                     f"{local} cannot be read ({exc.strerror or exc})",
@@ -729,7 +737,7 @@ class _Importer:
                 ) from exc
             return
         data = self.source.read_buffer(member)
-        yield from iter_ytd_chunks(data, member)
+        yield from iter_ytd_chunks(data, member, chunk_bytes)
         del data
 
     def _other_steps(self, others: list[DataFile]) -> Iterator[None]:
@@ -1092,8 +1100,14 @@ class _Importer:
         conn = self.conn
         self.tick("linking", 0, 4)
         linked, unlinked = link_notes(conn)
+        # SQLite's sorter takes as much memory as the page cache allows: a smaller cache
+        # while the indexes are built keeps a million-tweet sort out of memory (it spills
+        # to temporary files), so the import's peak does not grow with the archive.
+        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute(f"PRAGMA cache_size = {INDEX_BUILD_CACHE_KIB}")
         for sql in indexes:
             conn.execute(sql)
+        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
         self.report.add("long_posts_restored", linked)
         for note_id in unlinked:
             self.report.warn(

@@ -25,7 +25,7 @@ from typing import Any
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS
 
 PREFIX = ".import-"
-WORKER_CACHE_KIB = -8192  # a worker's page cache: its memory stays small and flat
+WORKER_CACHE_KIB = -4096  # a worker's page cache: its memory stays small and flat
 
 _SIGHTING_COLUMNS = ("user_id", "screen_name", "tweet_id", "field")
 
