@@ -177,6 +177,8 @@ print(json.dumps({
     "seconds": seconds,
     "importer_seconds": report.seconds,
     "max_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    # The largest peak of any worker process (they have all exited by now).
+    "worker_max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     "rss_before_import_kb": rss_before,
     "counts": report.counts,
     "warnings": len(report.warnings),

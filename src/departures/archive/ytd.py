@@ -82,7 +82,7 @@ def unwrap(item: Any, key: str) -> dict[str, Any] | None:
     return item
 
 
-CHUNK_BYTES = 2 << 20
+CHUNK_BYTES = 4 << 20
 # What the cutting reads: the bytes of a file, or a memory map of it.
 Buffer = bytes | bytearray | mmap.mmap
 _FIRST_KEY = re.compile(rb'\s*\{\s*"(\w+)"\s*:')
