@@ -54,7 +54,7 @@ CHUNK = 5000
 # parent reads them while it also keeps the workers' results, and its memory stays flat.
 OTHER_CHUNK_BYTES = 2 << 20
 # The page cache during an import (PRAGMA cache_size; negative: KiB).
-IMPORT_CACHE_KIB = -8192
+IMPORT_CACHE_KIB = -32768
 INDEX_BUILD_CACHE_KIB = -8192
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
