@@ -602,3 +602,32 @@ def test_worker_databases_are_removed_and_stale_ones_cleaned(
     (stale / "worker-1.db").write_bytes(b"left by a killed import")
     import_archive(folder, ws)
     assert not list((tmp_path / "ws").glob(".import-*"))
+
+
+def test_the_parent_transforms_pieces_too_when_it_waits(
+    rich: tuple[Path, dict[str, str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = rich
+    serial = Workspace.open(tmp_path / "serial")
+    import_archive(folder, serial)
+    _parallel(monkeypatch, piece_bytes=200)
+    monkeypatch.setattr(importer, "IN_FLIGHT", 1)  # the workers get one piece at a time
+    used: list[str] = []
+    real = importer._transform_into
+
+    def spy(job: Any, conn: Any, path: str, media: Any) -> Any:
+        used.append(path)
+        return real(job, conn, path, media)
+
+    monkeypatch.setattr(importer, "_transform_into", spy)  # only the parent's calls
+    parallel = Workspace.open(tmp_path / "parallel")
+    import_archive(folder, parallel)
+    assert used  # the parent took pieces itself
+
+    def rows(ws: Workspace) -> list[str]:
+        dump = ws.conn.iterdump()
+        return [
+            line for line in dump if "archive_imports" not in line and "_migrations" not in line
+        ]
+
+    assert rows(parallel) == rows(serial)

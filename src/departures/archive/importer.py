@@ -522,9 +522,15 @@ def _init_worker(media_files: MediaIndex, staging_folder: str) -> None:
 
 def _transform_piece(job: PieceJob) -> PieceResult:
     """Parse one piece of a tweets file into rows in this worker's database (a worker)."""
-    job.ctx.media_files = _worker_media
-    conn = _worker_db
-    assert conn is not None
+    assert _worker_db is not None
+    return _transform_into(job, _worker_db, _worker_db_path, _worker_media)
+
+
+def _transform_into(
+    job: PieceJob, conn: sqlite3.Connection, db_path: str, media: MediaIndex
+) -> PieceResult:
+    """Parse one piece into rows in the database ``conn`` (a worker's, or the parent's)."""
+    job.ctx.media_files = media
     missing: list[tuple[str, int]] = []
 
     def sink(batch: Batch) -> None:
@@ -548,7 +554,7 @@ def _transform_piece(job: PieceJob) -> PieceResult:
     conn.execute("BEGIN")
     read, skipped = transform_items(items, job.ctx, sink)
     conn.execute("COMMIT")
-    return PieceResult(read, skipped, missing, _worker_db_path)
+    return PieceResult(read, skipped, missing, db_path)
 
 
 def _upsert_sql(table: str, columns: tuple[str, ...], key: tuple[str, ...], extra: str = "") -> str:
@@ -756,7 +762,7 @@ class _Importer:
         # fork, not spawn: spawn re-imports the caller's main script, which a benchmark or a
         # notebook does not guard. The children only parse and transform: they never touch
         # the parent's database connection or its threads.
-        self.staging = Staging(self.workspace.path)
+        self.staging = staging = Staging(self.workspace.path)
         pool = ProcessPoolExecutor(
             max_workers=WORKERS,
             mp_context=multiprocessing.get_context("fork"),
@@ -774,13 +780,28 @@ class _Importer:
         databases: set[str] = set()
 
         def submit_next() -> None:
-            while sum(1 for _, f in pending if f is not None) < IN_FLIGHT:
+            while sum(1 for _, f in pending if f is not None and not f.done()) < IN_FLIGHT:
                 job = next(jobs, None)
                 if job is None:
                     return
                 data_file, piece = job
                 future = pool.submit(_transform_piece, piece) if piece is not None else None
                 pending.append((data_file, future))
+
+        def work_here() -> bool:
+            """Take the next piece in this process, when it has nothing else to do."""
+            job = next(jobs, None)
+            if job is None:
+                return False
+            data_file, piece = job
+            done: Future[PieceResult] | None = None
+            if piece is not None:
+                conn, path = staging.own_db()
+                done = Future()
+                done.set_result(_transform_into(piece, conn, path, self.media_files))
+            pending.append((data_file, done))
+            submit_next()
+            return True
 
         # The other files (likes, long posts, followers...) are read here a chunk at a time
         # whenever the next piece is not back yet: the workers never wait for them.
@@ -790,7 +811,9 @@ class _Importer:
             while pending:
                 data_file, future = pending.popleft()
                 while future is not None and not future.done():
-                    if next(other_steps, StopIteration) is StopIteration:
+                    # Idle otherwise: read the other files, else transform a piece here too
+                    # (the workers rarely keep both cores full on their own).
+                    if next(other_steps, StopIteration) is StopIteration and not work_here():
                         break
                 if future is None:
                     read, skipped = counts[data_file.member]

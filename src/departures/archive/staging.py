@@ -98,6 +98,13 @@ class Staging:
         self.folder = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-", dir=workspace_dir)
         self._conn: sqlite3.Connection | None = None
         self._attached: list[str] = []
+        self._own: tuple[sqlite3.Connection, str] | None = None
+
+    def own_db(self) -> tuple[sqlite3.Connection, str]:
+        """The parent's own worker database, for the pieces it transforms itself."""
+        if self._own is None:
+            self._own = open_worker_db(self.folder)
+        return self._own
 
     @staticmethod
     def _remove_stale(workspace_dir: Path) -> None:
@@ -115,6 +122,8 @@ class Staging:
         Returns the number of tweet rows copied.
         """
         self._conn = conn
+        if self._own is not None:
+            self._own[0].close()  # committed; attached below like the workers' databases
         names = []
         for number, path in enumerate(sorted(set(paths))):
             name = f"import_worker_{number}"
@@ -183,4 +192,6 @@ class Staging:
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute(f"DETACH DATABASE {name}")
         self._attached.clear()
+        if self._own is not None:
+            self._own[0].close()
         shutil.rmtree(self.folder, ignore_errors=True)
