@@ -36,11 +36,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from departures.bluesky.session import StoredSession
 from departures.coalition import directory as directories
+from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge, TooMany, WebError
 from departures.coalition.forms import Form
 from departures.coalition.i18n import _
+from departures.coalition.journal import Vault
 from departures.coalition.security import new_token
+from departures.coalition.store import utc_now
 from departures.errors import BlueskyError, DeparturesError
 
 if TYPE_CHECKING:
@@ -66,6 +70,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EO
 _X_ID = re.compile(r"^[0-9]{1,20}$")
 _DID = "directory_did"
 _HANDLE = "directory_handle"
+_SESSION = "directory_session"  # a random token; the session itself is in the store, encrypted
 
 
 class AlreadyRegistered(WebError):
@@ -90,6 +95,11 @@ class PdsSignIn:
 
     def verify(self, handle: str, password: str) -> tuple[str, str]:
         """(DID, handle) once the account's own PDS accepted ``password``."""
+        session = self.open_session(handle, password)
+        return session.did, session.handle
+
+    def open_session(self, handle: str, password: str) -> StoredSession:
+        """The session the account's own PDS created for ``password`` (to keep encrypted)."""
         from atproto import Client
         from atproto_client.exceptions import (
             AtProtocolError,
@@ -116,11 +126,19 @@ class PdsSignIn:
             ) from exc
         finally:
             client.request.close()
-        # The SDK keeps the created session here; it is dropped with the client.
+        # The SDK keeps the created session here; the client itself is dropped.
         session = client._session
         if session is None or session.did != identity.did:
             raise NotAllowed(_("the Bluesky server answered for another account"))
-        return identity.did, identity.handle
+        return StoredSession(
+            handle=identity.handle,
+            did=identity.did,
+            pds=identity.pds,
+            service=self.service,
+            access_jwt=session.access_jwt,
+            refresh_jwt=session.refresh_jwt,
+            logged_in_at=utc_now().isoformat(),
+        )
 
 
 # --- uploads (pure) -------------------------------------------------------------------------
@@ -270,6 +288,7 @@ class DirectoryPages:
         limits = limits or directories.ApiLimits()
         self.lookup_bucket = limits.lookup_bucket()
         self.export_bucket = limits.export_bucket()
+        self.vault = Vault(app.secret_key)
 
     def routes(self) -> list[Route]:
         """The routes to add to the app."""
@@ -288,6 +307,10 @@ class DirectoryPages:
             Route("/directory/sign-out", endpoint(self.sign_out), methods=["POST"]),
             Route("/directory/withdraw", endpoint(self.withdraw), methods=["POST"]),
             Route("/directory/register", self._upload_endpoint(self.register), methods=["POST"]),
+            # Multipart: up to 1,000 DIDs are more than an ordinary form's 32 KB.
+            Route(
+                "/directory/follow-all", self._upload_endpoint(self.follow_all), methods=["POST"]
+            ),
         ]
 
     def _upload_endpoint(
@@ -344,6 +367,8 @@ class DirectoryPages:
             handle=ctx.session.get(_HANDLE),
             entries=entries,
             can_sign_in=self.sign_in is not None,
+            can_follow=self._sessions(ctx) is not None,
+            max_follow=follows.MAX_FOLLOW_ALL,
             max_zip_mb=MAX_ZIP // (1024 * 1024),
             **values,
         )
@@ -362,8 +387,17 @@ class DirectoryPages:
         ctx.form.text("handle", _("Bluesky handle"), max_length=253, required=True)
         handle = ctx.form.bluesky_handle("handle", _("Bluesky handle"))
         password = ctx.form.text("password", _("App password"), max_length=200, required=True)
+        self._drop_session(ctx)
+        opener = getattr(self.sign_in, "open_session", None)
         try:
-            did, checked = self.sign_in.verify(handle, password)
+            if callable(opener):
+                stored = opener(handle, password)
+                assert isinstance(stored, StoredSession)
+                did, checked = stored.did, stored.handle
+                token = follows.VisitorSessions.keep(self.app.store.engine, self.vault, stored)
+                ctx.set(_SESSION, token)
+            else:
+                did, checked = self.sign_in.verify(handle, password)
         except BlueskyError as error:
             raise BadInput(error.message, error.hint) from None
         ctx.set(_DID, did)
@@ -372,7 +406,8 @@ class DirectoryPages:
         return self.app._redirect("/directory")
 
     def sign_out(self, ctx: Ctx) -> Response:
-        """Forget the signed-in DID."""
+        """Forget the signed-in DID and delete the kept Bluesky session."""
+        self._drop_session(ctx)
         ctx.session.pop(_DID, None)
         ctx.session.pop(_HANDLE, None)
         ctx.set("csrf", new_token())
@@ -382,6 +417,7 @@ class DirectoryPages:
         """Consent withdrawn: every pair of the signed-in DID is deleted."""
         did, _handle = self._signed_in(ctx)
         removed = self.directory.withdraw(did)
+        self._drop_session(ctx)
         return self._page(ctx, withdrawn=removed)
 
     def register(self, ctx: Ctx, files: dict[str, tuple[str, bytes]]) -> Response:
@@ -428,6 +464,64 @@ class DirectoryPages:
             found=found,
             following_count=None if upload.following is None else len(upload.following),
             starter_packs=packs,
+        )
+
+    def _sessions(self, ctx: Ctx) -> follows.VisitorSessions | None:
+        """The signed-in visitor's kept session store, if it holds a live session."""
+        token, did = ctx.session.get(_SESSION), ctx.session.get(_DID)
+        if not isinstance(token, str) or not isinstance(did, str):
+            return None
+        sessions = follows.VisitorSessions(self.app.store.engine, self.vault, token)
+        stored = sessions.get()
+        return sessions if stored is not None and stored.did == did else None
+
+    def _drop_session(self, ctx: Ctx) -> None:
+        token = ctx.session.get(_SESSION)
+        if isinstance(token, str):
+            follows.VisitorSessions(self.app.store.engine, self.vault, token).remove()
+        if _SESSION in ctx.session:
+            ctx.session.pop(_SESSION, None)
+            ctx.dirty = True
+
+    def follow_all(self, ctx: Ctx, files: dict[str, tuple[str, bytes]]) -> Response:
+        """Follow every listed account in the directory with the visitor's kept session."""
+        from departures.bluesky.pds import Pds
+        from departures.bluesky.session import open_client
+
+        did, _handle = self._signed_in(ctx)
+        if files:
+            raise BadInput(_("this form takes no files"), _("Use the form on the page"))
+        found = follows.parse_follow_dids(
+            ctx.form.fields.get("dids", ""), did, self.app.store.engine
+        )
+        sessions = self._sessions(ctx)
+        expired = NotAllowed(
+            _("your Bluesky sign-in on this page has expired (it lasts 30 minutes)"),
+            _("Sign in again with your app password, then press Follow all again"),
+        )
+        if sessions is None:
+            raise expired
+        try:
+            client = open_client(did, store=sessions)
+        except BlueskyError:
+            self._drop_session(ctx)
+            raise expired from None
+        stored = sessions.get()
+        pds = Pds(client, did, stored.handle if stored else "")
+        journal = follows.VisitorJournal(self.app.store.engine, did)
+        try:
+            outcome = follows.follow_all(
+                follows.writer_for(pds, journal),
+                [entry["did"] for entry in found],
+                lambda: utc_now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            )
+        except BlueskyError as error:
+            log.warning("follow all for a directory visitor stopped: %s", error.message)
+            outcome = follows.FollowOutcome(stopped=_("the Bluesky server refused or failed"))
+        finally:
+            pds.close()
+        return self._page(
+            ctx, follow=outcome, found=found, follow_dids=" ".join(entry["did"] for entry in found)
         )
 
     def _reconnect(self, following: frozenset[str] | None, *, exclude: str) -> list[dict[str, str]]:

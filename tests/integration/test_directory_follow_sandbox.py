@@ -1,0 +1,142 @@
+"""Follow all against the local sandbox network: a registrant whose following.js holds two
+registered organisations signs in with an app password, presses Follow all, and follows each
+once; pressing again follows nobody twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from departures.audience.follow import derived_rkey
+from departures.coalition.db import connect, migrate
+from departures.coalition.directory import Directory
+from departures.coalition.directory_web import PdsSignIn
+from departures.coalition.handles import XrpcHandleResolver
+from departures.coalition.store import CoalitionStore
+from departures.coalition.web import CoalitionApp
+from departures.sandbox.pytest_plugin import TestSandbox
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CoalitionStore]:
+    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
+    migrate(engine)
+    yield CoalitionStore(engine)
+    engine.dispose()
+
+
+def following_js(*ids: str) -> bytes:
+    items = [{"following": {"accountId": i}} for i in ids]
+    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
+
+
+def follows_of(pds_url: str, did: str) -> list[str]:
+    """The subjects of the follow records in ``did``'s repository, as the PDS lists them."""
+    answer = httpx.get(
+        f"{pds_url}/xrpc/com.atproto.repo.listRecords",
+        params={"repo": did, "collection": "app.bsky.graph.follow", "limit": 100},
+    )
+    answer.raise_for_status()
+    return [record["value"]["subject"] for record in answer.json()["records"]]
+
+
+def test_follow_all_follows_each_registered_organisation_once(
+    sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch, store: CoalitionStore
+) -> None:
+    monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
+    first, second = sandbox.new_account("fwaorg"), sandbox.new_account("fwborg")
+    person = sandbox.new_account("fwfan")
+    directory = Directory(store.engine)
+    directory.register("4101", "first_org", first.did, first.handle, source="coordinator")
+    directory.register("4102", "second_org", second.did, second.handle, source="coordinator")
+    app = CoalitionApp(
+        store,
+        secret_key=b"k",
+        resolver=XrpcHandleResolver(sandbox.pds_url),
+        base_url="http://testserver",
+        bluesky_sign_in=PdsSignIn(sandbox.pds_url),
+        forms_per_minute=1000,
+    )
+    loop = asyncio.new_event_loop()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        follow_redirects=True,
+    )
+
+    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return loop.run_until_complete(client.request(method, path, **kwargs))
+
+    def csrf() -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', call("GET", "/directory").text)
+        assert found
+        return found.group(1)
+
+    try:
+        signed = call(
+            "POST",
+            "/directory/sign-in",
+            data={"csrf": csrf(), "handle": person.handle, "password": person.app_password},
+        )
+        assert signed.status_code == 200 and person.did in signed.text
+        registered = call(
+            "POST",
+            "/directory/register",
+            data={"csrf": csrf(), "consent": "yes", "x_handle": "fan_on_x", "x_id": "4199"},
+            files={"following": ("following.js", following_js("4101", "4102", "9999"))},
+        )
+        assert registered.status_code == 200, registered.text
+        assert "Follow all 2 on Bluesky" in registered.text
+        hidden = re.search(r'name="dids" value="([^"]+)"', registered.text)
+        assert hidden
+
+        pressed = call(
+            "POST",
+            "/directory/follow-all",
+            data={"csrf": csrf(), "dids": hidden.group(1)},
+            files={"none": ("", b"")},
+        )
+        assert pressed.status_code == 200, pressed.text
+        assert "Followed 2 accounts on Bluesky" in pressed.text
+        assert sorted(follows_of(sandbox.pds_url, person.did)) == sorted([first.did, second.did])
+
+        again = call(
+            "POST",
+            "/directory/follow-all",
+            data={"csrf": csrf(), "dids": hidden.group(1)},
+            files={"none": ("", b"")},
+        )
+        assert again.status_code == 200, again.text
+        assert "Followed 0 accounts on Bluesky; 2 you already followed" in again.text
+        assert sorted(follows_of(sandbox.pds_url, person.did)) == sorted([first.did, second.did])
+        record = httpx.get(
+            f"{sandbox.pds_url}/xrpc/com.atproto.repo.getRecord",
+            params={
+                "repo": person.did,
+                "collection": "app.bsky.graph.follow",
+                "rkey": derived_rkey(first.did),
+            },
+        )
+        assert record.status_code == 200  # the deterministic record key: exactly once
+
+        call("POST", "/directory/sign-out", data={"csrf": csrf()})
+        call("POST", "/directory/sign-in", data={"csrf": csrf(), "handle": "x", "password": "y"})
+        refused = call(
+            "POST",
+            "/directory/follow-all",
+            data={"csrf": csrf(), "dids": hidden.group(1)},
+            files={"none": ("", b"")},
+        )
+        assert refused.status_code == 403  # signed out: nothing is followed
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.close()

@@ -1,0 +1,197 @@
+"""Follow all on the directory page, in-process: the kept Bluesky session (encrypted, 30
+minutes, dropped on sign-out), the button, and the checks on the DIDs the form sends back
+(tampered, too many, the visitor's own, missing CSRF, not signed in, expired session)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from departures.bluesky.session import StoredSession
+from departures.coalition.db import connect, migrate
+from departures.coalition.directory import Directory
+from departures.coalition.directory_follow import MAX_FOLLOW_ALL, directory_sessions
+from departures.coalition.errors import NotAllowed
+from departures.coalition.handles import XrpcHandleResolver
+from departures.coalition.store import CoalitionStore
+from departures.coalition.web import CoalitionApp
+
+ALICE_DID = "did:plc:" + "a" * 24
+ORG_DID = "did:plc:" + "c" * 24
+OTHER_DID = "did:plc:" + "d" * 24
+ACCESS = "access-jwt-that-must-stay-secret"
+REFRESH = "refresh-jwt-that-must-stay-secret"
+TOO_MANY = [f"did:plc:{i:024d}".replace("0", "a") for i in range(1001)]
+
+
+class SessionSignIn:
+    """Opens a (fake) session for alice.test with the password "right"."""
+
+    def verify(self, handle: str, password: str) -> tuple[str, str]:
+        session = self.open_session(handle, password)
+        return session.did, session.handle
+
+    def open_session(self, handle: str, password: str) -> StoredSession:
+        if handle != "alice.test" or password != "right":
+            raise NotAllowed("the Bluesky server refused this handle and app password")
+        return StoredSession(
+            handle=handle,
+            did=ALICE_DID,
+            pds="http://127.0.0.1:9",
+            service="http://127.0.0.1:9",
+            access_jwt=ACCESS,
+            refresh_jwt=REFRESH,
+            logged_in_at="2026-01-01T00:00:00+00:00",
+        )
+
+
+class Browser:
+    """One browser (own cookie jar) driving the app in-process."""
+
+    def __init__(self, app: CoalitionApp) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://testserver",
+            follow_redirects=True,
+        )
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return self.loop.run_until_complete(self.client.request(method, path, **kwargs))
+
+    def csrf(self) -> str:
+        found = re.search(r'name="csrf" value="([^"]+)"', self.request("GET", "/directory").text)
+        assert found
+        return found.group(1)
+
+    def sign_in(self) -> httpx.Response:
+        data = {"csrf": self.csrf(), "handle": "alice.test", "password": "right"}
+        return self.request("POST", "/directory/sign-in", data=data)
+
+    def follow_all(self, dids: str, csrf: bool = True) -> httpx.Response:
+        data = {"dids": dids, "csrf": self.csrf() if csrf else ""}
+        # Multipart, as the page's form sends it (an empty file part forces it in httpx).
+        return self.request("POST", "/directory/follow-all", data=data, files={"none": ("", b"")})
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CoalitionStore]:
+    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
+    migrate(engine)
+    directory = Directory(engine)
+    directory.register("500", "org_x", ORG_DID, "org.test", source="coordinator")
+    directory.register("600", "other_x", OTHER_DID, "other.test")
+    yield CoalitionStore(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def browser(store: CoalitionStore) -> Iterator[Browser]:
+    app = CoalitionApp(
+        store,
+        secret_key=b"test-key",
+        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+        base_url="http://testserver",
+        bluesky_sign_in=SessionSignIn(),
+        forms_per_minute=1000,
+    )
+    browser = Browser(app)
+    yield browser
+    browser.close()
+
+
+def following_js(*ids: str) -> bytes:
+    items = [{"following": {"accountId": i}} for i in ids]
+    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
+
+
+def test_the_session_is_kept_encrypted_out_of_cookie_and_page_and_dropped_on_sign_out(
+    browser: Browser, store: CoalitionStore
+) -> None:
+    page = browser.sign_in()
+    assert page.status_code == 200
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(directory_sessions)).all()
+    assert len(rows) == 1 and rows[0].did == ALICE_DID
+    assert ACCESS not in rows[0].secret and REFRESH not in rows[0].secret
+    expires = rows[0].expires_at.replace(tzinfo=rows[0].expires_at.tzinfo or UTC)
+    assert expires <= datetime.now(UTC) + timedelta(minutes=30, seconds=5)
+    cookies = json.dumps(dict(browser.client.cookies))
+    assert ACCESS not in cookies and REFRESH not in cookies and ACCESS not in page.text
+
+    browser.request("POST", "/directory/sign-out", data={"csrf": browser.csrf()})
+    with store.engine.connect() as conn:
+        assert conn.execute(select(directory_sessions)).all() == []
+
+
+def test_the_reconnect_list_offers_follow_all_with_the_dids(browser: Browser) -> None:
+    browser.sign_in()
+    page = browser.request(
+        "POST",
+        "/directory/register",
+        data={"csrf": browser.csrf(), "consent": "yes", "x_handle": "alice_x", "x_id": "1"},
+        files={"following": ("following.js", following_js("500", "600", "999"))},
+    )
+    assert page.status_code == 200, page.text
+    assert "Follow all 2 on Bluesky" in page.text
+    hidden = re.search(r'name="dids" value="([^"]+)"', page.text)
+    assert hidden and set(hidden.group(1).split()) == {ORG_DID, OTHER_DID}
+    assert "cannot follow them for you" not in page.text
+    assert f"https://bsky.app/profile/{ORG_DID}" in page.text  # the per-profile links stay
+
+
+@pytest.mark.parametrize(
+    ("dids", "message"),
+    [
+        (f"{ORG_DID} did:plc:{'e' * 24}", "not in the directory"),
+        (f"{ORG_DID} did:plc:<script>", "was changed"),
+        (f"{ORG_DID} https://evil.example", "was changed"),
+        (f"{ORG_DID} {ALICE_DID}", "cannot follow yourself"),
+        ("", "nobody to follow"),
+        (" ".join(TOO_MANY), "can be followed at once"),
+    ],
+)
+def test_tampered_dids_are_refused_before_any_write(
+    browser: Browser, dids: str, message: str
+) -> None:
+    browser.sign_in()
+    response = browser.follow_all(dids)
+    assert response.status_code == 400
+    assert message in response.text
+    assert MAX_FOLLOW_ALL == 1000
+
+
+def test_without_csrf_the_form_is_refused(browser: Browser) -> None:
+    browser.sign_in()
+    response = browser.follow_all(ORG_DID, csrf=False)
+    assert response.status_code == 403 and "expired or did not come from this site" in response.text
+
+
+def test_not_signed_in_is_refused(browser: Browser) -> None:
+    response = browser.follow_all(ORG_DID)
+    assert response.status_code == 403 and "with your Bluesky account first" in response.text
+
+
+def test_an_expired_session_asks_to_sign_in_again(browser: Browser, store: CoalitionStore) -> None:
+    browser.sign_in()
+    with store.engine.begin() as conn:
+        conn.execute(
+            update(directory_sessions).values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+    response = browser.follow_all(ORG_DID)
+    assert response.status_code == 403
+    assert "has expired" in response.text and "Sign in again" in response.text
+    assert "Follow all" not in browser.request("GET", "/directory").text
