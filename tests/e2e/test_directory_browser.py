@@ -156,3 +156,49 @@ def test_register_and_withdraw_with_a_real_bluesky_sign_in(
     base, store = serve(PdsSignIn(sandbox.pds_url))
     _register_see_and_withdraw(browser, base, store, person.handle, person.app_password, tmp_path)
     assert Directory(store.engine).entries_for(person.did) == []
+
+
+@pytest.mark.sandbox
+def test_follow_all_with_one_click_in_a_real_browser(
+    browser: Any,
+    serve: Any,
+    tmp_path: Path,
+    sandbox: TestSandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
+    organisation, person = sandbox.new_account("dirclkorg"), sandbox.new_account("dirclk")
+    base, store = serve(PdsSignIn(sandbox.pds_url))
+    Directory(store.engine).register(
+        "700", "org_on_x", organisation.did, organisation.handle, source="coordinator"
+    )
+    following = tmp_path / "following.js"
+    following.write_bytes(
+        b"window.YTD.following.part0 = "
+        + json.dumps([{"following": {"accountId": i}} for i in ("700", "701")]).encode()
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(f"{base}/directory")
+    page.get_by_label("Bluesky handle").fill(person.handle)
+    page.get_by_label("App password").fill(person.app_password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("#signed-in-handle")
+    page.get_by_label("X handle").fill("clicker_x")
+    page.get_by_label("X account id (digits)").fill("31338")
+    page.get_by_label("Optional: data/following.js").set_input_files(str(following))
+    page.get_by_label("I agree that this directory stores").check()
+    page.get_by_role("button", name="Register", exact=True).click()
+    page.wait_for_selector("#registered")
+
+    page.get_by_role("button", name="Follow all 1 on Bluesky").click()
+    page.wait_for_selector("#follow-result")
+    assert "Followed 1 account on Bluesky" in page.inner_text("#follow-result")
+    page.screenshot(full_page=True, path=str(tmp_path / "followed.png"))
+    records = httpx.get(
+        f"{sandbox.pds_url}/xrpc/com.atproto.repo.listRecords",
+        params={"repo": person.did, "collection": "app.bsky.graph.follow"},
+    ).json()["records"]
+    assert [r["value"]["subject"] for r in records] == [organisation.did]
+    context.close()

@@ -7,19 +7,28 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
+from departures.audience.follow import FOLLOW
+from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, StoredRecord
 from departures.bluesky.session import StoredSession
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
-from departures.coalition.directory_follow import MAX_FOLLOW_ALL, directory_sessions
+from departures.coalition.directory_follow import (
+    MAX_FOLLOW_ALL,
+    FollowOutcome,
+    VisitorJournal,
+    directory_sessions,
+    follow_all,
+    writer_for,
+)
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
@@ -195,3 +204,72 @@ def test_an_expired_session_asks_to_sign_in_again(browser: Browser, store: Coali
     assert response.status_code == 403
     assert "has expired" in response.text and "Sign in again" in response.text
     assert "Follow all" not in browser.request("GET", "/directory").text
+
+
+class FakePds:
+    """A repository in memory that can answer 429 or refuse one subject (all or nothing)."""
+
+    def __init__(self, *, rate_limited: bool = False, refuse: str = "") -> None:
+        self.did, self.handle = ALICE_DID, "alice.test"
+        self.records: dict[str, str] = {}
+        self.rate_limited, self.refuse = rate_limited, refuse
+        self.requests = 0
+
+    def uri(self, collection: str, rkey: str) -> str:
+        return f"at://{self.did}/{collection}/{rkey}"
+
+    def apply_writes(self, writes: Sequence[Mapping[str, Any]]) -> tuple[list[Any], dict[str, str]]:
+        self.requests += 1
+        if self.rate_limited:
+            raise RateLimited({})
+        subjects = [w["value"]["subject"] for w in writes]
+        if self.refuse in subjects:
+            raise InvalidWrites("InvalidRequest: bad subject", subjects.index(self.refuse))
+        for write in writes:
+            if write["rkey"] in self.records:
+                raise InvalidWrites("InvalidRequest: record already exists", None)
+        for write in writes:
+            self.records[write["rkey"]] = write["value"]["subject"]
+        return [{"uri": self.uri(FOLLOW, w["rkey"]), "cid": "bafy"} for w in writes], {}
+
+    def get_record(self, collection: str, rkey: str) -> StoredRecord | None:
+        subject = self.records.get(rkey)
+        if subject is None:
+            return None
+        return StoredRecord(self.uri(collection, rkey), "bafy", {"subject": subject})
+
+    def existing(self, _pds: Any) -> dict[str, str]:
+        return {subject: self.uri(FOLLOW, rkey) for rkey, subject in self.records.items()}
+
+
+def press(store: CoalitionStore, pds: FakePds, dids: list[str]) -> FollowOutcome:
+    journal = VisitorJournal(store.engine, ALICE_DID)
+    writer = writer_for(cast(Pds, pds), journal)
+    return follow_all(writer, dids, lambda: "2026-01-01T00:00:00.000Z", pds.existing)
+
+
+SUBJECTS = [ORG_DID, OTHER_DID, "did:plc:" + "f" * 24]
+
+
+def test_a_refused_follow_is_counted_and_pressing_again_duplicates_nothing(
+    store: CoalitionStore,
+) -> None:
+    pds = FakePds(refuse=OTHER_DID)
+    first = press(store, pds, SUBJECTS)
+    assert (first.followed, first.already, first.refused, first.stopped) == (2, 0, 1, "")
+    assert sorted(pds.records.values()) == sorted([ORG_DID, SUBJECTS[2]])
+    again = press(store, pds, SUBJECTS)
+    assert (again.followed, again.already, again.refused) == (0, 2, 1)
+    assert len(pds.records) == 2
+
+
+def test_a_429_stops_with_a_message_and_the_next_press_waits_for_the_reset(
+    store: CoalitionStore,
+) -> None:
+    pds = FakePds(rate_limited=True)
+    first = press(store, pds, SUBJECTS)
+    assert first.followed == 0 and "slow down" in first.stopped
+    assert pds.records == {} and pds.requests == 1
+    assert VisitorJournal(store.engine, ALICE_DID).open_batches() == []  # nothing in doubt
+    again = press(store, pds, SUBJECTS)
+    assert "slow down" in again.stopped and pds.requests == 1  # no request before the reset

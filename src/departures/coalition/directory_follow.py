@@ -343,12 +343,21 @@ def writer_for(pds: Pds, journal: VisitorJournal) -> Writer:
     return Writer(pds, journal, budget, sleep=_short_sleep, max_attempts=2)
 
 
-def follow_all(writer: Writer, dids: Sequence[str], now_iso: Callable[[], str]) -> FollowOutcome:
-    """Follow every DID in ``dids`` exactly once with ``writer``'s account; what happened."""
+def follow_all(
+    writer: Writer,
+    dids: Sequence[str],
+    now_iso: Callable[[], str],
+    existing_of: Callable[[Pds], Mapping[str, str]] = existing_follows,
+) -> FollowOutcome:
+    """Follow every DID in ``dids`` exactly once with ``writer``'s account; what happened.
+
+    Stops (``stopped`` says why) instead of waiting when the server asks to slow down; the
+    journal then holds nothing open, so pressing again later follows only the rest.
+    """
     outcome = FollowOutcome()
     try:
         writer.reconcile()
-        existing = existing_follows(writer.pds)
+        existing = existing_of(writer.pds)
     except _TooLong:
         outcome.stopped = _("Bluesky asks to slow down")
         return outcome
