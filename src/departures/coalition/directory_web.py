@@ -486,6 +486,7 @@ class DirectoryPages:
     def follow_all(self, ctx: Ctx, files: dict[str, tuple[str, bytes]]) -> Response:
         """Follow every listed account in the directory with the visitor's kept session."""
         from departures.bluesky.pds import Pds
+        from departures.bluesky.session import expired as expired_error
         from departures.bluesky.session import open_client
 
         did, _handle = self._signed_in(ctx)
@@ -516,6 +517,11 @@ class DirectoryPages:
                 lambda: utc_now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             )
         except BlueskyError as error:
+            if error.message == expired_error(pds.handle).message:
+                # The server revoked the kept session: what was sent is journaled and on the
+                # server, so pressing again after signing in follows only the rest.
+                self._drop_session(ctx)
+                raise expired from None
             log.warning("follow all for a directory visitor stopped: %s", error.message)
             outcome = follows.FollowOutcome(stopped=_("the Bluesky server refused or failed"))
         finally:
