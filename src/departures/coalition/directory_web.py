@@ -3,7 +3,9 @@ and see which accounts one followed on X are in the directory now.
 
 A visitor signs in with their Bluesky handle and an app password: :class:`PdsSignIn` resolves
 the handle to its DID and PDS and creates one session there, which proves control of the DID.
-Neither the password nor the session is kept; the signed session cookie holds the DID only.
+The password is never kept. The session the PDS created is kept for 30 minutes, encrypted in
+the store (:mod:`departures.coalition.directory_follow`), so that "Follow all" can follow the
+accounts found in the directory; the signed cookie holds the DID and a random token only.
 
 Registering takes either the visitor's own archive's ``account.js`` (alone, or the archive's
 zip, read in memory with :mod:`zipfile` and never extracted: only ``data/account.js`` and
