@@ -619,7 +619,7 @@ class _Importer:
         self.replaced: set[str] = set()
         self.notes_file = root + "data/note-tweet.js"
         self.tweets_done = 0
-        self.tweets_progress = 0  # tweets stored so far, for the progress of the parallel path
+        self.tweets_progress = 0  # tweets stored (or transformed by workers) so far
         self.tweets_total: int | None = None
         self.fresh = False
         self.fresh_media = False
@@ -931,14 +931,9 @@ class _Importer:
     def _read_tweet_file(self, data_file: DataFile) -> None:
         media_dirs, is_deleted, is_community, count_key = _TWEET_FILES[data_file.kind]
         ctx = self._context(data_file, media_dirs, is_deleted, is_community)
-        done = self.tweets_done
 
         def sink(batch: Batch) -> None:
-            nonlocal done
-            self._store(batch)
-            done += len(batch[0])
-            if count_key == "tweets":
-                self.tick("tweets", done, self.tweets_total)
+            self._store_batches(data_file, [batch])
 
         read = skipped = 0
         for items in self._chunks(data_file.member):
