@@ -34,7 +34,7 @@ import orjson
 
 from departures.archive.notes import link_notes, parse_note
 from departures.archive.source import ArchiveSource, MediaIndex, open_source
-from departures.archive.staging import Staging, open_worker_db, store_rows
+from departures.archive.staging import Staging, open_worker_db, store_rows, tweets_definition
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
 from departures.archive.ytd import (
     iter_file_chunks,
@@ -513,10 +513,10 @@ _worker_db: sqlite3.Connection | None = None
 _worker_db_path = ""
 
 
-def _init_worker(media_files: MediaIndex, staging_folder: str) -> None:
+def _init_worker(media_files: MediaIndex, staging_folder: str, tweets_ddl: str) -> None:
     global _worker_media, _worker_db, _worker_db_path
     _worker_media = media_files
-    _worker_db, _worker_db_path = open_worker_db(staging_folder)
+    _worker_db, _worker_db_path = open_worker_db(staging_folder, tweets_ddl)
     gc.disable()  # see import_archive: no cycles, millions of objects
 
 
@@ -689,18 +689,23 @@ class _Importer:
         tweet_bytes = sum(self.source.size(f.member) for f in tweet_files)
         self.fresh = conn.execute("SELECT 1 FROM tweets LIMIT 1").fetchone() is None
         self.fresh_media = conn.execute("SELECT 1 FROM media LIMIT 1").fetchone() is None
+        parallel = tweet_bytes >= PARALLEL_MIN_BYTES and _use_workers()
         # Into empty tables, building the secondary indexes once at the end is cheaper than
         # updating them row by row (the long posts' updates included); the later linking
         # passes need them, so finish() brings them back after linking the notes. Read from
         # the schema, so that an index added by a later migration is kept too.
-        # Except tweets_stats: its key (kind, ..., created_at) follows the tweets' ids, so
-        # inserts in id order append to it, which costs less than sorting it afterwards.
+        # In one process, except tweets_stats: its key (kind, ..., created_at) follows the
+        # tweets' ids, so inserts in id order append to it, which costs less than sorting it
+        # afterwards. With workers, their records are copied whole only into a table
+        # without indexes (see staging.py).
         indexes = (
-            _drop_secondary_indexes(conn, ("tweets", "media"), keep=("tweets_stats",))
+            _drop_secondary_indexes(
+                conn, ("tweets", "media"), keep=() if parallel else ("tweets_stats",)
+            )
             if self.fresh
             else []
         )
-        if tweet_bytes >= PARALLEL_MIN_BYTES and _use_workers():
+        if parallel:
             self._run_parallel(tweet_files, others)
         else:
             for data_file in tweet_files + others:
@@ -762,12 +767,12 @@ class _Importer:
         # fork, not spawn: spawn re-imports the caller's main script, which a benchmark or a
         # notebook does not guard. The children only parse and transform: they never touch
         # the parent's database connection or its threads.
-        self.staging = staging = Staging(self.workspace.path)
+        self.staging = staging = Staging(self.workspace.path, tweets_definition(self.conn))
         pool = ProcessPoolExecutor(
             max_workers=WORKERS,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_init_worker,
-            initargs=(self.media_files, self.staging.folder),
+            initargs=(self.media_files, staging.folder, staging.tweets_ddl),
         )
         # Start the workers now, before any part is read: forked later, each would carry a
         # copy-on-write view of the parent's part buffer (counted in its resident memory).

