@@ -59,3 +59,13 @@ def test_a_file_that_is_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "ws" / "workspace.db").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(WorkspaceError, match="not a usable workspace database"):
         Workspace.open(tmp_path / "ws")
+
+
+def test_none_is_still_stored_as_null_with_the_fast_adapter(tmp_path: Path) -> None:
+    ws = Workspace.open(tmp_path / "ws")  # registers the None adapter
+    ws.conn.execute("CREATE TABLE t (a, b)")
+    ws.conn.executemany("INSERT INTO t VALUES (?, ?)", [(None, 1), (2, None)])
+    assert ws.conn.execute("SELECT typeof(a), typeof(b) FROM t ORDER BY rowid").fetchall() == [
+        ("null", "integer"),
+        ("integer", "null"),
+    ]

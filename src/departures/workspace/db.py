@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from departures.errors import WorkspaceError
 from departures.workspace.migrations import MIGRATIONS
@@ -24,6 +25,13 @@ DB_NAME = "workspace.db"
 # few KB, so fewer rows spill into overflow pages; an import writes and syncs a third less
 # (measured: the 300,000-tweet copy 20-30 % faster). Only a new database takes it.
 PAGE_SIZE = 16384
+
+# Python's sqlite3 module asks every bound value that is not an int, float or str whether it
+# wants adapting, and for None that question (two failed attribute lookups) costs about a
+# microsecond: a tweet row binds a dozen Nones, so an import of 300,000 tweets spent seconds
+# on it. A registered adapter is found in one dictionary lookup; ``{}.get`` returns None for
+# None, in C. Nothing changes in what is stored (None is still NULL), in this process only.
+sqlite3.register_adapter(type(None), cast("Callable[[None], None]", {}.get))
 
 
 def _now() -> str:
