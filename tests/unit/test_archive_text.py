@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,14 @@ import orjson
 import pytest
 
 from archive_builders import mention, photo, span, tweet, url_entity, ytd
-from departures.archive.notes import Note, choose_tweet, is_prefix_of_note, parse_note
+from departures.archive.notes import (
+    Note,
+    _normalise,
+    _normalised_head,
+    choose_tweet,
+    is_prefix_of_note,
+    parse_note,
+)
 from departures.archive.tweets import (
     TweetContext,
     best_mp4,
@@ -159,6 +167,29 @@ def test_note_prefix_check_ignores_links_and_the_cut_word() -> None:
         "A long story about https://e.org soil and wat…", "A long story about soil and water."
     )
     assert not is_prefix_of_note("Something else enti…", "A long story about soil.")
+
+
+def test_a_long_note_is_matched_on_its_head_like_on_its_whole() -> None:
+    rng = random.Random(7)
+    words = ["soil", "water", "https://e.org/a", "http://x.co/b?c=d", "\n", "  ", "…", "é"]
+    for _ in range(300):
+        text = " ".join(rng.choice(words) for _ in range(rng.randint(0, 900)))
+        whole = _normalise(text)
+        for at_least in (0, 10, 280, 2000):
+            head = _normalised_head(text, at_least)
+            assert whole.startswith(head)
+            assert len(head) > at_least or head == whole
+    long_note = "A long story about soil. " + "More and more. " * 2000
+    assert is_prefix_of_note("A long story about https://e.org soil…", long_note)
+    assert not is_prefix_of_note("A long tale about soil and…", long_note)
+
+
+def test_a_nearer_tweet_matching_only_once_normalised_still_wins() -> None:
+    base = 1_700_000_000_000
+    note_obj = Note(1, "x", base + 100, "Thread start https://e.org and much more text", {})
+    nearer = (((base + 130) - 1288834974657) << 22, "Thread start  and much…")  # spacing differs
+    farther = (((base + 400) - 1288834974657) << 22, "Thread start https://e.org and much…")
+    assert choose_tweet(note_obj, [farther, nearer]) == nearer[0]
 
 
 def test_note_goes_to_the_nearest_tweet_after_it_within_its_second() -> None:

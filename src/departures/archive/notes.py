@@ -121,16 +121,32 @@ def _normalise(text: str) -> str:
 
 def is_prefix_of_note(tweet_text: str, note_text: str) -> bool:
     """Whether the truncated tweet text begins the note's text (links and spacing ignored)."""
-    return _prefix_matches(tweet_text, _normalise(note_text))
+    prefix = _tweet_prefix(tweet_text)
+    return _normalised_head(note_text, len(prefix)).startswith(prefix)
 
 
-def _prefix_matches(tweet_text: str, normalised_note: str) -> bool:
+def _tweet_prefix(tweet_text: str) -> str:
+    """The part of a (possibly truncated) tweet text that its note must begin with."""
     prefix = _normalise(tweet_text)
     if prefix.endswith("…"):
         # The cut may fall inside a word: compare whole words only.
         prefix = prefix[:-1].rstrip()
         prefix = prefix.rsplit(" ", 1)[0] if " " in prefix else ""
-    return normalised_note.startswith(prefix)
+    return prefix
+
+
+def _normalised_head(text: str, at_least: int) -> str:
+    """A prefix of ``_normalise(text)``: at least ``at_least`` characters long unless it is the
+    whole. Notes run to 25,000 characters while a tweet holds 280: normalising only the
+    head of the note is what makes linking thousands of notes cheap.
+    """
+    size = max(4 * at_least, 1024)
+    if size >= len(text):
+        return _normalise(text)
+    # Cut at a space: no link spans it, so the words before it normalise as in the whole.
+    cut = text.rfind(" ", 0, size)
+    head = _normalise(text[:cut]) if cut > 0 else ""
+    return head if len(head) > at_least else _normalise(text)
 
 
 def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
@@ -141,76 +157,105 @@ def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
         # Nearest after the note first, then the ones before it.
         return (0, delta) if delta >= 0 else (1, -delta)
 
-    normalised = _normalise(note.text)  # once, not once per candidate
-    for tweet_id, text in sorted(candidates, key=distance):
-        if _prefix_matches(text, normalised):
+    ordered = sorted(candidates, key=distance)
+    normalised: str | None = None
+    for tweet_id, text in ordered:
+        # Mostly the tweet's text, cut at its last whole word, begins the note as it is:
+        # then nothing needs normalising (a raw prefix is a prefix once normalised too).
+        head = text[:-1] if text.endswith("…") else text
+        head = head[: head.rfind(" ")]
+        if len(head) >= 20 and note.text.startswith(head):
+            return tweet_id
+        prefix = _tweet_prefix(text)
+        if normalised is None:
+            # Once per note, not per candidate; only as much of the note as a tweet needs.
+            longest = max(len(t) for _, t in ordered)
+            normalised = _normalised_head(note.text, longest)
+        if normalised.startswith(prefix):
             return tweet_id
     return None
 
 
-def _all_notes(conn: sqlite3.Connection, batch: int = 1000) -> Iterator[tuple[Any, ...]]:
-    """Every note, a thousand at a time: memory does not grow with the number of notes."""
+_NOTE_BATCH = 500
+
+
+def _note_batches(conn: sqlite3.Connection) -> Iterator[list[tuple[Any, ...]]]:
+    """Every note, a few hundred at a time: memory does not grow with the number of notes."""
     last = -1
     while True:
         rows = conn.execute(
             "SELECT note_id, created_at, created_ms, text, entities FROM notes "
             "WHERE note_id > ? ORDER BY note_id LIMIT ?",
-            (last, batch),
+            (last, _NOTE_BATCH),
         ).fetchall()
         if not rows:
             return
-        yield from rows
+        yield rows
         last = rows[-1][0]
+
+
+def _candidates(
+    conn: sqlite3.Connection, notes: list[tuple[Any, ...]]
+) -> dict[int, list[tuple[int, str, str]]]:
+    """For each note of the batch (by its place in it), the tweets created in its second:
+    (id, text as it was in the archive, entities)."""
+    windows = []
+    for created_ms in (row[2] for row in notes):
+        second = created_ms - created_ms % 1000
+        windows.append(
+            [(second - SNOWFLAKE_EPOCH_MS) << 22, (second + 1000 - SNOWFLAKE_EPOCH_MS) << 22]
+        )
+    found: dict[int, list[tuple[int, str, str]]] = {}
+    # One statement for the batch: each window is a range of the tweets' ids (snowflakes).
+    for place, tweet_id, is_long, text, entities in conn.execute(
+        "SELECT w.key, t.id, t.is_long_post, CASE WHEN t.is_long_post THEN t.raw_text "
+        "ELSE t.text END, t.entities FROM json_each(?) w JOIN tweets t "
+        "ON t.id >= w.value ->> 0 AND t.id < w.value ->> 1",
+        (orjson.dumps(windows),),
+    ):
+        # A tweet already restored (an earlier import, or this one) offers its raw text:
+        # it differs from the stored one only in links, which matching ignores.
+        found.setdefault(place, []).append(
+            (tweet_id, unescape(text) if is_long else text, entities)
+        )
+    return found
 
 
 def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
     """Link every stored note to its tweet and restore the full text; (linked, unlinked ids)."""
     linked = 0
     unlinked: list[int] = []
-    tweet_updates: list[tuple[str, str, int, int]] = []
-    note_updates: list[tuple[int | None, int]] = []
-
-    def flush() -> None:
+    for batch in _note_batches(conn):
+        tweet_updates: list[tuple[str, str, int, int]] = []
+        note_updates: list[tuple[int | None, int]] = []
+        candidates = _candidates(conn, batch)
+        for place, (note_id, created_at, created_ms, text, entities) in enumerate(batch):
+            found = candidates.get(place, [])
+            note = Note(note_id, created_at, created_ms, text, {})
+            tweet_id = choose_tweet(note, [(c[0], c[1]) for c in found])
+            if tweet_id is None:
+                unlinked.append(note_id)
+                note_updates.append((None, note_id))
+                continue
+            note.entities = orjson.loads(entities)
+            # Only the chosen tweet's entities are read: the mention ids the note lacks.
+            tweet_entities = next(orjson.loads(c[2]) for c in found if c[0] == tweet_id)
+            ids = {
+                m["screen_name"].lower(): m["id"]
+                for m in tweet_entities.get("mentions", [])
+                if m.get("id") is not None
+            }
+            for mention in note.entities["mentions"]:
+                mention["id"] = ids.get(mention["screen_name"].lower())
+            tweet_updates.append(
+                (note.text, orjson.dumps(note.entities).decode(), note_id, tweet_id)
+            )
+            note_updates.append((tweet_id, note_id))
+            linked += 1
+        # Written batch by batch: the next batch's candidates see this one's restored tweets.
         conn.executemany(
             "UPDATE tweets SET text = ?, entities = ?, is_long_post = 1, note_id = ? WHERE id = ?",
             tweet_updates,
         )
         conn.executemany("UPDATE notes SET tweet_id = ? WHERE note_id = ?", note_updates)
-        tweet_updates.clear()
-        note_updates.clear()
-
-    for note_id, created_at, created_ms, text, entities in _all_notes(conn):
-        note = Note(note_id, created_at, created_ms, text, orjson.loads(entities))
-        second = created_ms - created_ms % 1000
-        low = (second - SNOWFLAKE_EPOCH_MS) << 22
-        high = (second + 1000 - SNOWFLAKE_EPOCH_MS) << 22
-        candidates = conn.execute(
-            "SELECT id, CASE WHEN is_long_post THEN NULL ELSE text END, raw_text, entities "
-            "FROM tweets WHERE id >= ? AND id < ?",
-            (low, high),
-        ).fetchall()
-        texts = [(r[0], r[1] if r[1] is not None else unescape(r[2])) for r in candidates]
-        tweet_id = choose_tweet(note, texts)
-        if tweet_id is None:
-            unlinked.append(note_id)
-            note_updates.append((None, note_id))
-            continue
-        # Only the chosen tweet's entities are read: the mention ids the note lacks.
-        tweet_entities = next(orjson.loads(r[3]) for r in candidates if r[0] == tweet_id)
-        ids = {
-            m["screen_name"].lower(): m["id"]
-            for m in tweet_entities.get("mentions", [])
-            if m.get("id") is not None
-        }
-        for mention in note.entities["mentions"]:
-            mention["id"] = ids.get(mention["screen_name"].lower())
-        tweet_updates.append((note.text, orjson.dumps(note.entities).decode(), note_id, tweet_id))
-        note_updates.append((tweet_id, note_id))
-        linked += 1
-        if len(note_updates) >= 500:
-            # In batches (fewer statements), bounded (memory stays flat). A tweet already
-            # restored but not yet written here offers the same text for matching: its
-            # stored text and its raw text differ only in links, which matching ignores.
-            flush()
-    flush()
     return linked, unlinked
