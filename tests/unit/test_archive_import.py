@@ -363,13 +363,18 @@ def test_progress_reports_tweets_with_the_manifest_total(
     assert calls[-1] == ("linking", 4, 4)
 
 
-@pytest.mark.parametrize(("piece_bytes", "as_zip"), [(None, False), (300, False), (300, True)])
+@pytest.mark.parametrize(
+    ("piece_bytes", "as_zip", "parse_bytes"),
+    [(None, False, None), (300, False, None), (300, True, None), (3000, False, 300),
+     (3000, True, 300)],
+)  # fmt: skip
 def test_parallel_workers_store_exactly_what_one_process_stores(
     rich: tuple[Path, dict[str, str]],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     piece_bytes: int | None,
     as_zip: bool,
+    parse_bytes: int | None,
 ) -> None:
     folder, _ = rich
     if as_zip:  # the pieces travel to the workers as bytes, not as file ranges
@@ -379,6 +384,8 @@ def test_parallel_workers_store_exactly_what_one_process_stores(
     if piece_bytes is not None:
         # Many pieces per part, in flight in both workers at once.
         monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
+    if parse_bytes is not None:  # each piece parsed in several arrays
+        monkeypatch.setattr(importer, "PARSE_BYTES", parse_bytes)
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setenv(importer.WORKERS_ENV, "2")
     used: list[int] = []
@@ -423,10 +430,13 @@ def test_a_fatal_error_in_a_worker_rolls_everything_back(
     assert ws.get_meta("account_id") is None
 
 
+@pytest.mark.parametrize(("piece_bytes", "parse_bytes"), [(300, None), (1500, 200)])
 def test_a_part_cut_into_pieces_that_breaks_midway_gets_the_precise_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, piece_bytes: int, parse_bytes: int | None
 ) -> None:
-    monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
+    if parse_bytes is not None:  # the break is met after part of a piece was stored
+        monkeypatch.setattr(importer, "PARSE_BYTES", parse_bytes)
     monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setenv(importer.WORKERS_ENV, "2")
     items = [{"tweet": tweet(str(1300000000000000000 + n), f"tweet {n}")} for n in range(40)]

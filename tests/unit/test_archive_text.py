@@ -27,6 +27,7 @@ from departures.archive.tweets import (
     unescape,
 )
 from departures.archive.ytd import (
+    array_pieces,
     iter_file_chunks,
     iter_ytd_chunks,
     parse_ytd,
@@ -293,3 +294,13 @@ def test_file_chunks_give_the_items_and_the_errors_of_the_whole_parse(tmp_path: 
     path.write_bytes(b"")
     with pytest.raises(ArchiveError, match=r"data/tweets\.js is empty"):
         list(iter_file_chunks(str(path), "data/tweets.js", chunk_bytes=700))
+
+
+def test_a_piece_splits_into_smaller_arrays_of_the_same_items() -> None:
+    items = [{"tweet": {"id_str": str(n), "full_text": "x" * (n % 50)}} for n in range(300)]
+    array = orjson.dumps(items)
+    parts = list(array_pieces(array, 500))
+    assert len(parts) > 5
+    assert [i for part in parts for i in orjson.loads(part)] == items
+    assert list(array_pieces(array[:400], 500)) == [array[:400]]  # small: as it is
+    assert list(array_pieces(b"[1, 2, 3]" * 200, 100)) == [b"[1, 2, 3]" * 200]  # not items

@@ -37,6 +37,7 @@ from departures.archive.source import ArchiveSource, MediaIndex, open_source
 from departures.archive.staging import Staging, open_worker_db, store_rows, tweets_definition
 from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext, tweet_rows
 from departures.archive.ytd import (
+    array_pieces,
     iter_file_chunks,
     iter_ytd_chunks,
     parse_ytd,
@@ -54,13 +55,14 @@ CHUNK = 5000
 # parent reads them while it also keeps the workers' results, and its memory stays flat.
 OTHER_CHUNK_BYTES = 2 << 20
 # The page cache during an import (PRAGMA cache_size; negative: KiB).
-IMPORT_CACHE_KIB = -32768
-INDEX_BUILD_CACHE_KIB = -8192
+IMPORT_CACHE_KIB = -8192
+INDEX_BUILD_CACHE_KIB = -4096
 # Below this many bytes of tweets, starting worker processes costs more than it saves.
 PARALLEL_MIN_BYTES = 16 << 20
 WORKERS = 2
 # Pieces handed to the workers and not yet stored: enough to keep both busy.
 IN_FLIGHT = 4 * WORKERS + 2
+PARSE_BYTES = 1 << 20  # a piece is parsed in arrays of about this size (see _transform_into)
 WORKERS_ENV = "DEPARTURES_IMPORT_WORKERS"
 
 
@@ -486,8 +488,10 @@ class PieceJob:
             # One byte either side (a separator, or the file's own brackets) becomes the
             # array's brackets.
             file.seek(self.start - 1)
-            buffer = bytearray(file.read(self.end - self.start + 2))
-        if len(buffer) != self.end - self.start + 2:
+            # Read straight into the buffer: no second copy of a few MB.
+            buffer = bytearray(self.end - self.start + 2)
+            size = file.readinto(buffer)
+        if size != len(buffer):
             return b""  # the file changed under us: not JSON, the parent decides
         buffer[0] = 0x5B  # [
         buffer[-1] = 0x5D  # ]
@@ -537,22 +541,33 @@ def _transform_into(
         store_rows(conn, job.seq, batch[0], batch[1], batch[2])
         missing.extend(batch[3])
 
+    read = skipped = 0
+    conn.execute("BEGIN")
     try:
         data = job.load()
         if job.whole:
-            items = parse_ytd(data, job.member)
+            arrays: Iterator[Any] = iter([parse_ytd(data, job.member)])
         else:
-            items = orjson.loads(data)
+            # A few MB of JSON are tens of MB of objects: parsed a fraction at a time, the
+            # memory of a process that transforms stays small (and flat: a longer import
+            # only has more chances to meet its largest moment).
+            arrays = (orjson.loads(array) for array in array_pieces(data, PARSE_BYTES))
+        for items in arrays:
             if not isinstance(items, list):
+                conn.execute("ROLLBACK")
                 return PieceResult(0, 0, broken=True)
-        del data
+            counts = transform_items(items, job.ctx, sink)
+            del items
+            read += counts[0]
+            skipped += counts[1]
+        del data, arrays
     except (orjson.JSONDecodeError, OSError):
+        conn.execute("ROLLBACK")
         return PieceResult(0, 0, broken=True)
     except DeparturesError as exc:
+        conn.execute("ROLLBACK")
         # Sent back as data: the error's hint would not survive pickling.
         return PieceResult(0, 0, error=(exc.message, exc.hint))
-    conn.execute("BEGIN")
-    read, skipped = transform_items(items, job.ctx, sink)
     conn.execute("COMMIT")
     return PieceResult(read, skipped, missing, db_path)
 

@@ -31,6 +31,7 @@ from departures.workspace.db import PAGE_SIZE
 
 PREFIX = ".import-"
 WORKER_CACHE_KIB = -4096  # a worker's page cache: its memory stays small and flat
+OWN_CACHE_KIB = -1024  # the parent's, for the pieces it takes itself
 
 _SIGHTING_COLUMNS = ("user_id", "screen_name", "tweet_id", "field")
 
@@ -53,7 +54,9 @@ def _schema(tweets_ddl: str) -> list[str]:
     ]
 
 
-def open_worker_db(folder: str, tweets_ddl: str) -> tuple[sqlite3.Connection, str]:
+def open_worker_db(
+    folder: str, tweets_ddl: str, cache_kib: int = WORKER_CACHE_KIB
+) -> tuple[sqlite3.Connection, str]:
     """A fresh worker database in ``folder`` (named after this process); its path.
 
     ``tweets_ddl``: the workspace's definition of its tweets table (:func:`tweets_definition`).
@@ -64,7 +67,7 @@ def open_worker_db(folder: str, tweets_ddl: str) -> tuple[sqlite3.Connection, st
     # Nothing to protect: a crash throws the whole folder away.
     conn.execute("PRAGMA journal_mode = OFF")
     conn.execute("PRAGMA synchronous = OFF")
-    conn.execute(f"PRAGMA cache_size = {WORKER_CACHE_KIB}")
+    conn.execute(f"PRAGMA cache_size = {int(cache_kib)}")
     for statement in _schema(tweets_ddl):
         conn.execute(statement)
     return conn, path
@@ -156,7 +159,8 @@ class Staging:
     def own_db(self) -> tuple[sqlite3.Connection, str]:
         """The parent's own worker database, for the pieces it transforms itself."""
         if self._own is None:
-            self._own = open_worker_db(self.folder, self.tweets_ddl)
+            # The parent takes few pieces: a smaller cache keeps its own memory flat.
+            self._own = open_worker_db(self.folder, self.tweets_ddl, OWN_CACHE_KIB)
         return self._own
 
     @staticmethod

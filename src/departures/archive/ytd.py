@@ -238,3 +238,17 @@ def iter_file_chunks(path: str, name: str, chunk_bytes: int | None = None) -> It
 def piece_bytes(data: bytes | bytearray, start: int, end: int) -> bytes:
     """``[`` + ``data[start:end]`` + ``]``: one piece as a JSON array of its own (a copy)."""
     return b"".join((b"[", data[start:end], b"]"))
+
+
+def array_pieces(array: bytes | bytearray, chunk_bytes: int) -> Iterator[bytes | bytearray]:
+    """A piece (a JSON array of wrapped items) as smaller arrays of about ``chunk_bytes``.
+
+    Parsed one after the other, they hold a fraction of the piece's Python objects at a
+    time. The array itself when it is small or not an array of wrapped items.
+    """
+    first = _FIRST_KEY.match(array, 1) if array[:1] == b"[" else None
+    if first is None or len(array) < 2 * chunk_bytes:
+        yield array
+        return
+    for start, end in _cuts(array, b'"' + first.group(1) + b'"', 1, chunk_bytes):
+        yield piece_bytes(array, start, end)
