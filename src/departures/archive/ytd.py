@@ -214,7 +214,8 @@ def iter_file_chunks(path: str, name: str, chunk_bytes: int | None = None) -> It
             done = 0
             for start, end in cuts:
                 file.seek(start - 1)
-                piece = bytearray(file.read(end - start + 2))
+                piece = bytearray(end - start + 2)
+                file.readinto(piece)  # straight into the buffer: no second copy
                 piece[0] = 0x5B  # [
                 piece[-1] = 0x5D  # ]
                 try:
