@@ -304,3 +304,12 @@ def test_a_piece_splits_into_smaller_arrays_of_the_same_items() -> None:
     assert [i for part in parts for i in orjson.loads(part)] == items
     assert list(array_pieces(array[:400], 500)) == [array[:400]]  # small: as it is
     assert list(array_pieces(b"[1, 2, 3]" * 200, 100)) == [b"[1, 2, 3]" * 200]  # not items
+
+
+def test_a_whole_tweet_text_must_begin_its_note_not_just_its_first_words() -> None:
+    base = 1_700_000_000_000
+    note_obj = Note(1, "x", base + 100, "Our statement on the soil law is out today, read it", {})
+    untruncated = (((base + 130) - 1288834974657) << 22, "Our statement on the soil law, now")
+    truncated = (((base + 400) - 1288834974657) << 22, "Our statement on the soil law is ou…")
+    assert choose_tweet(note_obj, [untruncated]) is None
+    assert choose_tweet(note_obj, [untruncated, truncated]) == truncated[0]

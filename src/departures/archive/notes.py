@@ -160,10 +160,11 @@ def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
     ordered = sorted(candidates, key=distance)
     normalised: str | None = None
     for tweet_id, text in ordered:
-        # Mostly the tweet's text, cut at its last whole word, begins the note as it is:
-        # then nothing needs normalising (a raw prefix is a prefix once normalised too).
-        head = text[:-1] if text.endswith("…") else text
-        head = head[: head.rfind(" ")]
+        # Mostly the tweet's text (truncated: up to its last whole word) begins the note as
+        # it is: then nothing needs normalising (a raw prefix is one once normalised too).
+        head = text
+        if text.endswith("…"):  # truncated: the cut word does not count
+            head = text[: max(text.rfind(" ", 0, len(text) - 1), 0)]
         if len(head) >= 20 and note.text.startswith(head):
             return tweet_id
         prefix = _tweet_prefix(text)
@@ -210,7 +211,7 @@ def _candidates(
     for place, tweet_id, is_long, text, entities in conn.execute(
         "SELECT w.key, t.id, t.is_long_post, CASE WHEN t.is_long_post THEN t.raw_text "
         "ELSE t.text END, t.entities FROM json_each(?) w JOIN tweets t "
-        "ON t.id >= w.value ->> 0 AND t.id < w.value ->> 1",
+        "ON t.id >= json_extract(w.value, '$[0]') AND t.id < json_extract(w.value, '$[1]')",
         (orjson.dumps(windows),),
     ):
         # A tweet already restored (an earlier import, or this one) offers its raw text:
