@@ -81,7 +81,8 @@ def store_rows(
     sightings: Sequence[tuple[Any, ...]],
 ) -> None:
     """Store one batch of a piece's rows in the worker database (the caller commits)."""
-    # The piece's number is part of the statement: no new tuple per row to bind it.
+    # The piece's number is part of the statements: media rows need no new tuple to bind it,
+    # and tweets only their id (the tweets table is the workspace's, without it).
     if tweets:
         conn.executemany(
             f"INSERT OR REPLACE INTO tweets ({', '.join(TWEET_COLUMNS)}) "
@@ -174,8 +175,10 @@ class Staging:
     def merge(self, conn: sqlite3.Connection, paths: Sequence[str], *, fresh: bool) -> int:
         """Copy the workers' rows into the workspace (inside the caller's transaction).
 
-        ``fresh``: the workspace's tweets table was empty, so plain replacing inserts are
-        right; otherwise existing rows are updated in place (as the one-process path does).
+        Tweets already in two databases are settled first (the later piece wins). Into an
+        empty tweets table the records are copied whole; ``fresh`` (the table was empty when
+        the import began, but the parent stored some rows itself) replaces rows; otherwise
+        existing rows are updated in place (as the one-process path does).
         Returns the number of tweet rows copied.
         """
         self._conn = conn
