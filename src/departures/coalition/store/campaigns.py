@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from departures.coalition import rules
 from departures.coalition.errors import BadInput, NotAllowed, NotFound
 from departures.coalition.rules import CampaignStatus, CampaignTerms, CoalitionError, State
-from departures.coalition.schema import (
+from departures.coalition.security import hash_token, new_token
+from departures.coalition.store.schema import (
     announcements,
     campaigns,
     coordinators,
@@ -32,7 +33,6 @@ from departures.coalition.schema import (
     outbox,
     pledges,
 )
-from departures.coalition.security import hash_token, new_token
 
 __all__ = [
     "INVITE_TTL",
