@@ -29,6 +29,7 @@ from departures.coalition.i18n import _
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import departure as departure_rows
+from departures.coalition.store import graph as graph_rows
 from departures.coalition.store.write_journal import CoalitionJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
@@ -241,7 +242,7 @@ class DepartureDay:
 
     def modlist_uri(self, campaign_id: int) -> str:
         """The campaign's shared moderation list, once the coordinator's pass created it."""
-        return departure_rows.modlist_uri(self.store.engine, campaign_id)
+        return graph_rows.modlist_uri(self.store.engine, campaign_id)
 
     def subscribed(self, organisation: Organisation) -> bool:
         """Whether the member subscribed to the moderation list (as the journal knows it)."""

@@ -32,7 +32,7 @@ from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import open_writer
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
-from departures.coalition.store import departure as departure_rows
+from departures.coalition.store import graph as graph_rows
 from departures.coalition.vault import AccountSessions, Vault, campaign_owner
 from departures.migrate.rkeys import encode_tid
 
@@ -249,7 +249,7 @@ class CoalitionLists:
 
     def graph(self, campaign: Campaign) -> tuple[str, str]:
         """(list URI, starter pack URI) of the campaign's first pack, once created."""
-        row = departure_rows.campaign_graph_of(self.store.engine, campaign.id)
+        row = graph_rows.campaign_graph_of(self.store.engine, campaign.id)
         return ("", "") if row is None else (row.list_uri, row.starter_pack_uri)
 
     def sync(self, campaign: Campaign, landed: Sequence[Organisation]) -> None:
@@ -357,7 +357,7 @@ class CoalitionLists:
 
     def modlist_uri(self, campaign: Campaign) -> str:
         """The shared moderation list's URI, once created ("" before)."""
-        return departure_rows.modlist_uri(self.store.engine, campaign.id)
+        return graph_rows.modlist_uri(self.store.engine, campaign.id)
 
     def moderate(self, campaign: Campaign, did: str, *, block: bool) -> bool:
         """Add ``did`` to the shared moderation list (or remove it); whether anything changed.
@@ -401,7 +401,7 @@ class CoalitionLists:
         self, campaign: Campaign, list_uri: str, pack_uri: str, modlist_uri: str, handle: str
     ) -> None:
         previous_list, previous_pack = self.graph(campaign)
-        departure_rows.save_campaign_graph(
+        graph_rows.save_campaign_graph(
             self.store.engine,
             campaign.id,
             list_uri=list_uri,

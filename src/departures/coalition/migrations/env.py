@@ -1,4 +1,9 @@
-"""Alembic environment: migrations run on the connection that :func:`db.migrate` passes in."""
+"""Alembic environment: migrations run on the connection that :func:`db.migrate` passes in.
+
+``target_metadata`` is the one ``MetaData`` that declares every coalition table, so
+autogenerate and ``alembic check`` compare the whole schema (a test runs that check on SQLite
+and PostgreSQL).
+"""
 
 from __future__ import annotations
 

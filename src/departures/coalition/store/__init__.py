@@ -13,7 +13,8 @@ environment sees); the engine, its URL and the migrations belong to
 * :mod:`.write_journal` — the one writer's journals: :class:`CoalitionJournal` per
   connected account, :class:`VisitorJournal` per directory visitor following all;
 * :mod:`.directory` — the directory's consented X id → DID pairs;
-* :mod:`.departure` — members' welcome posts and the campaign's Bluesky lists (graph);
+* :mod:`.departure` — members' welcome posts for the departure day;
+* :mod:`.graph` — the campaign's list, starter pack and moderation list URIs;
 * :mod:`.reconnect` — members' X following ids, proposals and their follow state.
 
 Domain modules (departure day, list sync, reconnect, directory, follow all) call these

@@ -1,10 +1,12 @@
-"""The coalition store: campaigns, coordinators, invites, organisations, pledges, the outbox.
+"""The campaigns' repository: coordinators, campaigns, invites, organisations, pledges, the
+announcements and the outbox.
 
-Library first: the web app, the CLI and the scheduler all call :class:`CoalitionStore`; nobody
-else writes SQL against the coalition database. Every change is checked by the pure rules in
-:mod:`departures.coalition.rules` before it is written, inside one transaction, so a refused
-change never leaves half of itself behind. The clock is injected (``clock``) so that tests and
-the demo can move time forward.
+Library first: the web app, the CLI and the scheduler all call :class:`CoalitionStore`. Like
+the rest of the store layer (:mod:`departures.coalition.store`), it is where SQL against the
+coalition database is written; nothing outside that package runs any. Every change is
+checked by the pure rules in :mod:`departures.coalition.rules` before it is written, inside
+one transaction, so a refused change never leaves half of itself behind. The clock is
+injected (``clock``) so that tests and the demo can move time forward.
 """
 
 from __future__ import annotations
