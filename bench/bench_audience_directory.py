@@ -30,7 +30,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, delete, insert, text
 
 from departures.coalition.db import connect, migrate
-from departures.coalition.directory import MAX_LOOKUP, Directory, directory_entries
+from departures.coalition.directory import MAX_LOOKUP, Directory
+from departures.coalition.store.schema import directory_entries
 from departures.sandbox.postgres import Cluster
 
 CHUNK = 20_000

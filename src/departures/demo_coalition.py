@@ -27,10 +27,10 @@ from departures.bluesky.session import PASSWORD_ENV
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.handles import XrpcHandleResolver
-from departures.coalition.journal import vault
 from departures.coalition.listsync import CoalitionLists
 from departures.coalition.security import load_secret_key
 from departures.coalition.store import CoalitionStore
+from departures.coalition.vault import vault
 from departures.coalition.web import CoalitionApp
 from departures.commands.coalition import TOKEN_ENV
 from departures.errors import DeparturesError, SandboxError

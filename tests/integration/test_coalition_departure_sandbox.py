@@ -22,9 +22,9 @@ from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, welcome_rkey
 from departures.coalition.errors import BadInput
 from departures.coalition.handles import XrpcHandleResolver
-from departures.coalition.journal import Vault
 from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.vault import Vault
 from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.sandbox import Account

@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from departures.cli import cli
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
-from departures.coalition.journal import Vault
 from departures.coalition.listsync import LIST, LISTITEM, STARTERPACK, CoalitionLists
 from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.vault import Vault
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 

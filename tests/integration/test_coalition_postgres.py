@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 
 from departures.coalition.db import connect, migrate
-from departures.coalition.schema import metadata
+from departures.coalition.store.schema import metadata
 from departures.errors import SandboxError
 from departures.sandbox.postgres import Cluster, find_bindir
 

@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 from sqlalchemy import Engine, text
 
-from departures.coalition.schema import metadata
+from departures.coalition.store.schema import metadata
 
 
 def _load(path: Path, name: str) -> ModuleType:

@@ -18,10 +18,10 @@ from departures.coalition import reconnect as reconnects
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.directory import Directory
-from departures.coalition.journal import Vault
 from departures.coalition.notify import Notifier
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
+from departures.coalition.vault import Vault
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 

@@ -22,12 +22,6 @@ from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, check_welcome_text, welcome_rkey
 from departures.coalition.errors import BadInput
 from departures.coalition.handles import XrpcHandleResolver
-from departures.coalition.journal import (
-    AccountSessions,
-    CoalitionJournal,
-    Vault,
-    organisation_owner,
-)
 from departures.coalition.listsync import (
     LIST_NAME_BYTES,
     CoalitionLists,
@@ -40,6 +34,8 @@ from departures.coalition.listsync import (
 )
 from departures.coalition.listsync import list_record as make_list_record
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.store.write_journal import CoalitionJournal
+from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.migrate.richtext import grapheme_count

@@ -14,8 +14,8 @@ from departures.coalition import rules
 from departures.coalition.db import connect, current_revision, head_revision, migrate
 from departures.coalition.errors import BadInput, NotAllowed, NotFound
 from departures.coalition.rules import CoalitionError, State
-from departures.coalition.schema import metadata
 from departures.coalition.store import CoalitionStore
+from departures.coalition.store.schema import metadata
 
 START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 

@@ -25,13 +25,13 @@ from departures.coalition.directory_follow import (
     MAX_FOLLOW_ALL,
     FollowOutcome,
     VisitorJournal,
-    directory_sessions,
     follow_all,
     writer_for,
 )
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
+from departures.coalition.store.schema import directory_sessions
 from departures.coalition.web import CoalitionApp
 
 ALICE_DID = "did:plc:" + "a" * 24

@@ -4,6 +4,9 @@ The store is SQLite by default (a file ``coalition.db`` in the working directory
 PostgreSQL when a ``postgresql+psycopg://`` URL is given; the same SQLAlchemy Core queries run
 on both. :func:`migrate` brings the schema to the newest Alembic revision and is what
 ``departures coalition serve`` runs on startup.
+
+Part of the store layer: the tables are declared once in :mod:`departures.coalition.store.schema`
+and queried only by the repositories of :mod:`departures.coalition.store`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A member opts in on its page: it prepares its welcome post (at most 300 graphemes) and
 connects its Bluesky account with an app password, which logs in once and is then
-forgotten — only the session is kept, encrypted (:mod:`departures.coalition.journal`).
+forgotten — only the session is kept, encrypted (:mod:`departures.coalition.vault`).
 
 On every scheduler pass while the campaign is departed, :meth:`DepartureDay.on_departure`
 publishes each opted-in member's post through the one journaled, budgeted writer
@@ -19,8 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
-
 from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.identity import normalise_handle
 from departures.bluesky.pds import Pds
@@ -28,15 +26,12 @@ from departures.bluesky.session import login, open_client
 from departures.bluesky.writer import Write, Writer
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
-from departures.coalition.journal import (
-    AccountSessions,
-    CoalitionJournal,
-    Vault,
-    organisation_owner,
-)
 from departures.coalition.rules import CoalitionError
-from departures.coalition.schema import campaign_graph, departure_posts
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.store import departure as departure_rows
+from departures.coalition.store import graph as graph_rows
+from departures.coalition.store.write_journal import CoalitionJournal
+from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
 from departures.migrate.rkeys import encode_tid
 
@@ -176,10 +171,7 @@ class DepartureDay:
         """The member's welcome post as prepared (empty when never prepared)."""
         account = self.sessions(organisation).account()
         handle = account.handle if account is not None and account.connected else ""
-        with self.store.engine.connect() as conn:
-            row = conn.execute(
-                select(departure_posts).where(departure_posts.c.organisation_id == organisation.id)
-            ).first()
+        row = departure_rows.stored_welcome(self.store.engine, organisation.id)
         if row is None:
             return WelcomePost(organisation.id, "", False, "", None, handle)
         return WelcomePost(
@@ -232,52 +224,25 @@ class DepartureDay:
                 _("connect your Bluesky account to have the post published"),
                 _("Give an app password (Settings > Privacy and security > App passwords)"),
             )
-        now = self.store.clock()
-        with self.store.engine.begin() as conn:
-            found = conn.execute(
-                select(departure_posts.c.organisation_id).where(
-                    departure_posts.c.organisation_id == organisation.id
-                )
-            ).first()
-            values = {"text": text, "opted_in": opted_in, "updated_at": now}
-            if found is None:
-                conn.execute(
-                    insert(departure_posts).values(
-                        organisation_id=organisation.id, post_uri="", **values
-                    )
-                )
-            else:
-                conn.execute(
-                    update(departure_posts)
-                    .where(
-                        departure_posts.c.organisation_id == organisation.id,
-                        departure_posts.c.post_uri == "",
-                    )
-                    .values(**values)
-                )
+        departure_rows.save_welcome(
+            self.store.engine,
+            organisation.id,
+            text=text,
+            opted_in=opted_in,
+            now=self.store.clock(),
+        )
         return self.welcome(organisation)
 
     def disconnect(self, organisation: Organisation) -> None:
         """Forget the member's Bluesky session (and so its opt-in)."""
         self.sessions(organisation).remove()
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                update(departure_posts)
-                .where(departure_posts.c.organisation_id == organisation.id)
-                .values(opted_in=False, updated_at=self.store.clock())
-            )
+        departure_rows.clear_welcome_opt_in(self.store.engine, organisation.id, self.store.clock())
 
     # --- the shared moderation list -------------------------------------------------------
 
     def modlist_uri(self, campaign_id: int) -> str:
         """The campaign's shared moderation list, once the coordinator's pass created it."""
-        with self.store.engine.connect() as conn:
-            found = conn.execute(
-                select(campaign_graph.c.modlist_uri).where(
-                    campaign_graph.c.campaign_id == campaign_id
-                )
-            ).scalar()
-        return str(found or "")
+        return graph_rows.modlist_uri(self.store.engine, campaign_id)
 
     def subscribed(self, organisation: Organisation) -> bool:
         """Whether the member subscribed to the moderation list (as the journal knows it)."""
@@ -374,12 +339,7 @@ class DepartureDay:
                 uri = result.uri
         finally:
             writer.pds.close()
-        with self.store.engine.begin() as conn:
-            conn.execute(
-                update(departure_posts)
-                .where(departure_posts.c.organisation_id == member.id)
-                .values(post_uri=uri, published_at=self.store.clock())
-            )
+        departure_rows.mark_welcome_published(self.store.engine, member.id, uri, self.store.clock())
         log.info("welcome post of %s published: %s", member.name, uri)
         return uri
 

@@ -26,30 +26,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Engine, MetaData, String, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 from starlette.responses import Response
 
 from departures.coalition.errors import BadInput
-from departures.coalition.schema import UTCDateTime, reconnect_proposals
+from departures.coalition.store import directory as directory_rows
 
 MAX_LOOKUP = 1000
 # "self": from the owner's own archive; "declared": an X handle and id the owner stated;
 # "coordinator": a member organisation added by its campaign's coordinator.
 SOURCES = ("self", "declared", "coordinator")
-
-# The directory's own metadata: its table is created by the Alembic revision 0003.
-directory_metadata = MetaData()
-directory_entries = Table(
-    "directory_entries",
-    directory_metadata,
-    Column("x_id", String(20), primary_key=True),
-    Column("x_username", String(15), nullable=False),
-    Column("did", String(200), nullable=False),
-    Column("handle", String(253), nullable=False),
-    Column("source", String(16), nullable=False),
-    Column("consented_at", UTCDateTime, nullable=False),
-)
 
 _X_ID = re.compile(r"^[0-9]{1,20}$")
 _X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -99,21 +85,15 @@ class Directory:
         _check(x_id, x_username, did)
         if source not in SOURCES:
             raise ValueError(source)
-        values: dict[str, Any] = {
-            "x_id": x_id,
-            "x_username": x_username,
-            "did": did,
-            "handle": handle.strip().lower(),
-            "source": source,
-            "consented_at": self.clock(),
-        }
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(directory_entries).values(**values)
-        statement = statement.on_conflict_do_update(
-            index_elements=["x_id"], set_={k: v for k, v in values.items() if k != "x_id"}
+        directory_rows.upsert_entry(
+            self.engine,
+            x_id=x_id,
+            x_username=x_username,
+            did=did,
+            handle=handle.strip().lower(),
+            source=source,
+            consented_at=self.clock(),
         )
-        with self.engine.begin() as conn:
-            conn.execute(statement)
 
     def bulk_add(self, rows: Sequence[tuple[str, str, str, str]]) -> int:
         """A coordinator adds member organisations: (x_id, x_username, did, handle) each."""
@@ -129,30 +109,20 @@ class Directory:
         What was proposed to members from those pairs goes too (in the same transaction):
         the member pages stop listing the account and no follow is made for it any more.
         """
-        with self.engine.begin() as conn:
-            conn.execute(delete(reconnect_proposals).where(reconnect_proposals.c.did == did))
-            return conn.execute(
-                delete(directory_entries).where(directory_entries.c.did == did)
-            ).rowcount
+        return directory_rows.delete_did(self.engine, did)
 
     def entries_for(self, did: str) -> list[dict[str, str]]:
         """The pairs of one DID (what its owner sees on the directory page)."""
-        query = (
-            select(directory_entries)
-            .where(directory_entries.c.did == did)
-            .order_by(directory_entries.c.x_id)
-        )
-        with self.engine.connect() as conn:
-            return [
-                {
-                    "x_id": row.x_id,
-                    "x_username": row.x_username,
-                    "handle": row.handle,
-                    "source": row.source,
-                    "consented_at": row.consented_at.isoformat(timespec="seconds"),
-                }
-                for row in conn.execute(query)
-            ]
+        return [
+            {
+                "x_id": row["x_id"],
+                "x_username": row["x_username"],
+                "handle": row["handle"],
+                "source": row["source"],
+                "consented_at": row["consented_at"].isoformat(timespec="seconds"),
+            }
+            for row in directory_rows.entries_of_did(self.engine, did)
+        ]
 
     def lookup(self, x_ids: Sequence[str]) -> list[dict[str, str]]:
         """The consented pairs of these X ids (unknown ids are simply absent)."""
@@ -165,22 +135,11 @@ class Directory:
                 raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
         if not x_ids:
             return []
-        query = select(
-            directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle
-        ).where(directory_entries.c.x_id.in_(list(x_ids)))
-        with self.engine.connect() as conn:
-            return [
-                {"x_id": row.x_id, "did": row.did, "handle": row.handle}
-                for row in conn.execute(query.order_by(directory_entries.c.x_id))
-            ]
+        return directory_rows.lookup_pairs(self.engine, x_ids)
 
     def export(self) -> list[dict[str, str]]:
         """Every consented pair, for ``departures audience import-directory``."""
-        query = select(
-            directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle
-        ).order_by(directory_entries.c.x_id)
-        with self.engine.connect() as conn:
-            return [{"x_id": r.x_id, "did": r.did, "handle": r.handle} for r in conn.execute(query)]
+        return directory_rows.export_pairs(self.engine)
 
 
 BULK_COLUMNS = ("x_id", "x_handle", "bluesky_handle")

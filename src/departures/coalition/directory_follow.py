@@ -1,13 +1,14 @@
 """Follow all: a directory visitor follows, in one action, the accounts they followed on X
 that are in the directory now.
 
-* :class:`VisitorSessions` keeps the Bluesky session the visitor's PDS created at sign-in
-  (access and refresh tokens, PDS, DID) in ``directory_sessions``, **encrypted** with the
-  coalition's :class:`~departures.coalition.journal.Vault`, under the SHA-256 of a random
+* :class:`~departures.coalition.vault.VisitorSessions` keeps the Bluesky session the
+  visitor's PDS created at sign-in (access and refresh tokens, PDS, DID), **encrypted** with
+  the coalition's :class:`~departures.coalition.vault.Vault`, under the SHA-256 of a random
   token that only the visitor's signed cookie holds. It lives at most :data:`SESSION_TTL`
   and is deleted on sign-out and withdrawal. It is a ``SessionStore``, so
   :func:`departures.bluesky.session.open_client` uses it and stores refreshed tokens back.
-* :class:`VisitorJournal` is the writer's journal of one visitor (``directory_follow_batches``).
+* :class:`~departures.coalition.store.write_journal.VisitorJournal` is the writer's journal
+  of one visitor (``directory_follow_batches``).
 * :func:`follow_all` follows through :class:`~departures.bluesky.writer.Writer` with the record
   keys and journal keys of ``departures audience follow`` (:func:`derived_rkey`,
   :func:`follow_key`), after settling open batches and reading the account's existing
@@ -20,40 +21,21 @@ visitor's own, at most :data:`MAX_FOLLOW_ALL`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import secrets as token_source
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from dataclasses import dataclass
 
-from sqlalchemy import (
-    Column,
-    Engine,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    delete,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine
 
 from departures.audience.follow import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.budget import MAX_BATCH, WriteBudget, WriteKind
 from departures.bluesky.pds import InvalidWrites, Pds
-from departures.bluesky.session import SessionStore, StoredSession
-from departures.bluesky.writer import Write, Writer, WriteResult
-from departures.coalition.directory import directory_entries
+from departures.bluesky.writer import Write, Writer
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
-from departures.coalition.journal import Vault
-from departures.coalition.schema import UTCDateTime
-from departures.coalition.store import utc_now
+from departures.coalition.store import directory as directory_rows
+from departures.coalition.store.write_journal import VisitorJournal
+from departures.coalition.vault import SESSION_TTL, VisitorSessions
 
 __all__ = [
     "MAX_FOLLOW_ALL",
@@ -66,204 +48,9 @@ __all__ = [
 ]
 
 MAX_FOLLOW_ALL = 1000
-SESSION_TTL = timedelta(minutes=30)
 BATCH = 50
 _LONGEST_WAIT = 3.0  # seconds a web request may wait for the server; longer: stop, retry later
 _DID = re.compile(r"^did:(plc:[a-z2-7]{24}|web:[A-Za-z0-9.-]{1,253})$")
-
-# Created by the Alembic revision 0005_directory_follow.
-follow_metadata = MetaData()
-directory_sessions = Table(
-    "directory_sessions",
-    follow_metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("did", String(200), nullable=False),
-    Column("secret", Text, nullable=False),
-    Column("expires_at", UTCDateTime, nullable=False),
-)
-directory_follow_batches = Table(
-    "directory_follow_batches",
-    follow_metadata,
-    Column("id", Integer, primary_key=True),
-    Column("did", String(200), nullable=False, index=True),
-    Column("writes", Text, nullable=False),
-    Column("state", String(16), nullable=False),
-    Column("reason", String(500), nullable=False),
-    Column("budget", Text, nullable=False),
-    Column("created_at", UTCDateTime, nullable=False),
-    Column("settled_at", UTCDateTime),
-)
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class VisitorSessions(SessionStore):
-    """One signed-in visitor's Bluesky session, encrypted, for at most 30 minutes."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        secrets: Vault,
-        token: str,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> None:
-        # Deliberately not SessionStore.__init__: nothing of this store is in a file.
-        self.engine = engine
-        self.secrets = secrets
-        self.token_hash = _hash(token)
-        self.clock = clock
-
-    def __repr__(self) -> str:
-        return "VisitorSessions(<token hidden>)"
-
-    @classmethod
-    def keep(
-        cls,
-        engine: Engine,
-        secrets: Vault,
-        session: StoredSession,
-        clock: Callable[[], datetime] = utc_now,
-    ) -> str:
-        """Store ``session`` under a new random token (for the cookie); expired ones go."""
-        token = token_source.token_urlsafe(32)
-        now = clock()
-        with engine.begin() as conn:
-            conn.execute(delete(directory_sessions).where(directory_sessions.c.expires_at <= now))
-            conn.execute(
-                insert(directory_sessions).values(
-                    token_hash=_hash(token),
-                    did=session.did,
-                    secret=secrets.encrypt(json.dumps(asdict(session))),
-                    expires_at=now + SESSION_TTL,
-                )
-            )
-        return token
-
-    def get(self, who: str | None = None) -> StoredSession | None:
-        """The session if it has not expired (``who`` is ignored: one account per token)."""
-        with self.engine.connect() as conn:
-            secret = conn.execute(
-                select(directory_sessions.c.secret).where(
-                    directory_sessions.c.token_hash == self.token_hash,
-                    directory_sessions.c.expires_at > self.clock(),
-                )
-            ).scalar()
-        if not secret:
-            return None
-        try:
-            return StoredSession(**json.loads(self.secrets.decrypt(secret)))
-        except Exception:  # the secret changed: as good as expired
-            return None
-
-    def put(self, session: StoredSession, *, make_current: bool = True) -> None:
-        """Store refreshed tokens (the expiry stays: 30 minutes from the sign-in)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(directory_sessions)
-                .where(directory_sessions.c.token_hash == self.token_hash)
-                .values(secret=self.secrets.encrypt(json.dumps(asdict(session))))
-            )
-
-    def remove(self, who: str | None = None) -> StoredSession | None:
-        """Delete the session (sign-out, withdrawal, expiry)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(directory_sessions).where(directory_sessions.c.token_hash == self.token_hash)
-            )
-        return None
-
-
-class VisitorJournal:
-    """The writer's journal (``Journal`` protocol) of one visitor's follows."""
-
-    def __init__(self, engine: Engine, did: str, clock: Callable[[], datetime] = utc_now) -> None:
-        self.engine = engine
-        self.did = did
-        self.clock = clock
-
-    def begin_batch(self, writes: Sequence[Write]) -> int:
-        """Journal ``writes`` as sent (committed before the request goes out)."""
-        listed = [
-            {"key": w.key, "action": str(w.action), "collection": w.collection, "rkey": w.rkey}
-            for w in writes
-        ]
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                insert(directory_follow_batches).values(
-                    did=self.did,
-                    writes=json.dumps(listed),
-                    state="sent",
-                    reason="",
-                    budget="",
-                    created_at=self.clock(),
-                )
-            )
-            assert result.inserted_primary_key is not None
-            return int(result.inserted_primary_key[0])
-
-    def _settle(self, batch_id: int, state: str, reason: str, budget: Mapping[str, Any]) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(directory_follow_batches)
-                .where(directory_follow_batches.c.id == batch_id)
-                .values(
-                    state=state,
-                    reason=reason[:500],
-                    budget=json.dumps(dict(budget)),
-                    settled_at=self.clock(),
-                )
-            )
-
-    def finish_batch(
-        self, batch_id: int, results: Sequence[WriteResult], budget: Mapping[str, Any]
-    ) -> None:
-        """The batch happened (the records are on the server, which is the record of them)."""
-        self._settle(batch_id, "done", "", budget)
-
-    def abandon_batch(self, batch_id: int, reason: str, budget: Mapping[str, Any]) -> None:
-        """The server refused the whole batch: none of it happened."""
-        self._settle(batch_id, "abandoned", reason, budget)
-
-    def open_batches(self) -> list[tuple[int, list[Write]]]:
-        """Batches journaled as sent without a result (a kill, a timeout)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(directory_follow_batches.c.id, directory_follow_batches.c.writes)
-                .where(
-                    directory_follow_batches.c.did == self.did,
-                    directory_follow_batches.c.state == "sent",
-                )
-                .order_by(directory_follow_batches.c.id)
-            ).all()
-        return [
-            (
-                int(row.id),
-                [
-                    Write(w["key"], WriteKind(w["action"]), w["collection"], w["rkey"], None)
-                    for w in json.loads(row.writes)
-                ],
-            )
-            for row in rows
-        ]
-
-    def load_budget(self) -> Mapping[str, Any] | None:
-        """The budget state saved with the visitor's last settled batch."""
-        with self.engine.connect() as conn:
-            saved = conn.execute(
-                select(directory_follow_batches.c.budget)
-                .where(
-                    directory_follow_batches.c.did == self.did,
-                    directory_follow_batches.c.budget != "",
-                )
-                .order_by(directory_follow_batches.c.id.desc())
-                .limit(1)
-            ).scalar()
-        if not saved:
-            return None
-        state: dict[str, Any] = json.loads(saved)
-        return state
 
 
 # --- the DIDs of the form ---------------------------------------------------------------------
@@ -287,15 +74,7 @@ def parse_follow_dids(raw: str, own_did: str, engine: Engine) -> list[dict[str, 
             )
     if own_did in dids:
         raise BadInput(_("you cannot follow yourself"), _("Register again with your following.js"))
-    handles: dict[str, str] = {}
-    with engine.connect() as conn:
-        for start in range(0, len(dids), 500):
-            for row in conn.execute(
-                select(directory_entries.c.did, directory_entries.c.handle).where(
-                    directory_entries.c.did.in_(dids[start : start + 500])
-                )
-            ):
-                handles.setdefault(row.did, row.handle)
+    handles = directory_rows.handles_of(engine, dids)
     if any(did not in handles for did in dids):
         raise BadInput(
             _("some of these accounts are not in the directory (any more)"),

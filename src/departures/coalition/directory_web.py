@@ -44,9 +44,9 @@ from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge, TooMany, WebError
 from departures.coalition.forms import Form
 from departures.coalition.i18n import _
-from departures.coalition.journal import Vault
 from departures.coalition.security import new_token
 from departures.coalition.store import utc_now
+from departures.coalition.vault import Vault
 from departures.errors import BlueskyError, DeparturesError
 
 if TYPE_CHECKING:

@@ -25,16 +25,15 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 import regex  # type: ignore[import-untyped]
-from sqlalchemy import insert, select, update
 
 from departures.bluesky.budget import MAX_BATCH, BudgetConfig, WriteKind
 from departures.bluesky.session import login
 from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import open_writer
-from departures.coalition.journal import AccountSessions, Vault, campaign_owner
 from departures.coalition.rules import CoalitionError
-from departures.coalition.schema import campaign_graph
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.store import graph as graph_rows
+from departures.coalition.vault import AccountSessions, Vault, campaign_owner
 from departures.migrate.rkeys import encode_tid
 
 __all__ = [
@@ -250,10 +249,7 @@ class CoalitionLists:
 
     def graph(self, campaign: Campaign) -> tuple[str, str]:
         """(list URI, starter pack URI) of the campaign's first pack, once created."""
-        with self.store.engine.connect() as conn:
-            row = conn.execute(
-                select(campaign_graph).where(campaign_graph.c.campaign_id == campaign.id)
-            ).first()
+        row = graph_rows.campaign_graph_of(self.store.engine, campaign.id)
         return ("", "") if row is None else (row.list_uri, row.starter_pack_uri)
 
     def sync(self, campaign: Campaign, landed: Sequence[Organisation]) -> None:
@@ -361,13 +357,7 @@ class CoalitionLists:
 
     def modlist_uri(self, campaign: Campaign) -> str:
         """The shared moderation list's URI, once created ("" before)."""
-        with self.store.engine.connect() as conn:
-            found = conn.execute(
-                select(campaign_graph.c.modlist_uri).where(
-                    campaign_graph.c.campaign_id == campaign.id
-                )
-            ).scalar()
-        return str(found or "")
+        return graph_rows.modlist_uri(self.store.engine, campaign.id)
 
     def moderate(self, campaign: Campaign, did: str, *, block: bool) -> bool:
         """Add ``did`` to the shared moderation list (or remove it); whether anything changed.
@@ -411,27 +401,15 @@ class CoalitionLists:
         self, campaign: Campaign, list_uri: str, pack_uri: str, modlist_uri: str, handle: str
     ) -> None:
         previous_list, previous_pack = self.graph(campaign)
-        moment = self.store.clock()
-        with self.store.engine.begin() as conn:
-            values = {
-                "list_uri": list_uri,
-                "starter_pack_uri": pack_uri,
-                "modlist_uri": modlist_uri,
-                "synced_at": moment,
-            }
-            if not previous_list and not previous_pack:
-                exists = conn.execute(
-                    select(campaign_graph.c.campaign_id).where(
-                        campaign_graph.c.campaign_id == campaign.id
-                    )
-                ).first()
-                if exists is None:
-                    conn.execute(insert(campaign_graph).values(campaign_id=campaign.id, **values))
-            conn.execute(
-                update(campaign_graph)
-                .where(campaign_graph.c.campaign_id == campaign.id)
-                .values(**values)
-            )
+        graph_rows.save_campaign_graph(
+            self.store.engine,
+            campaign.id,
+            list_uri=list_uri,
+            starter_pack_uri=pack_uri,
+            modlist_uri=modlist_uri,
+            synced_at=self.store.clock(),
+            may_be_new=not previous_list and not previous_pack,
+        )
         link = starter_pack_link(pack_uri, handle)
         current = campaign.starter_pack_url
         # The coordinator's own link (typed on the manage page) wins over the automatic one;

@@ -29,28 +29,20 @@ import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from atproto import models
 from atproto_client.exceptions import AtProtocolError
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine
 
 from departures.audience.follow import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.pds import InvalidWrites, Pds
 from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import open_writer
-from departures.coalition.directory import directory_entries
 from departures.coalition.i18n import _, ngettext
-from departures.coalition.journal import AccountSessions, Vault, organisation_owner
-from departures.coalition.schema import (
-    outbox,
-    reconnect_followings,
-    reconnect_members,
-    reconnect_proposals,
-)
 from departures.coalition.store import CoalitionStore, Organisation
+from departures.coalition.store import reconnect as reconnect_rows
+from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.errors import BlueskyError
 
 __all__ = [
@@ -70,7 +62,6 @@ log = logging.getLogger(__name__)
 DEFAULT_DAILY_CAP = 100
 # Follows per applyWrites batch: small batches keep a kill's loss of certainty small.
 BATCH = 25
-_INSERT_CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -202,96 +193,29 @@ class Reconnect:
         What was already proposed stays proposed: a new upload adds, it does not repeat.
         """
         ids = sorted(set(x_ids))
-        now = self.store.clock()
-        with self.engine.begin() as conn:
-            conn.execute(
-                delete(reconnect_followings).where(
-                    reconnect_followings.c.organisation_id == organisation.id
-                )
-            )
-            for start in range(0, len(ids), _INSERT_CHUNK):
-                conn.execute(
-                    insert(reconnect_followings),
-                    [
-                        {"organisation_id": organisation.id, "x_id": x_id}
-                        for x_id in ids[start : start + _INSERT_CHUNK]
-                    ],
-                )
-            self._upsert_member(conn, organisation.id, uploaded_at=now)
+        reconnect_rows.replace_followings(self.engine, organisation.id, ids, self.store.clock())
         return len(ids)
 
     def delete_followings(self, organisation: Organisation) -> int:
         """Delete the member's stored X following ids; how many there were."""
-        with self.engine.begin() as conn:
-            removed = conn.execute(
-                delete(reconnect_followings).where(
-                    reconnect_followings.c.organisation_id == organisation.id
-                )
-            ).rowcount
-            self._upsert_member(conn, organisation.id, uploaded_at=None)
-        return int(removed)
+        return reconnect_rows.delete_followings(self.engine, organisation.id)
 
     def set_auto_follow(self, organisation: Organisation, on: bool) -> None:
         """Turn "follow them for us" on or off."""
-        with self.engine.begin() as conn:
-            self._upsert_member(conn, organisation.id, auto_follow=on)
-
-    def _upsert_member(self, conn: Connection, organisation_id: int, **values: Any) -> None:
-        found = conn.execute(
-            select(reconnect_members.c.organisation_id).where(
-                reconnect_members.c.organisation_id == organisation_id
-            )
-        ).first()
-        if found is None:
-            row = {"organisation_id": organisation_id, "auto_follow": False, "uploaded_at": None}
-            conn.execute(insert(reconnect_members).values(**{**row, **values}))
-        else:
-            conn.execute(
-                update(reconnect_members)
-                .where(reconnect_members.c.organisation_id == organisation_id)
-                .values(**values)
-            )
+        reconnect_rows.set_auto_follow(self.engine, organisation.id, on)
 
     def settings(self, organisation: Organisation) -> ReconnectSettings:
         """The member's settings and the number of X ids stored."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(reconnect_members).where(
-                    reconnect_members.c.organisation_id == organisation.id
-                )
-            ).first()
-            count = conn.execute(
-                select(func.count()).where(
-                    reconnect_followings.c.organisation_id == organisation.id
-                )
-            ).scalar()
+        stored = reconnect_rows.settings_of(self.engine, organisation.id)
         return ReconnectSettings(
-            auto_follow=bool(row.auto_follow) if row is not None else False,
-            uploaded_at=row.uploaded_at if row is not None else None,
-            following_count=int(count or 0),
+            auto_follow=stored.auto_follow,
+            uploaded_at=stored.uploaded_at,
+            following_count=stored.following_count,
         )
 
     def proposals(self, organisation: Organisation) -> list[Proposal]:
         """What was proposed to the member, newest round first, by handle."""
-        query = (
-            select(reconnect_proposals)
-            .where(reconnect_proposals.c.organisation_id == organisation.id)
-            .order_by(reconnect_proposals.c.round.desc(), reconnect_proposals.c.handle)
-        )
-        with self.engine.connect() as conn:
-            return [
-                Proposal(
-                    row.x_id,
-                    row.did,
-                    row.handle,
-                    row.round,
-                    row.proposed_at,
-                    row.state,
-                    row.done_at,
-                    row.reason,
-                )
-                for row in conn.execute(query)
-            ]
+        return [Proposal(*row) for row in reconnect_rows.proposals_of(self.engine, organisation.id)]
 
     # --- the scheduler pass ---------------------------------------------------------------
 
@@ -303,7 +227,7 @@ class Reconnect:
         """
         report = ReconnectReport()
         moment = now or self.store.clock()
-        for organisation_id in self._members_with_followings():
+        for organisation_id in reconnect_rows.members_with_followings(self.engine):
             report.members += 1
             try:
                 organisation = self.store.organisation(organisation_id)
@@ -315,45 +239,9 @@ class Reconnect:
                 report.errors.append(f"reconnect for organisation #{organisation_id}: {exc}")
         return report
 
-    def _members_with_followings(self) -> list[int]:
-        # The members table, not a DISTINCT over every stored id: this runs every minute.
-        with self.engine.connect() as conn:
-            return [
-                int(row[0])
-                for row in conn.execute(
-                    select(reconnect_members.c.organisation_id)
-                    .where(reconnect_members.c.uploaded_at.is_not(None))
-                    .order_by(reconnect_members.c.organisation_id)
-                )
-            ]
-
     def auto_follow(self, organisation: Organisation) -> bool:
         """Whether the member asked the coalition to follow for it."""
-        with self.engine.connect() as conn:
-            return self._auto_follow(conn, organisation.id)
-
-    def _candidates(self, conn: Connection, organisation_id: int) -> list[Entry]:
-        # The join runs in the database: a member follows up to ~200,000 accounts, the
-        # directory can hold millions; only the (few) matches come back.
-        query = (
-            select(directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle)
-            .join(
-                reconnect_followings,
-                reconnect_followings.c.x_id == directory_entries.c.x_id,
-            )
-            .where(reconnect_followings.c.organisation_id == organisation_id)
-        )
-        return [Entry(row.x_id, row.did, row.handle) for row in conn.execute(query)]
-
-    def _proposed_ids(self, conn: Connection, organisation_id: int) -> set[str]:
-        return {
-            str(row[0])
-            for row in conn.execute(
-                select(reconnect_proposals.c.x_id).where(
-                    reconnect_proposals.c.organisation_id == organisation_id
-                )
-            )
-        }
+        return reconnect_rows.auto_follow(self.engine, organisation.id)
 
     def propose(
         self,
@@ -364,74 +252,44 @@ class Reconnect:
     ) -> list[Entry]:
         """Record and e-mail the entries new for this member (one transaction); which."""
         report = report or ReconnectReport()
-        try:
-            with self.engine.begin() as conn:
-                candidates = self._candidates(conn, organisation.id)
-                if not candidates:
-                    return []
-                fresh = new_for_members(
-                    {organisation.id: [e.x_id for e in candidates]},
-                    candidates,
-                    {organisation.id: self._proposed_ids(conn, organisation.id)},
-                    {organisation.id: organisation.bluesky_did},
-                ).get(organisation.id, [])
-                if not fresh:
-                    return []
-                last = conn.execute(
-                    select(func.max(reconnect_proposals.c.round)).where(
-                        reconnect_proposals.c.organisation_id == organisation.id
-                    )
-                ).scalar()
-                round_no = int(last or 0) + 1
-                conn.execute(
-                    insert(reconnect_proposals),
-                    [
-                        {
-                            "organisation_id": organisation.id,
-                            "x_id": entry.x_id,
-                            "did": entry.did,
-                            "handle": entry.handle,
-                            "round": round_no,
-                            "proposed_at": now,
-                            "state": "proposed",
-                            "uri": "",
-                            "reason": "",
-                        }
-                        for entry in fresh
-                    ],
-                )
-                if organisation.email:
-                    auto = self.secrets is not None and self._auto_follow(conn, organisation.id)
-                    subject, body = proposal_email(organisation, fresh, base_url, auto=auto)
-                    conn.execute(
-                        insert(outbox).values(
-                            campaign_id=organisation.campaign_id,
-                            message=f"reconnect:{organisation.id}#{round_no}",
-                            recipient=organisation.email,
-                            channel="email",
-                            subject=subject,
-                            body=body,
-                            created_at=now,
-                            attempts=0,
-                            last_error="",
-                        )
-                    )
-                    report.queued += 1
-        except IntegrityError:
+
+        def choose(
+            candidates: list[reconnect_rows.DirectoryPair], proposed: Collection[str]
+        ) -> list[Entry]:
+            entries = [Entry(*pair) for pair in candidates]
+            return new_for_members(
+                {organisation.id: [e.x_id for e in entries]},
+                entries,
+                {organisation.id: proposed},
+                {organisation.id: organisation.bluesky_did},
+            ).get(organisation.id, [])
+
+        def mail(
+            round_no: int, fresh: list[Entry], auto_follow: Callable[[], bool]
+        ) -> reconnect_rows.ProposalMail | None:
+            if not organisation.email:
+                return None
+            auto = self.secrets is not None and auto_follow()
+            subject, body = proposal_email(organisation, fresh, base_url, auto=auto)
+            return reconnect_rows.ProposalMail(
+                f"reconnect:{organisation.id}#{round_no}", organisation.email, subject, body
+            )
+
+        done = reconnect_rows.propose_round(
+            self.engine, organisation.id, organisation.campaign_id, now, choose, mail
+        )
+        if done is None:
             # Another pass proposed the same entries at the same moment and won: its
             # transaction has them (and their e-mail); ours did nothing.
             log.info("reconnect proposals of organisation %s made by another pass", organisation.id)
             return []
+        fresh, queued = done
+        if not fresh:
+            return []
+        if queued:
+            report.queued += 1
         report.proposed += len(fresh)
         return fresh
-
-    def _auto_follow(self, conn: Connection, organisation_id: int) -> bool:
-        found = conn.execute(
-            select(reconnect_members.c.auto_follow).where(
-                reconnect_members.c.organisation_id == organisation_id
-            )
-        ).scalar()
-        return bool(found)
 
     # --- following for the member ---------------------------------------------------------
 
@@ -449,17 +307,7 @@ class Reconnect:
 
     def followed_since(self, organisation: Organisation, since: datetime) -> int:
         """Follows this service made for the member since ``since`` (what the cap counts)."""
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(
-                        reconnect_proposals.c.organisation_id == organisation.id,
-                        reconnect_proposals.c.state == "followed",
-                        reconnect_proposals.c.done_at >= since,
-                    )
-                ).scalar()
-                or 0
-            )
+        return reconnect_rows.followed_since(self.engine, organisation.id, since)
 
     def _pending(self, organisation: Organisation) -> list[Proposal]:
         return [p for p in reversed(self.proposals(organisation)) if p.state == "proposed"]
@@ -570,16 +418,7 @@ class Reconnect:
         uri: str,
         reason: str = "",
     ) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(reconnect_proposals)
-                .where(
-                    reconnect_proposals.c.organisation_id == organisation.id,
-                    reconnect_proposals.c.x_id == x_id,
-                    reconnect_proposals.c.state == "proposed",
-                )
-                .values(state=state, done_at=now, uri=uri, reason=reason[:500])
-            )
+        reconnect_rows.settle_proposal(self.engine, organisation.id, x_id, state, now, uri, reason)
 
 
 def proposal_email(

@@ -21,12 +21,12 @@ from departures.coalition.db import connect, default_url, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import DEFAULT_SERVICE, XrpcHandleResolver
-from departures.coalition.journal import vault
 from departures.coalition.listsync import CoalitionLists
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.reconnect import DEFAULT_DAILY_CAP, Reconnect
 from departures.coalition.security import load_secret_key
 from departures.coalition.store import CoalitionStore, check_timezone
+from departures.coalition.vault import vault
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -1,8 +1,12 @@
-"""The coalition store's tables, as SQLAlchemy Core metadata (the same on SQLite and PostgreSQL).
+"""Every table of the coalition store, in one SQLAlchemy Core :data:`metadata` (the same on
+SQLite and PostgreSQL).
 
-The schema itself is created and changed only by the Alembic migrations in
-:mod:`departures.coalition.migrations`; these definitions are what the queries use, and a test
-checks that they agree with a freshly migrated database.
+This module is the only declaration of the coalition's tables: the store layer
+(:mod:`departures.coalition.store`) queries them, and Alembic's environment
+(:mod:`departures.coalition.migrations`) compares against them. The schema itself is created
+and changed only by the Alembic migrations; ``tests/integration/test_coalition_schema.py``
+migrates an empty SQLite and an empty PostgreSQL and checks that autogenerate finds no
+difference with these definitions.
 
 Times are stored as UTC without a zone (:class:`UTCDateTime`): SQLite has no timezone type,
 and one convention on both engines keeps comparisons right. A campaign keeps its IANA timezone
@@ -31,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
+    "UTCDateTime",
     "announcements",
     "bluesky_accounts",
     "bluesky_batches",
@@ -39,6 +44,9 @@ __all__ = [
     "campaigns",
     "coordinators",
     "departure_posts",
+    "directory_entries",
+    "directory_follow_batches",
+    "directory_sessions",
     "invites",
     "metadata",
     "organisations",
@@ -214,6 +222,8 @@ bluesky_batches = Table(
     Column("reason", String(500), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("settled_at", UTCDateTime),
+    # open_batches() asks for an account's batches still "sent" on every writer start.
+    Index("ix_bluesky_batches_account_state", "account_id", "state"),
 )
 
 # What each journaled write became on the server (creates and deletes alike).
@@ -231,6 +241,8 @@ bluesky_records = Table(
     Column("cid", String(100), nullable=False, default=""),
     Column("existed", Boolean, nullable=False, default=False),
     Column("at", UTCDateTime, nullable=False),
+    # last() reads an account's records by key prefix.
+    Index("ix_bluesky_records_account_key", "account_id", "key"),
 )
 
 # A member's prepared welcome post for the departure day (published once, then post_uri set).
@@ -293,4 +305,47 @@ reconnect_proposals = Table(
     Column("done_at", UTCDateTime),
     Column("uri", String(600), nullable=False, default=""),
     Column("reason", String(500), nullable=False, default=""),
+)
+
+# --- The directory (revision 0003) -----------------------------------------------------------
+
+# A consented X id -> Bluesky DID pair (:mod:`departures.coalition.directory`): only pairs their
+# owner registered, or a coordinator added for a member organisation, are ever stored.
+directory_entries = Table(
+    "directory_entries",
+    metadata,
+    Column("x_id", String(20), primary_key=True),
+    Column("x_username", String(15), nullable=False),
+    Column("did", String(200), nullable=False, index=True),
+    Column("handle", String(253), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("consented_at", UTCDateTime, nullable=False),
+)
+
+# --- Follow all from the directory (revision 0005) -------------------------------------------
+
+# A signed-in visitor's Bluesky session, encrypted, under the SHA-256 of the cookie's token;
+# it lives 30 minutes (:mod:`departures.coalition.directory_follow`).
+directory_sessions = Table(
+    "directory_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("did", String(200), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# The writer's journal of one visitor's follows (the Journal protocol), with the budget state
+# saved on each settled batch.
+directory_follow_batches = Table(
+    "directory_follow_batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("did", String(200), nullable=False, index=True),
+    Column("writes", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("budget", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("settled_at", UTCDateTime),
 )

@@ -1,10 +1,12 @@
-"""The coalition store: campaigns, coordinators, invites, organisations, pledges, the outbox.
+"""The campaigns' repository: coordinators, campaigns, invites, organisations, pledges, the
+announcements and the outbox.
 
-Library first: the web app, the CLI and the scheduler all call :class:`CoalitionStore`; nobody
-else writes SQL against the coalition database. Every change is checked by the pure rules in
-:mod:`departures.coalition.rules` before it is written, inside one transaction, so a refused
-change never leaves half of itself behind. The clock is injected (``clock``) so that tests and
-the demo can move time forward.
+Library first: the web app, the CLI and the scheduler all call :class:`CoalitionStore`. Like
+the rest of the store layer (:mod:`departures.coalition.store`), it is where SQL against the
+coalition database is written; nothing outside that package runs any. Every change is
+checked by the pure rules in :mod:`departures.coalition.rules` before it is written, inside
+one transaction, so a refused change never leaves half of itself behind. The clock is
+injected (``clock``) so that tests and the demo can move time forward.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from departures.coalition import rules
 from departures.coalition.errors import BadInput, NotAllowed, NotFound
 from departures.coalition.rules import CampaignStatus, CampaignTerms, CoalitionError, State
-from departures.coalition.schema import (
+from departures.coalition.security import hash_token, new_token
+from departures.coalition.store.schema import (
     announcements,
     campaigns,
     coordinators,
@@ -32,7 +35,6 @@ from departures.coalition.schema import (
     outbox,
     pledges,
 )
-from departures.coalition.security import hash_token, new_token
 
 __all__ = [
     "INVITE_TTL",
