@@ -57,15 +57,17 @@ _SESSION = "directory_session"  # a random token; the session itself is in the s
 REGISTER_UPLOAD = UploadLimits(
     max_body=MAX_UPLOAD,
     max_files=2,  # archive (zip or account.js) and following.js
-    max_fields=6,  # csrf, consent, x_handle, x_id, and room for a browser's extra
+    # csrf, consent, x_handle, x_id; and the file inputs, which a client that leaves them empty
+    # may send as text fields (httpx does), with room to spare.
+    max_fields=8,
     max_field_size=1024,
     too_large_hint=_("Upload data/account.js and data/following.js on their own"),
 )
 FOLLOW_ALL_FORM = UploadLimits(
     # Multipart because up to 1,000 DIDs are more than an ordinary form's 32 KB.
     max_body=512 * 1024,
-    max_files=1,  # the test clients' placeholder; the page's form sends none
-    max_fields=2,  # csrf, dids
+    max_files=1,  # the page's form sends none; room for a client's empty placeholder
+    max_fields=4,  # csrf, dids, and room for that placeholder as a text field
     max_field_size=400 * 1024,  # 1,000 DIDs of up to 261 characters, with separators
     too_large_hint=_("Register again with your following.js"),
 )

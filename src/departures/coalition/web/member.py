@@ -26,7 +26,7 @@ __all__ = ["RECONNECT_UPLOAD", "member_signed_in", "routes"]
 RECONNECT_UPLOAD = UploadLimits(
     max_body=MAX_UPLOAD,
     max_files=1,
-    max_fields=2,
+    max_fields=3,  # csrf; the file input, when a client sends it empty as a text field
     max_field_size=1024,
     too_large_hint=_("Upload data/following.js from your archive on its own"),
 )
