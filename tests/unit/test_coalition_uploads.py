@@ -278,6 +278,25 @@ def test_a_20_mb_upload_without_any_session_is_refused_at_once(app: CoalitionApp
     assert seconds < 1.0
 
 
+@pytest.mark.parametrize(
+    "path", ["/member/pledge", "/coordinator/campaigns", "/directory/withdraw"]
+)
+def test_an_ordinary_form_past_sign_in_is_refused_before_its_body(
+    app: CoalitionApp, stranger: Visitor, path: str
+) -> None:
+    body = f"csrf={stranger.csrf}&kind=unconditional&pad={'x' * 20_000}".encode()
+    answer = post(
+        app,
+        path,
+        _chunks(body),
+        visitor=stranger,
+        content_length=len(body),
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert answer.status == 403
+    assert answer.read == 0
+
+
 def test_a_wrong_csrf_header_is_refused_before_the_body(app: CoalitionApp, alice: Visitor) -> None:
     body = multipart(_part("consent", b"yes"), _part("archive", account_js(), "account.js"))
     answer = post(
