@@ -23,11 +23,10 @@ import uvicorn
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
-from departures.coalition.directory_web import BlueskySignIn, PdsSignIn
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
+from departures.coalition.web import BlueskySignIn, CoalitionApp, PdsSignIn
 from departures.sandbox.pytest_plugin import TestSandbox
 
 ORG_DID = "did:plc:" + "c" * 24

@@ -17,10 +17,9 @@ import pytest
 from departures.audience.follow import derived_rkey
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
-from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
+from departures.coalition.web import CoalitionApp, PdsSignIn
 from departures.sandbox.pytest_plugin import TestSandbox
 
 pytestmark = pytest.mark.sandbox

@@ -19,11 +19,10 @@ from click.testing import CliRunner
 from departures.cli import cli
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
-from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
+from departures.coalition.web import CoalitionApp, PdsSignIn
 from departures.sandbox.pytest_plugin import TestSandbox
 
 pytestmark = pytest.mark.sandbox

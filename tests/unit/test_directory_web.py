@@ -17,11 +17,10 @@ import pytest
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory, DirectoryError, read_bulk_csv
-from departures.coalition.directory_web import MAX_UPLOAD, read_upload
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
+from departures.coalition.web import MAX_UPLOAD, CoalitionApp, read_upload
 
 ALICE_DID = "did:plc:" + "a" * 24
 BOB_DID = "did:plc:" + "b" * 24

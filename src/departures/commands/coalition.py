@@ -282,8 +282,7 @@ def serve(
     import uvicorn
 
     from departures.coalition.directory import ApiLimits
-    from departures.coalition.directory_web import PdsSignIn
-    from departures.coalition.web import CoalitionApp
+    from departures.coalition.web import CoalitionApp, PdsSignIn
 
     store = _store(db_url)
     url = base_url or f"http://{host}:{port}"

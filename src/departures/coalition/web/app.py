@@ -1,0 +1,124 @@
+"""The coalition web app: the ASGI application object, built from its settings and views.
+
+:class:`CoalitionApp` is a library object (an ASGI app) that calls the same store the CLI
+calls. It makes one :class:`~.site.Site` (store, settings, session cookie, renderer) and gathers
+the routes of the views — :mod:`.board` (public), :mod:`.coordinator`, :mod:`.member` and
+:mod:`.directory` — each wrapped by :mod:`.middleware`; it runs the scheduler in its lifespan
+when asked to, and answers unknown paths and methods with the service's own 404 and 405 pages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from departures.coalition import directory as directories
+from departures.coalition.departure import DepartureDay
+from departures.coalition.handles import HandleResolver
+from departures.coalition.i18n import DEFAULT_LANGUAGE
+from departures.coalition.notify import Notifier
+from departures.coalition.store import CoalitionStore
+from departures.coalition.web import board, coordinator, directory, member, middleware
+from departures.coalition.web.settings import Settings
+from departures.coalition.web.signin import BlueskySignIn
+from departures.coalition.web.site import Site
+
+__all__ = ["STATIC", "CoalitionApp"]
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent.parent / "static"
+
+
+class CoalitionApp:
+    """The coalition service as an ASGI application."""
+
+    def __init__(
+        self,
+        store: CoalitionStore,
+        *,
+        secret_key: bytes,
+        resolver: HandleResolver,
+        base_url: str = "http://127.0.0.1:8000",
+        notifier: Notifier | None = None,
+        tick_seconds: float | None = None,
+        public_cache_seconds: float = 2.0,
+        language: str = DEFAULT_LANGUAGE,
+        forms_per_minute: int = 60,
+        departure: DepartureDay | None = None,
+        bluesky_sign_in: BlueskySignIn | None = None,
+        directory_limits: directories.ApiLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.settings = Settings(
+            base_url=base_url,
+            language=language,
+            forms_per_minute=forms_per_minute,
+            public_cache_seconds=public_cache_seconds,
+            tick_seconds=tick_seconds,
+        )
+        self.site = Site.build(
+            store, self.settings, secret_key=secret_key, resolver=resolver, departure=departure
+        )
+        routes: list[BaseRoute] = [
+            *board.routes(self.site),
+            *coordinator.routes(self.site),
+            *member.routes(self.site),
+            # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
+            # and its public API (lookup, export), rate-limited per client address.
+            *directory.routes(self.site, bluesky_sign_in, directory_limits),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+        self.app = Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={
+                404: middleware.not_found_handler(self.site),
+                405: middleware.not_allowed_handler(self.site),
+            },
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        task = None
+        every = self.settings.tick_seconds
+        if self.notifier is not None and every:
+            task = asyncio.create_task(_scheduler(self.notifier, every))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+
+async def _scheduler(notifier: Notifier, every: float) -> None:
+    """The scheduler pass every ``every`` seconds, for as long as the server runs."""
+    while True:
+        try:
+            report = await run_in_threadpool(notifier.tick)
+            if report.queued or report.sent or report.failed:
+                log.info(
+                    "scheduler: %d queued, %d sent, %d failed",
+                    report.queued,
+                    report.sent,
+                    report.failed,
+                )
+        except Exception:
+            # The loop must survive a bad pass (database restarting, SMTP down).
+            log.exception("scheduler pass failed")
+        await asyncio.sleep(every)

@@ -1,0 +1,177 @@
+"""Reading what a visitor uploads from their X archive: ``data/account.js`` (their X id and
+handle), ``data/following.js`` (the X ids they followed), or the archive's zip, of which only
+those two members are read (never extracted, each read to at most its limit, since a zip's
+declared sizes can lie).
+
+Pure file reading, no web: the upload views call it in a worker thread with the spooled files
+Starlette's parser wrote; the tests call it with bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+import zlib
+from dataclasses import dataclass
+from typing import IO, Any
+
+from departures.coalition import directory as directories
+from departures.coalition.errors import BadInput, TooLarge
+from departures.coalition.i18n import _
+
+__all__ = [
+    "MAX_FOLLOWING_JS",
+    "MAX_JS",
+    "MAX_UPLOAD",
+    "MAX_ZIP",
+    "Upload",
+    "following_from_archive",
+    "is_zip",
+    "read_upload",
+]
+
+MAX_JS = 1024 * 1024  # account.js is a few hundred bytes; 1 MB is generous
+MAX_FOLLOWING_JS = 32 * 1024 * 1024  # about 200,000 followed accounts
+MAX_ZIP = 50 * 1024 * 1024
+MAX_UPLOAD = MAX_ZIP + MAX_JS + 64 * 1024
+"""The largest upload body: a zip and a separate account.js, with the form's other fields."""
+X_ID = re.compile(r"^[0-9]{1,20}$")
+
+Source = bytes | IO[bytes]
+"""An uploaded file: its bytes, or a seekable binary file (Starlette's spooled file)."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    """What an upload gave: the X account and, if present, the X ids it followed."""
+
+    account: tuple[str, str] | None
+    following: frozenset[str] | None
+
+
+def _file(source: Source) -> IO[bytes]:
+    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    handle.seek(0)
+    return handle
+
+
+def _size(handle: IO[bytes]) -> int:
+    size = handle.seek(0, io.SEEK_END)
+    handle.seek(0)
+    return size
+
+
+def is_zip(source: Source) -> bool:
+    """Whether the file starts like a zip (``PK``), whatever its name says."""
+    handle = _file(source)
+    head = handle.read(2)
+    handle.seek(0)
+    return head == b"PK"
+
+
+def _bounded(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    # The declared size can lie (a zip bomb): read at most limit + 1 bytes and judge those.
+    if info.file_size > limit:
+        raise TooLarge(
+            _("%(name)s in this zip is too large") % {"name": info.filename[-60:]},
+            _("Upload data/account.js on its own instead"),
+        )
+    with archive.open(info) as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(_("this zip file unpacks to more than it says"), _("Upload account.js"))
+    return data
+
+
+def following_from_archive(data: bytes) -> frozenset[str]:
+    """The X ids in a ``following.js`` (``[{"following": {"accountId": …}}]``)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    start = text.find("[")
+    try:
+        items: Any = json.loads(text[start:]) if start >= 0 else None
+        ids = {str(item["following"]["accountId"]) for item in items}
+    except (ValueError, TypeError, KeyError) as exc:
+        raise BadInput(
+            _("this file is not the following.js of an X archive"),
+            _("Upload data/following.js from your own archive"),
+        ) from exc
+    return frozenset(x_id for x_id in ids if X_ID.match(x_id))
+
+
+def _zip_member(archive: zipfile.ZipFile, wanted: str) -> zipfile.ZipInfo | None:
+    for info in archive.infolist():
+        # Only the archive's own data folder, at the top or one folder down; nothing is
+        # extracted, so a name with ../ in it is merely not what we look for.
+        parts = info.filename.split("/")
+        if parts[-2:] == ["data", wanted] and len(parts) <= 3 and ".." not in parts:
+            return info
+    return None
+
+
+def _read_zip(handle: IO[bytes], *, want_following: bool, require_account: bool) -> Upload:
+    if _size(handle) > MAX_ZIP:
+        raise TooLarge(_("this zip file is larger than 50 MB"), _("Upload account.js only"))
+    account: tuple[str, str] | None = None
+    following: frozenset[str] | None = None
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            member = _zip_member(archive, "account.js")
+            if member is None and require_account:
+                raise BadInput(
+                    _("this zip has no data/account.js"),
+                    _("Upload the zip of your X archive, or its data/account.js"),
+                )
+            if member is not None:
+                account = directories.account_from_archive(_bounded(archive, member, MAX_JS))
+            listed = _zip_member(archive, "following.js")
+            if listed is not None and want_following:
+                following = following_from_archive(_bounded(archive, listed, MAX_FOLLOWING_JS))
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        EOFError,
+        zlib.error,
+    ) as exc:
+        raise BadInput(_("this zip file cannot be read"), _("Upload account.js")) from exc
+    except RuntimeError as exc:  # an encrypted member
+        raise BadInput(_("this zip file is encrypted"), _("Upload account.js")) from exc
+    return Upload(account, following)
+
+
+def _read_js(handle: IO[bytes], limit: int, error: TooLarge) -> bytes:
+    data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise error
+    return data
+
+
+def read_upload(
+    archive_file: Source | None,
+    following_file: Source | None,
+    *,
+    require_account: bool = True,
+) -> Upload:
+    """Read an upload: a zip (its data/account.js and data/following.js) or single .js files.
+
+    ``require_account=False`` (a member organisation's page, which wants the following list)
+    accepts a zip without ``data/account.js``. Files are read up to their limit, never whole.
+    """
+    upload = Upload(None, None)
+    if archive_file is not None:
+        handle = _file(archive_file)
+        if is_zip(handle):
+            upload = _read_zip(
+                handle, want_following=following_file is None, require_account=require_account
+            )
+        else:
+            too_large = TooLarge(_("this account.js is larger than 1 MB"), _("Upload account.js"))
+            account = directories.account_from_archive(_read_js(handle, MAX_JS, too_large))
+            upload = Upload(account, None)
+    if following_file is not None:
+        too_large = TooLarge(_("this following.js is too large"), _("Split it or ask for help"))
+        data = _read_js(_file(following_file), MAX_FOLLOWING_JS, too_large)
+        upload = Upload(upload.account, following_from_archive(data))
+    return upload

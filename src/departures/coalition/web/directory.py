@@ -1,0 +1,337 @@
+"""The directory's pages: register an X account → Bluesky pairing with consent, withdraw it,
+see which accounts one followed on X are in the directory now and follow them all; and the
+directory's public API (lookup, export), limited per client address.
+
+A visitor signs in with their Bluesky handle and an app password (:mod:`.signin`); the signed
+cookie then holds their DID, handle and a random token naming their kept Bluesky session.
+
+Registering takes either the visitor's own archive's ``account.js`` (alone, or the archive's
+zip; :mod:`.archive_upload`) or a stated X handle and numeric id ("self-declared"). An
+explicit consent checkbox is required. The following list, when given, is used once to show
+the page of accounts now in the directory and then dropped: nothing of it is stored.
+
+The two multipart forms (register, follow all) check the sign-in before reading their body and
+have their own limits (:data:`REGISTER_UPLOAD`, :data:`FOLLOW_ALL_FORM`); the other forms are
+ordinary small forms.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.responses import Response
+from starlette.routing import Route
+
+from departures.bluesky.session import StoredSession
+from departures.coalition import directory as directories
+from departures.coalition import directory_follow as follows
+from departures.coalition.errors import BadInput, NotAllowed, WebError
+from departures.coalition.i18n import _
+from departures.coalition.vault import Vault
+from departures.coalition.store import utc_now
+from departures.coalition.web import middleware
+from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, X_ID, read_upload
+from departures.coalition.web.sessions import Ctx
+from departures.coalition.web.signin import BlueskySignIn
+from departures.coalition.web.site import Site, redirect
+from departures.coalition.web.uploads import Files, UploadLimits
+from departures.errors import BlueskyError
+
+__all__ = [
+    "FOLLOW_ALL_FORM",
+    "REGISTER_UPLOAD",
+    "AlreadyRegistered",
+    "DirectoryViews",
+    "routes",
+    "visitor",
+]
+
+log = logging.getLogger(__name__)
+
+_DID = "directory_did"
+_HANDLE = "directory_handle"
+_SESSION = "directory_session"  # a random token; the session itself is in the store, encrypted
+
+REGISTER_UPLOAD = UploadLimits(
+    max_body=MAX_UPLOAD,
+    max_files=2,  # archive (zip or account.js) and following.js
+    # csrf, consent, x_handle, x_id; and the file inputs, which a client that leaves them empty
+    # may send as text fields (httpx does), with room to spare.
+    max_fields=8,
+    max_field_size=1024,
+    too_large_hint=_("Upload data/account.js and data/following.js on their own"),
+)
+FOLLOW_ALL_FORM = UploadLimits(
+    # Multipart because up to 1,000 DIDs are more than an ordinary form's 32 KB.
+    max_body=512 * 1024,
+    max_files=1,  # the page's form sends none; room for a client's empty placeholder
+    max_fields=4,  # csrf, dids, and room for that placeholder as a text field
+    max_field_size=400 * 1024,  # 1,000 DIDs of up to 261 characters, with separators
+    too_large_hint=_("Register again with your following.js"),
+)
+
+
+class AlreadyRegistered(WebError):
+    """The X account is paired with another Bluesky account already."""
+
+    status = 409
+
+
+def visitor(ctx: Ctx) -> tuple[str, str]:
+    """The signed-in visitor's (DID, handle); refused otherwise (a guard: session only)."""
+    did, handle = ctx.session.get(_DID), ctx.session.get(_HANDLE)
+    if not isinstance(did, str) or not isinstance(handle, str):
+        raise NotAllowed(
+            _("sign in with your Bluesky account first"),
+            _("Use the form at /directory"),
+        )
+    return did, handle
+
+
+@dataclass
+class DirectoryViews:
+    """The directory's views, with what they share: the directory, the sign-in, the vault."""
+
+    site: Site
+    sign_in: BlueskySignIn | None
+    directory: directories.Directory
+    vault: Vault
+
+    # --- the public API -----------------------------------------------------------------------
+
+    def lookup(self, site: Site, ctx: Ctx) -> Response:
+        """Consented X id → DID pairs for up to 1,000 X ids (``?x_ids=1,2,…``)."""
+        return directories.lookup_response(
+            self.directory, ctx.request.query_params.get("x_ids", "")
+        )
+
+    def export(self, site: Site, ctx: Ctx) -> Response:
+        """Every consented pair, for ``departures audience import-directory``."""
+        return directories.export_response(self.directory)
+
+    # --- the pages ----------------------------------------------------------------------------
+
+    def _page(self, ctx: Ctx, code: int = 200, **values: Any) -> Response:
+        did = ctx.session.get(_DID)
+        entries = self.directory.entries_for(did) if isinstance(did, str) else []
+        return self.site.render(
+            ctx,
+            "directory.html",
+            code=code,
+            did=did if isinstance(did, str) else None,
+            handle=ctx.session.get(_HANDLE),
+            entries=entries,
+            can_sign_in=self.sign_in is not None,
+            can_follow=self._sessions(ctx) is not None,
+            max_follow=follows.MAX_FOLLOW_ALL,
+            max_zip_mb=MAX_ZIP // (1024 * 1024),
+            **values,
+        )
+
+    def page(self, site: Site, ctx: Ctx) -> Response:
+        """Sign-in form, or the visitor's entries with the register and withdraw forms."""
+        return self._page(ctx)
+
+    def sign_in_form(self, site: Site, ctx: Ctx) -> Response:
+        """Check the handle and app password once on the account's PDS; keep only the DID."""
+        if self.sign_in is None:
+            raise BadInput(
+                _("this service does not offer Bluesky sign-in"),
+                _("Ask the coordinator to add you to the directory"),
+            )
+        ctx.form.text("handle", _("Bluesky handle"), max_length=253, required=True)
+        handle = ctx.form.bluesky_handle("handle", _("Bluesky handle"))
+        password = ctx.form.text("password", _("App password"), max_length=200, required=True)
+        self._drop_session(ctx)
+        opener = getattr(self.sign_in, "open_session", None)
+        try:
+            if callable(opener):
+                stored = opener(handle, password)
+                assert isinstance(stored, StoredSession)
+                did, checked = stored.did, stored.handle
+                token = follows.VisitorSessions.keep(site.store.engine, self.vault, stored)
+                ctx.set(_SESSION, token)
+            else:
+                did, checked = self.sign_in.verify(handle, password)
+        except BlueskyError as error:
+            raise BadInput(error.message, error.hint) from None
+        ctx.set(_DID, did)
+        ctx.set(_HANDLE, checked)
+        ctx.renew_csrf()
+        return redirect("/directory")
+
+    def sign_out(self, site: Site, ctx: Ctx) -> Response:
+        """Forget the signed-in DID and delete the kept Bluesky session."""
+        self._drop_session(ctx)
+        ctx.session.pop(_DID, None)
+        ctx.session.pop(_HANDLE, None)
+        ctx.renew_csrf()
+        return redirect("/directory")
+
+    def withdraw(self, site: Site, ctx: Ctx) -> Response:
+        """Consent withdrawn: every pair of the signed-in DID is deleted."""
+        did, _handle = visitor(ctx)
+        removed = self.directory.withdraw(did)
+        self._drop_session(ctx)
+        return self._page(ctx, withdrawn=removed)
+
+    def register(self, site: Site, ctx: Ctx, files: Files) -> Response:
+        """Register the pairing (from the archive or as stated), then show the reconnect list."""
+        did, handle = visitor(ctx)
+        if not ctx.form.flag("consent"):
+            raise BadInput(
+                _("the consent box is not ticked"),
+                _("Tick it to be listed; without it nothing is stored"),
+            )
+        archive, following_file = files.get("archive"), files.get("following")
+        upload = read_upload(
+            archive.file if archive else None, following_file.file if following_file else None
+        )
+        if upload.account is not None:
+            x_id, username = upload.account
+            source = "self"
+        else:
+            username = ctx.form.x_handle("x_handle", _("X handle"))
+            x_id = ctx.form.text("x_id", _("X account id"), max_length=20).strip()
+            if not x_id:
+                raise BadInput(
+                    _("upload your account.js, or give your X handle and numeric X id"),
+                    _("The id is accountId in data/account.js of your archive"),
+                )
+            source = "declared"
+        owners = self.directory.lookup([x_id]) if X_ID.match(x_id) else []
+        if owners and owners[0]["did"] != did:
+            raise AlreadyRegistered(
+                _("this X account is already paired with another Bluesky account"),
+                _("If it is yours, ask the coordinator of your campaign to correct it"),
+            )
+        self.directory.register(x_id, username, did, handle, source=source)
+        found = self._in_directory(upload.following, exclude=did)
+        packs = [
+            (c.title, c.starter_pack_url)
+            for c in site.store.campaigns()
+            if c.opened_at is not None and c.starter_pack_url
+        ]
+        return self._page(
+            ctx,
+            registered=username,
+            found=found,
+            following_count=None if upload.following is None else len(upload.following),
+            starter_packs=packs,
+        )
+
+    def _sessions(self, ctx: Ctx) -> follows.VisitorSessions | None:
+        """The signed-in visitor's kept session store, if it holds a live session."""
+        token, did = ctx.session.get(_SESSION), ctx.session.get(_DID)
+        if not isinstance(token, str) or not isinstance(did, str):
+            return None
+        sessions = follows.VisitorSessions(self.site.store.engine, self.vault, token)
+        stored = sessions.get()
+        return sessions if stored is not None and stored.did == did else None
+
+    def _drop_session(self, ctx: Ctx) -> None:
+        token = ctx.session.get(_SESSION)
+        if isinstance(token, str):
+            follows.VisitorSessions(self.site.store.engine, self.vault, token).remove()
+        ctx.drop(_SESSION)
+
+    def follow_all(self, site: Site, ctx: Ctx, files: Files) -> Response:
+        """Follow every listed account in the directory with the visitor's kept session."""
+        # The Bluesky client is imported here: it costs seconds of start-up that only this
+        # button needs.
+        from departures.bluesky.pds import Pds
+        from departures.bluesky.session import expired as expired_error
+        from departures.bluesky.session import open_client
+
+        did, _handle = visitor(ctx)
+        if files:
+            raise BadInput(_("this form takes no files"), _("Use the form on the page"))
+        found = follows.parse_follow_dids(ctx.form.fields.get("dids", ""), did, site.store.engine)
+        sessions = self._sessions(ctx)
+        expired = NotAllowed(
+            _("your Bluesky sign-in on this page has expired (it lasts 30 minutes)"),
+            _("Sign in again with your app password, then press Follow all again"),
+        )
+        if sessions is None:
+            raise expired
+        try:
+            client = open_client(did, store=sessions)
+        except BlueskyError:
+            self._drop_session(ctx)
+            raise expired from None
+        stored = sessions.get()
+        pds = Pds(client, did, stored.handle if stored else "")
+        journal = follows.VisitorJournal(site.store.engine, did)
+        try:
+            outcome = follows.follow_all(
+                follows.writer_for(pds, journal),
+                [entry["did"] for entry in found],
+                lambda: utc_now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            )
+        except BlueskyError as error:
+            if error.message == expired_error(pds.handle).message:
+                # The server revoked the kept session: what was sent is journaled and on the
+                # server, so pressing again after signing in follows only the rest.
+                self._drop_session(ctx)
+                raise expired from None
+            log.warning("follow all for a directory visitor stopped: %s", error.message)
+            outcome = follows.FollowOutcome(stopped=_("the Bluesky server refused or failed"))
+        finally:
+            pds.close()
+        return self._page(
+            ctx, follow=outcome, found=found, follow_dids=" ".join(entry["did"] for entry in found)
+        )
+
+    def _in_directory(
+        self, following: frozenset[str] | None, *, exclude: str
+    ) -> list[dict[str, str]]:
+        """The directory's entries among ``following`` (but the visitor's own)."""
+        if not following:
+            return []
+        ids = sorted(following)
+        found: list[dict[str, str]] = []
+        for start in range(0, len(ids), directories.MAX_LOOKUP):
+            found.extend(self.directory.lookup(ids[start : start + directories.MAX_LOOKUP]))
+        return [entry for entry in found if entry["did"] != exclude]
+
+
+def routes(
+    site: Site,
+    sign_in: BlueskySignIn | None,
+    limits: directories.ApiLimits | None = None,
+) -> list[Route]:
+    """The ``/directory`` pages and the directory's API."""
+    limits = limits or directories.ApiLimits()
+    views = DirectoryViews(
+        site, sign_in, directories.Directory(site.store.engine), Vault(site.secret_key)
+    )
+    return [
+        Route(
+            "/directory/lookup",
+            middleware.limited(site, limits.lookup_bucket(), "directory lookups", views.lookup),
+        ),
+        Route(
+            "/directory/export.json",
+            middleware.limited(site, limits.export_bucket(), "directory exports", views.export),
+        ),
+        Route("/directory", middleware.page(site, views.page)),
+        Route("/directory/sign-in", middleware.page(site, views.sign_in_form), methods=["POST"]),
+        Route("/directory/sign-out", middleware.page(site, views.sign_out), methods=["POST"]),
+        Route(
+            "/directory/withdraw",
+            middleware.page(site, views.withdraw, guard=visitor),
+            methods=["POST"],
+        ),
+        Route(
+            "/directory/register",
+            middleware.upload(site, views.register, REGISTER_UPLOAD, guard=visitor),
+            methods=["POST"],
+        ),
+        Route(
+            "/directory/follow-all",
+            middleware.upload(site, views.follow_all, FOLLOW_ALL_FORM, guard=visitor),
+            methods=["POST"],
+        ),
+    ]

@@ -1,0 +1,52 @@
+"""The coalition service's settings, declared as data: each with its default and what it does.
+
+The command line (``departures coalition serve``) and the tests pass them to
+:class:`~departures.coalition.web.app.CoalitionApp`; the views read them from
+:attr:`Site.settings <departures.coalition.web.site.Site.settings>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from departures.coalition.i18n import DEFAULT_LANGUAGE
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one coalition server behaves (everything but its store, keys and collaborators)."""
+
+    base_url: str = field(
+        default="http://127.0.0.1:8000",
+        metadata={"help": "Public address of the service, used in links, feeds and e-mails"},
+    )
+    language: str = field(
+        default=DEFAULT_LANGUAGE,
+        metadata={"help": "Language of the pages (English when it has no catalogue)"},
+    )
+    forms_per_minute: int = field(
+        default=60, metadata={"help": "Forms one client address may send per minute"}
+    )
+    public_cache_seconds: float = field(
+        default=2.0,
+        metadata={"help": "How long anonymous board readers share one rendering (0: never)"},
+    )
+    tick_seconds: float | None = field(
+        default=None,
+        metadata={"help": "Run the scheduler pass every so many seconds (None: not here)"},
+    )
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies carry ``Secure`` when the service is served over HTTPS."""
+        return self.base_url.startswith("https://")
+
+    @classmethod
+    def described(cls) -> list[tuple[str, object, str]]:
+        """(name, default, help) of every setting, for documentation and its test."""
+        return [(f.name, f.default, str(f.metadata["help"])) for f in fields(cls)]
