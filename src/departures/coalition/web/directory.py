@@ -29,8 +29,8 @@ from departures.coalition import directory as directories
 from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, WebError
 from departures.coalition.i18n import _
-from departures.coalition.vault import Vault
 from departures.coalition.store import utc_now
+from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, X_ID, read_upload
 from departures.coalition.web.sessions import Ctx
