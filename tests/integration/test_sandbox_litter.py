@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,3 +81,56 @@ def test_the_next_start_removes_a_dead_owners_folder_and_keeps_a_live_one(
         box.down()
     assert not litter.folder_for(box.base_port, root).exists()
     assert live.exists()
+
+
+INNER_SESSION = """
+import json, os, time
+
+def test_waits_forever(sandbox):
+    state = sandbox.box.state
+    cluster = state.cluster()
+    report = {"base": state.base_port, "pid": state.pid,
+              "postgres_dir": str(cluster.data_dir) if cluster else None}
+    with open(os.environ["REPORT"] + ".tmp", "w") as out:
+        json.dump(report, out)
+    os.rename(os.environ["REPORT"] + ".tmp", os.environ["REPORT"])
+    time.sleep(600)
+"""
+
+
+def test_a_killed_session_leaves_its_folder_and_the_next_start_removes_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "test_inner.py").write_text(INNER_SESSION)
+    report = tmp_path / "report.json"
+    inner = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "test_inner.py"),
+            *("-p", "departures.sandbox.pytest_plugin", "-p", "no:cacheprovider"),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "REPORT": str(report)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not report.exists():
+            assert inner.poll() is None, "the inner test session ended early"
+            assert time.monotonic() < deadline, "the inner sandbox did not start"
+            time.sleep(0.2)
+        started = json.loads(report.read_text())
+        folder = litter.folder_for(started["base"])
+        record = read_record(folder)
+        assert record is not None and record.owner == ProcessId.of(inner.pid)
+        inner.send_signal(signal.SIGKILL)  # killed outright: no fixture teardown runs
+        inner.wait(timeout=60)
+    finally:
+        if inner.poll() is None:
+            inner.kill()
+            inner.wait()
+
+    assert folder.exists()  # the litter this is about
+    # The next start sweeps before it starts anything; the sweep is that step.
+    assert folder in litter.sweep()
+    assert not folder.exists()
