@@ -7,6 +7,11 @@ in the workspace database and never in logs. The app password itself is not kept
 refresh token is, and every later command refreshes the access token with it when it is
 about to expire (the SDK does that; its session-change callback writes the new tokens back
 here). A PDS allows 30 logins per 5 minutes: commands never log in again on their own.
+
+Only the SDK's public session API is used (``Client.login`` with a password or a
+``session_string``, ``export_session_string``, ``on_session_change``, ``Session`` and
+``SessionEvent`` from ``atproto``), so that ``atproto`` can be a version range rather than
+one pinned release. The facts behind all this: ``docs/bluesky-facts.md``, "Sessions".
 """
 
 from __future__ import annotations
@@ -19,8 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from atproto import Client
-from atproto_client.client.session import Session, SessionEvent
+from atproto import Client, Session, SessionEvent
 from atproto_client.exceptions import (
     AtProtocolError,
     BadRequestError,
@@ -148,16 +152,19 @@ class SessionStore:
         return found
 
 
-def login(
-    handle: str, password: str, service: str, *, store: SessionStore | None = None
-) -> StoredSession:
-    """Resolve ``handle``, create a session at its PDS with ``password`` and store it."""
+def create_session(handle: str, password: str, service: str) -> StoredSession:
+    """A new session for ``handle`` at its own PDS with ``password``, not stored.
+
+    Errors: the password refused, the login refused, the PDS unreachable (one-line
+    :class:`BlueskyError` each).
+    """
     identity: Identity = resolve(handle, service)
     client = Client(base_url=identity.pds)
     try:
         # No profile lookup: a PDS without an AppView (the sandbox's rate-limited one, a
         # self-hosted PDS) does not serve app.bsky.actor.getProfile.
         client.login(identity.did, password, fetch_bsky_profile=False)
+        session = Session.decode(client.export_session_string())
     except UnauthorizedError as exc:
         raise BlueskyError(
             f"The server refused the password for {identity.handle}",
@@ -173,9 +180,7 @@ def login(
         raise unreachable(identity.pds, exc) from exc
     finally:
         client.request.close()
-    session = client._session  # the SDK keeps it here; export_session_string would too
-    assert session is not None
-    stored = StoredSession(
+    return StoredSession(
         handle=session.handle,
         did=session.did,
         pds=identity.pds,
@@ -184,6 +189,13 @@ def login(
         refresh_jwt=session.refresh_jwt,
         logged_in_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+def login(
+    handle: str, password: str, service: str, *, store: SessionStore | None = None
+) -> StoredSession:
+    """Resolve ``handle``, create a session at its PDS with ``password`` and store it."""
+    stored = create_session(handle, password, service)
     (store or SessionStore()).put(stored)
     return stored
 
@@ -219,23 +231,28 @@ def open_client(who: str | None = None, *, store: SessionStore | None = None) ->
             store.put(stored, make_current=False)
 
     client.on_session_change(on_change)
-    session_string = Session(
-        stored.handle, stored.did, stored.access_jwt, stored.refresh_jwt, stored.pds
-    ).encode()
     try:
-        client.login(session_string=session_string, fetch_bsky_profile=False)
-        # The SDK refreshes lazily before each request; do it now so that an expired or
-        # revoked session is reported before any work starts.
-        with client._refresh_lock:
-            if client._should_refresh_session():
-                client._refresh_and_set_session()
+        client.login(session_string=session_string(stored), fetch_bsky_profile=False)
+        # The SDK refreshes the access token, when it is about to expire, before a request:
+        # one cheap request now (getSession) makes it do so, and checks the server still
+        # accepts the session, so that an expired or revoked one is reported before any
+        # work starts.
+        client.com.atproto.server.get_session()
     except (UnauthorizedError, BadRequestError, LoginRequiredError) as exc:
         client.request.close()
         raise expired(stored.handle) from exc
-    except NetworkError as exc:
+    except (NetworkError, AtProtocolError) as exc:
         client.request.close()
         raise unreachable(stored.pds, exc) from exc
     return client
+
+
+def session_string(stored: StoredSession) -> str:
+    """The SDK's session string for a stored session (what ``Client.login`` imports)."""
+    text: str = Session(
+        stored.handle, stored.did, stored.access_jwt, stored.refresh_jwt, stored.pds
+    ).encode()
+    return text
 
 
 def expired(handle: str) -> BlueskyError:

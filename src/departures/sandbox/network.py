@@ -4,7 +4,9 @@ A sandbox is identified by its base port: PLC on ``BASE``, PDS on ``BASE+1``, Ap
 ``BASE+2``, ozone on ``BASE+3``, PostgreSQL on ``BASE+4``. Its state (``state.json`` with the
 PIDs and start times, ports and URLs; the servers' log; their data) lives in a state
 directory, by default ``<cache>/run/<BASE>``. The network is throwaway: every ``up`` starts a
-fresh one (the PLC directory is in memory) and ``down`` deletes its data.
+fresh one (the PLC directory is in memory) and ``down`` deletes its data. Who the network
+belongs to is also recorded under the system's temporary directory, so that the next start
+cleans what a killed owner left (see :mod:`departures.sandbox.litter`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 import httpx
 
 from departures.errors import SandboxError
+from departures.sandbox import litter
 from departures.sandbox.install import ProgressCallback, cache_root, ensure_runtime
 from departures.sandbox.postgres import Cluster, cluster_dir, find_bindir
 from departures.sandbox.processes import (
@@ -187,6 +190,8 @@ class Network:
                     self._save_state(state)
                 return state, False
             self.cleanup_stale()
+            # What killed test sessions left (folders, clusters, networks of dead owners).
+            litter.sweep()
             return self._start(appview, rate_limits, timeout, progress, tie_to_this_process), True
 
     def _start(
@@ -235,8 +240,11 @@ class Network:
             ready=False,
         )
         self._save_state(state)
+        this_process = ProcessId.of(os.getpid())
+        assert this_process is not None  # this very process runs
         proc: ProcessId | None = None
         try:
+            self._claim(this_process, None, cluster)
             if cluster is not None:
                 cluster.start()
             ready_file = self.state_dir / "ready.json"
@@ -258,6 +266,8 @@ class Network:
             )
             state.pid, state.start_time = proc.pid, proc.start_time
             self._save_state(state)
+            # Tied to this process: litter once it dies. Otherwise the network owns itself.
+            self._claim(this_process if tie_to_this_process else proc, proc, cluster)
             self._wait_ready(proc, ready_file, state, timeout)
             state.ready = True
             state.start_seconds = time.monotonic() - started
@@ -270,7 +280,17 @@ class Network:
             if cluster is not None:
                 cluster.remove()
             self._remove_files()
+            litter.forget(self.base_port)
             raise
+
+    def _claim(self, owner: ProcessId, network: ProcessId | None, cluster: Cluster | None) -> None:
+        litter.claim(
+            self.base_port,
+            owner,
+            network=network,
+            postgres_dir=cluster.data_dir if cluster else None,
+            postgres_port=cluster.port if cluster else None,
+        )
 
     def _check_reuse(self, state: SandboxState, *, appview: bool, rate_limits: bool) -> None:
         if state.appview != appview or state.rate_limits != rate_limits:
@@ -400,6 +420,7 @@ class Network:
         if cluster is not None:
             cluster.remove()
         self._remove_files()
+        litter.forget(self.base_port)
         return "stopped" if stopped else "cleaned up after a sandbox that had already stopped"
 
     def cleanup_stale(self) -> bool:
@@ -411,6 +432,7 @@ class Network:
         if cluster is not None:
             cluster.remove()
         self._remove_files()
+        litter.forget(self.base_port)
         return True
 
     def _remove_files(self) -> None:

@@ -3,7 +3,8 @@
 The cluster is throwaway: initialised at ``sandbox up``, listening on loopback only with its
 unix socket in its data directory, and removed at ``sandbox down``. PostgreSQL refuses to run
 as root, so as root the cluster lives under ``/var/tmp`` (root's home is not readable by
-others) owned by the ``postgres`` user, and its tools run through ``runuser -u postgres``.
+others) owned by the ``postgres`` user, and its tools run through ``runuser -u postgres``;
+that folder also records who owns the network (:mod:`departures.sandbox.litter`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from departures.errors import SandboxError
+from departures.sandbox.litter import folder_for
 
 DEBIAN_ROOT = Path("/usr/lib/postgresql")
 SERVICE_USER = "postgres"
@@ -45,7 +47,7 @@ def find_bindir() -> Path:
 def cluster_dir(state_dir: Path, base_port: int) -> Path:
     """Where the cluster's data lives for a sandbox with this state dir and base port."""
     if os.geteuid() == 0:
-        return Path(f"/var/tmp/departures-sandbox-{os.getuid()}-{base_port}") / "pg"
+        return folder_for(base_port) / "pg"
     return state_dir / "pg"
 
 
