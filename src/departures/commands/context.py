@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import click
 
 from departures.workspace.db import Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -23,4 +27,29 @@ class AppContext:
         return self._workspace
 
 
-pass_app = click.make_pass_decorator(AppContext)
+_pass_context = click.make_pass_decorator(AppContext, ensure=True)
+
+
+def _set_workspace(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    # Given after the command, --workspace overrides the one before it and the variable.
+    if value is not None:
+        ctx.ensure_object(AppContext).workspace_option = value
+
+
+_workspace_after = click.option(
+    "--workspace",
+    type=click.Path(file_okay=False),
+    default=None,
+    expose_value=False,
+    callback=_set_workspace,
+    help="Workspace directory (may also come before the command).",
+)
+
+
+def pass_app(f: F) -> F:
+    """Pass the :class:`AppContext` as first argument, and accept ``--workspace DIR`` here too.
+
+    People type ``departures archive import x.zip --workspace ws`` as often as the form with
+    the option first; both mean the same.
+    """
+    return _workspace_after(_pass_context(f))  # type: ignore[return-value]
