@@ -261,6 +261,8 @@ def plan_command(
 
     Example: departures migrate plan --since 01/01/2020 --min-likes 5 --footer "Archived from X"
     """
+    from departures.migrate.plan import NothingPlanned
+
     choices: dict[str, Any] = {
         "since": since.isoformat() if since else None,
         "until": until.isoformat() if until else None,
@@ -288,6 +290,7 @@ def plan_command(
     if choices["since"] and choices["until"] and choices["since"] > choices["until"]:
         raise DeparturesError("--since is after --until", "Swap the two dates")
     selection = _selection(choices)
+    nothing: NothingPlanned | None = None
     footer = choices["footer"]
     video_max_seconds = int(choices["video_max_seconds"])
     video_max_mb = int(choices["video_max_mb"])
@@ -303,16 +306,27 @@ def plan_command(
             video_max_duration_ms=video_max_seconds * 1000,
         )
         # Accounts found on Bluesky (directory, accepted matches) are mentioned there.
-        summary = build_plan(
-            workspace,
-            selection,
-            footer=footer,
-            mention_dids=mention_dids(workspace),
-            limits=limits,
-            progress=progress,
-            choices=choices,
-            replace=replace_plan,
+        try:
+            summary = build_plan(
+                workspace,
+                selection,
+                footer=footer,
+                mention_dids=mention_dids(workspace),
+                limits=limits,
+                progress=progress,
+                choices=choices,
+                replace=replace_plan,
+            )
+        except NothingPlanned as kept:
+            if as_json:
+                raise
+            nothing = kept
+    if nothing is not None:
+        click.echo(
+            "Nothing is planned: loosen the filters (see departures migrate plan --help). "
+            f"{nothing.message[0].upper()}{nothing.message[1:]}; --replace would empty it."
         )
+        return
     if as_json:
         click.echo(orjson.dumps(summary.to_dict()).decode())
         return
