@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -46,10 +49,34 @@ _workspace_after = click.option(
 )
 
 
+INTERRUPTED = "Interrupted. Everything saved so far is kept; run the command again to resume."
+
+
+def interruptible(f: F) -> F:
+    """Ctrl-C inside the command: one line on stderr and exit 130, no traceback.
+
+    Caught here, before click turns the interrupt into "Aborted." after an empty line.
+    ``DEPARTURES_DEBUG=1`` lets it through, traceback and all.
+    """
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except KeyboardInterrupt:
+            if os.environ.get("DEPARTURES_DEBUG", "") not in ("", "0", "false", "no"):
+                raise
+            click.echo(INTERRUPTED, err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def pass_app(f: F) -> F:
     """Pass the :class:`AppContext` as first argument, and accept ``--workspace DIR`` here too.
 
     People type ``departures archive import x.zip --workspace ws`` as often as the form with
-    the option first; both mean the same.
+    the option first; both mean the same. Ctrl-C in the command is one line
+    (:func:`interruptible`).
     """
-    return _workspace_after(_pass_context(f))  # type: ignore[return-value]
+    return _workspace_after(_pass_context(interruptible(f)))  # type: ignore[return-value]
