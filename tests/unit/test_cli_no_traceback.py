@@ -198,3 +198,37 @@ def test_ctrl_c_deep_inside_a_workspace_command_is_exactly_one_line(
         args = [str(names)]
     code, out, err = run([*name.split(), *args], capsys)
     assert (code, err) == (130, INTERRUPTED + "\n"), (name, out, err)
+
+
+class _InterruptingFinder:
+    """A module finder that behaves as Ctrl-C does while the CLI is being imported."""
+
+    def find_spec(self, name: str, *_args: Any) -> None:
+        if name == "departures.cli":
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_during_start_up_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from departures import entry
+
+    monkeypatch.delitem(sys.modules, "departures.cli")
+    monkeypatch.setattr(sys, "meta_path", [_InterruptingFinder(), *sys.meta_path])
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["archive", "stats"])
+    assert exit_info.value.code == 130
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("", "Interrupted before anything was done.\n")
+
+
+def test_the_console_script_runs_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
+    from departures import entry
+
+    with pytest.raises(SystemExit) as exit_info:
+        entry.main(["--version"])
+        raise SystemExit(0)
+    assert exit_info.value.code in (0, None)
+    assert capsys.readouterr().out.startswith("departures, version ")
