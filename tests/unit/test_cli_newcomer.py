@@ -624,3 +624,21 @@ def test_error_output_does_not_start_with_an_empty_line(tmp_path: Path) -> None:
     assert result.stderr.startswith("Error: ")
     assert len(result.stderr.splitlines()) == 1
     assert not (tmp_path / "ws").exists()
+
+
+def test_an_unreachable_search_service_names_no_exception_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from atproto_client.exceptions import NetworkError
+
+    from departures.audience.appview import _unreachable
+
+    monkeypatch.delenv("DEPARTURES_DEBUG", raising=False)
+    error = _unreachable("http://127.0.0.1:9", NetworkError())
+    assert error.one_line() == (
+        "Cannot reach the Bluesky AppView at http://127.0.0.1:9 (the service that finds "
+        "accounts on Bluesky). Check the address and your internet connection, or pass "
+        "another --appview URL."
+    )
+    monkeypatch.setenv("DEPARTURES_DEBUG", "1")  # the technical detail is for debugging
+    assert "(NetworkError)" in _unreachable("http://127.0.0.1:9", NetworkError()).one_line()
