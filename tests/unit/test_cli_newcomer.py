@@ -486,6 +486,9 @@ def test_import_and_preview_say_what_comes_next(
         "Next: open the page in your browser; then departures migrate alt-text export "
         "(describe your images) or departures migrate run (publish)\n"
     )
+    page = (ws / "preview.html").read_text(encoding="utf-8")
+    assert "<b>5</b> Bluesky posts: <b>2</b> stand-alone, <b>1</b> thread (" in page
+    assert "About <b>under a minute</b> of publishing (Bluesky allows about 1,600 posts" in page
 
 
 def test_audience_review_before_any_match_says_to_match_first(

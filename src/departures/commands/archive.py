@@ -94,6 +94,8 @@ def _import(path: Path, workspace: Workspace) -> ImportReport:
         tasks: dict[str, TaskID] = {}
 
         def progress(stage: str, done: int, total: int | None) -> None:
+            if total is not None and done > total:
+                total = None  # the manifest's count was wrong: no bar rather than "9/1"
             if stage not in tasks:
                 label = _STAGE_LABELS.get(stage, stage.capitalize())
                 tasks[stage] = bar.add_task(label, total=total)
