@@ -50,9 +50,12 @@ def import_command(app: AppContext, path: Path) -> None:
     open_source(path).close()
     fresh = not (Workspace.resolve_path(app.workspace_option) / DB_NAME).exists()
     workspace = app.workspace()
+    imports_before = _imports(workspace)
     try:
         report = _import(path, workspace)
     except KeyboardInterrupt:
+        if _imports(workspace) > imports_before:  # stopped after the commit, while tidying up
+            raise
         _forget_if_fresh(workspace, fresh)
         raise Interrupted(
             "Import stopped: nothing was imported (the workspace is as it was before)",
@@ -102,6 +105,10 @@ def _import(path: Path, workspace: Workspace) -> ImportReport:
             bar.update(tasks[stage], completed=done, total=total)
 
         return import_archive(path, workspace, progress=progress)
+
+
+def _imports(workspace: Workspace) -> int:
+    return int(workspace.conn.execute("SELECT COUNT(*) FROM archive_imports").fetchone()[0])
 
 
 def _forget_if_fresh(workspace: Workspace, fresh: bool) -> None:
@@ -171,8 +178,7 @@ def stats_command(app: AppContext, as_json: bool) -> None:
     if account["username"]:
         click.echo(f"Archive of @{account['username']} ({account['display_name']})")
     click.echo(_summary(stats))
-    imported = workspace.conn.execute("SELECT COUNT(*) FROM archive_imports").fetchone()[0]
-    if not imported:
+    if not _imports(workspace):
         click.echo(
             f"No archive has been imported into {workspace.path} yet (an import that was "
             "stopped or failed keeps nothing), so everything is 0."

@@ -333,7 +333,7 @@ def plan_command(
     Console().print(summary_table(summary, title=f"Plan stored in {workspace.path}"))
     for warning in summary.selection_warnings:
         click.echo(f"Warning: {warning}")
-    if top is not None or choices["top"] is not None:
+    if choices["top"] is not None:
         chosen = plural(
             summary.standalone_posts + summary.threads, "post or thread", "posts and threads"
         )
