@@ -185,6 +185,9 @@ def test_ctrl_c_deep_inside_a_workspace_command_is_exactly_one_line(
     def interrupted(*_args: Any, **_kwargs: Any) -> None:
         raise KeyboardInterrupt
 
+    from departures.workspace import Workspace
+
+    Workspace.open(tmp_path / "no-workspace").close()  # there is one, this time
     # Wherever the command is when Ctrl-C comes: here, opening the workspace.
     monkeypatch.setattr(AppContext, "workspace", interrupted)
     args = _required_args(command, tmp_path)

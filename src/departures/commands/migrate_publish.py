@@ -114,11 +114,16 @@ def run_command(
     Example: departures migrate run --pace gentle
     """
     from departures.commands.options import next_step
+    from departures.workspace.db import DB_NAME, Workspace
 
     config = publishing.budget_config(_pace(pace), margin, unlimited=no_budget)
+    nothing = WorkspaceError("Nothing is planned yet", "Run 'departures migrate plan' first")
+    # No workspace, no plan: said as such, and without creating an empty workspace.
+    if not (Workspace.resolve_path(app.workspace_option) / DB_NAME).exists():
+        raise nothing
     workspace = app.workspace(create=False)
     if publishing.status(workspace, config).planned == 0:
-        raise WorkspaceError("Nothing is planned yet", "Run 'departures migrate plan' first")
+        raise nothing
     pds = open_pds(handle)
     console = Console(stderr=True)
     with Progress(
