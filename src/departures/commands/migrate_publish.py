@@ -276,7 +276,10 @@ def verify_command(
                 "them yet (still catching up, or taken down): check again later."
             )
         if report.recreate:
-            click.echo(f"{len(report.recreate)} were gone from your server: publishing them again.")
+            click.echo(
+                f"{len(report.recreate)} were gone from your PDS (the server that holds your "
+                "account): publishing them again."
+            )
             assert pds is not None
             result = publishing.Publisher(workspace, pds).run()
             click.echo(f"Published {result.published} again.")
