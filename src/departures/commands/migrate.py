@@ -506,7 +506,7 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
     if skipped:
         table.add_row("left out", str(sum(summary.skipped.values())), skipped)
     if summary.pending == 0:
-        table.add_row("duration", "none", "nothing left to publish")
+        table.add_row("duration", "0", "nothing left to publish")
     else:
         table.add_row(
             "duration",
@@ -520,7 +520,8 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
 
 def _publishing_time(seconds: float) -> str:
     # A plan that fits the first batch would read "0 s": it takes a moment, not nothing.
-    return "under a minute" if seconds < 60 else format_duration(seconds)
+    # (Short: a wide count column would squeeze the details of the table into two lines.)
+    return "< 1 min" if seconds < 60 else format_duration(seconds)
 
 
 # --- preview -------------------------------------------------------------------------------
