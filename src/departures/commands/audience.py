@@ -94,6 +94,7 @@ def import_directory(app: AppContext, file: Path) -> None:
         f"Read {len(entries)} directory entries; {stored} are in your audience "
         f"({new} new matches, accepted)."
     )
+    _next("departures audience match (search for the others), or departures audience follow")
 
 
 @audience.command("import-names")
@@ -109,6 +110,13 @@ def import_names(app: AppContext, file: Path) -> None:
     store.require_archive(workspace)
     n = store.save_names(workspace, rows)
     click.echo(f"Stored {n} descriptions of X accounts.")
+    _next("departures audience match (it searches for them on Bluesky)")
+
+
+def _next(step: str) -> None:
+    from departures.commands.options import next_step
+
+    next_step(step)
 
 
 def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int:
@@ -280,6 +288,7 @@ def accept_command(app: AppContext, ids: tuple[int, ...], all_above: float | Non
     if all_above is not None:
         n += store.accept_above(workspace, all_above)
     click.echo(f"Accepted {n} candidates.")
+    _next("departures audience follow")
 
 
 @audience.command("reject")
