@@ -70,7 +70,16 @@ def main(argv: list[str] | None = None) -> Any:
             raise
         click.echo(f"Error: {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            # Click turns Ctrl-C inside a command into Abort: it is still an interruption.
+            if _debug():
+                raise
+            click.echo(
+                "Interrupted. Everything saved so far is kept; run the command again to resume.",
+                err=True,
+            )
+            sys.exit(130)
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except KeyboardInterrupt:

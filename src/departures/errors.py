@@ -9,7 +9,8 @@ shows a traceback only when ``DEPARTURES_DEBUG=1``.
     ├── ArchiveError          the X archive cannot be read (corrupt zip, bad JSON, ...)
     ├── WorkspaceError        the local workspace is missing, locked, or from another account
     ├── SandboxError          the local Bluesky network cannot be installed, started or reached
-    └── BlueskyError          a Bluesky server refused or failed a request
+    ├── BlueskyError          a Bluesky server refused or failed a request
+    └── Interrupted           the user pressed Ctrl-C; says what was kept (exit code 130)
 """
 
 from __future__ import annotations
@@ -47,3 +48,10 @@ class SandboxError(DeparturesError):
 
 class BlueskyError(DeparturesError):
     """A Bluesky server refused or failed a request."""
+
+
+class Interrupted(DeparturesError):
+    """The user stopped a command (Ctrl-C): the message says what was kept, the hint how to
+    go on. Exits 130, as a shell does for an interrupted program."""
+
+    exit_code = 130

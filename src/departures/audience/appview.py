@@ -8,6 +8,7 @@ no write, so they are outside the one write path. Errors become one-line
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -24,10 +25,17 @@ PROFILES_PER_CALL = 25
 
 
 def _unreachable(url: str, exc: BaseException) -> BlueskyError:
+    # The exception's name means something to a programmer only: DEPARTURES_DEBUG shows it.
+    detail = f" ({type(exc).__name__})" if _debug() else ""
     return BlueskyError(
-        f"Cannot reach the Bluesky AppView at {url} ({type(exc).__name__})",
-        "Check the address and your connection, or pass another --appview URL",
+        f"Cannot reach the Bluesky AppView at {url} (the service that finds accounts on "
+        f"Bluesky){detail}",
+        "Check the address and your internet connection, or pass another --appview URL",
     )
+
+
+def _debug() -> bool:
+    return os.environ.get("DEPARTURES_DEBUG", "") not in ("", "0", "false", "no")
 
 
 def _side(profile: Any) -> BskySide:

@@ -19,6 +19,7 @@ from departures.audience import inputs, matcher, review, store
 from departures.audience.appview import APPVIEW_ENV, PUBLIC_APPVIEW, AppView
 from departures.audience.scoring import AUTO_ACCEPT, XSide
 from departures.commands.context import AppContext, pass_app
+from departures.commands.options import server_url
 from departures.migrate import publish as publishing
 from departures.workspace.db import Workspace
 
@@ -35,8 +36,15 @@ _DIRECTORY = click.option(
     "--directory",
     envvar=DIRECTORY_ENV,
     default=None,
+    callback=server_url,
     help=f"A coalition server whose directory to ask first [env {DIRECTORY_ENV}].",
 )
+
+_RELATION_WORDS = {
+    "following": "accounts you followed",
+    "followers": "followers",
+    "both": "accounts you followed and followers",
+}
 
 
 def _ids(workspace: Workspace, relation: str) -> list[int]:
@@ -86,6 +94,7 @@ def import_directory(app: AppContext, file: Path) -> None:
         f"Read {len(entries)} directory entries; {stored} are in your audience "
         f"({new} new matches, accepted)."
     )
+    _next("departures audience match (search for the others), or departures audience follow")
 
 
 @audience.command("import-names")
@@ -101,6 +110,13 @@ def import_names(app: AppContext, file: Path) -> None:
     store.require_archive(workspace)
     n = store.save_names(workspace, rows)
     click.echo(f"Stored {n} descriptions of X accounts.")
+    _next("departures audience match (it searches for them on Bluesky)")
+
+
+def _next(step: str) -> None:
+    from departures.commands.options import next_step
+
+    next_step(step)
 
 
 def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int:
@@ -117,7 +133,8 @@ def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int
     envvar=APPVIEW_ENV,
     default=PUBLIC_APPVIEW,
     show_default=True,
-    help=f"The AppView to search [env {APPVIEW_ENV}].",
+    callback=server_url,
+    help=f"The Bluesky search service to ask [env {APPVIEW_ENV}].",
 )
 @click.option("--limit", type=click.IntRange(1), default=None, help="Search at most N accounts.")
 @pass_app
@@ -128,27 +145,49 @@ def match_command(
 
     Example: departures audience match --relation both --appview https://public.api.bsky.app
     """
-    workspace = app.workspace()
+    from departures.commands.options import next_step, plural, progress_bar
+
+    workspace = app.workspace(create=False)
     store.require_archive(workspace)
     ids = _ids(workspace, relation)
+    whom = _RELATION_WORDS[relation]
     if directory:
         new = _directory_step(workspace, directory, ids)
-        click.echo(f"Directory: {new} new matches (accepted).")
+        click.echo(f"Directory: {plural(new, 'new match', 'new matches')} (accepted).")
+    else:
+        click.echo(
+            "Directory: skipped, as no --directory was given (a coalition's directory holds "
+            "people who linked their X and Bluesky accounts themselves: the surest matches)."
+        )
     matched = store.directory_ids(workspace)
+    in_directory = len(matched & set(ids))
     known = store.x_sides(workspace, [i for i in ids if i not in matched])
     todo: list[XSide] = [known[i] for i in sorted(known)][:limit]
-    console = Console(stderr=True)
+    unknown = len(ids) - len(known) - in_directory
+    left_out = len(known) - len(todo)
+    click.echo(
+        f"Searching {len(todo)} of your {len(ids)} {whom}: "
+        + (f"{in_directory} were found in the directory; " if in_directory else "")
+        + (
+            f"the archive gives only a number for {unknown}, without the @name to search "
+            "for (describe them with 'departures audience import-names FILE')"
+            if unknown
+            else "every other one has a known @name"
+        )
+        + (f"; --limit {limit} leaves out {left_out}" if left_out else "")
+        + "."
+    )
     counts = {"auto": 0, "review": 0}
     with (
         AppView(appview) as view,
-        Progress(
+        progress_bar(
             TextColumn("[bold]searching"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("ETA"),
             TextColumn("{task.fields[eta]}"),
-            console=console,
+            transient=False,
         ) as bar,
     ):
         task = bar.add_task("search", total=len(todo), eta="")
@@ -165,12 +204,15 @@ def match_command(
 
         matcher.find(view, todo, on_account=on_account)
     click.echo(
-        f"{len(ids)} X accounts; {len(matched & set(ids))} found in the directory; "
+        f"{len(ids)} X accounts; {in_directory} found in the directory; "
         f"{len(todo)} with a known handle searched; {counts['auto']} candidates accepted "
         f"automatically (score >= {AUTO_ACCEPT}), {counts['review']} to review; "
-        f"{len(ids) - len(known) - len(matched & set(ids))} without a known handle "
-        "(supply them with import-names)."
+        f"{unknown} without a known handle (supply them with import-names)."
     )
+    if counts["review"]:
+        next_step("departures audience review (accept or reject the uncertain ones)")
+    else:
+        next_step("departures audience follow")
 
 
 @audience.command("review")
@@ -188,7 +230,14 @@ def review_command(app: AppContext, show_all: bool, html_file: Path | None) -> N
 
     Example: departures audience review --html review.html
     """
-    workspace = app.workspace()
+    from departures.commands.options import next_step
+
+    workspace = app.workspace(create=False)
+    totals = store.counts(workspace)
+    if not any(totals.values()):
+        click.echo("There is nothing to review yet: no account has been matched.")
+        next_step("departures audience match (it finds the candidates to review)")
+        return
     found = store.candidates(workspace, status=None if show_all else "proposed")
     if html_file is not None:
         html_file.write_text(review.render(found), encoding="utf-8")
@@ -208,11 +257,14 @@ def review_command(app: AppContext, show_all: bool, html_file: Path | None) -> N
             # Profiles are strangers' text: never rich markup.
         )
     Console(markup=False, highlight=False).print(table)
-    totals = store.counts(workspace)
     click.echo(
         f"proposed {totals['proposed']}, accepted {totals['accepted']}, "
         f"rejected {totals['rejected']}"
     )
+    if totals["proposed"]:
+        next_step("departures audience accept ID ... or reject ID ..., then audience follow")
+    else:
+        next_step("departures audience follow")
 
 
 @audience.command("accept")
@@ -236,6 +288,7 @@ def accept_command(app: AppContext, ids: tuple[int, ...], all_above: float | Non
     if all_above is not None:
         n += store.accept_above(workspace, all_above)
     click.echo(f"Accepted {n} candidates.")
+    _next("departures audience follow")
 
 
 @audience.command("reject")

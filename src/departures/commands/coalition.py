@@ -117,7 +117,7 @@ def notify_options(func: F) -> F:
             envvar="DEPARTURES_HANDLE_SERVICE",
             default=DEFAULT_SERVICE,
             show_default=True,
-            help="AppView/PDS that resolves Bluesky handles and checks landings "
+            help="The Bluesky server that looks up handles and checks who landed "
             "[env DEPARTURES_HANDLE_SERVICE].",
         ),
         click.option(

@@ -7,6 +7,7 @@ import click
 from departures.bluesky.identity import DEFAULT_SERVICE, SERVICE_ENV
 from departures.bluesky.session import PASSWORD_ENV, SessionStore
 from departures.bluesky.session import login as login_account
+from departures.commands.options import server_url
 
 
 @click.command()
@@ -16,7 +17,9 @@ from departures.bluesky.session import login as login_account
     envvar=SERVICE_ENV,
     default=DEFAULT_SERVICE,
     show_default=True,
-    help=f"The server that resolves the handle (your PDS, or the sandbox's) [env {SERVICE_ENV}].",
+    callback=server_url,
+    help="The Bluesky server your account is on (https:// may be left out; the sandbox's "
+    f"for a rehearsal) [env {SERVICE_ENV}].",
 )
 @click.option(
     "--app-password",
@@ -33,10 +36,16 @@ def login(handle: str, service: str, password: str | None) -> None:
 
     Example: departures login --handle ngo.bsky.social
     """
+    from departures.bluesky.identity import resolve
+    from departures.commands.options import next_step
+
+    # Before the password is asked for: a typo in --service or the handle is told at once.
+    resolve(handle, service)
     if not password:
         password = click.prompt("App password", hide_input=True)
     session = login_account(handle, password, service)
     click.echo(f"Logged in as {session.handle} ({session.did}) on {session.pds}.")
+    next_step("departures migrate plan, then departures migrate run")
 
 
 @click.command()

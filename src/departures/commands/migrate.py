@@ -7,8 +7,9 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -16,7 +17,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
-    Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -25,6 +25,14 @@ from rich.table import Table
 
 from departures.audience.store import mention_dids
 from departures.commands.context import AppContext, pass_app
+from departures.commands.options import (
+    day,
+    debug,
+    next_step,
+    plain_time,
+    plural,
+    progress_bar,
+)
 from departures.errors import DeparturesError, WorkspaceError
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
 from departures.migrate.media import DEFAULT_LIMITS
@@ -91,19 +99,13 @@ def _ids(values: Iterable[str], files: Iterable[Path], option: str) -> frozenset
     return frozenset(found)
 
 
-def _day(value: datetime | None) -> date | None:
-    return value.date() if value is not None else None
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
+def _progress() -> Any:
+    return progress_bar(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        console=console,
-        transient=True,
     )
 
 
@@ -119,8 +121,18 @@ def _open(app: AppContext) -> Workspace:
 
 
 @migrate.command("plan")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD, UTC).")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), included.")
+@click.option(
+    "--since",
+    callback=day,
+    metavar="DATE",
+    help="First day: DD/MM/YYYY or YYYY-MM-DD (e.g. 01/01/2019), UTC.",
+)
+@click.option(
+    "--until",
+    callback=day,
+    metavar="DATE",
+    help="Last day, included: DD/MM/YYYY or YYYY-MM-DD (UTC).",
+)
 @click.option("--originals/--no-originals", default=True, show_default=True, help="Your own posts.")
 @click.option(
     "--threads/--no-threads",
@@ -201,12 +213,23 @@ def _open(app: AppContext) -> Workspace:
     show_default=True,
     help="Larger videos become a link card to X.",
 )
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Repeat the choices of the last plan (say, the rehearsal's); no other choices then.",
+)
+@click.option(
+    "--replace",
+    "replace_plan",
+    is_flag=True,
+    help="Store the new plan even when its choices match nothing (empties the plan).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @pass_app
 def plan_command(
     app: AppContext,
-    since: datetime | None,
-    until: datetime | None,
+    since: date | None,
+    until: date | None,
     originals: bool,
     threads: bool,
     quotes: bool,
@@ -226,38 +249,52 @@ def plan_command(
     footer: str | None,
     video_max_seconds: int,
     video_max_mb: int,
+    again: bool,
+    replace_plan: bool,
     as_json: bool,
 ) -> None:
     """Choose the tweets to migrate and store the posts they become.
 
     Planning again replaces the plan, except posts already published: those stay as they
-    are. Nothing is written to Bluesky.
+    are. Choices that match nothing keep the plan you had (unless --replace). Every plan
+    records its choices: --again repeats them. Nothing is written to Bluesky.
 
-    Example: departures migrate plan --since 2020-01-01 --min-likes 5 --footer "Archived from X"
+    Example: departures migrate plan --since 01/01/2020 --min-likes 5 --footer "Archived from X"
     """
-    if since and until and since > until:
-        raise DeparturesError("--since is after --until", "Swap the two dates")
-    selection = Selection(
-        since=_day(since),
-        until=_day(until),
-        originals=originals,
-        threads=threads,
-        quotes=quotes,
-        replies=replies,
-        retweets=retweets,
-        min_likes=min_likes,
-        min_reposts=min_reposts,
-        hashtags=hashtags,
-        match=matches,
-        include=_ids(include, include_file, "--include"),
-        exclude=_ids(exclude, exclude_file, "--exclude"),
-        top=top,
-        skip_sensitive=skip_sensitive,
-        skip_withheld=skip_withheld,
-    )
+    from departures.migrate.plan import NothingPlanned
+
+    choices: dict[str, Any] = {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "originals": originals,
+        "threads": threads,
+        "quotes": quotes,
+        "replies": replies,
+        "retweets": retweets,
+        "min_likes": min_likes,
+        "min_reposts": min_reposts,
+        "hashtags": list(hashtags),
+        "match": list(matches),
+        "include": [str(i) for i in sorted(_ids(include, include_file, "--include"))],
+        "exclude": [str(i) for i in sorted(_ids(exclude, exclude_file, "--exclude"))],
+        "top": top,
+        "skip_sensitive": skip_sensitive,
+        "skip_withheld": skip_withheld,
+        "footer": footer,
+        "video_max_seconds": video_max_seconds,
+        "video_max_mb": video_max_mb,
+    }
     workspace = _open(app)
-    console = Console(stderr=True)
-    with _progress(console) as bar:
+    if again:
+        choices = _repeat_choices(workspace, choices)
+    if choices["since"] and choices["until"] and choices["since"] > choices["until"]:
+        raise DeparturesError("--since is after --until", "Swap the two dates")
+    selection = _selection(choices)
+    nothing: NothingPlanned | None = None
+    footer = choices["footer"]
+    video_max_seconds = int(choices["video_max_seconds"])
+    video_max_mb = int(choices["video_max_mb"])
+    with _progress() as bar:
         task = bar.add_task("Converting tweets", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -269,24 +306,166 @@ def plan_command(
             video_max_duration_ms=video_max_seconds * 1000,
         )
         # Accounts found on Bluesky (directory, accepted matches) are mentioned there.
-        summary = build_plan(
-            workspace,
-            selection,
-            footer=footer,
-            mention_dids=mention_dids(workspace),
-            limits=limits,
-            progress=progress,
+        try:
+            summary = build_plan(
+                workspace,
+                selection,
+                footer=footer,
+                mention_dids=mention_dids(workspace),
+                limits=limits,
+                progress=progress,
+                choices=choices,
+                replace=replace_plan,
+            )
+        except NothingPlanned as kept:
+            if as_json:
+                raise
+            nothing = kept
+    if nothing is not None:
+        click.echo(
+            "Nothing is planned: loosen the filters (see departures migrate plan --help). "
+            f"{nothing.message[0].upper()}{nothing.message[1:]}; --replace would empty it."
         )
+        return
     if as_json:
         click.echo(orjson.dumps(summary.to_dict()).decode())
         return
     Console().print(summary_table(summary, title=f"Plan stored in {workspace.path}"))
     for warning in summary.selection_warnings:
         click.echo(f"Warning: {warning}")
+    if choices["top"] is not None:
+        chosen = plural(
+            summary.standalone_posts + summary.threads, "post or thread", "posts and threads"
+        )
+        tweets = plural(sum(summary.tweets_by_kind.values()), "tweet")
+        click.echo(
+            f"--top {choices['top']}: the {chosen} with the most likes and reposts "
+            f"({tweets}, as a thread keeps all its tweets)."
+        )
     if not summary.posts:
         click.echo("Nothing is planned: loosen the filters (see departures migrate plan --help).")
         return
-    click.echo("Next: departures migrate preview (then departures migrate run)")
+    click.echo("These choices are recorded: 'departures migrate plan --again' repeats them.")
+    next_step("departures migrate preview (then departures migrate run)")
+
+
+# Options that choose what is planned: with --again none of them may be given.
+_CHOICE_OPTIONS = {
+    "since": "--since",
+    "until": "--until",
+    "originals": "--originals",
+    "threads": "--threads",
+    "quotes": "--quotes",
+    "replies": "--replies",
+    "retweets": "--retweets",
+    "min_likes": "--min-likes",
+    "min_reposts": "--min-reposts",
+    "hashtags": "--hashtag",
+    "matches": "--match",
+    "include": "--include",
+    "exclude": "--exclude",
+    "include_file": "--include-file",
+    "exclude_file": "--exclude-file",
+    "top": "--top",
+    "skip_sensitive": "--skip-sensitive",
+    "skip_withheld": "--skip-withheld",
+    "footer": "--footer",
+    "video_max_seconds": "--video-max-seconds",
+    "video_max_mb": "--video-max-mb",
+}
+
+
+def _repeat_choices(workspace: Workspace, given: dict[str, Any]) -> dict[str, Any]:
+    """The choices of the last plan, for ``--again`` (an error if others are given too)."""
+    from departures.migrate.plan import last_choices
+
+    ctx = click.get_current_context()
+    typed = [
+        flag
+        for name, flag in _CHOICE_OPTIONS.items()
+        if ctx.get_parameter_source(name)
+        in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+    ]
+    if typed:
+        raise click.UsageError(
+            f"--again repeats the last plan's choices; leave out {', '.join(typed)} "
+            "or leave out --again"
+        )
+    last = last_choices(workspace.conn)
+    if last is None:
+        raise WorkspaceError(
+            f"No plan of {workspace.path} has recorded its choices yet",
+            "Run 'departures migrate plan' with your choices first",
+        )
+    when, stored = last
+    choices = {**given, **stored}
+    click.echo(
+        f"Repeating the choices of the plan of {plain_time(when)}: "
+        f"{describe_choices(choices) or '(the defaults)'}",
+        err=True,
+    )
+    return choices
+
+
+def describe_choices(choices: dict[str, Any]) -> str:
+    """The choices as options of ``departures migrate plan`` (only those not by default)."""
+    words: list[str] = []
+    for name, flag in (("since", "--since"), ("until", "--until")):
+        if choices.get(name):
+            words.append(f"{flag} {choices[name]}")
+    defaults = {"originals": True, "threads": True, "quotes": True, "replies": False,
+                "retweets": False}  # fmt: skip
+    for name, default in defaults.items():
+        if bool(choices.get(name, default)) != default:
+            words.append(f"--{'' if choices.get(name) else 'no-'}{name}")
+    for name, flag in (("min_likes", "--min-likes"), ("min_reposts", "--min-reposts"),
+                       ("top", "--top")):  # fmt: skip
+        if choices.get(name):
+            words.append(f"{flag} {choices[name]}")
+    for name, flag in (("hashtags", "--hashtag"), ("match", "--match"),
+                       ("include", "--include"), ("exclude", "--exclude")):  # fmt: skip
+        words.extend(f"{flag} {value}" for value in choices.get(name) or ())
+    if choices.get("skip_sensitive"):
+        words.append("--skip-sensitive")
+    if choices.get("skip_withheld") is False:
+        words.append("--keep-withheld")
+    if choices.get("footer"):
+        words.append(f"--footer {choices['footer']!r}")
+    return " ".join(words)
+
+
+def _selection(choices: dict[str, Any]) -> Selection:
+    return Selection(
+        since=date.fromisoformat(choices["since"]) if choices["since"] else None,
+        until=date.fromisoformat(choices["until"]) if choices["until"] else None,
+        originals=bool(choices["originals"]),
+        threads=bool(choices["threads"]),
+        quotes=bool(choices["quotes"]),
+        replies=bool(choices["replies"]),
+        retweets=bool(choices["retweets"]),
+        min_likes=int(choices["min_likes"]),
+        min_reposts=int(choices["min_reposts"]),
+        hashtags=tuple(choices["hashtags"]),
+        match=tuple(choices["match"]),
+        include=frozenset(int(i) for i in choices["include"]),
+        exclude=frozenset(int(i) for i in choices["exclude"]),
+        top=choices["top"],
+        skip_sensitive=bool(choices["skip_sensitive"]),
+        skip_withheld=bool(choices["skip_withheld"]),
+    )
+
+
+_KIND_WORDS = {
+    "original": ("original", "originals"),
+    "quote": ("quote", "quotes"),
+    "thread": ("tweet further down a thread", "tweets further down threads"),
+    "reply": ("reply to others", "replies to others"),
+    "retweet": ("retweet", "retweets"),
+}
+
+# Bluesky's write limit as the README puts it (5,000 points an hour and 35,000 a day at 3
+# points a post); the points stay in DEPARTURES_DEBUG output.
+BUDGET_WORDS = "at most about 1,600 posts an hour and 11,600 a day, Bluesky's limit"
 
 
 def summary_table(summary: PlanSummary, *, title: str) -> Table:
@@ -295,16 +474,23 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_column("detail")
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.tweets_by_kind.items()))
+    kinds = ", ".join(
+        plural(n, *_KIND_WORDS.get(k, (k, k))) for k, n in sorted(summary.tweets_by_kind.items())
+    )
     table.add_row("tweets", str(sum(summary.tweets_by_kind.values())), kinds)
     table.add_row(
-        "posts", str(summary.posts), f"{summary.split_tweets} long tweets split into threads"
+        "posts",
+        str(summary.posts),
+        f"{plural(summary.standalone_posts, 'stand-alone post')}, "
+        f"{plural(summary.threads, 'thread')}; "
+        f"{plural(summary.split_tweets, 'long tweet')} split into a thread",
     )
-    table.add_row("published", str(summary.published), f"{summary.pending} still to publish")
+    table.add_row("published", str(summary.published), f"{summary.pending:,} still to publish")
     table.add_row(
         "media",
         str(summary.images + summary.videos),
-        f"{summary.images} images, {summary.videos} videos, {summary.media_bytes / 1e6:.1f} MB",
+        f"{plural(summary.images, 'image')}, {plural(summary.videos, 'video')}, "
+        f"{summary.media_bytes / 1e6:.1f} MB",
     )
     detail = ", ".join(f"{n} {k}" for k, n in sorted(summary.warnings_by_kind.items()))
     table.add_row("warnings", str(summary.warnings), detail)
@@ -319,12 +505,23 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
     skipped = ", ".join(f"{n} {k}" for k, n in sorted(summary.skipped.items()))
     if skipped:
         table.add_row("left out", str(sum(summary.skipped.values())), skipped)
-    table.add_row(
-        "duration",
-        format_duration(summary.estimated_seconds),
-        "estimated, within the write budget (5,000 points/h, 35,000/day)",
-    )
+    if summary.pending == 0:
+        table.add_row("duration", "0", "nothing left to publish")
+    else:
+        table.add_row(
+            "duration",
+            _publishing_time(summary.estimated_seconds),
+            f"estimated, {BUDGET_WORDS}",
+        )
+    if debug():
+        table.add_row("budget", "", "5,000 points an hour, 35,000 a day; a post costs 3")
     return table
+
+
+def _publishing_time(seconds: float) -> str:
+    # A plan that fits the first batch would read "0 s": it takes a moment, not nothing.
+    # (Short: a wide count column would squeeze the details of the table into two lines.)
+    return "< 1 min" if seconds < 60 else format_duration(seconds)
 
 
 # --- preview -------------------------------------------------------------------------------
@@ -344,17 +541,25 @@ def preview_command(app: AppContext, out: Path | None) -> None:
     Example: departures migrate preview --out preview.html
     """
     workspace = _open(app)
-    console = Console(stderr=True)
-    with _progress(console) as bar:
-        task = bar.add_task("Thumbnails", total=None)
+    with _progress() as bar:
+        task = bar.add_task("Making thumbnails", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
         result = write_preview(workspace, out, progress=progress)
     Console().print(summary_table(result.summary, title="Planned migration"))
+    summary = result.summary
     pages = f", {result.pages} pages" if result.pages > 1 else ""
-    click.echo(f"Preview: {result.path} ({result.posts} posts in {result.threads} threads{pages})")
+    click.echo(
+        f"Preview: {result.path} ({plural(result.posts, 'post')}: "
+        f"{plural(summary.standalone_posts, 'stand-alone post')} and "
+        f"{plural(summary.threads, 'thread')}{pages})"
+    )
+    next_step(
+        "open the page in your browser; then departures migrate alt-text export "
+        "(describe your images) or departures migrate run (publish)"
+    )
 
 
 # --- alt text ------------------------------------------------------------------------------
@@ -373,17 +578,34 @@ def alt_text() -> None:
     is_flag=True,
     help="Every image and video of your tweets, not only the planned ones.",
 )
+@click.option(
+    "--separator",
+    type=click.Choice(["comma", "semicolon", "tab"]),
+    default=None,
+    help="Between columns [default: as Excel expects in your language: semicolon for "
+    "Dutch, French or German, comma otherwise].",
+)
 @pass_app
-def alt_text_export(app: AppContext, file: Path | None, everything: bool) -> None:
+def alt_text_export(
+    app: AppContext, file: Path | None, everything: bool, separator: str | None
+) -> None:
     """Write a CSV (tweet_id, media_file, alt, ...) to fill in [default: <workspace>/alt-text.csv].
 
-    Example: departures migrate alt-text export alt.csv
+    Example: departures migrate alt-text export alt.csv --separator semicolon
     """
+    from departures.migrate.alttext import default_separator
+
     workspace = _open(app)
     target = file or workspace.path / "alt-text.csv"
-    count = export_alt_texts(workspace, target, everything=everything)
-    click.echo(f"Wrote {count} media rows to {target}.")
-    click.echo(f"Fill the 'alt' column, then: departures migrate alt-text import {target}")
+    chosen = _SEPARATORS[separator] if separator else default_separator()
+    count = export_alt_texts(workspace, target, everything=everything, separator=chosen)
+    name = {",": "commas", ";": "semicolons", "\t": "tabs"}[chosen]
+    click.echo(f"Wrote {plural(count, 'image or video', 'images and videos')} to {target} "
+               f"(columns separated by {name}).")  # fmt: skip
+    next_step(f"fill the 'alt' column, then: departures migrate alt-text import {target}")
+
+
+_SEPARATORS = {"comma": ",", "semicolon": ";", "tab": "\t"}
 
 
 @alt_text.command("import")
@@ -400,8 +622,9 @@ def alt_text_import(app: AppContext, file: Path) -> None:
         click.echo(f"Warning: {warning}")
     click.echo(
         f"Alt texts: {result.updated} set, {result.cleared} removed, {result.unchanged} "
-        f"unchanged; {result.plan_rows_updated} planned posts updated."
+        f"unchanged; {plural(result.plan_rows_updated, 'planned post')} updated."
     )
+    next_step("departures migrate preview (check the images and their descriptions)")
 
 
 # The publisher's commands (run, status, verify, undo) attach themselves to ``migrate``.

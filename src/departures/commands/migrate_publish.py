@@ -23,6 +23,7 @@ from departures.bluesky.pds import Pds
 from departures.bluesky.session import SessionStore, open_client
 from departures.commands.context import AppContext, pass_app
 from departures.commands.migrate import migrate
+from departures.commands.options import server_url
 from departures.errors import BlueskyError, WorkspaceError
 from departures.migrate import publish as publishing
 from departures.migrate.undo import to_undo, undo
@@ -33,7 +34,7 @@ _PACE = click.option(
     default="full",
     show_default=True,
     envvar="DEPARTURES_PACE",
-    help="'full' (the server's budget), 'gentle' "
+    help="'full' (as fast as Bluesky allows: about 1,600 posts an hour), 'gentle' "
     f"({publishing.GENTLE_WRITES_PER_HOUR} writes an hour, spread evenly) or a number of "
     "writes per hour [env DEPARTURES_PACE].",
 )
@@ -42,14 +43,15 @@ _MARGIN = click.option(
     type=click.FloatRange(0.0, 0.9),
     default=0.02,
     show_default=True,
-    help="Fraction of the server's budget to leave unused in every window.",
+    help="Fraction of the server's write limit to leave unused (0.02: 2 %).",
 )
 _NO_BUDGET = click.option(
     "--no-budget",
     is_flag=True,
     envvar="DEPARTURES_NO_BUDGET",
-    help="Only for a server without rate limits (a local sandbox): do not pace by the "
-    "budget of a real PDS (its 429s are still obeyed) [env DEPARTURES_NO_BUDGET].",
+    help="Only for a server without a write limit (a local sandbox): do not keep to "
+    "Bluesky's limit of about 1,600 posts an hour (a server that says 'slow down' is still "
+    "obeyed) [env DEPARTURES_NO_BUDGET].",
 )
 _HANDLE = click.option(
     "--handle", default=None, help="The logged-in account to use (default: the current one)."
@@ -111,10 +113,17 @@ def run_command(
 
     Example: departures migrate run --pace gentle
     """
+    from departures.commands.options import next_step
+    from departures.workspace.db import DB_NAME, Workspace
+
     config = publishing.budget_config(_pace(pace), margin, unlimited=no_budget)
-    workspace = app.workspace()
+    nothing = WorkspaceError("Nothing is planned yet", "Run 'departures migrate plan' first")
+    # No workspace, no plan: said as such, and without creating an empty workspace.
+    if not (Workspace.resolve_path(app.workspace_option) / DB_NAME).exists():
+        raise nothing
+    workspace = app.workspace(create=False)
     if publishing.status(workspace, config).planned == 0:
-        raise WorkspaceError("Nothing is planned yet", "Run 'departures migrate plan' first")
+        raise nothing
     pds = open_pds(handle)
     console = Console(stderr=True)
     with Progress(
@@ -160,34 +169,51 @@ def run_command(
         )
     if status.failures:
         click.echo("See why with: departures migrate status", err=True)
+    if status.pending:
+        next_step("departures migrate run (again, to publish the rest)")
+    else:
+        next_step("departures migrate verify (check that people can see the posts)")
 
 
 @migrate.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @pass_app
 def status_command(app: AppContext, as_json: bool) -> None:
-    """Planned, published, pending and failed posts, with the reasons and the ETA.
+    """Planned, published, pending and failed posts, with the reasons and the time left.
 
     Example: departures migrate status --json
     """
-    state = publishing.status(app.workspace())
+    from departures.commands.options import next_step, plural
+
+    state = publishing.status(app.workspace(create=False))
     if as_json:
         click.echo(json.dumps(state.to_json(), indent=2))
         return
+    failed = len(state.failures) - state.blocked
     click.echo(
-        f"planned {state.planned}, published {state.published}, pending {state.pending}, "
-        f"failed {len(state.failures) - state.blocked}, blocked {state.blocked}"
-        + (f", undone {state.undone}" if state.undone else "")
+        f"{plural(state.planned, 'planned post')}: {state.published} published, "
+        f"{state.pending} still to publish, {failed} failed, {state.blocked} blocked "
+        "(blocked: a reply or quote of a post that failed, published once that one is)"
+        + (f", {state.undone} deleted again by undo" if state.undone else "")
+        + "."
     )
     if state.pending:
         click.echo(
-            f"Time needed for the pending posts under the write budget: about "
-            f"{_duration(state.eta_seconds)}."
+            f"Publishing the rest takes about {_duration(state.eta_seconds)} "
+            "(Bluesky allows about 1,600 posts an hour and 11,600 a day)."
         )
     for failure in state.failures[:50]:
         click.echo(f"  {failure['key']} {failure['status']}: {failure['reason']}")
     if len(state.failures) > 50:
         click.echo(f"  ... and {len(state.failures) - 50} more (see --json)")
+    if state.planned == 0:
+        next_step("departures migrate plan")
+    elif failed:
+        next_step("departures migrate run --retry-failed (once the reasons above are fixed)")
+    elif state.pending:
+        next_step("departures migrate run (it resumes where it stopped)")
+    else:
+        next_step("departures migrate verify (check that the posts are visible)")
 
 
 @migrate.command("verify")
@@ -196,13 +222,14 @@ def status_command(app: AppContext, as_json: bool) -> None:
     "--appview",
     envvar=APPVIEW_ENV,
     default=None,
-    help="The AppView to ask (default: the sandbox's for a sandbox account, else "
-    f"https://public.api.bsky.app) [env {APPVIEW_ENV}].",
+    callback=server_url,
+    help="The Bluesky service that shows posts to people, to ask (default: the sandbox's "
+    f"for a sandbox account, else https://public.api.bsky.app) [env {APPVIEW_ENV}].",
 )
 @click.option(
     "--repair",
     is_flag=True,
-    help="Look up the missing posts on the PDS and publish again those that are gone.",
+    help="Look up the missing posts on your server and publish again those that are gone.",
 )
 @click.option(
     "--wait",
@@ -210,18 +237,20 @@ def status_command(app: AppContext, as_json: bool) -> None:
     type=click.FloatRange(0, 3600),
     default=0,
     show_default=True,
-    help="Seconds to keep asking for posts the AppView does not show yet (it indexes "
-    "a burst of new posts with some delay).",
+    help="Seconds to keep asking for posts Bluesky does not show yet (it takes a moment "
+    "to show a burst of new posts).",
 )
 @pass_app
 def verify_command(
     app: AppContext, handle: str | None, appview: str | None, repair: bool, wait_seconds: float
 ) -> None:
-    """Check through the AppView that the published posts are visible.
+    """Check that people can see the published posts on Bluesky.
 
     Example: departures migrate verify --repair
     """
-    workspace = app.workspace()
+    from departures.commands.options import next_step
+
+    workspace = app.workspace(create=False)
     pds: Pds | None = None
     stored = SessionStore().get(handle)
     if repair or appview is None:
@@ -237,20 +266,27 @@ def verify_command(
             f"{len(report.missing)} are not (yet) visible: "
             + ", ".join(report.missing[:10])
             + (" ..." if len(report.missing) > 10 else "")
-            + ". The AppView may still be indexing them: check again in a minute, or "
+            + ". Bluesky may still be catching up with them: check again in a minute, or "
             "run 'departures migrate verify --repair'."
         )
     if repair:
         if report.on_pds_only:
             click.echo(
-                f"{len(report.on_pds_only)} exist on your PDS but the AppView does not show "
-                "them (still indexing, or taken down): check again later."
+                f"{len(report.on_pds_only)} exist on your server but Bluesky does not show "
+                "them yet (still catching up, or taken down): check again later."
             )
         if report.recreate:
-            click.echo(f"{len(report.recreate)} were gone from your PDS: publishing them again.")
+            click.echo(
+                f"{len(report.recreate)} were gone from your PDS (the server that holds your "
+                "account): publishing them again."
+            )
             assert pds is not None
             result = publishing.Publisher(workspace, pds).run()
             click.echo(f"Published {result.published} again.")
+    if report.missing and not repair:
+        next_step("departures migrate verify --wait 60")
+    else:
+        next_step("departures audience match (find the accounts you followed, on Bluesky)")
 
 
 @migrate.command("undo")
@@ -266,7 +302,7 @@ def undo_command(
 
     Example: departures migrate undo --yes
     """
-    workspace = app.workspace()
+    workspace = app.workspace(create=False)
     targets = to_undo(workspace)
     pds = open_pds(handle)
     if not yes:

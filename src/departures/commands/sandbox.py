@@ -83,9 +83,14 @@ def install_progress() -> Iterator[ProgressCallback | None]:
     "--appview/--no-appview",
     default=True,
     show_default=True,
-    help="Also run the AppView (app.bsky.* reads; needs PostgreSQL).",
+    help="Also run the AppView, the service that shows posts and finds accounts "
+    "(needs PostgreSQL).",
 )
-@click.option("--rate-limits", is_flag=True, help="Enforce the PDS's real rate limits (429s).")
+@click.option(
+    "--rate-limits",
+    is_flag=True,
+    help="Enforce the write limits of a real Bluesky server (about 1,600 posts an hour).",
+)
 def up(base_port: int, appview: bool, rate_limits: bool) -> None:
     """Start the sandbox network in the background and print its URLs.
 

@@ -1,10 +1,13 @@
 """Alt text the user writes, since the X archive has none: a CSV out, the same CSV back in.
 
 The CSV is UTF-8 with a byte-order mark, so Excel and LibreOffice open it with accents and
-emoji intact. Columns: ``tweet_id``, ``media_file``, ``alt`` (the only column read back
-besides the two keys), and for context ``type``, ``date``, ``url`` and ``text``. A row is
-matched by its media file name, whose first part is the tweet id: a spreadsheet that turned
-the long ``tweet_id`` into ``1.72455E+18`` loses nothing.
+emoji intact, separated the way the user's Excel expects (``;`` where the decimal mark is a
+comma, as in Belgium, the Netherlands, France and Germany; ``,`` elsewhere); import reads
+all three separators, with Excel's quoting (a quote inside a cell doubled). Columns:
+``tweet_id``, ``media_file``, ``alt`` (the only column read back besides the two keys), and
+for context ``type``, ``date``, ``url`` and ``text``. A row is matched by its media file
+name, whose first part is the tweet id: a spreadsheet that turned the long ``tweet_id``
+into ``1.72455E+18`` loses nothing.
 
 Import is all or nothing: a file that is not such a CSV changes nothing and says why in one
 line; rows that name no known media, or alt text over the limit, are reported line by line
@@ -16,6 +19,9 @@ from __future__ import annotations
 
 import csv
 import io
+import locale
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,10 +35,58 @@ from departures.migrate.plan import published_keys
 from departures.migrate.richtext import grapheme_count
 from departures.workspace.db import Workspace
 
-__all__ = ["AltTextError", "ImportResult", "export_alt_texts", "import_alt_texts"]
+__all__ = [
+    "AltTextError",
+    "ImportResult",
+    "default_separator",
+    "export_alt_texts",
+    "import_alt_texts",
+    "separator_for_locale",
+]
 
 COLUMNS = ["tweet_id", "media_file", "alt", "type", "date", "url", "text"]
 _SNIPPET = 120
+_KEYS = ("tweet_id", "media_file", "alt")
+SEPARATORS = (",", ";", "\t")
+
+# Excel splits a "CSV" on the list separator of the system's regional settings, which is ";"
+# wherever the decimal mark is a comma. Languages and countries where that is so:
+_SEMICOLON_LANGUAGES = frozenset(
+    ("nl", "fr", "de", "es", "it", "pt", "da", "sv", "fi", "nb", "nn", "no", "is", "pl", "cs",
+     "sk", "sl", "hu", "ro", "bg", "hr", "sr", "ru", "uk", "el", "tr", "et", "lv", "lt", "ca",
+     "eu", "gl", "lb")
+)  # fmt: skip
+_SEMICOLON_COUNTRIES = frozenset(("BE", "NL", "FR", "DE", "AT", "LU", "CH"))
+
+
+def separator_for_locale(name: str | None) -> str:
+    """The separator Excel expects under the locale ``name`` (``nl_BE.UTF-8``, ``fr-BE``...).
+
+    ``;`` for a language or country whose decimal mark is a comma, ``,`` otherwise (and for
+    ``C``, ``POSIX`` or an unknown name).
+    """
+    if not name:
+        return ","
+    tag = name.split(".", 1)[0].split("@", 1)[0].replace("-", "_")
+    language, _, country = tag.partition("_")
+    if language.lower() in _SEMICOLON_LANGUAGES or country.upper() in _SEMICOLON_COUNTRIES:
+        return ";"
+    return ","
+
+
+def default_separator(environ: Mapping[str, str] | None = None) -> str:
+    """The separator for this user: from ``LC_ALL``, ``LC_NUMERIC`` or ``LANG`` (in POSIX
+    order), else the process locale (Windows has no such variables)."""
+    env = os.environ if environ is None else environ
+    for variable in ("LC_ALL", "LC_NUMERIC", "LANG"):
+        if env.get(variable):
+            return separator_for_locale(env[variable])
+    if environ is not None:
+        return ","
+    try:
+        return separator_for_locale(locale.getlocale(locale.LC_NUMERIC)[0])
+    except (ValueError, TypeError):
+        return ","
 
 
 class AltTextError(DeparturesError):
@@ -50,12 +104,21 @@ class ImportResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def export_alt_texts(workspace: Workspace, target: Path, *, everything: bool = False) -> int:
+def export_alt_texts(
+    workspace: Workspace,
+    target: Path,
+    *,
+    everything: bool = False,
+    separator: str = ",",
+) -> int:
     """Write the alt-text CSV to ``target``; return the number of media rows written.
 
     The media of planned posts by default (all media of the archive's own tweets when there
-    is no plan yet, or with ``everything``), with any alt text already stored.
+    is no plan yet, or with ``everything``), with any alt text already stored. ``separator``
+    is one of ``,``, ``;`` or a tab (see :func:`default_separator`).
     """
+    if separator not in SEPARATORS:
+        raise AltTextError(f"Cannot separate columns by {separator!r}", "Use ',', ';' or a tab")
     conn = workspace.conn
     username_row = conn.execute("SELECT username FROM account LIMIT 1").fetchone()
     username = str(username_row[0]) if username_row and username_row[0] else "i"
@@ -72,7 +135,7 @@ def export_alt_texts(workspace: Workspace, target: Path, *, everything: bool = F
         "ORDER BY t.created_at, m.tweet_id, m.position"
     ).fetchall()
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=separator)
     writer.writerow(COLUMNS)
     for tweet_id, file_path, alt, kind, created_at, text in rows:
         snippet = " ".join(str(text).split())
@@ -118,7 +181,8 @@ def import_alt_texts(workspace: Workspace, source: Path) -> ImportResult:
     for line, row in rows:
         raw_id = (row.get("tweet_id") or "").strip()
         name = (row.get("media_file") or "").strip().rsplit("/", 1)[-1]
-        alt = (row.get("alt") or "").strip()
+        # A cell edited on Windows may hold CRLF line breaks: alt text keeps plain newlines.
+        alt = (row.get("alt") or "").replace("\r\n", "\n").strip()
         candidates = []
         if raw_id.isdigit():
             candidates.append(int(raw_id))
@@ -224,15 +288,14 @@ def _read_csv(source: Path) -> list[tuple[int, dict[str, str]]]:
                 f"{source} is not a text file in UTF-8",
                 "Save it as 'CSV UTF-8' and import again",
             ) from exc
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
-            text.split("\n", 1)[0], delimiters=",;\t"
-        )
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    # Only the separator varies (Excel's list separator); quoting is always Excel's: a quote
+    # inside a quoted cell is doubled. (csv.Sniffer, asked for a dialect, also guesses the
+    # quoting from the header line, which has no quotes, and then cuts alt text at a quote.)
+    reader = csv.DictReader(
+        io.StringIO(text, newline=""), dialect=csv.excel, delimiter=_separator_of(text)
+    )
     fields = [f.strip().lower() for f in reader.fieldnames or []]
-    missing = [c for c in ("tweet_id", "media_file", "alt") if c not in fields]
+    missing = [c for c in _KEYS if c not in fields]
     if missing:
         raise AltTextError(
             f"{source} has no column {', '.join(missing)} in its first line",
@@ -251,3 +314,15 @@ def _read_csv(source: Path) -> list[tuple[int, dict[str, str]]]:
             "Fix that line or export again",
         ) from exc
     return rows
+
+
+def _separator_of(text: str) -> str:
+    """The separator that splits the header line into our key columns (``,`` when none does)."""
+    header = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    best, best_found = ",", 0
+    for separator in SEPARATORS:
+        cells = {c.strip().lower() for c in next(csv.reader([header], delimiter=separator), [])}
+        found = sum(key in cells for key in _KEYS)
+        if found > best_found:
+            best, best_found = separator, found
+    return best

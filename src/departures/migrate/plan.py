@@ -34,9 +34,11 @@ from departures.migrate.select import Selected, Selection, select_tweets
 from departures.workspace.db import Workspace
 
 __all__ = [
+    "NothingPlanned",
     "PlanSummary",
     "build_plan",
     "format_duration",
+    "last_choices",
     "load_alt_texts",
     "load_tweets",
     "plan_summary",
@@ -45,6 +47,27 @@ __all__ = [
 
 Progress = Callable[[int, int], None]
 PLAN_OPTIONS_META = "migrate_plan_options"
+
+
+class NothingPlanned(WorkspaceError):
+    """New choices match nothing to publish: the plan that has posts to publish is kept."""
+
+    def __init__(self, pending: int) -> None:
+        super().__init__(
+            f"These choices match no tweet to publish, so the stored plan of {pending:,} "
+            f"{'post' if pending == 1 else 'posts'} to publish stays as it was",
+            "Check the choices (a date like --since 2019-01-01?), or pass --replace to "
+            "empty the plan",
+        )
+        self.pending = pending
+
+
+def last_choices(conn: sqlite3.Connection) -> tuple[str, dict[str, Any]] | None:
+    """(when, choices) of the last plan stored with its choices, or None."""
+    row = conn.execute(
+        "SELECT planned_at, choices FROM plan_choices ORDER BY id DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else (str(row[0]), dict(orjson.loads(row[1])))
 
 
 @dataclass
@@ -67,6 +90,9 @@ class PlanSummary:
     #: still linking to the X profile.
     bluesky_mentions: int = 0
     x_profile_mentions: int = 0
+    #: Posts that stand alone, and threads (a self-thread, or a long tweet split in parts).
+    standalone_posts: int = 0
+    threads: int = 0
 
     @property
     def pending(self) -> int:
@@ -92,6 +118,8 @@ class PlanSummary:
             "estimated_seconds": self.estimated_seconds,
             "bluesky_mentions": self.bluesky_mentions,
             "x_profile_mentions": self.x_profile_mentions,
+            "standalone_posts": self.standalone_posts,
+            "threads": self.threads,
         }
 
 
@@ -224,11 +252,16 @@ def build_plan(
     limits: MediaLimits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     budget: WriteBudget | None = None,
+    choices: Mapping[str, Any] | None = None,
+    replace: bool = True,
 ) -> PlanSummary:
     """Plan the migration of the tweets ``selection`` picks; return the plan's summary.
 
     ``mention_dids`` maps X account ids or lower-case screen names to Bluesky DIDs (the
-    audience part fills it); mentions without one link to the X profile.
+    audience part fills it); mentions without one link to the X profile. ``choices`` (the
+    options as the user gave them) are recorded with the plan in ``plan_choices``. Without
+    ``replace``, choices that leave nothing to publish raise :class:`NothingPlanned` and
+    keep a plan that still has posts to publish.
     """
     conn = workspace.conn
     tweets = load_tweets(workspace)
@@ -255,6 +288,14 @@ def build_plan(
                 "Posts were published while the plan was being made",
                 "Stop 'departures migrate run' before planning again",
             )
+        if not drafts and not replace:
+            pending = conn.execute(
+                "SELECT COUNT(*) FROM plan_posts WHERE tweet_id NOT IN "
+                "(SELECT value FROM json_each(?))",
+                (orjson.dumps(sorted(published_tweets)).decode(),),
+            ).fetchone()[0]
+            if pending:
+                raise NothingPlanned(pending)
         conn.execute(
             "DELETE FROM plan_posts WHERE tweet_id NOT IN (SELECT value FROM json_each(?))",
             (orjson.dumps(sorted(published_tweets)).decode(),),
@@ -271,6 +312,12 @@ def build_plan(
                 }
             ).decode(),
         )
+        if choices is not None:
+            conn.execute(
+                "INSERT INTO plan_choices (planned_at, choices, posts) VALUES (?, ?, "
+                "(SELECT COUNT(*) FROM plan_posts))",
+                (planned_at, orjson.dumps(dict(choices)).decode()),
+            )
     summary = plan_summary(workspace, budget=budget)
     summary.skipped = selected.skipped
     summary.selection_warnings = selected.warnings
@@ -432,10 +479,12 @@ def plan_summary(workspace: Workspace, *, budget: WriteBudget | None = None) -> 
     conn = workspace.conn
     published = published_keys(conn)
     summary = PlanSummary()
-    for key, part, parts, kind, media, warnings, record in conn.execute(
-        "SELECT key, part, parts, kind, media, warnings, record FROM plan_posts"
+    thread_sizes: Counter[str] = Counter()
+    for key, part, parts, kind, media, warnings, record, root_key in conn.execute(
+        "SELECT key, part, parts, kind, media, warnings, record, root_key FROM plan_posts"
     ):
         summary.posts += 1
+        thread_sizes[str(root_key or key)] += 1
         _count_mentions(summary, orjson.loads(record))
         if key in published:
             summary.published += 1
@@ -452,6 +501,8 @@ def plan_summary(workspace: Workspace, *, budget: WriteBudget | None = None) -> 
         for warning in orjson.loads(warnings):
             summary.warnings += 1
             summary.warnings_by_kind[warning_kind(str(warning))] += 1
+    summary.threads = sum(1 for size in thread_sizes.values() if size > 1)
+    summary.standalone_posts = len(thread_sizes) - summary.threads
     summary.estimated_seconds = (budget or WriteBudget()).estimate_seconds(
         n_creates=summary.pending
     )

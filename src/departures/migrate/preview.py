@@ -204,7 +204,8 @@ def render_pages(
                 post.page = page_name
     by_key = {p.key: p for p in posts}
     missing_alt = summary.warnings_by_kind.get(MISSING_ALT, 0)
-    head = _summary_html(summary, len(threads), missing_alt)
+    in_threads = sum(1 for thread in threads if len(thread) > 1)
+    head = _summary_html(summary, len(threads) - in_threads, in_threads, missing_alt)
     pages = []
     for number, (page_name, chunk) in enumerate(zip(names, chunks, strict=True), 1):
         nav = _nav(names, number)
@@ -231,21 +232,26 @@ def _nav(names: Sequence[str], current: int) -> str:
     return f"<nav class='pages'>Pages: {' '.join(links)}</nav>"
 
 
-def _summary_html(summary: PlanSummary, threads: int, missing_alt: int) -> str:
+def _summary_html(summary: PlanSummary, standalone: int, in_threads: int, missing_alt: int) -> str:
     kinds = ", ".join(f"{n} {_e(kind)}" for kind, n in sorted(summary.tweets_by_kind.items()) if n)
     tweets = sum(summary.tweets_by_kind.values())
     media = summary.images + summary.videos
+    seconds = summary.estimated_seconds
+    duration = "under a minute" if seconds < 60 else format_duration(seconds)
     items = [
         f"<li><b>{tweets}</b> {_plural(tweets, 'tweet')} ({kinds or 'none'})</li>",
-        f"<li><b>{summary.posts}</b> Bluesky {_plural(summary.posts, 'post')} in "
-        f"<b>{threads}</b> {_plural(threads, 'thread')} ({summary.split_tweets} long "
+        # Stand-alone posts and threads apart: "28 posts in 20 threads" said that 20 posts
+        # were threads when most of them stand alone.
+        f"<li><b>{summary.posts}</b> Bluesky {_plural(summary.posts, 'post')}: "
+        f"<b>{standalone}</b> stand-alone, <b>{in_threads}</b> "
+        f"{_plural(in_threads, 'thread')} ({summary.split_tweets} long "
         f"{_plural(summary.split_tweets, 'tweet')} split; {summary.published} already "
         "published)</li>",
         f"<li><b>{media}</b> media: {summary.images} {_plural(summary.images, 'image')}, "
         f"{summary.videos} {_plural(summary.videos, 'video')} "
         f"({summary.media_bytes / 1e6:.1f} MB in the archive)</li>",
-        f"<li>About <b>{format_duration(summary.estimated_seconds)}</b> of publishing within "
-        "the write budget</li>",
+        f"<li>About <b>{duration}</b> of publishing (Bluesky allows about 1,600 posts an "
+        "hour and 11,600 a day)</li>",
         f"<li class='{'bad' if summary.warnings else ''}'><b>{summary.warnings}</b> "
         f"{_plural(summary.warnings, 'warning')}"
         + "".join(f"; {n} {_e(kind)}" for kind, n in sorted(summary.warnings_by_kind.items()))

@@ -390,6 +390,19 @@ _AUDIENCE_SCHEMA = """
 """
 
 
+def m030_plan_choices(conn: sqlite3.Connection) -> None:
+    """The choices of every stored plan, so ``migrate plan --again`` can repeat them.
+
+    ``plan_choices``: one row per plan stored, newest last: ``planned_at``, ``choices`` (JSON
+    object of the options of ``departures migrate plan``, tweet ids of ``--include`` and
+    ``--exclude`` files resolved) and ``posts`` (the posts the plan held).
+    """
+    conn.execute(
+        "CREATE TABLE plan_choices (id INTEGER PRIMARY KEY, planned_at TEXT NOT NULL, "
+        "choices TEXT NOT NULL, posts INTEGER NOT NULL)"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_archive,
@@ -397,4 +410,5 @@ MIGRATIONS: list[Migration] = [
     m010_migrate_plan,
     m011_publish_journal,
     m020_audience,
+    m030_plan_choices,
 ]
