@@ -25,6 +25,7 @@ from rich.table import Table
 
 from departures.audience.store import mention_dids
 from departures.commands.context import AppContext, pass_app
+from departures.commands.lazy import LazyCommand, LazyGroup
 from departures.errors import DeparturesError, WorkspaceError
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
 from departures.migrate.media import DEFAULT_LIMITS
@@ -33,8 +34,49 @@ from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
 from departures.workspace.db import Workspace
 
+# The subcommands in the order of the work. The publisher's (run, status, verify, undo) live in
+# migrate_publish, which needs the Bluesky client: it is imported only when one of them is
+# used, so that plan, preview and alt-text start quickly.
+COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand(
+        "plan",
+        "departures.commands.migrate:plan_command",
+        "Choose the tweets to migrate and store the posts they become.",
+    ),
+    LazyCommand(
+        "preview",
+        "departures.commands.migrate:preview_command",
+        "Write an HTML page showing every planned post as it will look, with its warnings.",
+    ),
+    LazyCommand(
+        "alt-text",
+        "departures.commands.migrate:alt_text",
+        "Write alt text for your images in a spreadsheet (the X archive has none).",
+    ),
+    LazyCommand(
+        "run",
+        "departures.commands.migrate_publish:run_command",
+        "Publish the plan to Bluesky, exactly once, within the account's write budget.",
+    ),
+    LazyCommand(
+        "status",
+        "departures.commands.migrate_publish:status_command",
+        "Planned, published, pending and failed posts, with the reasons and the ETA.",
+    ),
+    LazyCommand(
+        "verify",
+        "departures.commands.migrate_publish:verify_command",
+        "Check through the AppView that the published posts are visible.",
+    ),
+    LazyCommand(
+        "undo",
+        "departures.commands.migrate_publish:undo_command",
+        "Delete from Bluesky every post this workspace published (replies first).",
+    ),
+)
 
-@click.group()
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
 def migrate() -> None:
     """Turn your tweets into Bluesky posts: plan, preview, then publish.
 
@@ -402,7 +444,3 @@ def alt_text_import(app: AppContext, file: Path) -> None:
         f"Alt texts: {result.updated} set, {result.cleared} removed, {result.unchanged} "
         f"unchanged; {result.plan_rows_updated} planned posts updated."
     )
-
-
-# The publisher's commands (run, status, verify, undo) attach themselves to ``migrate``.
-from departures.commands import migrate_publish  # noqa: E402, F401
