@@ -57,7 +57,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     ),
     LazyCommand(
         "migrate",
-        "departures.commands.migrate:migrate",
+        "departures.commands.migrate_group:migrate",
         "Turn your tweets into Bluesky posts: plan, preview, then publish.",
     ),
     LazyCommand(

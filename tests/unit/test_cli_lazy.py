@@ -45,7 +45,8 @@ try:
     main(sys.argv[1:])
 except SystemExit:
     pass
-print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in {heavy!r})), file=sys.stderr)
+found = [m for m in sys.modules if m in {heavy!r} or m.split(".")[0] in {heavy!r}]
+print(json.dumps(sorted(found)), file=sys.stderr)
 """
 
 
@@ -108,6 +109,22 @@ def test_quick_commands_import_neither_the_sdk_nor_sqlalchemy_nor_the_web_stack(
     assert "Usage: departures" in result.stdout, result.stderr
     imported = json.loads(result.stderr.strip().splitlines()[-1])
     assert imported == [], f"departures {' '.join(args)} imported {imported}"
+
+
+def test_the_publishers_commands_start_without_the_planner() -> None:
+    planner = {
+        "departures.migrate.plan",
+        "departures.migrate.convert",
+        "departures.migrate.preview",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(heavy=planner), "migrate", "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "Usage: departures migrate run" in result.stdout, result.stderr
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == []
 
 
 def test_an_unknown_command_is_refused_without_loading_the_others() -> None:

@@ -7,18 +7,7 @@ from typing import Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from departures.archive.importer import import_archive
 from departures.archive.stats import archive_stats
 from departures.commands.context import AppContext, pass_app
 
@@ -39,6 +28,20 @@ def import_command(app: AppContext, path: Path) -> None:
 
     Example: departures archive import twitter-2026-03-06.zip
     """
+    # Imported here: 'archive stats' and every help screen start without the import engine.
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from departures.archive.importer import import_archive
+
     workspace = app.workspace()
     console = Console(stderr=True)
     with Progress(

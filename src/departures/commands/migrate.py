@@ -1,4 +1,8 @@
-"""``departures migrate ...``: plan, preview and alt text (publishing is in migrate_publish)."""
+"""``departures migrate plan/preview/alt-text``: choosing, previewing and describing the posts.
+
+The ``migrate`` group and its registry are in :mod:`departures.commands.migrate_group`; the
+publisher's commands are in :mod:`departures.commands.migrate_publish`.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +29,6 @@ from rich.table import Table
 
 from departures.audience.store import mention_dids
 from departures.commands.context import AppContext, pass_app
-from departures.commands.lazy import LazyCommand, LazyGroup
 from departures.errors import DeparturesError, WorkspaceError
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
 from departures.migrate.media import DEFAULT_LIMITS
@@ -33,56 +36,6 @@ from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
 from departures.workspace.db import Workspace
-
-# The subcommands in the order of the work. The publisher's (run, status, verify, undo) live in
-# migrate_publish, which needs the Bluesky client: it is imported only when one of them is
-# used, so that plan, preview and alt-text start quickly.
-COMMANDS: tuple[LazyCommand, ...] = (
-    LazyCommand(
-        "plan",
-        "departures.commands.migrate:plan_command",
-        "Choose the tweets to migrate and store the posts they become.",
-    ),
-    LazyCommand(
-        "preview",
-        "departures.commands.migrate:preview_command",
-        "Write an HTML page showing every planned post as it will look, with its warnings.",
-    ),
-    LazyCommand(
-        "alt-text",
-        "departures.commands.migrate:alt_text",
-        "Write alt text for your images in a spreadsheet (the X archive has none).",
-    ),
-    LazyCommand(
-        "run",
-        "departures.commands.migrate_publish:run_command",
-        "Publish the plan to Bluesky, exactly once, within the account's write budget.",
-    ),
-    LazyCommand(
-        "status",
-        "departures.commands.migrate_publish:status_command",
-        "Planned, published, pending and failed posts, with the reasons and the ETA.",
-    ),
-    LazyCommand(
-        "verify",
-        "departures.commands.migrate_publish:verify_command",
-        "Check through the AppView that the published posts are visible.",
-    ),
-    LazyCommand(
-        "undo",
-        "departures.commands.migrate_publish:undo_command",
-        "Delete from Bluesky every post this workspace published (replies first).",
-    ),
-)
-
-
-@click.group(cls=LazyGroup, lazy=COMMANDS)
-def migrate() -> None:
-    """Turn your tweets into Bluesky posts: plan, preview, then publish.
-
-    Start with: departures migrate plan, then departures migrate preview
-    """
-
 
 # --- plan ----------------------------------------------------------------------------------
 
@@ -160,7 +113,7 @@ def _open(app: AppContext) -> Workspace:
     return workspace
 
 
-@migrate.command("plan")
+@click.command("plan")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day (YYYY-MM-DD, UTC).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day (UTC), included.")
 @click.option("--originals/--no-originals", default=True, show_default=True, help="Your own posts.")
@@ -372,7 +325,7 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
 # --- preview -------------------------------------------------------------------------------
 
 
-@migrate.command("preview")
+@click.command("preview")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -402,7 +355,7 @@ def preview_command(app: AppContext, out: Path | None) -> None:
 # --- alt text ------------------------------------------------------------------------------
 
 
-@migrate.group("alt-text")
+@click.group("alt-text")
 def alt_text() -> None:
     """Write alt text for your images in a spreadsheet (the X archive has none)."""
 

@@ -1,7 +1,7 @@
 """``departures migrate run/status/verify/undo``: the publisher's commands.
 
-They attach themselves to the ``migrate`` group of :mod:`departures.commands.migrate`, which
-imports this module at its end.
+The ``migrate`` group (:mod:`departures.commands.migrate_group`) imports this module only when
+one of them is used.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from rich.progress import (
 from departures.bluesky.pds import Pds
 from departures.bluesky.session import SessionStore, open_client
 from departures.commands.context import AppContext, pass_app
-from departures.commands.migrate import migrate
 from departures.errors import BlueskyError, WorkspaceError
 from departures.migrate import publish as publishing
 from departures.migrate.undo import to_undo, undo
@@ -90,7 +89,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-@migrate.command("run")
+@click.command("run")
 @_HANDLE
 @_PACE
 @_MARGIN
@@ -162,7 +161,7 @@ def run_command(
         click.echo("See why with: departures migrate status", err=True)
 
 
-@migrate.command("status")
+@click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @pass_app
 def status_command(app: AppContext, as_json: bool) -> None:
@@ -190,7 +189,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
         click.echo(f"  ... and {len(state.failures) - 50} more (see --json)")
 
 
-@migrate.command("verify")
+@click.command("verify")
 @_HANDLE
 @click.option(
     "--appview",
@@ -253,7 +252,7 @@ def verify_command(
             click.echo(f"Published {result.published} again.")
 
 
-@migrate.command("undo")
+@click.command("undo")
 @_HANDLE
 @_MARGIN
 @_NO_BUDGET
