@@ -43,9 +43,11 @@ def _departures() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "departures.cli"]
 
 
-def _wall(command: list[str]) -> float:
+def _wall(command: list[str], env: dict[str, str] | None = None) -> float:
     began = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     return time.perf_counter() - began
 
 
@@ -103,8 +105,8 @@ def bench_migrate_run(posts: int, *, profile: bool) -> bool:
         # Where the difference goes: the fixed cost of the whole process (a second run finds
         # everything published: start-up, session, reconcile, no batch) and, within it, the
         # import of the atproto SDK the write path is built on.
-        again_s = _wall(b.command("migrate", "run", "--no-budget"))
-        help_s = _wall(b.command("--help"))
+        again_s = _wall(b.command("migrate", "run", "--no-budget"), b.env())
+        help_s = _wall(b.command("--help"), b.env())
         sdk_s = statistics.median(
             _wall([sys.executable, "-c", "import atproto_client"]) for _ in range(3)
         )
