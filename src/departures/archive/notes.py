@@ -170,16 +170,16 @@ def reply_names(tweet_text: str, note_text: str) -> str:
     return found.group()
 
 
-def _begins(note: Note, text: str, normalised: str) -> bool:
-    """Whether a tweet's ``text`` (truncated or whole) begins the note's text."""
-    # Mostly the tweet's text (truncated: up to its last whole word) begins the note as it
-    # is: then nothing needs normalising (a raw prefix is one once normalised too).
+def _raw_begins(note: Note, text: str) -> bool:
+    """Whether a tweet's ``text`` begins the note's text as it is (no normalising needed).
+
+    Mostly the tweet's text (truncated: up to its last whole word) begins the note as it is;
+    a raw prefix is one once normalised too.
+    """
     head = text
     if text.endswith("…"):  # truncated: the cut word does not count
         head = text[: max(text.rfind(" ", 0, len(text) - 1), 0)]
-    if len(head) >= 20 and note.text.startswith(head):
-        return True
-    return normalised.startswith(_tweet_prefix(text))
+    return len(head) >= 20 and note.text.startswith(head)
 
 
 def _by_nearness(note: Note, candidates: list[tuple[int, str]]) -> list[tuple[int, str]]:
@@ -194,20 +194,20 @@ def _by_nearness(note: Note, candidates: list[tuple[int, str]]) -> list[tuple[in
 
 def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
     """The id of the tweet (among those created in the note's second) that the note belongs to."""
-    if not candidates:
-        return None
     ordered = _by_nearness(note, candidates)
-    # Once per note, not per candidate; only as much of the note as a tweet needs.
-    normalised = _normalised_head(note.text, max(len(t) for _, t in ordered))
+    normalised: str | None = None
     for tweet_id, text in ordered:
-        if _begins(note, text, normalised):
-            return tweet_id
         names = reply_names(text, note.text)
-        # A reply: its note begins after the @names (and must begin with words, not nothing).
-        if (
-            names
-            and _tweet_prefix(text[len(names) :])
-            and _begins(note, text[len(names) :], normalised)
+        # A reply's note begins after the @names X put before the reply's text (and must
+        # begin with words: names alone match nothing).
+        body = text[len(names) :] if names and _tweet_prefix(text[len(names) :]) else None
+        if _raw_begins(note, text) or (body is not None and _raw_begins(note, body)):
+            return tweet_id
+        if normalised is None:
+            # Once per note, not per candidate; only as much of the note as a tweet needs.
+            normalised = _normalised_head(note.text, max(len(t) for _, t in ordered))
+        if normalised.startswith(_tweet_prefix(text)) or (
+            body is not None and normalised.startswith(_tweet_prefix(body))
         ):
             return tweet_id
     return None
