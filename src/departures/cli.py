@@ -5,10 +5,12 @@ builds the top-level group, carries the global options, and turns a
 :class:`~departures.errors.DeparturesError` into a one-line ``Error: ...`` and a non-zero exit.
 Set ``DEPARTURES_DEBUG=1`` to see the full traceback instead.
 
-The groups are registered lazily (:mod:`departures.commands.lazy`): ``departures --help`` and
-every command that does not talk to Bluesky start without importing the atproto SDK,
-SQLAlchemy or the web stack. The help lists the commands in the order of an organisation's
-journey, from rehearsing in the sandbox to the coalition's departure day.
+The groups are registered lazily (:mod:`departures.commands.lazy`): a command's module is
+imported only when it is used, so ``departures --help`` and the commands that work on the
+workspace alone (archive, migrate plan/preview/alt-text, audience review/accept/reject...)
+start without the atproto SDK, SQLAlchemy or the web stack (``tests/unit/test_cli_lazy.py``).
+The help lists the commands in the order of an organisation's journey, from rehearsing in
+the sandbox to the coalition's departure day.
 """
 
 from __future__ import annotations
