@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 QUICK: list[list[str]] = [
+    ["bench_startup.py"],
     ["bench_budget.py"],
     ["bench_plan.py"],
     ["bench_coalition.py"],
@@ -27,6 +28,7 @@ HEAVY: list[list[str]] = [
     ["bench_import_memory.py"],
     ["bench_sandbox_writes.py"],
     ["bench_migrate_run.py"],
+    ["bench_startup.py", "--migrate-run"],
     ["bench_kill_resume.py"],
 ]
 

@@ -4,6 +4,13 @@ Each part of the product has its command group in :mod:`departures.commands`; th
 builds the top-level group, carries the global options, and turns a
 :class:`~departures.errors.DeparturesError` into a one-line ``Error: ...`` and a non-zero exit.
 Set ``DEPARTURES_DEBUG=1`` to see the full traceback instead.
+
+The groups are registered lazily (:mod:`departures.commands.lazy`): a command's module is
+imported only when it is used, so ``departures --help`` and the commands that work on the
+workspace alone (archive, migrate plan/preview/alt-text, audience review/accept/reject...)
+start without the atproto SDK, SQLAlchemy or the web stack (``tests/unit/test_cli_lazy.py``).
+The help lists the commands in the order of an organisation's journey, from rehearsing in
+the sandbox to the coalition's departure day.
 """
 
 from __future__ import annotations
@@ -15,20 +22,64 @@ from typing import Any
 import click
 
 from departures import __version__
-from departures.commands import archive as archive_commands
-from departures.commands import audience as audience_commands
-from departures.commands import coalition as coalition_commands
-from departures.commands import login as login_commands
-from departures.commands import migrate as migrate_commands
-from departures.commands import sandbox as sandbox_commands
 from departures.commands.context import AppContext
+from departures.commands.lazy import LazyCommand, LazyGroup
 from departures.errors import DeparturesError
 from departures.workspace.db import WORKSPACE_ENV
 
 DEBUG_ENV = "DEPARTURES_DEBUG"
 
+#: The top-level commands in the order of the journey, with the one-line help the top-level
+#: ``--help`` shows without importing them (a test checks it against each docstring).
+COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand(
+        "sandbox",
+        "departures.commands.sandbox:sandbox",
+        "Run a private Bluesky network on this machine for rehearsals and tests.",
+    ),
+    LazyCommand(
+        "login",
+        "departures.commands.login:login",
+        "Log in to Bluesky with an app password and keep the session for later commands.",
+    ),
+    LazyCommand(
+        "whoami",
+        "departures.commands.login:whoami",
+        "Show the account later commands act as.",
+    ),
+    LazyCommand(
+        "logout",
+        "departures.commands.login:logout",
+        "Forget the stored session of an account.",
+    ),
+    LazyCommand(
+        "archive",
+        "departures.commands.archive:archive",
+        "Read your X archive into the local workspace.",
+    ),
+    LazyCommand(
+        "migrate",
+        "departures.commands.migrate_group:migrate",
+        "Turn your tweets into Bluesky posts: plan, preview, then publish.",
+    ),
+    LazyCommand(
+        "audience",
+        "departures.commands.audience:audience",
+        "Find the accounts you followed (and your followers) on Bluesky, and follow them again.",
+    ),
+    LazyCommand(
+        "coalition",
+        "departures.commands.coalition:coalition",
+        "Run a coalition campaign: pledges, notifications and the public departures board.",
+    ),
+)
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(__version__, prog_name="departures")
 @click.option(
     "--workspace",
@@ -45,16 +96,6 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     Start with: departures archive import twitter-archive.zip
     """
     ctx.obj = AppContext(workspace_option=workspace)
-
-
-cli.add_command(archive_commands.archive)
-cli.add_command(sandbox_commands.sandbox)
-cli.add_command(coalition_commands.coalition)
-cli.add_command(migrate_commands.migrate)
-cli.add_command(login_commands.login)
-cli.add_command(login_commands.logout)
-cli.add_command(login_commands.whoami)
-cli.add_command(audience_commands.audience)
 
 
 def _debug() -> bool:

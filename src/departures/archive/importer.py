@@ -1147,11 +1147,8 @@ class _Importer:
             conn.execute(sql)
         conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
         self.report.add("long_posts_restored", linked)
-        for note_id in unlinked:
-            self.report.warn(
-                self.notes_file,
-                f"long post {note_id} matches no tweet of the archive; it stays unpublished",
-            )
+        for note in unlinked:
+            self.report.warn(self.notes_file, note.warning)
         self.tick("linking", 1, 4)
         collapse_edits(conn)
         self.tick("linking", 2, 4)

@@ -5,6 +5,11 @@ tweet was created in the same second as the note; when several tweets share that
 (threads), prefer the one whose snowflake time is nearest *after* the note's; then confirm
 that the tweet's text (truncated, often ending in ``…``) is a prefix of the note's text once
 links are taken out of both.
+
+A reply is the exception to "prefix": X writes the @names a reply answers at the start of the
+tweet's ``full_text`` (``display_text_range`` starts at 0 all the same), while the note leaves
+them out. So a tweet's leading @names may be skipped when it is compared with its note, and the
+restored text keeps them in front of the note's text, as every other reply's text has them.
 """
 
 from __future__ import annotations
@@ -149,32 +154,126 @@ def _normalised_head(text: str, at_least: int) -> str:
     return head if len(head) > at_least else _normalise(text)
 
 
-def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
-    """The id of the tweet (among those created in the note's second) that the note belongs to."""
+# The @names a reply answers, as X writes them before the reply's text: "@alice @bob_2 ".
+_REPLY_NAMES = re.compile(r"(?:[@＠][A-Za-z0-9_]+\s+)+")
+
+
+def reply_names(tweet_text: str, note_text: str) -> str:
+    """The @names that begin a reply's text but not its note ('' when there are none).
+
+    X writes the names a reply answers at the start of the tweet's ``full_text``; the note
+    leaves them out. A note that itself begins with the same names keeps them (nothing to skip).
+    """
+    found = _REPLY_NAMES.match(tweet_text)
+    if found is None or note_text.startswith(found.group()):
+        return ""
+    return found.group()
+
+
+def _raw_begins(note: Note, text: str) -> bool:
+    """Whether a tweet's ``text`` begins the note's text as it is (no normalising needed).
+
+    Mostly the tweet's text (truncated: up to its last whole word) begins the note as it is;
+    a raw prefix is one once normalised too.
+    """
+    head = text
+    if text.endswith("…"):  # truncated: the cut word does not count
+        head = text[: max(text.rfind(" ", 0, len(text) - 1), 0)]
+    return len(head) >= 20 and note.text.startswith(head)
+
+
+def _by_nearness(note: Note, candidates: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The candidates, nearest after the note first, then the ones before it."""
 
     def distance(item: tuple[int, str]) -> tuple[int, int]:
         delta = snowflake_ms(item[0]) - note.created_ms
-        # Nearest after the note first, then the ones before it.
         return (0, delta) if delta >= 0 else (1, -delta)
 
-    ordered = sorted(candidates, key=distance)
+    return sorted(candidates, key=distance)
+
+
+def choose_tweet(note: Note, candidates: list[tuple[int, str]]) -> int | None:
+    """The id of the tweet (among those created in the note's second) that the note belongs to."""
+    ordered = _by_nearness(note, candidates)
     normalised: str | None = None
     for tweet_id, text in ordered:
-        # Mostly the tweet's text (truncated: up to its last whole word) begins the note as
-        # it is: then nothing needs normalising (a raw prefix is one once normalised too).
-        head = text
-        if text.endswith("…"):  # truncated: the cut word does not count
-            head = text[: max(text.rfind(" ", 0, len(text) - 1), 0)]
-        if len(head) >= 20 and note.text.startswith(head):
+        names = reply_names(text, note.text)
+        # A reply's note begins after the @names X put before the reply's text (and must
+        # begin with words: names alone match nothing).
+        body = text[len(names) :] if names and _tweet_prefix(text[len(names) :]) else None
+        if _raw_begins(note, text) or (body is not None and _raw_begins(note, body)):
             return tweet_id
-        prefix = _tweet_prefix(text)
         if normalised is None:
             # Once per note, not per candidate; only as much of the note as a tweet needs.
-            longest = max(len(t) for _, t in ordered)
-            normalised = _normalised_head(note.text, longest)
-        if normalised.startswith(prefix):
+            normalised = _normalised_head(note.text, max(len(t) for _, t in ordered))
+        if normalised.startswith(_tweet_prefix(text)) or (
+            body is not None and normalised.startswith(_tweet_prefix(body))
+        ):
             return tweet_id
     return None
+
+
+def _quoted(text: str, limit: int = 60) -> str:
+    """The start of a text, on one line, quoted for a warning."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")
+
+
+def why_unlinked(note: Note, candidates: list[tuple[int, str]]) -> str:
+    """Why ``choose_tweet`` found no tweet for ``note``, in the user's words."""
+    second = note.created_at[:19].replace("T", " ")
+    if not candidates:
+        return f"no tweet of the archive was created in its second ({second} UTC)"
+    tweet_id, text = _by_nearness(note, candidates)[0]
+    others = len(candidates) - 1
+    which = f"the tweet {tweet_id} of its second ({second} UTC)"
+    if others:
+        which = (
+            f"none of the {others + 1} tweets of its second ({second} UTC) begins like it: {which}"
+        )
+    # The whole tweet text, @names included: that is how the user knows the tweet.
+    return f"{which} begins {_quoted(text)} where the long post begins {_quoted(note.text)}"
+
+
+@dataclass
+class UnlinkedNote:
+    """A note no tweet was found for, and why."""
+
+    note_id: int
+    reason: str
+
+    @property
+    def warning(self) -> str:
+        """The import warning for it."""
+        return (
+            f"long post {self.note_id} matches no tweet of the archive: {self.reason}; "
+            "it stays unpublished"
+        )
+
+
+def _restored(
+    note: Note, tweet_text: str, tweet_entities: dict[str, Any]
+) -> tuple[str, dict[str, list[dict[str, Any]]]]:
+    """The tweet's full text and entities: the note's, after the @names a reply begins with."""
+    names = reply_names(tweet_text, note.text)
+    ids = {
+        m["screen_name"].lower(): m["id"]
+        for m in tweet_entities.get("mentions", [])
+        if m.get("id") is not None
+    }
+    for mention in note.entities["mentions"]:
+        mention["id"] = ids.get(mention["screen_name"].lower())
+    if not names:
+        return note.text, note.entities
+    shift = len(names)
+    entities: dict[str, list[dict[str, Any]]] = {
+        key: [{**e, "start": e["start"] + shift, "end": e["end"] + shift} for e in items]
+        for key, items in note.entities.items()
+    }
+    # The reply's own mentions (with the ids the note lacks) stand before the note's.
+    leading = [m for m in tweet_entities.get("mentions", []) if m.get("end", shift + 1) <= shift]
+    entities["mentions"] = leading + entities.get("mentions", [])
+    return names + note.text, entities
 
 
 _NOTE_BATCH = 500
@@ -222,10 +321,10 @@ def _candidates(
     return found
 
 
-def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
-    """Link every stored note to its tweet and restore the full text; (linked, unlinked ids)."""
+def link_notes(conn: sqlite3.Connection) -> tuple[int, list[UnlinkedNote]]:
+    """Link every stored note to its tweet and restore the full text; (linked, unlinked)."""
     linked = 0
-    unlinked: list[int] = []
+    unlinked: list[UnlinkedNote] = []
     for batch in _note_batches(conn):
         tweet_updates: list[tuple[str, str, int, int]] = []
         note_updates: list[tuple[int | None, int]] = []
@@ -233,23 +332,18 @@ def link_notes(conn: sqlite3.Connection) -> tuple[int, list[int]]:
         for place, (note_id, created_at, created_ms, text, entities) in enumerate(batch):
             found = candidates.get(place, [])
             note = Note(note_id, created_at, created_ms, text, {})
-            tweet_id = choose_tweet(note, [(c[0], c[1]) for c in found])
+            texts = [(c[0], c[1]) for c in found]
+            tweet_id = choose_tweet(note, texts)
             if tweet_id is None:
-                unlinked.append(note_id)
+                unlinked.append(UnlinkedNote(note_id, why_unlinked(note, texts)))
                 note_updates.append((None, note_id))
                 continue
             note.entities = orjson.loads(entities)
             # Only the chosen tweet's entities are read: the mention ids the note lacks.
-            tweet_entities = next(orjson.loads(c[2]) for c in found if c[0] == tweet_id)
-            ids = {
-                m["screen_name"].lower(): m["id"]
-                for m in tweet_entities.get("mentions", [])
-                if m.get("id") is not None
-            }
-            for mention in note.entities["mentions"]:
-                mention["id"] = ids.get(mention["screen_name"].lower())
+            _, tweet_text, tweet_entities = next(c for c in found if c[0] == tweet_id)
+            full_text, full_entities = _restored(note, tweet_text, orjson.loads(tweet_entities))
             tweet_updates.append(
-                (note.text, orjson.dumps(note.entities).decode(), note_id, tweet_id)
+                (full_text, orjson.dumps(full_entities).decode(), note_id, tweet_id)
             )
             note_updates.append((tweet_id, note_id))
             linked += 1

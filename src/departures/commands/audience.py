@@ -14,14 +14,21 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from departures.audience import follow as following
-from departures.audience import inputs, matcher, review, store
-from departures.audience.appview import APPVIEW_ENV, PUBLIC_APPVIEW, AppView
+from departures.audience import review, store
 from departures.audience.scoring import AUTO_ACCEPT, XSide
 from departures.commands.context import AppContext, pass_app
 from departures.commands.options import server_url
-from departures.migrate import publish as publishing
+from departures.defaults import (
+    APPVIEW_ENV,
+    FOLLOW_DAILY_CAP,
+    FOLLOW_MAX_WAIT,
+    FOLLOW_PER_HOUR,
+    PUBLIC_APPVIEW,
+)
 from departures.workspace.db import Workspace
+
+# The modules that talk to Bluesky or to a directory server (the atproto SDK, httpx) are
+# imported in the commands that use them: review, accept and reject start without them.
 
 DIRECTORY_ENV = "DEPARTURES_DIRECTORY"
 
@@ -84,6 +91,8 @@ def import_directory(app: AppContext, file: Path) -> None:
 
     Example: departures audience import-directory directory.json
     """
+    from departures.audience import inputs
+
     entries = inputs.read_directory_file(file)
     workspace = app.workspace()
     store.require_archive(workspace)
@@ -105,6 +114,8 @@ def import_names(app: AppContext, file: Path) -> None:
 
     Example: departures audience import-names names.csv
     """
+    from departures.audience import inputs
+
     rows = inputs.read_names(file)
     workspace = app.workspace()
     store.require_archive(workspace)
@@ -120,6 +131,8 @@ def _next(step: str) -> None:
 
 
 def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int:
+    from departures.audience import inputs
+
     entries = inputs.lookup(directory, ids)
     _, new = store.save_directory(workspace, entries, f"server:{directory.rstrip('/')}")
     return new
@@ -145,6 +158,8 @@ def match_command(
 
     Example: departures audience match --relation both --appview https://public.api.bsky.app
     """
+    from departures.audience import matcher
+    from departures.audience.appview import AppView
     from departures.commands.options import next_step, plural, progress_bar
 
     workspace = app.workspace(create=False)
@@ -308,14 +323,14 @@ def reject_command(app: AppContext, ids: tuple[int, ...]) -> None:
 @click.option(
     "--daily-cap",
     type=click.IntRange(1, 5000),
-    default=following.DEFAULT_DAILY_CAP,
+    default=FOLLOW_DAILY_CAP,
     show_default=True,
     help="At most this many follows in any 24 hours.",
 )
 @click.option(
     "--per-hour",
     type=click.IntRange(0),
-    default=following.DEFAULT_PER_HOUR,
+    default=FOLLOW_PER_HOUR,
     show_default=True,
     help="Spread the follows evenly at this many an hour (0: as fast as the budget allows).",
 )
@@ -324,7 +339,7 @@ def reject_command(app: AppContext, ids: tuple[int, ...]) -> None:
 @click.option(
     "--max-wait",
     type=click.IntRange(0),
-    default=int(following.DEFAULT_MAX_WAIT),
+    default=int(FOLLOW_MAX_WAIT),
     show_default=True,
     help="Wait at most this many seconds for the server's rate limit; longer: stop, "
     "and say when to run again.",
@@ -350,7 +365,9 @@ def follow_command(
 
     Example: departures audience follow --daily-cap 300
     """
+    from departures.audience import follow as following
     from departures.commands.migrate_publish import open_pds
+    from departures.migrate import publish as publishing
 
     workspace = app.workspace()
     store.require_archive(workspace)

@@ -1,4 +1,8 @@
-"""``departures migrate ...``: plan, preview and alt text (publishing is in migrate_publish)."""
+"""``departures migrate plan/preview/alt-text``: choosing, previewing and describing the posts.
+
+The ``migrate`` group and its registry are in :mod:`departures.commands.migrate_group`; the
+publisher's commands are in :mod:`departures.commands.migrate_publish`.
+"""
 
 from __future__ import annotations
 
@@ -40,15 +44,6 @@ from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
 from departures.workspace.db import Workspace
-
-
-@click.group()
-def migrate() -> None:
-    """Turn your tweets into Bluesky posts: plan, preview, then publish.
-
-    Start with: departures migrate plan, then departures migrate preview
-    """
-
 
 # --- plan ----------------------------------------------------------------------------------
 
@@ -120,7 +115,7 @@ def _open(app: AppContext) -> Workspace:
     return workspace
 
 
-@migrate.command("plan")
+@click.command("plan")
 @click.option(
     "--since",
     callback=day,
@@ -527,7 +522,7 @@ def _publishing_time(seconds: float) -> str:
 # --- preview -------------------------------------------------------------------------------
 
 
-@migrate.command("preview")
+@click.command("preview")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -565,7 +560,7 @@ def preview_command(app: AppContext, out: Path | None) -> None:
 # --- alt text ------------------------------------------------------------------------------
 
 
-@migrate.group("alt-text")
+@click.group("alt-text")
 def alt_text() -> None:
     """Write alt text for your images in a spreadsheet (the X archive has none)."""
 
@@ -625,7 +620,3 @@ def alt_text_import(app: AppContext, file: Path) -> None:
         f"unchanged; {plural(result.plan_rows_updated, 'planned post')} updated."
     )
     next_step("departures migrate preview (check the images and their descriptions)")
-
-
-# The publisher's commands (run, status, verify, undo) attach themselves to ``migrate``.
-from departures.commands import migrate_publish  # noqa: E402, F401

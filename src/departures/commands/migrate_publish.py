@@ -1,7 +1,7 @@
 """``departures migrate run/status/verify/undo``: the publisher's commands.
 
-They attach themselves to the ``migrate`` group of :mod:`departures.commands.migrate`, which
-imports this module at its end.
+The ``migrate`` group (:mod:`departures.commands.migrate_group`) imports this module only when
+one of them is used.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from rich.progress import (
 from departures.bluesky.pds import Pds
 from departures.bluesky.session import SessionStore, open_client
 from departures.commands.context import AppContext, pass_app
-from departures.commands.migrate import migrate
 from departures.commands.options import server_url
 from departures.errors import BlueskyError, WorkspaceError
 from departures.migrate import publish as publishing
@@ -92,7 +91,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-@migrate.command("run")
+@click.command("run")
 @_HANDLE
 @_PACE
 @_MARGIN
@@ -175,7 +174,7 @@ def run_command(
         next_step("departures migrate verify (check that people can see the posts)")
 
 
-@migrate.command("status")
+@click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 @pass_app
 def status_command(app: AppContext, as_json: bool) -> None:
@@ -216,7 +215,7 @@ def status_command(app: AppContext, as_json: bool) -> None:
         next_step("departures migrate verify (check that the posts are visible)")
 
 
-@migrate.command("verify")
+@click.command("verify")
 @_HANDLE
 @click.option(
     "--appview",
@@ -289,7 +288,7 @@ def verify_command(
         next_step("departures audience match (find the accounts you followed, on Bluesky)")
 
 
-@migrate.command("undo")
+@click.command("undo")
 @_HANDLE
 @_MARGIN
 @_NO_BUDGET
