@@ -37,12 +37,12 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "status",
         "departures.commands.migrate_publish:status_command",
-        "Planned, published, pending and failed posts, with the reasons and the ETA.",
+        "Planned, published, pending and failed posts, with the reasons and the time left.",
     ),
     LazyCommand(
         "verify",
         "departures.commands.migrate_publish:verify_command",
-        "Check through the AppView that the published posts are visible.",
+        "Check that people can see the published posts on Bluesky.",
     ),
     LazyCommand(
         "undo",
