@@ -365,13 +365,14 @@ class Writer:
             size = max(1, min(batch_size, MAX_BATCH, self.capacity(kind)))
             chunk, pending = pending[:size], pending[size:]
             unsent = self._isolate(chunk, sent, stop_at_refusal)
-            if unsent:
+            if stop_at_refusal and sent.refused:
                 sent.rest = [*unsent, *pending]
                 return sent
         return sent
 
     def _isolate(self, chunk: list[Write], sent: Sent, stop: bool) -> list[Write]:
-        """Send ``chunk``; on a refusal isolate the refused write. The writes left unsent."""
+        """Send ``chunk``, isolating refused writes; with ``stop``, what is left unsent after
+        the first refusal (``sent.refused`` then holds it)."""
         try:
             sent.results.extend(self.send(chunk))
             return []
@@ -381,13 +382,13 @@ class Writer:
                 # The server did not say which one: halve until it is alone.
                 half = len(chunk) // 2
                 unsent = self._isolate(chunk[:half], sent, stop)
-                if unsent:
+                if stop and sent.refused:
                     return [*unsent, *chunk[half:]]
                 return self._isolate(chunk[half:], sent, stop)
             index = index or 0
             if index:  # the writes before it were not written either: send them alone
                 unsent = self._isolate(chunk[:index], sent, stop)
-                if unsent:
+                if stop and sent.refused:
                     return [*unsent, *chunk[index:]]
             bad = chunk[index]
             found = self.settle([bad]) if bad.action is not WriteKind.DELETE else []
