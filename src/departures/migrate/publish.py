@@ -245,8 +245,12 @@ class Publisher:
         if retry_failed:
             self.journal.clear_failures()
         report = RunReport()
+        # Every open batch of the workspace is settled, the audience's follows too (the
+        # journal records them where they belong); only posts count here.
         settled = self.writer.reconcile()
-        report.already_there += sum(1 for r in settled if r.write.action is WriteKind.CREATE)
+        report.already_there += sum(
+            1 for r in settled if r.write.action is WriteKind.CREATE and r.write.collection == POST
+        )
         plan = load_plan(self.workspace)
         refs: dict[str, Ref] = dict(self.journal.published())
         failed = {k: reason for k, (_status, reason) in self.journal.failures().items()}
