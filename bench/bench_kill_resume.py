@@ -84,7 +84,7 @@ def text_plan_more(org: Org, already: int) -> list[str]:
     import json as _json
 
     from bench_migrate_run import SNOWFLAKE_EPOCH_MS, iso
-    from departures.migrate.journal import POST
+    from departures.bluesky.records import POST
     from departures.migrate.rkeys import rkey_for
     from departures.workspace.db import Workspace
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
+from departures.bluesky.records import POST
 from departures.bluesky.session import SessionStore, login
-from departures.migrate.journal import POST
 from departures.migrate.rkeys import rkey_for
 from departures.sandbox import Account, Sandbox
 from departures.sandbox.pytest_plugin import free_base_port

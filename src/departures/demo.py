@@ -33,6 +33,10 @@ from rich.console import Console
 from departures.archive.synthetic import generate
 from departures.audience import store as audience_store
 from departures.bluesky.identity import PLC_ENV
+from departures.bluesky.pds import Pds
+from departures.bluesky.records import PROFILE
+from departures.bluesky.session import SessionStore, login, open_client
+from departures.bluesky.writer import MemoryJournal, Write, open_writer
 from departures.cli import main as cli_main
 from departures.demo_coalition import fresh_account, run_coalition
 from departures.errors import DeparturesError, SandboxError
@@ -246,23 +250,21 @@ PARTNERS = (
 )  # fmt: skip
 
 
-def _put_profile(account: Account, partner: Partner) -> None:
-    response = httpx.post(
-        f"{account.service}/xrpc/com.atproto.repo.putRecord",
-        headers={"Authorization": f"Bearer {account.access_jwt}"},
-        json={
-            "repo": account.did,
-            "collection": "app.bsky.actor.profile",
-            "rkey": "self",
-            "record": {
-                "$type": "app.bsky.actor.profile",
-                "displayName": partner.display_name,
-                "description": partner.bio,
-            },
-        },
-        timeout=30,
-    )
-    response.raise_for_status()
+def _put_profile(account: Account, partner: Partner, sessions: SessionStore) -> None:
+    """Give a partner's fresh account its profile, through the one write path."""
+    stored = login(account.handle, account.app_password, account.service, store=sessions)
+    pds = Pds(open_client(stored.did, store=sessions), stored.did, stored.handle)
+    try:
+        # A fresh account has no profile yet, and its key is always "self": a create.
+        record = {
+            "$type": PROFILE,
+            "displayName": partner.display_name,
+            "description": partner.bio,
+        }
+        writer = open_writer(pds, MemoryJournal())
+        writer.send([Write.create(f"profile:{stored.did}", PROFILE, "self", record)])
+    finally:
+        pds.close()
 
 
 def _wait_indexed(box: Sandbox, accounts: list[Account], seconds: float = 45.0) -> None:
@@ -294,9 +296,10 @@ def _audience_step(box: Sandbox, account: Account, demo_dir: Path, ws: list[str]
 
 def _audience(box: Sandbox, account: Account, demo_dir: Path, ws: list[str]) -> str:
     made = []
+    sessions = SessionStore(demo_dir / "partner-sessions")
     for partner in PARTNERS:
         partner_account = fresh_account(box, partner.x_handle.lower())
-        _put_profile(partner_account, partner)
+        _put_profile(partner_account, partner, sessions)
         made.append(partner_account)
     console.print(
         "Three partners of the organisation on the sandbox: "

@@ -14,10 +14,11 @@ import pytest
 from atproto import Client
 from click.testing import CliRunner
 
+from departures.bluesky.records import LIST, LISTITEM, STARTERPACK
 from departures.cli import cli
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
-from departures.coalition.listsync import LIST, LISTITEM, STARTERPACK, CoalitionLists
+from departures.coalition.listsync import CoalitionLists
 from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.vault import Vault

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from atproto import Client
 
-from departures.audience.follow import derived_rkey
+from departures.bluesky.records import derived_rkey
 from departures.coalition import reconnect as reconnects
 from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay

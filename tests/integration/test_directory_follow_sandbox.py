@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from departures.audience.follow import derived_rkey
+from departures.bluesky.records import derived_rkey
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.handles import XrpcHandleResolver

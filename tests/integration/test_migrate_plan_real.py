@@ -9,11 +9,11 @@ import orjson
 import pytest
 
 from departures.archive.importer import import_archive
+from departures.bluesky.records import decode_tid
 from departures.migrate.convert import MISSING_ALT
 from departures.migrate.plan import build_plan
 from departures.migrate.preview import write_preview
 from departures.migrate.richtext import grapheme_count
-from departures.migrate.rkeys import decode_tid
 from departures.migrate.select import Selection
 from departures.workspace import Workspace
 from shared_fixtures import shared_archive

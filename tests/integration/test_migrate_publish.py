@@ -24,8 +24,8 @@ import pytest
 from PIL import Image
 
 from departures.bluesky.pds import Pds
+from departures.bluesky.records import POST
 from departures.bluesky.session import SessionStore, login, open_client
-from departures.migrate.journal import POST
 from departures.migrate.publish import Publisher, status
 from departures.migrate.rkeys import rkey_for
 from departures.sandbox import Account

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from departures.audience import store
-from departures.audience.follow import derived_rkey, eta_seconds, follow_key
+from departures.audience.follow import eta_seconds
 from departures.audience.inputs import InputError, parse_directory, read_names
 from departures.audience.review import render
 from departures.audience.scoring import BskySide, XSide, score
+from departures.bluesky.records import decode_tid, derived_rkey, follow_key
 from departures.cli import main
-from departures.migrate.rkeys import decode_tid
 from departures.workspace.db import Workspace
 
 DID_A = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"

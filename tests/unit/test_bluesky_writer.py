@@ -15,10 +15,11 @@ import pytest
 from departures.bluesky.budget import BudgetConfig, WriteBudget, WriteKind
 from departures.bluesky.cid import cid_for_record
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, StoredRecord, Uncertain
+from departures.bluesky.records import POST
 from departures.bluesky.writer import Write, Writer
 from departures.errors import BlueskyError, WorkspaceError
-from departures.migrate.journal import POST, WorkspaceJournal
 from departures.workspace.db import Workspace
+from departures.workspace.journal import WorkspaceJournal
 
 DID = "did:plc:test"
 
@@ -265,29 +266,30 @@ def test_writes_carry_their_kind_and_key() -> None:
     assert delete.action is WriteKind.DELETE and "value" not in delete.to_xrpc()
 
 
-def test_results_of_other_collections_reach_their_registered_handler(
+def test_results_of_other_collections_reach_the_table_that_owns_them(
     workspace: Workspace,
 ) -> None:
-    from departures.migrate.journal import RESULT_HANDLERS, register_result_handler
-
-    seen: list[tuple[str, str]] = []
-    register_result_handler(
-        "app.bsky.graph.follow", lambda _c, r, _t: seen.append((r.write.key, r.uri))
-    )
-    try:
-        repo, sleeps = Repo(), Sleeps()
-        follow = Write.create(
-            "follow:did:plc:friend",
-            "app.bsky.graph.follow",
-            "3kfollow00001",
-            {
-                "$type": "app.bsky.graph.follow",
-                "subject": "did:plc:friend",
-                "createdAt": "2026-01-01T00:00:00.000Z",
-            },
+    # The registry of result handlers is gone: the workspace journal itself records what a
+    # settled follow means for ``audience_follows``, whoever sends or settles the batch.
+    with workspace.transaction() as conn:
+        conn.execute(
+            "INSERT INTO audience_follows (key, did, collection, rkey, planned_at) "
+            "VALUES ('follow:did:plc:friend', 'did:plc:friend', 'app.bsky.graph.follow', "
+            "'3kfollow00001', '2026-01-01')"
         )
-        writer_for(repo, workspace, sleeps).send([follow])
-    finally:
-        RESULT_HANDLERS.pop("app.bsky.graph.follow", None)
-    assert seen == [("follow:did:plc:friend", f"at://{DID}/app.bsky.graph.follow/3kfollow00001")]
+    repo, sleeps = Repo(), Sleeps()
+    follow = Write.create(
+        "follow:did:plc:friend",
+        "app.bsky.graph.follow",
+        "3kfollow00001",
+        {
+            "$type": "app.bsky.graph.follow",
+            "subject": "did:plc:friend",
+            "createdAt": "2026-01-01T00:00:00.000Z",
+        },
+    )
+    writer_for(repo, workspace, sleeps).send([follow])
+    seen = workspace.conn.execute("SELECT key, uri, state FROM audience_follows").fetchall()
+    uri = f"at://{DID}/app.bsky.graph.follow/3kfollow00001"
+    assert seen == [("follow:did:plc:friend", uri, "done")]
     assert published(workspace) == {}

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import Engine
 
 from departures.bluesky.budget import WriteBudget, WriteKind
+from departures.bluesky.records import decode_tid
 from departures.bluesky.session import StoredSession
 from departures.bluesky.writer import Write, WriteResult
 from departures.coalition.db import connect, migrate
@@ -39,7 +40,6 @@ from departures.coalition.vault import AccountSessions, Vault, organisation_owne
 from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.migrate.richtext import grapheme_count
-from departures.migrate.rkeys import decode_tid
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 

@@ -16,8 +16,8 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from departures.audience.follow import FOLLOW
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, StoredRecord
+from departures.bluesky.records import FOLLOW
 from departures.bluesky.session import StoredSession
 from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory

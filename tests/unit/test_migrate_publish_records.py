@@ -9,8 +9,8 @@ from typing import Any, cast
 import pytest
 
 from departures.bluesky.pds import Pds
+from departures.bluesky.records import POST
 from departures.errors import WorkspaceError
-from departures.migrate.journal import POST, WorkspaceJournal, published_keys
 from departures.migrate.publish import (
     Blocked,
     PlanRow,
@@ -20,6 +20,7 @@ from departures.migrate.publish import (
     status,
 )
 from departures.workspace.db import Workspace
+from departures.workspace.journal import WorkspaceJournal, published_keys
 
 DID = "did:plc:me"
 

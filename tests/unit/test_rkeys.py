@@ -7,7 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from departures.migrate.rkeys import decode_tid, encode_tid, rkey_for, tweet_time_ms
+from departures.bluesky.records import decode_tid, encode_tid
+from departures.migrate.rkeys import rkey_for, tweet_time_ms
 
 TID_RE = re.compile(r"^[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}$")
 

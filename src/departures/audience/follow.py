@@ -20,31 +20,19 @@ run it again; the budget remembers the reset, so the next run does not knock bef
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from atproto import models
-from atproto_client.exceptions import AtProtocolError
-
 from departures.audience import store
 from departures.bluesky.budget import BudgetConfig, WriteKind
-from departures.bluesky.pds import InvalidWrites, Pds
-from departures.bluesky.writer import Write, Writer, WriteResult
-from departures.errors import BlueskyError
-from departures.migrate.journal import WorkspaceJournal
-from departures.migrate.publish import check_account, open_budget
-from departures.migrate.rkeys import encode_tid
+from departures.bluesky.pds import Pds
+from departures.bluesky.records import CURATELIST, FOLLOW, LIST, LISTITEM, derived_rkey, follow_key
+from departures.bluesky.writer import Write, open_writer
 from departures.workspace.db import Workspace
-
-FOLLOW = "app.bsky.graph.follow"
-LIST = "app.bsky.graph.list"
-LISTITEM = "app.bsky.graph.listitem"
-CURATELIST = "app.bsky.graph.defs#curatelist"
+from departures.workspace.journal import WorkspaceJournal, check_account
 
 DEFAULT_DAILY_CAP = 300
 DEFAULT_PER_HOUR = 60
@@ -52,43 +40,12 @@ DEFAULT_PER_HOUR = 60
 DEFAULT_MAX_WAIT = 3600.0
 #: Waits at least this long are announced with the time the run goes on.
 _ANNOUNCE_WAIT = 300.0
-# 2025-01-01T00:00:00Z: the TIDs of follows lie in the ~13 days after it. A fixed epoch
-# keeps them deterministic; their time is only a key, the record's createdAt is real.
-_FOLLOW_EPOCH_US = 1_735_689_600 * 1_000_000
-_SPREAD_BITS = 40
 LIST_META = "audience_list_uri:"
-
-
-def derived_rkey(*parts: str) -> str:
-    """A TID that depends only on ``parts`` (a subject DID, a list's URI...)."""
-    digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).digest()
-    value = int.from_bytes(digest, "big")
-    offset = (value >> 10) % (1 << _SPREAD_BITS)
-    return encode_tid(_FOLLOW_EPOCH_US + offset, value & 1023)
-
-
-def follow_key(did: str, list_uri: str | None) -> str:
-    """The journal's key of following ``did`` (or adding it to ``list_uri``)."""
-    return f"listitem:{list_uri}:{did}" if list_uri else f"follow:{did}"
 
 
 def now_iso() -> str:
     """Now, as the follows table stores it (sortable)."""
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-class AudienceJournal(WorkspaceJournal):
-    """The workspace journal that also records what follows and list items became."""
-
-    def _apply(self, conn: sqlite3.Connection, result: WriteResult, stamp: str) -> None:
-        super()._apply(conn, result, stamp)
-        write = result.write
-        if write.collection in (FOLLOW, LISTITEM) and write.action is WriteKind.CREATE:
-            conn.execute(
-                "UPDATE audience_follows SET state = 'done', uri = ?, done_at = ?, reason = NULL"
-                " WHERE key = ? AND state IN ('pending', 'failed')",
-                (result.uri, stamp, write.key),
-            )
 
 
 @dataclass
@@ -158,9 +115,11 @@ class Follower:
         self.notify = notify or (lambda _m: None)
         self.max_wait = max_wait
         self._sleep = sleep
-        self.journal = AudienceJournal(workspace, pds.did)
-        self.budget = open_budget(self.journal, config)
-        self.writer = Writer(pds, self.journal, self.budget, sleep=self._wait, notify=self.notify)
+        # The workspace journal records what each follow became in ``audience_follows``,
+        # whoever settles the batch (this run, the next one, or ``migrate run``).
+        self.journal = WorkspaceJournal(workspace, pds.did)
+        self.writer = open_writer(pds, self.journal, config, sleep=self._wait, notify=self.notify)
+        self.budget = self.writer.budget
         self.list_name = list_name
         self.list_uri: str | None = None
 
@@ -223,31 +182,7 @@ class Follower:
     def _existing_subjects(self) -> dict[str, str]:
         """Subjects the account already follows (or lists): ``{did: record uri}``."""
         collection = LISTITEM if self.list_uri else FOLLOW
-        out: dict[str, str] = {}
-        cursor: str | None = None
-        while True:
-            try:
-                page = self.pds.client.com.atproto.repo.list_records(
-                    models.ComAtprotoRepoListRecords.Params(
-                        repo=self.pds.did, collection=collection, limit=100, cursor=cursor
-                    )
-                )
-            except AtProtocolError as exc:
-                raise BlueskyError(
-                    f"Cannot read the existing follows of {self.pds.handle}",
-                    "Check the connection and run again; nothing was followed",
-                ) from exc
-            for record in page.records:
-                value = record.value
-                fields = value if isinstance(value, dict) else models.get_model_as_dict(value)
-                if self.list_uri and fields.get("list") != self.list_uri:
-                    continue
-                subject = fields.get("subject")
-                if isinstance(subject, str):
-                    out.setdefault(subject, str(record.uri))
-            cursor = page.cursor
-            if not cursor or not page.records:
-                return out
+        return self.pds.followed(collection, self.list_uri)
 
     def reconcile(self) -> int:
         """Settle open batches, then mark follows found on the server; how many were found."""
@@ -372,7 +307,6 @@ class Follower:
             self.list_uri = self.ensure_list()
         self.plan()
         report.existing = self.reconcile()
-        single = False
         while True:
             state = self.progress()
             if on_progress is not None:
@@ -384,23 +318,13 @@ class Follower:
                 report.capped_until = self._cap_frees_at()
                 break
             room = self.writer.capacity(WriteKind.CREATE)
-            size = 1 if single else max(1, min(batch_size, room, today))
-            rows = self._pending(size)
+            rows = self._pending(max(1, min(batch_size, room, today)))
             writes = [
                 Write.create(key, LISTITEM if self.list_uri else FOLLOW, rkey, self._record(did))
                 for key, did, rkey in rows
             ]
-            try:
-                results = self.writer.send(writes)
-            except InvalidWrites as exc:
-                if exc.index is not None and exc.index < len(rows):
-                    self._fail([rows[exc.index][0]], exc.message)
-                    report.failed += 1
-                elif len(rows) == 1:
-                    self._fail([rows[0][0]], exc.message)
-                    report.failed += 1
-                else:
-                    single = True  # find the one the server refuses by sending one at a time
-                continue
-            single = False
-            report.followed += sum(1 for r in results if not r.existed)
+            sent = self.writer.send_isolating(writes)
+            for refused in sent.refused:
+                self._fail([refused.write.key], refused.reason)
+            report.failed += len(sent.refused)
+            report.followed += sum(1 for r in sent.results if not r.existed)

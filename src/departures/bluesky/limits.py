@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from departures.migrate.media import MediaLimits
+__all__ = ["MediaLimits", "media_limits"]
 
 IMAGE_ENV = "DEPARTURES_IMAGE_MAX_BYTES"
 IMAGE_MAX_OLD = 1_000_000
@@ -22,6 +23,15 @@ IMAGE_MAX_NEW = 2_000_000
 PLAIN_BLOB_CAP = 50_000_000
 #: The oldest PDS version seen enforcing the 2 MB image lexicon.
 FIRST_2MB_PDS = (0, 5, 35)
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """What the server accepts: blob size of an image, size and length of a video."""
+
+    image_max_bytes: int = 1_000_000
+    video_max_bytes: int = 50_000_000
+    video_max_duration_ms: int = 180_000
 
 
 def _version(text: Any) -> tuple[int, ...] | None:

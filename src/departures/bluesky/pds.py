@@ -1,6 +1,8 @@
-"""The repository calls the writer needs, with failures sorted by what to do about them.
+"""The account's repository: the only reads and writes of it the project makes.
 
-Over the SDK's XRPC client (not hand-written HTTP). Every failure of a write becomes one of:
+Over the SDK's XRPC client (not hand-written HTTP), which stays private here: callers use
+:class:`Pds` methods (writes only through :class:`~departures.bluesky.writer.Writer`).
+Every failure of a write becomes one of:
 
 * :class:`RateLimited` — a 429 with the server's ``RateLimit-*`` headers: nothing was
   written; wait for the reset;
@@ -14,7 +16,7 @@ Over the SDK's XRPC client (not hand-written HTTP). Every failure of a write bec
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +33,11 @@ from atproto_client.exceptions import (
     UnauthorizedError,
 )
 
+from departures.bluesky.records import FOLLOW
 from departures.bluesky.session import expired
 from departures.errors import BlueskyError
+
+__all__ = ["InvalidWrites", "Pds", "RateLimited", "StoredRecord", "Uncertain"]
 
 _WRITE_INDEX = re.compile(r"\$\.writes\[(\d+)\]")
 
@@ -87,13 +92,13 @@ class Pds:
     """The account's repository on its PDS."""
 
     def __init__(self, client: Client, did: str, handle: str = "") -> None:
-        self.client = client
+        self._client = client
         self.did = did
         self.handle = handle or did
 
     def close(self) -> None:
         """Close the connections."""
-        self.client.request.close()
+        self._client.request.close()
 
     def uri(self, collection: str, rkey: str) -> str:
         """The ``at://`` URI of a record of this repository."""
@@ -103,7 +108,7 @@ class Pds:
         """Send one ``applyWrites``; the per-write results and the response's headers."""
         body = orjson.dumps({"repo": self.did, "validate": True, "writes": list(writes)})
         try:
-            response = self.client.invoke_procedure(
+            response = self._client.invoke_procedure(
                 "com.atproto.repo.applyWrites",
                 content=body,
                 headers={"Content-Type": "application/json"},
@@ -127,7 +132,7 @@ class Pds:
     def get_record(self, collection: str, rkey: str) -> StoredRecord | None:
         """The record at ``collection/rkey``, or None when it does not exist."""
         try:
-            response = self.client.com.atproto.repo.get_record(
+            response = self._client.com.atproto.repo.get_record(
                 models.ComAtprotoRepoGetRecord.Params(
                     repo=self.did, collection=collection, rkey=rkey
                 )
@@ -144,13 +149,15 @@ class Pds:
         as_dict = value if isinstance(value, dict) else models.get_model_as_dict(value)
         return StoredRecord(uri=response.uri, cid=str(response.cid), value=as_dict)
 
-    def list_rkeys(self, collection: str) -> list[str]:
-        """Every record key of ``collection`` in this repository (paged ``listRecords``)."""
-        rkeys: list[str] = []
+    def list_records(self, collection: str) -> Iterator[StoredRecord]:
+        """Every record of ``collection`` in this repository (``listRecords``, paged).
+
+        Raises :class:`~departures.errors.BlueskyError` when a page cannot be read.
+        """
         cursor: str | None = None
         while True:
             try:
-                page = self.client.com.atproto.repo.list_records(
+                page = self._client.com.atproto.repo.list_records(
                     models.ComAtprotoRepoListRecords.Params(
                         repo=self.did, collection=collection, limit=100, cursor=cursor
                     )
@@ -158,17 +165,39 @@ class Pds:
             except AtProtocolError as exc:
                 raise BlueskyError(
                     f"Cannot list the records of {self.handle}",
-                    "Check the connection and try again",
+                    "Check the connection and try again; nothing was written",
                 ) from exc
-            rkeys.extend(record.uri.rsplit("/", 1)[-1] for record in page.records)
+            for record in page.records:
+                value = record.value
+                fields = value if isinstance(value, dict) else models.get_model_as_dict(value)
+                yield StoredRecord(uri=str(record.uri), cid=str(record.cid), value=fields)
             if not page.cursor or not page.records:
-                return rkeys
+                return
             cursor = page.cursor
+
+    def list_rkeys(self, collection: str) -> list[str]:
+        """Every record key of ``collection`` in this repository."""
+        return [record.uri.rsplit("/", 1)[-1] for record in self.list_records(collection)]
+
+    def followed(self, collection: str = FOLLOW, list_uri: str | None = None) -> dict[str, str]:
+        """Subjects the account follows already (or lists in ``list_uri``): ``{did: uri}``.
+
+        ``collection`` is ``app.bsky.graph.follow`` or ``app.bsky.graph.listitem``; the
+        first record of a subject wins (a subject followed twice by hand keeps its first).
+        """
+        out: dict[str, str] = {}
+        for record in self.list_records(collection):
+            if list_uri and record.value.get("list") != list_uri:
+                continue
+            subject = record.value.get("subject")
+            if isinstance(subject, str):
+                out.setdefault(subject, record.uri)
+        return out
 
     def upload_blob(self, data: bytes, mime: str) -> dict[str, Any]:
         """Upload ``data``; the blob reference (JSON form) to put into a record."""
         try:
-            response = self.client.invoke_procedure(
+            response = self._client.invoke_procedure(
                 "com.atproto.repo.uploadBlob", content=data, headers={"Content-Type": mime}
             )
         except RateLimitExceededError as exc:
@@ -190,7 +219,7 @@ class Pds:
         info: dict[str, Any] = {}
         for nsid in ("com.atproto.server.describeServer", "_health"):
             try:
-                response = self.client.invoke_query(nsid)
+                response = self._client.invoke_query(nsid)
             except AtProtocolError:
                 continue
             if isinstance(response.content, dict):
@@ -200,7 +229,7 @@ class Pds:
     def video_upload_limits(self) -> dict[str, Any] | None:
         """``app.bsky.video.getUploadLimits`` where the server has a video service, else None."""
         try:
-            response = self.client.invoke_query("app.bsky.video.getUploadLimits")
+            response = self._client.invoke_query("app.bsky.video.getUploadLimits")
         except AtProtocolError:
             return None
         return response.content if isinstance(response.content, dict) else None

@@ -16,6 +16,13 @@ crash, a timeout, a 5xx, a dropped connection) is settled by asking the server w
 records exist; those are recorded as they are, never written again, and only the missing
 ones are sent again. A create the server refuses because the key exists (the reference PDS
 answers 500) is settled the same way.
+
+Opening one for a piece of work: :func:`open_writer` (the budget resumes from the state the
+journal saved). Sending a piece of work's writes: :meth:`Writer.send_isolating` sends them
+in batches and, when the server refuses one write (``applyWrites`` is all or nothing),
+isolates it (by the index the server names, else by halving the batch) so the others still
+go; the caller records the refused one as failed. See ``ARCHITECTURE.md``, "How to add a new
+kind of Bluesky write".
 """
 
 from __future__ import annotations
@@ -25,12 +32,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from departures.bluesky.budget import MAX_BATCH, WriteBudget, WriteKind
+from departures.bluesky.budget import MAX_BATCH, BudgetConfig, WriteBudget, WriteKind
 from departures.bluesky.cid import cid_for_record
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, Uncertain
 from departures.errors import BlueskyError
 
-__all__ = ["InvalidWrites", "Journal", "Write", "WriteResult", "Writer"]
+__all__ = [
+    "InvalidWrites",
+    "Journal",
+    "MemoryJournal",
+    "Refused",
+    "Sent",
+    "Write",
+    "WriteResult",
+    "Writer",
+    "open_writer",
+    "resume_budget",
+]
 
 _XRPC_TYPE = {
     WriteKind.CREATE: "com.atproto.repo.applyWrites#create",
@@ -106,6 +124,67 @@ class Journal(Protocol):
     def load_budget(self) -> Mapping[str, Any] | None:
         """The budget state saved by the last finish/abandon, if any."""
         ...
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A write the server refused as invalid (alone: the writes around it were sent)."""
+
+    write: Write
+    reason: str
+
+
+@dataclass
+class Sent:
+    """What :meth:`Writer.send_isolating` did with a piece of work's writes.
+
+    ``results``: what the sent writes became, in order; ``refused``: the writes the server
+    refused; ``rest``: the writes not sent because an earlier one was refused and the
+    caller asked to stop there (``stop_at_refusal``), in order.
+    """
+
+    results: list[WriteResult] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    rest: list[Write] = field(default_factory=list)
+
+
+class MemoryJournal:
+    """A :class:`Journal` kept in memory, for an owner without a database (a demo's fixtures).
+
+    It forgets everything when the process ends, so it is only for writes with fixed record
+    keys (a profile's ``self``): after a crash the server's refusal of the second create is
+    what settles them (see the module docstring).
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[int, list[Write]] = {}
+        self._budget: Mapping[str, Any] | None = None
+        self._next = 1
+
+    def begin_batch(self, writes: Sequence[Write]) -> int:
+        """Remember the batch as sent."""
+        batch_id, self._next = self._next, self._next + 1
+        self._open[batch_id] = list(writes)
+        return batch_id
+
+    def finish_batch(
+        self, batch_id: int, results: Sequence[WriteResult], budget: Mapping[str, Any]
+    ) -> None:
+        """The batch is settled."""
+        self._open.pop(batch_id, None)
+        self._budget = dict(budget)
+
+    def abandon_batch(self, batch_id: int, reason: str, budget: Mapping[str, Any]) -> None:
+        """The batch was refused."""
+        self.finish_batch(batch_id, [], budget)
+
+    def open_batches(self) -> list[tuple[int, list[Write]]]:
+        """Batches sent without a result in this process."""
+        return [(batch_id, list(writes)) for batch_id, writes in self._open.items()]
+
+    def load_budget(self) -> Mapping[str, Any] | None:
+        """The budget state of the last settled batch."""
+        return self._budget
 
 
 def counts(writes: Sequence[Write]) -> tuple[int, int, int]:
@@ -260,6 +339,75 @@ class Writer:
             pending = []
         return results
 
+    def send_isolating(
+        self,
+        writes: Sequence[Write],
+        *,
+        batch_size: int = MAX_BATCH,
+        stop_at_refusal: bool = False,
+    ) -> Sent:
+        """Send ``writes`` in order, in batches, isolating the writes the server refuses.
+
+        ``applyWrites`` is all or nothing: when the server refuses a batch, the refused write
+        is found by the index the server names, else by halving the batch, and the writes
+        around it are sent again without it. A refused create the server holds after all
+        (written a moment ago by another process) is a result (``existed``), not refused.
+
+        ``stop_at_refusal``: return at the first refused write, leaving the writes after it
+        unsent in ``rest`` (for writes that refer to earlier ones, such as a thread's posts:
+        the caller rebuilds them). Batches hold at most ``batch_size`` writes and no more than
+        the budget lets go at once (the writer waits for the rest). Other errors propagate.
+        """
+        sent = Sent()
+        pending = list(writes)
+        while pending:
+            kind = pending[0].action
+            size = max(1, min(batch_size, MAX_BATCH, self.capacity(kind)))
+            chunk, pending = pending[:size], pending[size:]
+            unsent = self._isolate(chunk, sent, stop_at_refusal)
+            if stop_at_refusal and sent.refused:
+                sent.rest = [*unsent, *pending]
+                return sent
+        return sent
+
+    def _isolate(self, chunk: list[Write], sent: Sent, stop: bool) -> list[Write]:
+        """Send ``chunk``, isolating refused writes; with ``stop``, what is left unsent after
+        the first refusal (``sent.refused`` then holds it)."""
+        try:
+            sent.results.extend(self.send(chunk))
+            return []
+        except InvalidWrites as exc:
+            index = exc.index if exc.index is not None and exc.index < len(chunk) else None
+            if index is None and len(chunk) > 1:
+                # The server did not say which one: halve until it is alone.
+                half = len(chunk) // 2
+                unsent = self._isolate(chunk[:half], sent, stop)
+                if stop and sent.refused:
+                    return [*unsent, *chunk[half:]]
+                return self._isolate(chunk[half:], sent, stop)
+            index = index or 0
+            if index:  # the writes before it were not written either: send them alone
+                unsent = self._isolate(chunk[:index], sent, stop)
+                if stop and sent.refused:
+                    return [*unsent, *chunk[index:]]
+            bad = chunk[index]
+            found = self.settle([bad]) if bad.action is not WriteKind.DELETE else []
+            if found:
+                sent.results.extend(found)
+            else:
+                sent.refused.append(Refused(bad, exc.message))
+                if stop:
+                    return chunk[index + 1 :]
+            after = chunk[index + 1 :]
+            return self._isolate(after, sent, stop) if after else []
+
+    def settle(self, writes: Sequence[Write]) -> list[WriteResult]:
+        """Journal what the server already holds of ``writes`` (found, never written)."""
+        batch_id = self.journal.begin_batch(writes)
+        done = self._check_patiently(writes)
+        self.journal.finish_batch(batch_id, done, self.budget.to_dict())
+        return done
+
     def _results(self, writes: Sequence[Write], raw: Sequence[Any]) -> list[WriteResult]:
         out: list[WriteResult] = []
         for index, write in enumerate(writes):
@@ -273,6 +421,47 @@ class Writer:
                 self.cid_mismatches.append(result)
             out.append(result)
         return out
+
+
+def resume_budget(journal: Journal, config: BudgetConfig | None = None) -> WriteBudget:
+    """The account's budget with the state its journal saved with the last batch."""
+    saved = journal.load_budget()
+    return WriteBudget.from_dict(saved, config) if saved else WriteBudget(config)
+
+
+def open_writer(
+    pds: Pds,
+    journal: Journal,
+    config: BudgetConfig | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    notify: Notify | None = None,
+    max_attempts: int = 8,
+    reconcile: bool = False,
+) -> Writer:
+    """The one way to open a writer for a piece of work (see the module docstring).
+
+    The journal is the owner's (the workspace's, the coalition store's); the budget resumes
+    from the state it saved. ``sleep`` is every wait of the writer (the budget, a 429's
+    reset, retries): a caller that must not wait long raises from it. ``reconcile`` settles
+    the journal's open batches with the server before returning (the pds is closed if that
+    fails).
+    """
+    writer = Writer(
+        pds,
+        journal,
+        resume_budget(journal, config),
+        sleep=sleep,
+        notify=notify,
+        max_attempts=max_attempts,
+    )
+    if reconcile:
+        try:
+            writer.reconcile()
+        except BaseException:
+            pds.close()
+            raise
+    return writer
 
 
 def _unavailable(pds: Pds, reason: str) -> BlueskyError:

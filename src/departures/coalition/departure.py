@@ -22,8 +22,9 @@ from datetime import datetime
 from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.identity import normalise_handle
 from departures.bluesky.pds import Pds
+from departures.bluesky.records import LISTBLOCK, POST, encode_tid
 from departures.bluesky.session import login, open_client
-from departures.bluesky.writer import Write, Writer
+from departures.bluesky.writer import Write, Writer, open_writer
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
 from departures.coalition.rules import CoalitionError
@@ -33,7 +34,6 @@ from departures.coalition.store import graph as graph_rows
 from departures.coalition.store.write_journal import CoalitionJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
-from departures.migrate.rkeys import encode_tid
 
 __all__ = [
     "MAX_WELCOME_GRAPHEMES",
@@ -46,8 +46,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-POST = "app.bsky.feed.post"
-LISTBLOCK = "app.bsky.graph.listblock"
 MAX_WELCOME_GRAPHEMES = 300
 #: Bytes the lexicon allows a post's text (3000); graphemes are what people hit first.
 MAX_WELCOME_BYTES = 3000
@@ -114,25 +112,23 @@ def welcome_key(campaign: Campaign, organisation_id: int) -> str:
     return f"welcome:{campaign.id}:{organisation_id}"
 
 
-def open_writer(
+def account_writer(
     sessions: AccountSessions,
     *,
     config: BudgetConfig | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[Writer, CoalitionJournal] | None:
-    """A writer on the owner's connected account (settled with the server), or None."""
+    """A writer on the owner's connected account (its open batches settled), or None.
+
+    The coalition's way into :func:`departures.bluesky.writer.open_writer`: the session
+    comes from the store, the journal is the account's in the store.
+    """
     account = sessions.account()
     if account is None or not account.connected:
         return None
-    client = open_client(account.did, store=sessions)
-    pds = Pds(client, account.did, account.handle)
+    pds = Pds(open_client(account.did, store=sessions), account.did, account.handle)
     journal = CoalitionJournal(sessions.engine, account.id, clock=sessions.clock)
-    writer = Writer(pds, journal, journal.budget(config), sleep=sleep, max_attempts=4)
-    try:
-        writer.reconcile()
-    except BaseException:
-        pds.close()
-        raise
+    writer = open_writer(pds, journal, config, sleep=sleep, max_attempts=4, reconcile=True)
     return writer, journal
 
 
@@ -265,7 +261,7 @@ class DepartureDay:
                 _("the coalition has no moderation list yet"),
                 _("Ask the coordinator to connect its Bluesky account"),
             )
-        opened = open_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
+        opened = account_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
         if opened is None:
             raise BadInput(
                 _("connect your Bluesky account first"),
@@ -322,7 +318,7 @@ class DepartureDay:
             return post.post_uri
         if not post.opted_in or not post.text:
             return None
-        opened = open_writer(self.sessions(member), config=self.budget, sleep=self.sleep)
+        opened = account_writer(self.sessions(member), config=self.budget, sleep=self.sleep)
         if opened is None:
             return None
         writer, journal = opened
@@ -335,8 +331,14 @@ class DepartureDay:
                 rich = build_post_text(SourceText(""), footer=post.text)
                 record = post_record(rich, created_at=_iso(campaign.departure_at))
                 write = Write.create(key, POST, welcome_rkey(campaign, member.id), record)
-                (result,) = writer.send([write])
-                uri = result.uri
+                sent = writer.send_isolating([write])
+                if sent.refused:
+                    raise CoalitionError(
+                        _("Bluesky refused the welcome post: %(reason)s")
+                        % {"reason": sent.refused[0].reason},
+                        _("Change the text on the member page"),
+                    )
+                uri = sent.results[0].uri
         finally:
             writer.pds.close()
         departure_rows.mark_welcome_published(self.store.engine, member.id, uri, self.store.clock())

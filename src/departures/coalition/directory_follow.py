@@ -10,9 +10,9 @@ that are in the directory now.
 * :class:`~departures.coalition.store.write_journal.VisitorJournal` is the writer's journal
   of one visitor (``directory_follow_batches``).
 * :func:`follow_all` follows through :class:`~departures.bluesky.writer.Writer` with the record
-  keys and journal keys of ``departures audience follow`` (:func:`derived_rkey`,
-  :func:`follow_key`), after settling open batches and reading the account's existing
-  follows: pressing twice, or again after a failure, never follows anyone twice.
+  keys and journal keys of ``departures audience follow`` (:mod:`departures.bluesky.records`),
+  after settling open batches and reading the account's existing follows: pressing twice, or
+  again after a failure, never follows anyone twice.
 
 The list of DIDs comes from the visitor's form (the following list is never stored), so
 :func:`parse_follow_dids` checks every one: a well-formed DID, in the directory now, not the
@@ -27,10 +27,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from departures.audience.follow import FOLLOW, derived_rkey, follow_key
-from departures.bluesky.budget import MAX_BATCH, WriteBudget, WriteKind
-from departures.bluesky.pds import InvalidWrites, Pds
-from departures.bluesky.writer import Write, Writer
+from departures.bluesky.pds import Pds
+from departures.bluesky.records import FOLLOW, derived_rkey, follow_key
+from departures.bluesky.writer import Write, Writer, open_writer
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
 from departures.coalition.store import directory as directory_rows
@@ -108,25 +107,20 @@ def _short_sleep(seconds: float) -> None:
     time.sleep(max(0.0, seconds))
 
 
-def existing_follows(pds: Pds) -> dict[str, str]:
-    """Subjects the account already follows: ``{did: record uri}``."""
-    from departures.coalition.reconnect import _existing_follows
-
-    return _existing_follows(pds)
-
-
 def writer_for(pds: Pds, journal: VisitorJournal) -> Writer:
     """A writer that never waits longer than a web request should (it raises instead)."""
-    saved = journal.load_budget()
-    budget = WriteBudget.from_dict(saved) if saved else WriteBudget()
-    return Writer(pds, journal, budget, sleep=_short_sleep, max_attempts=2)
+    return open_writer(pds, journal, sleep=_short_sleep, max_attempts=2)
+
+
+def _existing(pds: Pds) -> Mapping[str, str]:
+    return pds.followed()
 
 
 def follow_all(
     writer: Writer,
     dids: Sequence[str],
     now_iso: Callable[[], str],
-    existing_of: Callable[[Pds], Mapping[str, str]] = existing_follows,
+    existing_of: Callable[[Pds], Mapping[str, str]] = _existing,
 ) -> FollowOutcome:
     """Follow every DID in ``dids`` exactly once with ``writer``'s account; what happened.
 
@@ -142,49 +136,27 @@ def follow_all(
         return outcome
     pending = [did for did in dids if did not in existing]
     outcome.already = len(dids) - len(pending)
-    single = False
-    while pending:
-        try:
-            size = 1 if single else min(BATCH, MAX_BATCH, writer.capacity(WriteKind.CREATE))
-        except _TooLong:
-            outcome.stopped = _("Bluesky asks to slow down")
-            return outcome
-        batch = pending[:size]
+    for start in range(0, len(pending), BATCH):
         stamp = now_iso()
         writes = [
             Write.create(
-                follow_key(did, None),
+                follow_key(did),
                 FOLLOW,
                 derived_rkey(did),
                 {"$type": FOLLOW, "subject": did, "createdAt": stamp},
             )
-            for did in batch
+            for did in pending[start : start + BATCH]
         ]
         try:
-            results = writer.send(writes)
+            # A refused follow is isolated (the others go); one created a moment ago by
+            # another press comes back as a result: done, not refused.
+            sent = writer.send_isolating(writes, batch_size=BATCH)
         except _TooLong:
             outcome.stopped = _("Bluesky asks to slow down")
             return outcome
-        except InvalidWrites as exc:
-            if exc.index is not None and exc.index < len(batch):
-                bad = exc.index
-            elif len(batch) == 1:
-                bad = 0
-            else:
-                single = True
-                continue
-            # Created a moment ago by another press: done, not refused.
-            if writer.check([writes[bad]]):
-                outcome.followed += 1
-            else:
-                outcome.refused += 1
-            pending.remove(batch[bad])
-            continue
-        single = False
-        outcome.followed += len(results)
-        done = {r.write.rkey for r in results}
-        if not done:
+        outcome.followed += len(sent.results)
+        outcome.refused += len(sent.refused)
+        if not sent.results and not sent.refused:
             outcome.stopped = _("the Bluesky server did not answer")
             return outcome
-        pending = [did for did in pending if did not in batch or derived_rkey(did) not in done]
     return outcome

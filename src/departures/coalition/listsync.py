@@ -26,21 +26,25 @@ from datetime import datetime
 
 import regex  # type: ignore[import-untyped]
 
-from departures.bluesky.budget import MAX_BATCH, BudgetConfig, WriteKind
+from departures.bluesky.budget import BudgetConfig
+from departures.bluesky.records import (
+    LIST,
+    LISTITEM,
+    MODLIST,
+    REFERENCELIST,
+    STARTERPACK,
+    encode_tid,
+)
 from departures.bluesky.session import login
-from departures.bluesky.writer import Write, Writer
-from departures.coalition.departure import open_writer
+from departures.bluesky.writer import Refused, Write, Writer
+from departures.coalition.departure import account_writer
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import graph as graph_rows
 from departures.coalition.vault import AccountSessions, Vault, campaign_owner
-from departures.migrate.rkeys import encode_tid
 
 __all__ = [
-    "LIST",
-    "LISTITEM",
     "PACK_MEMBERS",
-    "STARTERPACK",
     "CoalitionLists",
     "place_members",
     "starter_pack_link",
@@ -48,11 +52,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-LIST = "app.bsky.graph.list"
-LISTITEM = "app.bsky.graph.listitem"
-STARTERPACK = "app.bsky.graph.starterpack"
-REFERENCELIST = "app.bsky.graph.defs#referencelist"
-MODLIST = "app.bsky.graph.defs#modlist"
 #: The official app shows at most 150 accounts in a starter pack, its creator included.
 PACK_MEMBERS = 149
 LIST_NAME_BYTES = 64
@@ -254,7 +253,7 @@ class CoalitionLists:
 
     def sync(self, campaign: Campaign, landed: Sequence[Organisation]) -> None:
         """Write the difference between the landed members and the coordinator's records."""
-        opened = open_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
+        opened = account_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
         if opened is None:
             return  # no coordinator account connected: nothing to keep in sync
         writer, _journal = opened
@@ -337,13 +336,12 @@ class CoalitionLists:
                 )
             )
         # The lists first: an item or a pack naming a list that failed to appear is useless.
-        for pending in (structure, changes):
-            while pending:
-                # As many as the budget lets go now (one alone first, to read the server's
-                # rate-limit headers): the writer waits for the rest.
-                size = min(writer.capacity(WriteKind.CREATE), MAX_BATCH)
-                writer.send(pending[:size])
-                pending = pending[size:]
+        # Batches as large as the budget lets go now (the writer waits for the rest); a write
+        # the server refuses is isolated, the others go, and the pass reports it at the end.
+        refused = writer.send_isolating(structure).refused
+        if refused:
+            raise _refused(campaign, refused)
+        refused = writer.send_isolating(changes).refused
         if structure or changes:
             log.info(
                 "list of %s: %d lists/packs created, %d items changed",
@@ -354,6 +352,8 @@ class CoalitionLists:
         first_list = pds.uri(LIST, list_rkey(campaign, 0))
         pack = pds.uri(STARTERPACK, pack_rkey(campaign, 0))
         self._record(campaign, first_list, pack, pds.uri(LIST, modlist_rkey(campaign)), pds.handle)
+        if refused:
+            raise _refused(campaign, refused)
 
     def modlist_uri(self, campaign: Campaign) -> str:
         """The shared moderation list's URI, once created ("" before)."""
@@ -370,7 +370,7 @@ class CoalitionLists:
                 "the campaign's moderation list does not exist yet",
                 "Connect the coordinator's account and run 'departures coalition tick' first",
             )
-        opened = open_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
+        opened = account_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
         if opened is None:
             raise CoalitionError(
                 "no Bluesky account keeps this campaign's lists",
@@ -423,6 +423,14 @@ class CoalitionLists:
             self.store.update_campaign(
                 campaign.slug, campaign.coordinator_id, starter_pack_url=link
             )
+
+
+def _refused(campaign: Campaign, refused: Sequence[Refused]) -> CoalitionError:
+    listed = "; ".join(f"{r.write.key} ({r.reason})" for r in refused)
+    return CoalitionError(
+        f"Bluesky refused some writes of the lists of {campaign.slug}: {listed}",
+        "The next scheduler pass tries them again",
+    )
 
 
 def _iso(moment: datetime) -> str:

@@ -30,20 +30,16 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from atproto import models
-from atproto_client.exceptions import AtProtocolError
 from sqlalchemy import Engine
 
-from departures.audience.follow import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.budget import BudgetConfig, WriteKind
-from departures.bluesky.pds import InvalidWrites, Pds
+from departures.bluesky.records import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.writer import Write, Writer
-from departures.coalition.departure import open_writer
+from departures.coalition.departure import account_writer
 from departures.coalition.i18n import _, ngettext
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.coalition.store import reconnect as reconnect_rows
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
-from departures.errors import BlueskyError
 
 __all__ = [
     "DEFAULT_DAILY_CAP",
@@ -324,7 +320,7 @@ class Reconnect:
         done_today = self.followed_since(organisation, now - timedelta(days=1))
         if not follows_allowed(self.daily_cap, done_today, len(pending)):
             return 0  # nothing to do, or the cap is reached: no session opened, no request
-        opened = open_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
+        opened = account_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
         if opened is None:
             return 0
         writer, journal = opened
@@ -332,9 +328,9 @@ class Reconnect:
             # Settle first: what the journal knows was created (a pass killed after the
             # server wrote), and what the account follows already (by hand, or by the CLI).
             journaled = journal.last("follow:")
-            existing = _existing_follows(writer.pds)
+            existing = writer.pds.followed()
             for proposal in pending:
-                known = journaled.get(follow_key(proposal.did, None))
+                known = journaled.get(follow_key(proposal.did))
                 if known is not None and known.action is WriteKind.CREATE:
                     self._settle(organisation, proposal.x_id, "followed", now, known.uri)
                 elif proposal.did in existing:
@@ -352,7 +348,6 @@ class Reconnect:
         self, organisation: Organisation, writer: Writer, now: datetime, report: ReconnectReport
     ) -> int:
         followed = 0
-        single = False
         while True:
             pending = self._pending(organisation)
             allowed = follows_allowed(
@@ -362,51 +357,31 @@ class Reconnect:
             )
             if allowed <= 0:
                 return followed
-            size = 1 if single else min(allowed, BATCH, writer.capacity(WriteKind.CREATE))
-            batch = pending[:size]
+            batch = {follow_key(p.did): p for p in pending[: min(allowed, BATCH)]}
             stamp = _iso(self.store.clock())
             writes = [
                 Write.create(
-                    follow_key(p.did, None),
+                    key,
                     FOLLOW,
                     derived_rkey(p.did),
                     {"$type": FOLLOW, "subject": p.did, "createdAt": stamp},
                 )
-                for p in batch
+                for key, p in batch.items()
             ]
-            try:
-                results = writer.send(writes)
-            except InvalidWrites as exc:
-                # applyWrites is all or nothing: find the refused one, mark it, go on.
-                if exc.index is not None and exc.index < len(batch):
-                    bad = batch[exc.index]
-                elif len(batch) == 1:
-                    bad = batch[0]
-                else:
-                    single = True
-                    continue
-                # Another process (a cron tick beside the server) may have created this very
-                # record a moment ago: the server then refuses ours, and it is done, not failed.
-                write = writes[batch.index(bad)]
-                done = writer.check([write])
-                if done:
-                    self._settle(organisation, bad.x_id, "followed", now, done[0].uri)
-                else:
-                    self._settle(organisation, bad.x_id, "failed", now, "", exc.message)
-                    report.failed += 1
-                continue
-            single = False
-            by_key = {r.write.key: r for r in results}
-            settled = 0
-            for proposal in batch:
-                result = by_key.get(follow_key(proposal.did, None))
-                if result is None:
-                    continue
-                self._settle(organisation, proposal.x_id, "followed", now, result.uri)
-                settled += 1
-            followed += settled
-            report.followed += settled
-            if not settled:  # the writer answered for none of them: stop, never loop
+            # A refused follow is isolated and marked; one another process (a cron tick beside
+            # the server) created a moment ago comes back as a result: done, not failed.
+            sent = writer.send_isolating(writes, batch_size=BATCH)
+            for result in sent.results:
+                self._settle(
+                    organisation, batch[result.write.key].x_id, "followed", now, result.uri
+                )
+            for refused in sent.refused:
+                proposal = batch[refused.write.key]
+                self._settle(organisation, proposal.x_id, "failed", now, "", refused.reason)
+            followed += len(sent.results)
+            report.followed += len(sent.results)
+            report.failed += len(sent.refused)
+            if not sent.results and not sent.refused:  # nothing answered for: never loop
                 return followed
 
     def _settle(
@@ -448,33 +423,6 @@ def proposal_email(
         )
     page = base_url.rstrip("/") + "/member"
     return subject, "\n".join([intro, "", *lines, "", action, page, ""])
-
-
-def _existing_follows(pds: Pds) -> dict[str, str]:
-    """Subjects the account already follows: ``{did: record uri}``."""
-    out: dict[str, str] = {}
-    cursor: str | None = None
-    while True:
-        try:
-            page = pds.client.com.atproto.repo.list_records(
-                models.ComAtprotoRepoListRecords.Params(
-                    repo=pds.did, collection=FOLLOW, limit=100, cursor=cursor
-                )
-            )
-        except AtProtocolError as exc:
-            raise BlueskyError(
-                f"Cannot read the existing follows of {pds.handle}",
-                "The next scheduler pass tries again; nothing was followed",
-            ) from exc
-        for record in page.records:
-            value = record.value
-            fields = value if isinstance(value, dict) else models.get_model_as_dict(value)
-            subject = fields.get("subject")
-            if isinstance(subject, str):
-                out.setdefault(subject, str(record.uri))
-        cursor = page.cursor
-        if not cursor or not page.records:
-            return out
 
 
 def _iso(moment: datetime) -> str:

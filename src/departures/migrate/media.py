@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from departures.archive.media import read_media
+from departures.bluesky.limits import MediaLimits
 from departures.errors import ArchiveError, DeparturesError
 from departures.workspace.db import Workspace
 
@@ -51,15 +52,6 @@ _CACHE_VERSION = 1
 
 class MediaError(DeparturesError):
     """A media file cannot be prepared for upload (missing, corrupt, too large)."""
-
-
-@dataclass(frozen=True)
-class MediaLimits:
-    """What the server accepts: blob size of an image, size and length of a video."""
-
-    image_max_bytes: int = 1_000_000
-    video_max_bytes: int = 50_000_000
-    video_max_duration_ms: int = 180_000
 
 
 #: Safe defaults: the pre-2026 image limit (an older PDS enforces it), the PDS's blob cap for a

@@ -133,7 +133,7 @@ def _table_exists(conn: sqlite3.Connection, name: str) -> bool:
 def published_keys(conn: sqlite3.Connection) -> set[str]:
     """Plan keys the publisher recorded as existing on Bluesky (none before it ever ran).
 
-    The same query as ``departures.migrate.journal.published_keys``, asked here directly so
+    The same query as ``departures.workspace.journal.published_keys``, asked here directly so
     planning does not load the publisher's network stack.
     """
     if not _table_exists(conn, "published"):

@@ -7,10 +7,10 @@ whole thread goes in one call. Media are uploaded before the batch that needs th
 remembered by media key and content hash, so no retry uploads twice.
 
 What cannot be published is recorded with the reason and the rest continues: a post the
-server refuses as invalid (isolated from its batch by the error's index, else by halving
-the batch), a media file that is missing or corrupt, and the replies and quotes that
-depend on such a post (``blocked``). ``run`` again resumes; ``retry_failed`` tries those
-posts once more.
+server refuses as invalid (isolated from its batch by
+:meth:`~departures.bluesky.writer.Writer.send_isolating`), a media file that is missing or
+corrupt, and the replies and quotes that depend on such a post (``blocked``). ``run`` again
+resumes; ``retry_failed`` tries those posts once more.
 """
 
 from __future__ import annotations
@@ -22,13 +22,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from departures.bluesky.budget import DAY, HOUR, MAX_BATCH, BudgetConfig, WriteBudget, WriteKind
+from departures.bluesky.budget import DAY, HOUR, BudgetConfig, WriteKind
 from departures.bluesky.limits import media_limits
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, Uncertain
-from departures.bluesky.writer import Write, Writer
+from departures.bluesky.records import POST
+from departures.bluesky.writer import Write, open_writer, resume_budget
 from departures.errors import BlueskyError, DeparturesError, WorkspaceError
-from departures.migrate.journal import POST, PUBLISH_DID_META, WorkspaceJournal
 from departures.workspace.db import Workspace
+from departures.workspace.journal import PUBLISH_DID_META, WorkspaceJournal, check_account
 
 Ref = tuple[str, str]  # (uri, cid)
 
@@ -88,19 +89,6 @@ def load_plan(workspace: Workspace) -> list[PlanRow]:
     ]
 
 
-def check_account(workspace: Workspace, did: str) -> None:
-    """Refuse to publish one workspace under two accounts (it would duplicate everything)."""
-    known = workspace.get_meta(PUBLISH_DID_META)
-    if known is None:
-        with workspace.transaction():
-            workspace.set_meta(PUBLISH_DID_META, did)
-    elif known != did:
-        raise WorkspaceError(
-            f"This workspace publishes as {known}, but you are logged in as {did}",
-            f"Log in as {known}, or use another --workspace for this account",
-        )
-
-
 #: ``--no-budget``: windows no run ever fills (for a server without rate limits: a sandbox).
 UNLIMITED_WINDOWS = {HOUR: 10**12, DAY: 10**13}
 
@@ -128,12 +116,6 @@ def budget_config(
     return BudgetConfig(safety_margin=margin, max_writes_per_hour=per_hour)
 
 
-def open_budget(journal: WorkspaceJournal, config: BudgetConfig) -> WriteBudget:
-    """The account's budget with the state saved by the last run."""
-    saved = journal.load_budget()
-    return WriteBudget.from_dict(saved, config) if saved else WriteBudget(config)
-
-
 class Publisher:
     """Runs the plan of a workspace against the account's PDS."""
 
@@ -151,10 +133,9 @@ class Publisher:
         self.notify = notify or (lambda _m: None)
         self.sleep = sleep
         self.journal = WorkspaceJournal(workspace, pds.did)
-        self.budget = open_budget(self.journal, config or BudgetConfig())
-        self.writer = Writer(pds, self.journal, self.budget, sleep=sleep, notify=self.notify)
+        self.writer = open_writer(pds, self.journal, config, sleep=sleep, notify=self.notify)
+        self.budget = self.writer.budget
         self._limits: Any = None
-        self.batch_limit = MAX_BATCH
 
     # --- records --------------------------------------------------------------------------
 
@@ -264,8 +245,12 @@ class Publisher:
         if retry_failed:
             self.journal.clear_failures()
         report = RunReport()
+        # Every open batch of the workspace is settled, the audience's follows too (the
+        # journal records them where they belong); only posts count here.
         settled = self.writer.reconcile()
-        report.already_there += sum(1 for r in settled if r.write.action is WriteKind.CREATE)
+        report.already_there += sum(
+            1 for r in settled if r.write.action is WriteKind.CREATE and r.write.collection == POST
+        )
         plan = load_plan(self.workspace)
         refs: dict[str, Ref] = dict(self.journal.published())
         failed = {k: reason for k, (_status, reason) in self.journal.failures().items()}
@@ -284,7 +269,7 @@ class Publisher:
         i = 0
         while i < len(pending):
             start = i
-            cap = min(self.writer.capacity(WriteKind.CREATE), self.batch_limit)
+            cap = self.writer.capacity(WriteKind.CREATE)
             batch: list[Write] = []
             in_batch: dict[str, Ref] = {}
             while i < len(pending) and len(batch) < cap:
@@ -307,28 +292,20 @@ class Publisher:
                 in_batch[row.key] = (self.pds.uri(POST, row.rkey), write.expected_cid or "")
             if not batch:
                 continue
-            try:
-                results = self.writer.send(batch)
-            except InvalidWrites as exc:
-                bad = exc.index if exc.index is not None and exc.index < len(batch) else None
-                if len(batch) == 1:
-                    bad = 0
-                if bad is not None:
-                    self._fail(
-                        batch[bad].key, f"refused by the server: {exc.message}", failed, report
-                    )
-                else:
-                    # Nothing says which write was refused: halve the batch until one is alone.
-                    self.batch_limit = max(1, len(batch) // 2)
-                i = start
-                continue
-            self.batch_limit = min(MAX_BATCH, self.batch_limit * 2)
-            for result in results:
+            # A refused post stops the batch there: the posts after it may refer to it, so
+            # they are built again (and blocked if they do).
+            sent = self.writer.send_isolating(batch, stop_at_refusal=True)
+            for refused in sent.refused:
+                reason = f"refused by the server: {refused.reason}"
+                self._fail(refused.write.key, reason, failed, report)
+            for result in sent.results:
                 refs[result.write.key] = (result.uri, result.cid or "")
                 if result.existed:
                     report.already_there += 1
                 else:
                     report.published += 1
+            if sent.rest:
+                i = start
             progress()
         report.cid_mismatches = len(self.writer.cid_mismatches)
         report.seconds = time.monotonic() - started
@@ -404,8 +381,7 @@ def status(workspace: Workspace, config: BudgetConfig | None = None) -> Status:
     ).fetchall()
     failed = [{"key": k, "status": s, "reason": r} for k, s, r in failures]
     pending = planned - published - len(failed)
-    journal = WorkspaceJournal(workspace, account or "")
-    budget = open_budget(journal, config or BudgetConfig())
+    budget = resume_budget(WorkspaceJournal(workspace, account or ""), config)
     eta = budget.estimate_seconds(n_creates=max(0, pending))
     return Status(
         planned=planned,

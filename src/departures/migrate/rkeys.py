@@ -1,10 +1,9 @@
 """Deterministic record keys for migrated posts: the heart of exactly-once publishing.
 
-A post's record key (rkey) is a TID: 13 base32-sortable characters encoding 53 bits of
-microseconds since the epoch and 10 bits of "clock id". We derive it from the tweet alone
-(its time in milliseconds, the part number of a split post, and a hash of the tweet id as the
-clock id), so every retry after a crash asks the server to create *the same* record key, and
-the server refuses a second create instead of storing a duplicate.
+A post's record key (rkey) is a TID (:mod:`departures.bluesky.records`). We derive it from
+the tweet alone (its time in milliseconds, the part number of a split post, and a hash of the
+tweet id as the clock id), so every retry after a crash asks the server to create *the same*
+record key, and the server refuses a second create instead of storing a duplicate.
 """
 
 from __future__ import annotations
@@ -12,39 +11,12 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-TID_ALPHABET = "234567abcdefghijklmnopqrstuvwxyz"
+from departures.bluesky.records import encode_tid
+
 _SNOWFLAKE_EPOCH_MS = 1288834974657
 # Tweets older than snowflake ids (before November 2010) carry small sequential ids.
 _FIRST_SNOWFLAKE = 29_700_859_247
 MAX_PARTS = 1000
-
-
-def encode_tid(timestamp_us: int, clock_id: int) -> str:
-    """The 13-character TID for ``timestamp_us`` (microseconds) and ``clock_id`` (0-1023)."""
-    if not 0 <= clock_id < 1024:
-        raise ValueError("clock_id must be in 0..1023")
-    if not 0 <= timestamp_us < (1 << 53):
-        raise ValueError("timestamp out of range for a TID")
-    value = (timestamp_us << 10) | clock_id
-    chars = []
-    for _ in range(13):
-        chars.append(TID_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
-
-
-def decode_tid(tid: str) -> tuple[int, int]:
-    """``(timestamp_us, clock_id)`` of a TID; ``ValueError`` if it is not one."""
-    if (
-        len(tid) != 13
-        or any(c not in TID_ALPHABET for c in tid)
-        or tid[0] not in "234567abcdefghij"
-    ):
-        raise ValueError(f"not a TID: {tid!r}")
-    value = 0
-    for char in tid:
-        value = (value << 5) | TID_ALPHABET.index(char)
-    return value >> 10, value & 1023
 
 
 def tweet_time_ms(tweet_id: int, created_at: str | None) -> int:

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.pds import Pds
-from departures.bluesky.writer import Write, Writer
-from departures.migrate.journal import POST, WorkspaceJournal
-from departures.migrate.publish import check_account, open_budget
+from departures.bluesky.records import POST
+from departures.bluesky.writer import Write, open_writer
 from departures.workspace.db import Workspace
+from departures.workspace.journal import WorkspaceJournal, check_account
 
 
 def to_undo(workspace: Workspace) -> list[tuple[str, str]]:
@@ -38,9 +38,9 @@ def undo(
 ) -> int:
     """Delete every post this workspace published; how many were deleted (or already gone)."""
     check_account(workspace, pds.did)
-    journal = WorkspaceJournal(workspace, pds.did)
-    budget = open_budget(journal, config or BudgetConfig())
-    writer = Writer(pds, journal, budget, sleep=sleep, notify=notify)
+    writer = open_writer(
+        pds, WorkspaceJournal(workspace, pds.did), config, sleep=sleep, notify=notify
+    )
     deleted = sum(1 for r in writer.reconcile() if r.write.action is WriteKind.DELETE)
     targets = to_undo(workspace)
     total = len(targets) + deleted

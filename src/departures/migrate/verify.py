@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from atproto import Client, models
 from atproto_client.exceptions import AtProtocolError
 
+from departures.bluesky.appviews import PUBLIC_APPVIEW, appview_for
 from departures.bluesky.pds import Pds
+from departures.bluesky.records import POST
 from departures.errors import BlueskyError
-from departures.migrate.journal import POST, now_iso
 from departures.workspace.db import Workspace
+from departures.workspace.journal import now_iso
 
-PUBLIC_APPVIEW = "https://public.api.bsky.app"
+__all__ = ["APPVIEW_ENV", "PUBLIC_APPVIEW", "VerifyReport", "default_appview", "verify"]
 APPVIEW_ENV = "DEPARTURES_APPVIEW"
 PAGE = 25
 
@@ -38,18 +40,8 @@ class VerifyReport:
 
 
 def default_appview(pds_url: str) -> str:
-    """The AppView for a PDS: a local sandbox's own, else Bluesky's public one."""
-    try:
-        from departures.sandbox.network import known_networks
-
-        for network in known_networks():
-            state = network.running_state()
-            same = state is not None and state.pds_url.rstrip("/") == pds_url.rstrip("/")
-            if same and state is not None and state.appview_url:
-                return state.appview_url
-    except Exception:  # no sandbox state at all: the public AppView
-        pass
-    return PUBLIC_APPVIEW
+    """The AppView for a PDS: a local network's own (the sandbox's), else Bluesky's public one."""
+    return appview_for(pds_url)
 
 
 def visible_uris(appview: str, uris: list[str]) -> set[str]:

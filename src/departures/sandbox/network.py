@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from departures.bluesky.appviews import forget_local, register_local
 from departures.errors import SandboxError
 from departures.sandbox import litter
 from departures.sandbox.install import ProgressCallback, cache_root, ensure_runtime
@@ -155,6 +156,8 @@ class Network:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(state), indent=2))
         tmp.replace(self.state_file)
+        if state.appview_url:  # so that `migrate verify` asks this network's AppView
+            register_local(state.pds_url, state.appview_url)
 
     # -- up ------------------------------------------------------------------------------
     def running_state(self) -> SandboxState | None:
@@ -436,6 +439,9 @@ class Network:
         return True
 
     def _remove_files(self) -> None:
+        state = self.load_state()
+        if state is not None:
+            forget_local(state.pds_url)
         for name in (STATE_FILE, "ready.json"):
             with contextlib.suppress(OSError):
                 (self.state_dir / name).unlink()

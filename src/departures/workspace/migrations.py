@@ -250,7 +250,7 @@ _PLAN_SCHEMA = """
 
 
 def m011_publish_journal(conn: sqlite3.Connection) -> None:
-    """What the publisher wrote to Bluesky, and its journal (:mod:`departures.migrate.journal`).
+    """What the publisher wrote to Bluesky, and its journal (:mod:`departures.workspace.journal`).
 
     ``published``: one row per plan key that exists on the server (uri, cid; ``deleted_at``
     once undone). ``write_batches``/``batch_writes``: every ``applyWrites`` batch, journaled

@@ -1,26 +1,44 @@
-"""The publish journal in the workspace: the :class:`~departures.bluesky.writer.Journal`
-of a migration, and the questions the planner and ``status`` ask of it.
+"""The write journal in the workspace: the :class:`~departures.bluesky.writer.Journal` of
+every write an organisation's workspace makes to Bluesky — the migration's posts (and their
+undo), the audience's follows, list and list items — and what each settled write means for
+the workspace's own tables.
 
-Tables (migration ``m011_publish_journal``): ``published``, ``write_batches``,
-``batch_writes``, ``publish_failures``, ``blobs``, ``write_budget``. Every method is one
-transaction: a batch is durably journaled as sent before a byte leaves, and its results,
-the ``published`` rows and the budget state are committed together.
+Tables (migrations ``m011_publish_journal`` and the audience's): ``write_batches``,
+``batch_writes`` and ``write_budget`` (the journal itself, one account per workspace);
+``published``, ``publish_failures`` and ``blobs`` (the migration's posts); ``audience_follows``
+(the audience's follows and list items). Every method is one transaction: a batch is
+durably journaled as sent before a byte leaves, and its results, what they mean for
+``published`` and ``audience_follows``, and the budget state are committed together.
+
+Whoever settles a batch — the command that sent it, or another command that finds it open
+after a kill (``migrate run`` settles an ``audience follow`` batch, and the other way round)
+— records its results in the owning table in that same transaction: :meth:`_apply` knows
+every kind of write a workspace makes (there is no registry to forget to fill).
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from departures.bluesky.budget import WriteKind
+from departures.bluesky.records import FOLLOW, LISTITEM, POST
 from departures.bluesky.writer import Write, WriteResult
 from departures.errors import WorkspaceError
 from departures.workspace.db import Workspace
 
-POST = "app.bsky.feed.post"
+__all__ = [
+    "PUBLISH_DID_META",
+    "WorkspaceJournal",
+    "check_account",
+    "now_iso",
+    "published_keys",
+]
+
+#: The workspace's meta key of the account it writes as (one account per workspace).
 PUBLISH_DID_META = "publish_did"
 
 
@@ -41,20 +59,21 @@ def _disk_error(exc: sqlite3.Error) -> WorkspaceError:
     )
 
 
-ResultHandler = Callable[[sqlite3.Connection, WriteResult, str], None]
-#: What a settled write means for other tables, by collection: the audience registers its
-#: follow and list-item handlers here, so whoever settles a batch (a run, a reconcile by
-#: another command) records the result in the owning table, in the same transaction.
-RESULT_HANDLERS: dict[str, ResultHandler] = {}
-
-
-def register_result_handler(collection: str, handler: ResultHandler) -> None:
-    """Call ``handler(conn, result, timestamp)`` for every settled write of ``collection``."""
-    RESULT_HANDLERS[collection] = handler
+def check_account(workspace: Workspace, did: str) -> None:
+    """Refuse to write one workspace as two accounts (it would duplicate everything)."""
+    known = workspace.get_meta(PUBLISH_DID_META)
+    if known is None:
+        with workspace.transaction():
+            workspace.set_meta(PUBLISH_DID_META, did)
+    elif known != did:
+        raise WorkspaceError(
+            f"This workspace publishes as {known}, but you are logged in as {did}",
+            f"Log in as {known}, or use another --workspace for this account",
+        )
 
 
 class WorkspaceJournal:
-    """The journal of one account's writes in the workspace database."""
+    """The journal of the workspace account's writes (posts, follows, lists, undo)."""
 
     def __init__(self, workspace: Workspace, account_did: str) -> None:
         self.workspace = workspace
@@ -106,12 +125,21 @@ class WorkspaceJournal:
             raise _disk_error(exc) from exc
 
     def _apply(self, conn: sqlite3.Connection, result: WriteResult, stamp: str) -> None:
+        """What a settled write means for the workspace's tables (same transaction)."""
         write = result.write
-        if write.collection != POST:
-            handler = RESULT_HANDLERS.get(write.collection)
-            if handler is not None:
-                handler(conn, result, stamp)
-            return
+        if write.collection == POST:
+            self._apply_post(conn, result, stamp)
+        elif write.collection in (FOLLOW, LISTITEM) and write.action is WriteKind.CREATE:
+            # The audience's follow (or list item): done, whoever settled the batch.
+            conn.execute(
+                "UPDATE audience_follows SET state = 'done', uri = ?, done_at = ?, reason = NULL"
+                " WHERE key = ? AND state IN ('pending', 'failed')",
+                (result.uri, stamp, write.key),
+            )
+
+    @staticmethod
+    def _apply_post(conn: sqlite3.Connection, result: WriteResult, stamp: str) -> None:
+        write = result.write
         if write.action is WriteKind.DELETE:
             conn.execute(
                 "UPDATE published SET deleted_at = ? WHERE key = ? AND deleted_at IS NULL",
@@ -175,7 +203,7 @@ class WorkspaceJournal:
             (self.account, json.dumps(budget), stamp),
         )
 
-    # --- the publisher's own records ------------------------------------------------------
+    # --- the migration's own records ------------------------------------------------------
 
     def fail(self, key: str, reason: str, *, status: str = "failed") -> None:
         """Record that ``key`` cannot be published (``failed``) or waits on one (``blocked``)."""
