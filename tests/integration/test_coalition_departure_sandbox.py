@@ -10,15 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from atproto import Client
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, welcome_rkey
 from departures.coalition.errors import BadInput
 from departures.coalition.handles import XrpcHandleResolver
@@ -29,20 +28,12 @@ from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import START, Clock
 
 pytestmark = pytest.mark.sandbox
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 POST = "app.bsky.feed.post"
 SECRET = b"a test secret that is long enough"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
@@ -51,21 +42,10 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "coalition.db"
-
-
-@pytest.fixture
-def store(db_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{db_path}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
+def db_path(engine: Engine) -> Path:
+    """The file of the SQLite store (``store`` works on it too), for the CLI to open."""
+    assert engine.url.database is not None
+    return Path(engine.url.database)
 
 
 def departing_campaign(

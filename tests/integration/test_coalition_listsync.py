@@ -4,7 +4,7 @@ landed members pass after pass, idempotent, and readable through the PDS and the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,6 @@ from atproto import Client
 from click.testing import CliRunner
 
 from departures.cli import cli
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.journal import Vault
 from departures.coalition.listsync import LIST, LISTITEM, STARTERPACK, CoalitionLists
@@ -23,37 +22,16 @@ from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import START, Clock
 
 pytestmark = pytest.mark.sandbox
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 SECRET = b"another test secret, long enough"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
 def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
 
 
 def campaign_with(

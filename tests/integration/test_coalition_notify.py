@@ -4,7 +4,6 @@ for the webhook. Proves that every pledger is told, once, whatever the scheduler
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,14 +19,8 @@ from aiosmtpd.controller import Controller
 from departures.coalition.db import connect, migrate
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.store import CoalitionStore, Organisation
-
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from helpers.clock import START, Clock
+from helpers.ports import free_port
 
 
 class Inbox:
@@ -74,27 +67,6 @@ def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
     yield received, f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.shutdown()
     server.server_close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
 
 
 def campaign_with_members(store: CoalitionStore, names: list[str], threshold: int = 2):

@@ -6,16 +6,13 @@ and the daily cap holds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from atproto import Client
 
 from departures.audience.follow import derived_rkey
 from departures.coalition import reconnect as reconnects
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.directory import Directory
 from departures.coalition.journal import Vault
@@ -24,38 +21,17 @@ from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import START, Clock
 
 pytestmark = pytest.mark.sandbox
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 FOLLOW = "app.bsky.graph.follow"
 SECRET = b"a test secret that is long enough"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
 def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
 
 
 def connected_member(

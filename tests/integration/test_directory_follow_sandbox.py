@@ -7,15 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from departures.audience.follow import derived_rkey
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.handles import XrpcHandleResolver
@@ -27,11 +25,8 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    return CoalitionStore(engine)  # on the real clock, as the server runs
 
 
 def following_js(*ids: str) -> bytes:

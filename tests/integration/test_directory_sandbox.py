@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,9 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from departures.cli import cli
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.errors import NotAllowed
@@ -30,19 +29,14 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'coalition.db'}"
-    engine = connect(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+def db(engine: Engine) -> str:
+    """The URL of the migrated SQLite store, for the CLI."""
+    return engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
-def store(db: str) -> Iterator[CoalitionStore]:
-    engine = connect(db)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    return CoalitionStore(engine)  # on the real clock: the campaign's deadline is from now
 
 
 def account_js(x_id: str, username: str) -> bytes:

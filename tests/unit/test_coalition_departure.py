@@ -1,24 +1,22 @@
 """Departure day and list sync, the parts without a network: the welcome text's limits,
 record keys, placing members in packs, the vault, the writer's journal in the coalition store
-and the member page's welcome form (real Bluesky writes: tests/integration)."""
+and the member page's welcome form, these two on SQLite and PostgreSQL (real Bluesky writes:
+tests/integration)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine
 
 from departures.bluesky.budget import WriteBudget, WriteKind
 from departures.bluesky.session import StoredSession
 from departures.bluesky.writer import Write, WriteResult
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, check_welcome_text, welcome_rkey
 from departures.coalition.errors import BadInput
 from departures.coalition.handles import XrpcHandleResolver
@@ -44,34 +42,15 @@ from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.migrate.richtext import grapheme_count
 from departures.migrate.rkeys import decode_tid
+from helpers.clock import Clock
+from helpers.stores import ON_BOTH_STORES
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(engine: Engine, clock: Clock) -> CoalitionStore:
-    return CoalitionStore(engine, clock=clock)
+    return Clock(START)
 
 
 def campaign_and_member(store: CoalitionStore) -> tuple[Campaign, Organisation, str]:
@@ -201,6 +180,7 @@ def test_a_session_is_stored_encrypted_and_comes_back_whole(
 # --- the writer's journal ------------------------------------------------------------------
 
 
+@ON_BOTH_STORES
 def test_the_journal_keeps_open_batches_results_and_the_budget(store: CoalitionStore) -> None:
     campaign, _organisation, _ = campaign_and_member(store)
     sessions = AccountSessions(store.engine, Vault(b"k"), "campaign:1", campaign_id=campaign.id)
@@ -260,6 +240,7 @@ def member_browser(app: CoalitionApp, key: str) -> Browser:
     return browser
 
 
+@ON_BOTH_STORES
 def test_the_member_page_refuses_a_welcome_text_over_300_characters(
     store: CoalitionStore,
 ) -> None:

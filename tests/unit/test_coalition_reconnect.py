@@ -20,11 +20,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.reconnect import Entry, follows_allowed, new_for_members
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.coalition.web import CoalitionApp
+from helpers.clock import Clock
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -92,20 +92,9 @@ def test_follows_stay_under_the_daily_cap(cap: int, done: int, pending: int, all
 # --- the member page: uploading the following list ---------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=Clock())
-    engine.dispose()
+def clock() -> Clock:
+    return Clock(START)
 
 
 class Browser:

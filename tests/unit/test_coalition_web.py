@@ -14,34 +14,18 @@ from xml.etree import ElementTree as ET
 import httpx
 import pytest
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
+from helpers.clock import Clock
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
+    return Clock(START)
 
 
 @pytest.fixture

@@ -9,17 +9,15 @@ import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from departures.audience.follow import FOLLOW
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, StoredRecord
 from departures.bluesky.session import StoredSession
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.directory_follow import (
     MAX_FOLLOW_ALL,
@@ -97,14 +95,11 @@ class Browser:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
+def store(engine: Engine) -> CoalitionStore:
     directory = Directory(engine)
     directory.register("500", "org_x", ORG_DID, "org.test", source="coordinator")
     directory.register("600", "other_x", OTHER_DID, "other.test")
-    yield CoalitionStore(engine)
-    engine.dispose()
+    return CoalitionStore(engine)
 
 
 @pytest.fixture

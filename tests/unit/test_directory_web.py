@@ -9,13 +9,12 @@ import json
 import re
 import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory, DirectoryError, read_bulk_csv
 from departures.coalition.directory_web import MAX_UPLOAD, read_upload
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge
@@ -68,11 +67,9 @@ class FakeSignIn:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    """The store on the real clock (these tests move no time)."""
+    return CoalitionStore(engine)
 
 
 @pytest.fixture
