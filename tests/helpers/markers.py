@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 # Fixture name -> the marker of the server it starts (the plugin's and conftests' fixtures).
+# Names no test module reuses for a fixture of its own: tests/e2e's ``browser`` is found
+# through the ``chromium`` it needs, since in-process "browsers" of unit tests share its name.
 SERVER_FIXTURES: dict[str, str] = {
     "sandbox": "sandbox",
     "sandbox_rate_limited": "sandbox",
     "postgres_cluster": "postgres",
     "postgres_engine": "postgres",
     "chromium": "browser",
-    "browser": "browser",
 }
 
 SERVER_MARKERS = frozenset(SERVER_FIXTURES.values())

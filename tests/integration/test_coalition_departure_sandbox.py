@@ -3,9 +3,7 @@ exactly once through the journaled writer, sessions are kept encrypted, bad inpu
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -13,7 +11,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from atproto import Client
 from sqlalchemy import Engine
@@ -24,11 +21,11 @@ from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.journal import Vault
 from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
-from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.clock import START, Clock
+from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
 
@@ -217,30 +214,6 @@ def test_a_wrong_app_password_and_a_too_long_text_are_refused_clearly(
     assert day.welcome(org).account_handle == ""
 
 
-class Browser:
-    def __init__(self, app: CoalitionApp) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def get(self, path: str) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.get(path))
-
-    def post(self, path: str, data: dict[str, str], page: str) -> httpx.Response:
-        found = re.search(r'name="csrf" value="([^"]+)"', self.get(page).text)
-        assert found
-        return self._loop.run_until_complete(
-            self._client.post(path, data={"csrf": found.group(1), **data})
-        )
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
-
-
 def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
     sandbox: TestSandbox, store: CoalitionStore, clock: Clock
 ) -> None:
@@ -248,16 +221,15 @@ def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
     campaign, (org,) = departing_campaign(store, clock, [member])
     key = store_key(store, org)
     day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"cookie-key",
         resolver=XrpcHandleResolver(sandbox.pds_url),
         departure=day,
     )
-    browser = Browser(app)
+    browser = InProcessBrowser(app)
     try:
-        browser.post("/member/sign-in", {"key": key}, "/member/sign-in")
-        wrong = browser.post(
+        browser.submit("/member/sign-in", {"key": key}, "/member/sign-in")
+        wrong = browser.submit(
             "/member/welcome",
             {"welcome_text": "Hi", "opted_in": "1", "app_password": "aaaa-bbbb-cccc-dddd"},
             "/member",
@@ -266,7 +238,7 @@ def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
         assert "refused the password" in wrong.text
         assert "aaaa-bbbb-cccc-dddd" not in wrong.text
         form = {"welcome_text": "We are here now.", "opted_in": "1"}
-        right = browser.post(
+        right = browser.submit(
             "/member/welcome", {**form, "app_password": member.app_password}, "/member"
         )
         assert right.status_code == 200

@@ -9,18 +9,21 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.store import CoalitionStore, Organisation
 from helpers.clock import START, Clock
 from helpers.ports import free_port
+from helpers.web import coalition_app, serve
 
 
 class Inbox:
@@ -242,18 +245,11 @@ def test_the_tick_command_runs_one_pass_with_smtp_options(
 
 
 def test_the_servers_scheduler_loop_sends_without_anyone_running_tick(
-    tmp_path: Path, smtp: tuple[Inbox, int]
+    engine: Engine, smtp: tuple[Inbox, int]
 ) -> None:
     import time
 
-    import uvicorn
-
-    from departures.coalition.handles import XrpcHandleResolver
-    from departures.coalition.web import CoalitionApp
-
     inbox, smtp_port = smtp
-    engine = connect(f"sqlite:///{tmp_path / 'serve.db'}")
-    migrate(engine)
     store = CoalitionStore(engine)
     now = datetime.now(UTC)
     coordinator, _ = store.create_coordinator("Office")
@@ -268,26 +264,11 @@ def test_the_servers_scheduler_loop_sends_without_anyone_running_tick(
     token = store.create_invite(campaign.slug, coordinator)
     org, _ = store.accept_invite(token, name="A", email="a@example.org")
     store.pledge(org.id, 0)
-    port = free_port()
-    app = CoalitionApp(
-        store,
-        secret_key=b"k",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
-        base_url=f"http://127.0.0.1:{port}",
-        notifier=notifier(store, smtp_port),
-        tick_seconds=0.2,
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
+    app = partial(coalition_app, store, notifier=notifier(store, smtp_port), tick_seconds=0.2)
+    with serve(lambda base: app(base_url=base)):
         deadline = time.monotonic() + 20
         while not inbox.messages:
             assert time.monotonic() < deadline, "the scheduler loop sent nothing"
             time.sleep(0.1)
         time.sleep(1)  # several more passes: still one message
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        engine.dispose()
     assert inbox.to("a@example.org") == ["Live: the campaign is on"]

@@ -4,10 +4,8 @@ once; pressing again follows nobody twice."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from typing import Any
 
 import httpx
 import pytest
@@ -18,8 +16,8 @@ from departures.coalition.directory import Directory
 from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
 
@@ -53,28 +51,18 @@ def test_follow_all_follows_each_registered_organisation_once(
     directory = Directory(store.engine)
     directory.register("4101", "first_org", first.did, first.handle, source="coordinator")
     directory.register("4102", "second_org", second.did, second.handle, source="coordinator")
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"k",
         resolver=XrpcHandleResolver(sandbox.pds_url),
         base_url="http://testserver",
         bluesky_sign_in=PdsSignIn(sandbox.pds_url),
         forms_per_minute=1000,
     )
-    loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        follow_redirects=True,
-    )
-
-    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return loop.run_until_complete(client.request(method, path, **kwargs))
+    browser = InProcessBrowser(app)
+    call = browser.request
 
     def csrf() -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', call("GET", "/directory").text)
-        assert found
-        return found.group(1)
+        return browser.csrf("/directory")
 
     try:
         signed = call(
@@ -133,5 +121,4 @@ def test_follow_all_follows_each_registered_organisation_once(
         )
         assert refused.status_code == 403  # signed out: nothing is followed
     finally:
-        loop.run_until_complete(client.aclose())
-        loop.close()
+        browser.close()

@@ -4,14 +4,10 @@ sees the organisation they followed on X, and consent withdrawal."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
@@ -22,8 +18,8 @@ from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
 
@@ -91,27 +87,17 @@ def test_bulk_add_then_a_late_registrant_reconnects_then_withdraws(
     assert Directory(store.engine).lookup(["4242"])[0]["did"] == org.did
 
     # A follower of the organisation on X registers later and sees it.
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"k",
         resolver=XrpcHandleResolver(sandbox.pds_url),
         base_url="http://testserver",
         bluesky_sign_in=PdsSignIn(sandbox.pds_url),
     )
-    loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        follow_redirects=True,
-    )
-
-    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return loop.run_until_complete(client.request(method, path, **kwargs))
+    browser = InProcessBrowser(app)
+    call = browser.request
 
     def csrf() -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', call("GET", "/directory").text)
-        assert found
-        return found.group(1)
+        return browser.csrf("/directory")
 
     try:
         signed = call(
@@ -138,5 +124,4 @@ def test_bulk_add_then_a_late_registrant_reconnects_then_withdraws(
         assert call("GET", "/directory/lookup?x_ids=777").json() == {"entries": []}
         assert call("GET", "/directory/lookup?x_ids=4242").json()["entries"][0]["did"] == org.did
     finally:
-        loop.run_until_complete(client.aclose())
-        loop.close()
+        browser.close()

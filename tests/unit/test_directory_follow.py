@@ -4,7 +4,6 @@ minutes, dropped on sign-out), the button, and the checks on the DIDs the form s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,9 +27,8 @@ from departures.coalition.directory_follow import (
     writer_for,
 )
 from departures.coalition.errors import NotAllowed
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
+from helpers.web import InProcessBrowser, coalition_app
 
 ALICE_DID = "did:plc:" + "a" * 24
 ORG_DID = "did:plc:" + "c" * 24
@@ -61,24 +59,11 @@ class SessionSignIn:
         )
 
 
-class Browser:
-    """One browser (own cookie jar) driving the app in-process."""
+class Browser(InProcessBrowser):
+    """One visitor of the directory page (own cookie jar), in-process."""
 
-    def __init__(self, app: CoalitionApp) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.loop.run_until_complete(self.client.request(method, path, **kwargs))
-
-    def csrf(self) -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', self.request("GET", "/directory").text)
-        assert found
-        return found.group(1)
+    def csrf(self, page: str = "/directory") -> str:
+        return super().csrf(page)
 
     def sign_in(self) -> httpx.Response:
         data = {"csrf": self.csrf(), "handle": "alice.test", "password": "right"}
@@ -88,10 +73,6 @@ class Browser:
         data = {"dids": dids, "csrf": self.csrf() if csrf else ""}
         # Multipart, as the page's form sends it (an empty file part forces it in httpx).
         return self.request("POST", "/directory/follow-all", data=data, files={"none": ("", b"")})
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.client.aclose())
-        self.loop.close()
 
 
 @pytest.fixture
@@ -104,10 +85,8 @@ def store(engine: Engine) -> CoalitionStore:
 
 @pytest.fixture
 def browser(store: CoalitionStore) -> Iterator[Browser]:
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         bluesky_sign_in=SessionSignIn(),
         forms_per_minute=1000,

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import Engine
 
 from departures.coalition.directory import ApiLimits, Directory, TokenBucket
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
 from helpers.clock import SecondsClock
+from helpers.web import coalition_app
 
 DID = "did:plc:" + "a" * 24
 
@@ -67,10 +67,8 @@ def store(engine: Engine) -> CoalitionStore:
 
 
 def serve(store: CoalitionStore, limits: ApiLimits) -> CoalitionApp:
-    return CoalitionApp(
+    return coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         directory_limits=limits,
     )

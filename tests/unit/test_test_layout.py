@@ -37,5 +37,5 @@ def test_every_selected_test_that_uses_a_server_carries_its_marker(
 def test_server_fixtures_map_to_registered_markers(pytestconfig: pytest.Config) -> None:
     registered = {line.split(":")[0] for line in pytestconfig.getini("markers")}
     assert registered >= SERVER_MARKERS
-    assert markers_for(["tmp_path", "sandbox_rate_limited", "browser"]) == {"sandbox", "browser"}
+    assert markers_for(["tmp_path", "sandbox_rate_limited", "chromium"]) == {"sandbox", "browser"}
     assert markers_for(["postgres_engine"]) == {"postgres"}
