@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from click.testing import CliRunner
@@ -124,10 +124,15 @@ class CliUser:
                 return out
 
 
-def logged_in_user(sandbox: TestSandbox, tmp_path: Path, prefix: str) -> CliUser:
+User = TypeVar("User", bound=CliUser)
+
+
+def logged_in_user(
+    sandbox: TestSandbox, tmp_path: Path, prefix: str, kind: type[User] = CliUser
+) -> User:
     """A fresh sandbox account logged in (session in ``tmp_path/config``), workspace
-    ``tmp_path/ws`` (not created)."""
+    ``tmp_path/ws`` (not created); ``kind`` is the test's own subclass of :class:`CliUser`."""
     account = sandbox.new_account(prefix)
     config = tmp_path / "config"
     login(account.handle, account.app_password, sandbox.pds_url, store=SessionStore(config))
-    return CliUser(account, config, tmp_path / "ws", sandbox)
+    return kind(account, config, tmp_path / "ws", sandbox)

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -15,39 +12,21 @@ import pytest
 
 from departures.bluesky.session import SessionStore, open_client
 from departures.errors import BlueskyError
+from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.cli import CliResult, cli_env, run_cli
 
 pytestmark = pytest.mark.sandbox
 
 
-def cli(
-    config: Path, plc: str, *args: str, password: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a child process with its own config directory."""
-    env = {
-        **os.environ,
-        "DEPARTURES_CONFIG_DIR": str(config),
-        "DEPARTURES_PLC_URL": plc,
-        "DEPARTURES_DEBUG": "",
-    }
-    env.pop("DEPARTURES_APP_PASSWORD", None)
-    if password is not None:
-        env["DEPARTURES_APP_PASSWORD"] = password
-    return subprocess.run(
-        [sys.executable, "-m", "departures.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+def cli(config: Path, plc: str, *args: str, password: str | None = None) -> CliResult:
+    """The CLI (in-process) with its own config directory, as a user's shell runs it."""
+    return run_cli(*args, env=cli_env(config, plc, password))
 
 
-def test_login_with_the_app_password_stores_a_private_session(
-    sandbox: TestSandbox, tmp_path: Path
-) -> None:
-    account = sandbox.new_account("login")
-    config = tmp_path / "config"
-    result = cli(
+def login_cli(config: Path, sandbox: TestSandbox, account: Account) -> CliResult:
+    """``departures login`` of ``account`` on the sandbox's PDS, the app password given."""
+    return cli(
         config,
         sandbox.plc_url,
         "login",
@@ -57,6 +36,14 @@ def test_login_with_the_app_password_stores_a_private_session(
         sandbox.pds_url,
         password=account.app_password,
     )
+
+
+def test_login_with_the_app_password_stores_a_private_session(
+    sandbox: TestSandbox, tmp_path: Path
+) -> None:
+    account = sandbox.new_account("login")
+    config = tmp_path / "config"
+    result = login_cli(config, sandbox, account)
     assert result.returncode == 0, result.stderr
     assert account.did in result.stdout
     sessions = config / "sessions.json"
@@ -151,16 +138,7 @@ def _expired_access_token(did: str) -> str:
 
 def test_a_revoked_session_asks_to_log_in_again(sandbox: TestSandbox, tmp_path: Path) -> None:
     account = sandbox.new_account("revoked")
-    result = cli(
-        tmp_path,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password=account.app_password,
-    )
+    result = login_cli(tmp_path, sandbox, account)
     assert result.returncode == 0, result.stderr
     store = SessionStore(tmp_path)
     saved = store.get()
@@ -182,16 +160,7 @@ def test_an_expired_access_token_is_refreshed_and_stored(
     sandbox: TestSandbox, tmp_path: Path
 ) -> None:
     account = sandbox.new_account("refresh")
-    result = cli(
-        tmp_path,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password=account.app_password,
-    )
+    result = login_cli(tmp_path, sandbox, account)
     assert result.returncode == 0, result.stderr
     store = SessionStore(tmp_path)
     saved = store.get()
