@@ -24,7 +24,8 @@ from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.errors import BlueskyError
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
-from helpers.clock import START, Clock
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
@@ -48,23 +49,14 @@ def db_path(engine: Engine) -> Path:
 def departing_campaign(
     store: CoalitionStore, clock: Clock, members: list[Account]
 ) -> tuple[Campaign, list[Organisation]]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X together",
-        description="",
-        threshold=len(members),
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
+    coordinator, campaign = open_campaign(store, title="Leave X together", threshold=len(members))
     organisations = []
     for account in members:
-        token = store.create_invite(campaign.slug, coordinator)
-        organisation, key = store.accept_invite(
-            token,
-            name=f"Org {account.handle}",
+        organisation, key = join(
+            store,
+            campaign.slug,
+            coordinator,
+            f"Org {account.handle}",
             bluesky_handle=account.handle,
             bluesky_did=account.did,
         )

@@ -22,7 +22,8 @@ from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
-from helpers.clock import START, Clock
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 
 pytestmark = pytest.mark.sandbox
 
@@ -37,22 +38,21 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
 def campaign_with(
     store: CoalitionStore, members: list[Account]
 ) -> tuple[Campaign, list[Organisation]]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
+    coordinator, campaign = open_campaign(
+        store,
         title="Leave X together — the Brussels civil-society coalition of 2025",
         description="Organisations that leave X together on the same day.",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
         timezone="Europe/Brussels",
     )
-    store.open_campaign(campaign.slug, coordinator)
     organisations = []
     for account in members:
-        token = store.create_invite(campaign.slug, coordinator)
-        organisation, _key = store.accept_invite(
-            token, name=account.handle, bluesky_handle=account.handle, bluesky_did=account.did
+        organisation, _key = join(
+            store,
+            campaign.slug,
+            coordinator,
+            account.handle,
+            bluesky_handle=account.handle,
+            bluesky_did=account.did,
         )
         store.pledge(organisation.id, 0)
         organisations.append(organisation)

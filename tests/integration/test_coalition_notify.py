@@ -22,6 +22,7 @@ from departures.coalition.db import connect, migrate
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.store import CoalitionStore, Organisation
 from helpers.clock import START, Clock
+from helpers.coalition import join, open_campaign
 from helpers.ports import free_port
 from helpers.web import coalition_app, serve
 
@@ -73,20 +74,13 @@ def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
 
 
 def campaign_with_members(store: CoalitionStore, names: list[str], threshold: int = 2):
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        threshold=threshold,
-        deadline=START + timedelta(days=10),
-        departure_at=START + timedelta(days=14),
+    coordinator, campaign = open_campaign(
+        store, threshold=threshold, deadline=START + timedelta(days=10)
     )
-    store.open_campaign(campaign.slug, coordinator)
-    members: list[Organisation] = []
-    for name in names:
-        token = store.create_invite(campaign.slug, coordinator)
-        org, _ = store.accept_invite(token, name=name, email=f"{name.lower()}@example.org")
-        members.append(org)
+    members: list[Organisation] = [
+        join(store, campaign.slug, coordinator, name, email=f"{name.lower()}@example.org")[0]
+        for name in names
+    ]
     return campaign, members
 
 
@@ -225,17 +219,13 @@ def test_the_tick_command_runs_one_pass_with_smtp_options(
     migrate(engine)
     store = CoalitionStore(engine)  # the real clock, like the CLI
     now = datetime.now(UTC)
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
+    coordinator, campaign = open_campaign(
+        store,
         title="Now",
-        threshold=1,
         deadline=now + timedelta(days=30),
         departure_at=now + timedelta(days=31),
     )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    org, _ = store.accept_invite(token, name="A", email="a@example.org")
+    org, _ = join(store, campaign.slug, coordinator, "A", email="a@example.org")
     store.pledge(org.id, 0)
     engine.dispose()
     monkeypatch.setenv("DEPARTURES_SMTP_PORT", str(port))
@@ -252,17 +242,13 @@ def test_the_servers_scheduler_loop_sends_without_anyone_running_tick(
     inbox, smtp_port = smtp
     store = CoalitionStore(engine)
     now = datetime.now(UTC)
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
+    coordinator, campaign = open_campaign(
+        store,
         title="Live",
-        threshold=1,
         deadline=now + timedelta(days=30),
         departure_at=now + timedelta(days=31),
     )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    org, _ = store.accept_invite(token, name="A", email="a@example.org")
+    org, _ = join(store, campaign.slug, coordinator, "A", email="a@example.org")
     store.pledge(org.id, 0)
     app = partial(coalition_app, store, notifier=notifier(store, smtp_port), tick_seconds=0.2)
     with serve(lambda base: app(base_url=base)):

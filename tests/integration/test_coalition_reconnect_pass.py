@@ -19,7 +19,8 @@ from departures.coalition.directory import Directory
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
-from helpers.clock import START, Clock
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 from helpers.ports import free_port
 from helpers.stores import ON_BOTH_STORES
 
@@ -30,25 +31,18 @@ OURS = "did:plc:" + "o" * 24
 
 
 def members(store: CoalitionStore, *names: str) -> list[Organisation]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        description="",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    out = []
-    for name in names:
-        token = store.create_invite(campaign.slug, coordinator)
-        organisation, _key = store.accept_invite(
-            token, name=name, email=f"{name.lower()}@example.org", bluesky_did=OURS
-        )
-        out.append(organisation)
-    return out
+    coordinator, campaign = open_campaign(store)
+    return [
+        join(
+            store,
+            campaign.slug,
+            coordinator,
+            name,
+            email=f"{name.lower()}@example.org",
+            bluesky_did=OURS,
+        )[0]
+        for name in names
+    ]
 
 
 def reconnect_outbox(store: CoalitionStore) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
-from helpers.clock import START, Clock
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 
 pytestmark = pytest.mark.sandbox
 
@@ -38,21 +39,12 @@ def connected_member(
     sandbox: TestSandbox, store: CoalitionStore, account: Account
 ) -> tuple[Organisation, Reconnect]:
     """A member that connected its account for the departure day and asked for follows."""
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
+    coordinator, campaign = open_campaign(store)
+    organisation, _key = join(
+        store,
+        campaign.slug,
         coordinator,
-        title="Leave X",
-        description="",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    organisation, _key = store.accept_invite(
-        token,
-        name="Oxfam",
+        "Oxfam",
         email="oxfam@example.org",
         bluesky_handle=account.handle,
         bluesky_did=account.did,

@@ -14,6 +14,7 @@ from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.clock import START, Clock
+from helpers.coalition import join, open_campaign
 
 pytestmark = pytest.mark.sandbox
 
@@ -52,21 +53,14 @@ def test_the_follow_through_marks_members_whose_account_posted_as_landed(
     appview = XrpcHandleResolver(sandbox.appview_url)  # counts posts, like production
     poster = sandbox.new_account("poster")
     silent = sandbox.new_account("silent")
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        threshold=2,
-        deadline=START + timedelta(days=10),
-        departure_at=START + timedelta(days=14),
-    )
-    store.open_campaign(campaign.slug, coordinator)
+    coordinator, campaign = open_campaign(store, threshold=2, deadline=START + timedelta(days=10))
     members = []
     for account in (poster, silent):
-        token = store.create_invite(campaign.slug, coordinator)
-        org, _ = store.accept_invite(
-            token,
-            name=account.handle,
+        org, _ = join(
+            store,
+            campaign.slug,
+            coordinator,
+            account.handle,
             website=f"https://{account.handle}",
             bluesky_handle=account.handle,
             bluesky_did=resolver.resolve(account.handle),

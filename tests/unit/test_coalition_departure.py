@@ -5,7 +5,7 @@ tests/integration)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,7 @@ from departures.errors import BlueskyError
 from departures.migrate.richtext import grapheme_count
 from departures.migrate.rkeys import decode_tid
 from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 from helpers.stores import ON_BOTH_STORES
 from helpers.web import InProcessBrowser, coalition_app
 
@@ -50,20 +51,14 @@ def clock() -> Clock:
 
 
 def campaign_and_member(store: CoalitionStore) -> tuple[Campaign, Organisation, str]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
+    coordinator, campaign = open_campaign(store, start=START, title="Leave X together")
+    organisation, key = join(
+        store,
+        campaign.slug,
         coordinator,
-        title="Leave X together",
-        description="",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    organisation, key = store.accept_invite(
-        token, name="Org", bluesky_handle="org.test", bluesky_did="did:plc:org"
+        "Org",
+        bluesky_handle="org.test",
+        bluesky_did="did:plc:org",
     )
     return store.campaign(campaign.slug), organisation, key
 

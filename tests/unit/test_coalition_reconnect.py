@@ -8,7 +8,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy import text
 from departures.coalition.reconnect import Entry, follows_allowed, new_for_members
 from departures.coalition.store import CoalitionStore, Organisation
 from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 from helpers.web import InProcessBrowser, coalition_app
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -106,20 +107,8 @@ class Browser(InProcessBrowser):
 
 @pytest.fixture
 def member(store: CoalitionStore) -> tuple[Organisation, str]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        description="",
-        threshold=2,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    organisation, key = store.accept_invite(token, name="Oxfam", x_handle="oxfam_be")
-    return organisation, key
+    coordinator, campaign = open_campaign(store, start=START, threshold=2)
+    return join(store, campaign.slug, coordinator, "Oxfam", x_handle="oxfam_be")
 
 
 @pytest.fixture

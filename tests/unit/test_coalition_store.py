@@ -14,6 +14,7 @@ from departures.coalition.errors import BadInput, NotAllowed, NotFound
 from departures.coalition.rules import CoalitionError, State
 from departures.coalition.schema import metadata
 from departures.coalition.store import CoalitionStore
+from helpers import coalition
 from helpers.clock import START, Clock
 from helpers.stores import ON_BOTH_STORES
 
@@ -33,9 +34,7 @@ def make_campaign(store: CoalitionStore, coordinator: int, threshold: int = 2, *
 
 
 def join(store: CoalitionStore, slug: str, coordinator: int, name: str, **details: object):
-    token = store.create_invite(slug, coordinator)
-    organisation, _key = store.accept_invite(token, name=name, **details)  # type: ignore[arg-type]
-    return organisation
+    return coalition.join(store, slug, coordinator, name, **details)[0]
 
 
 def test_migrating_a_blank_store_creates_every_table_of_the_schema(engine: Engine) -> None:
