@@ -9,7 +9,6 @@ an account on the local sandbox network.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,6 +24,7 @@ from departures.coalition.errors import NotAllowed
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers import web
+from helpers.uploads import account_js, following_js
 
 ORG_DID = "did:plc:" + "c" * 24
 FAKE_DID = "did:plc:" + "f" * 24
@@ -61,15 +61,9 @@ def _register_see_and_withdraw(
 
     Directory(store.engine).register("500", "org_on_x", ORG_DID, "org.test", source="coordinator")
     account = tmp / "account.js"
-    account.write_bytes(
-        b"window.YTD.account.part0 = "
-        + json.dumps([{"account": {"accountId": "31337", "username": "fan_on_x"}}]).encode()
-    )
+    account.write_bytes(account_js("31337", "fan_on_x"))
     following = tmp / "following.js"
-    following.write_bytes(
-        b"window.YTD.following.part0 = "
-        + json.dumps([{"following": {"accountId": i}} for i in ("500", "600")]).encode()
-    )
+    following.write_bytes(following_js("500", "600"))
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -142,10 +136,7 @@ def test_follow_all_with_one_click_in_a_real_browser(
         "700", "org_on_x", organisation.did, organisation.handle, source="coordinator"
     )
     following = tmp_path / "following.js"
-    following.write_bytes(
-        b"window.YTD.following.part0 = "
-        + json.dumps([{"following": {"accountId": i}} for i in ("700", "701")]).encode()
-    )
+    following.write_bytes(following_js("700", "701"))
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(20_000)

@@ -4,7 +4,6 @@ once; pressing again follows nobody twice."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import httpx
@@ -17,6 +16,7 @@ from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.uploads import following_js
 from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.sandbox
 @pytest.fixture
 def store(engine: Engine) -> CoalitionStore:
     return CoalitionStore(engine)  # on the real clock, as the server runs
-
-
-def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
 
 
 def follows_of(pds_url: str, did: str) -> list[str]:

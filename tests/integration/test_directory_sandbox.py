@@ -4,7 +4,6 @@ sees the organisation they followed on X, and consent withdrawal."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.uploads import account_js, following_js
 from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
@@ -33,16 +33,6 @@ def db(engine: Engine) -> str:
 @pytest.fixture
 def store(engine: Engine) -> CoalitionStore:
     return CoalitionStore(engine)  # on the real clock: the campaign's deadline is from now
-
-
-def account_js(x_id: str, username: str) -> bytes:
-    item = [{"account": {"accountId": x_id, "username": username}}]
-    return b"window.YTD.account.part0 = " + json.dumps(item).encode()
-
-
-def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
 
 
 def test_the_real_sign_in_accepts_the_app_password_and_refuses_a_wrong_one(

@@ -4,9 +4,6 @@ SQLite): good archives are stored as ids only, bad ones are explained and store 
 
 from __future__ import annotations
 
-import io
-import json
-import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +17,10 @@ from sqlalchemy import text
 
 from departures.coalition.reconnect import Entry, follows_allowed, new_for_members
 from departures.coalition.store import CoalitionStore, Organisation
+from helpers import uploads
 from helpers.clock import Clock
 from helpers.coalition import join, open_campaign
+from helpers.uploads import archive_zip
 from helpers.web import InProcessBrowser, coalition_app
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
@@ -122,21 +121,11 @@ def browser(store: CoalitionStore, member: tuple[Organisation, str]) -> Iterator
 
 
 def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": x, "userLink": f"https://x.com/i/{x}"}} for x in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
+    return uploads.following_js(*ids, links=True)
 
 
 def account_js(username: str) -> bytes:
-    items = [{"account": {"accountId": "42", "username": username}}]
-    return b"window.YTD.account.part0 = " + json.dumps(items).encode()
-
-
-def archive_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return uploads.account_js("42", username)
 
 
 def stored_ids(store: CoalitionStore) -> list[str]:

@@ -28,6 +28,7 @@ from departures.coalition.directory_follow import (
 )
 from departures.coalition.errors import NotAllowed
 from departures.coalition.store import CoalitionStore
+from helpers.uploads import following_js
 from helpers.web import InProcessBrowser, coalition_app
 
 ALICE_DID = "did:plc:" + "a" * 24
@@ -94,11 +95,6 @@ def browser(store: CoalitionStore) -> Iterator[Browser]:
     browser = Browser(app)
     yield browser
     browser.close()
-
-
-def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
 
 
 def test_the_session_is_kept_encrypted_out_of_cookie_and_page_and_dropped_on_sign_out(

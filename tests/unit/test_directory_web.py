@@ -3,9 +3,7 @@ from account.js, from a zip and as stated, withdrawal, the reconnect list, hosti
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -18,6 +16,8 @@ from departures.coalition.directory_web import MAX_UPLOAD, read_upload
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
+from helpers import uploads
+from helpers.uploads import archive_zip
 from helpers.web import InProcessBrowser, coalition_app
 
 ALICE_DID = "did:plc:" + "a" * 24
@@ -82,21 +82,11 @@ def signed_in(client: InProcessBrowser, handle: str = "alice.test") -> InProcess
 
 
 def account_js(x_id: str = "12345", username: str = "alice_x") -> bytes:
-    item = [{"account": {"accountId": x_id, "username": username, "email": "secret@x"}}]
-    return b"window.YTD.account.part0 = " + json.dumps(item).encode()
+    return uploads.account_js(x_id, username, email="secret@x")
 
 
 def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i, "userLink": f"https://x.com/i/{i}"}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
-
-
-def archive_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return uploads.following_js(*ids, links=True)
 
 
 def register(
