@@ -3,7 +3,6 @@ landed members pass after pass, idempotent, and readable through the PDS and the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.clock import Clock
 from helpers.coalition import join, open_campaign
+from helpers.waiting import poll
 
 pytestmark = pytest.mark.sandbox
 
@@ -85,11 +85,8 @@ def appview(sandbox: TestSandbox, nsid: str, **params: str) -> dict[str, Any]:
 
 
 def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the AppView did not catch up")
-        time.sleep(0.3)
+    if not poll(check, seconds):
+        raise AssertionError("the AppView did not catch up")
 
 
 def list_subjects(sandbox: TestSandbox, list_uri: str) -> set[str]:
