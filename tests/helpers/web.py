@@ -84,6 +84,12 @@ class InProcessBrowser:
         """Send the form on ``page`` to ``path``: ``data`` with the page's CSRF token."""
         return self.post(path, data={"csrf": self.csrf(page), **data}, **kwargs)
 
+    def sign_in_to_directory(self, handle: str, password: str) -> httpx.Response:
+        """Sign in on the directory page with a Bluesky handle and app password."""
+        return self.submit(
+            "/directory/sign-in", {"handle": handle, "password": password}, "/directory"
+        )
+
     def close(self) -> None:
         """Close the client and its event loop."""
         self._loop.run_until_complete(self.client.aclose())

@@ -60,11 +60,7 @@ def test_follow_all_follows_each_registered_organisation_once(
         return browser.csrf("/directory")
 
     try:
-        signed = call(
-            "POST",
-            "/directory/sign-in",
-            data={"csrf": csrf(), "handle": person.handle, "password": person.app_password},
-        )
+        signed = browser.sign_in_to_directory(person.handle, person.app_password)
         assert signed.status_code == 200 and person.did in signed.text
         registered = call(
             "POST",

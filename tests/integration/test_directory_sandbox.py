@@ -90,11 +90,7 @@ def test_bulk_add_then_a_late_registrant_reconnects_then_withdraws(
         return browser.csrf("/directory")
 
     try:
-        signed = call(
-            "POST",
-            "/directory/sign-in",
-            data={"csrf": csrf(), "handle": person.handle, "password": person.app_password},
-        )
+        signed = browser.sign_in_to_directory(person.handle, person.app_password)
         assert signed.status_code == 200 and person.did in signed.text
         registered = call(
             "POST",

@@ -67,8 +67,7 @@ class Browser(InProcessBrowser):
         return super().csrf(page)
 
     def sign_in(self) -> httpx.Response:
-        data = {"csrf": self.csrf(), "handle": "alice.test", "password": "right"}
-        return self.request("POST", "/directory/sign-in", data=data)
+        return self.sign_in_to_directory("alice.test", "right")
 
     def follow_all(self, dids: str, csrf: bool = True) -> httpx.Response:
         data = {"dids": dids, "csrf": self.csrf() if csrf else ""}

@@ -73,9 +73,7 @@ def token(client: InProcessBrowser) -> str:
 
 
 def signed_in(client: InProcessBrowser, handle: str = "alice.test") -> InProcessBrowser:
-    response = client.post(
-        "/directory/sign-in", data={"csrf": token(client), "handle": handle, "password": "right"}
-    )
+    response = client.sign_in_to_directory(handle, "right")
     assert response.status_code == 200, response.text
     assert f"@{handle}" in response.text
     return client
