@@ -127,11 +127,9 @@ class CliUser:
 User = TypeVar("User", bound=CliUser)
 
 
-def logged_in_user(
-    sandbox: TestSandbox, tmp_path: Path, prefix: str, kind: type[User] = CliUser
-) -> User:
+def logged_in_user(sandbox: TestSandbox, tmp_path: Path, prefix: str, kind: type[User]) -> User:
     """A fresh sandbox account logged in (session in ``tmp_path/config``), workspace
-    ``tmp_path/ws`` (not created); ``kind`` is the test's own subclass of :class:`CliUser`."""
+    ``tmp_path/ws`` (not created); ``kind`` is :class:`CliUser` or the test's own subclass of it."""
     account = sandbox.new_account(prefix)
     config = tmp_path / "config"
     login(account.handle, account.app_password, sandbox.pds_url, store=SessionStore(config))

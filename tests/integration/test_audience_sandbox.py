@@ -64,7 +64,7 @@ def put_profile(sandbox: TestSandbox, account: Account, name: str, bio: str) -> 
 @pytest.fixture
 def setup(sandbox: TestSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
-    yield logged_in_user(sandbox, tmp_path, "org")
+    yield logged_in_user(sandbox, tmp_path, "org", Setup)
 
 
 def fake_did(rng: random.Random) -> str:
