@@ -7,6 +7,7 @@
 * ``store``: a ``CoalitionStore`` on ``engine`` with ``clock``.
 * ``postgres_cluster`` / ``postgres_engine``: one PostgreSQL cluster and one migrated
   database for the whole session, started only if a test asks for them.
+* ``smtp``: a real SMTP receiver on a free loopback port: ``(helpers.mail.Inbox, port)``.
 
 Tests that use a server fixture (sandbox, PostgreSQL, Chromium) get its marker here at
 collection (see ``helpers.markers``), so ``-m "not sandbox and not postgres and not browser"``
@@ -24,7 +25,9 @@ from sqlalchemy import Engine
 from departures.coalition.db import connect, migrate
 from departures.coalition.store import CoalitionStore
 from helpers.clock import Clock
+from helpers.mail import Inbox
 from helpers.markers import markers_for
+from helpers.ports import free_port
 from helpers.stores import (
     POSTGRESQL,
     SQLITE,
@@ -91,6 +94,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     engine = migrated_sqlite(tmp_path / "coalition.db")
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    """An SMTP server (aiosmtpd) on a free loopback port, keeping what it receives."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
 
 
 @pytest.fixture

@@ -5,14 +5,10 @@ withdrawal from the directory removes the proposals."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from departures.coalition import reconnect as reconnects
 from departures.coalition.directory import Directory
@@ -21,7 +17,7 @@ from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
 from helpers.clock import Clock
 from helpers.coalition import join, open_campaign
-from helpers.ports import free_port
+from helpers.mail import Inbox
 from helpers.stores import ON_BOTH_STORES
 
 LATE = "did:plc:" + "l" * 24
@@ -176,27 +172,6 @@ def test_the_scheduler_tick_proposes_and_a_member_without_email_sees_it_on_its_p
 
 
 # --- the e-mail, received by a real SMTP server -------------------------------------------------
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    port = free_port()
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def test_the_proposal_email_reaches_a_real_smtp_server_once(
