@@ -39,6 +39,14 @@ def coalition_app(store: CoalitionStore, **options: Any) -> CoalitionApp:
     return CoalitionApp(store, **settings)
 
 
+def on_sandbox(pds_url: str) -> dict[str, Any]:
+    """``coalition_app`` options for a sandbox: handles resolved and Bluesky sign-ins checked
+    on its PDS (``coalition_app(store, **on_sandbox(sandbox.pds_url))``)."""
+    from departures.coalition.directory_web import PdsSignIn
+
+    return {"resolver": XrpcHandleResolver(pds_url), "bluesky_sign_in": PdsSignIn(pds_url)}
+
+
 def csrf_token(html: str) -> str:
     """The CSRF token of the (first) form in a page."""
     found = _CSRF.search(html)

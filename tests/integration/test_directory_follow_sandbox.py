@@ -12,12 +12,10 @@ from sqlalchemy import Engine
 
 from departures.audience.follow import derived_rkey
 from departures.coalition.directory import Directory
-from departures.coalition.directory_web import PdsSignIn
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.uploads import following_js
-from helpers.web import InProcessBrowser, coalition_app
+from helpers.web import InProcessBrowser, coalition_app, on_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -48,9 +46,8 @@ def test_follow_all_follows_each_registered_organisation_once(
     directory.register("4102", "second_org", second.did, second.handle, source="coordinator")
     app = coalition_app(
         store,
-        resolver=XrpcHandleResolver(sandbox.pds_url),
         base_url="http://testserver",
-        bluesky_sign_in=PdsSignIn(sandbox.pds_url),
+        **on_sandbox(sandbox.pds_url),
         forms_per_minute=1000,
     )
     browser = InProcessBrowser(app)

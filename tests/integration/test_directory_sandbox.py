@@ -15,11 +15,10 @@ from departures.cli import cli
 from departures.coalition.directory import Directory
 from departures.coalition.directory_web import PdsSignIn
 from departures.coalition.errors import NotAllowed
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.uploads import account_js, following_js
-from helpers.web import InProcessBrowser, coalition_app
+from helpers.web import InProcessBrowser, coalition_app, on_sandbox
 
 pytestmark = pytest.mark.sandbox
 
@@ -79,9 +78,8 @@ def test_bulk_add_then_a_late_registrant_reconnects_then_withdraws(
     # A follower of the organisation on X registers later and sees it.
     app = coalition_app(
         store,
-        resolver=XrpcHandleResolver(sandbox.pds_url),
         base_url="http://testserver",
-        bluesky_sign_in=PdsSignIn(sandbox.pds_url),
+        **on_sandbox(sandbox.pds_url),
     )
     browser = InProcessBrowser(app)
     call = browser.request
