@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.errors import BlueskyError
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.cli import cli_argv
 from helpers.clock import Clock
 from helpers.coalition import join, open_campaign
 from helpers.web import InProcessBrowser, coalition_app
@@ -159,11 +159,10 @@ def test_a_killed_tick_is_resumed_without_a_second_post(
         "DEPARTURES_COALITION_SECRET": SECRET.decode(),
         "DEPARTURES_PLC_URL": sandbox.plc_url,
     }
-    command = [
-        sys.executable, "-m", "departures.cli", "coalition", "tick",
-        "--db", f"sqlite:///{db_path}", "--handle-service", sandbox.pds_url,
-        "--bluesky-service", sandbox.pds_url,
-    ]  # fmt: skip
+    command = cli_argv(
+        "coalition", "tick", "--db", f"sqlite:///{db_path}",
+        "--handle-service", sandbox.pds_url, "--bluesky-service", sandbox.pds_url,
+    )  # fmt: skip
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
