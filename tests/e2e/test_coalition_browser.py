@@ -10,62 +10,28 @@ from __future__ import annotations
 
 import io
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
+from helpers.web import coalition_app, serve
 
 HOSTILE = "<script>alert(1)</script>"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, CoalitionStore]]:
+def served(engine: Engine) -> Iterator[tuple[str, CoalitionStore]]:
     """The app on a free loopback port (uvicorn in a background thread) and its store."""
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
     store = CoalitionStore(engine)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = CoalitionApp(
-        store,
-        secret_key=b"e2e-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
-        base_url=base,
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield base, store
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
+    with serve(lambda base: coalition_app(store, base_url=base)) as base:
+        yield base, store
 
 
 def _local(moment: datetime) -> str:

@@ -9,25 +9,22 @@ an account on the local sandbox network.
 from __future__ import annotations
 
 import io
-import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.errors import NotAllowed
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import BlueskySignIn, CoalitionApp, PdsSignIn
+from departures.coalition.web import BlueskySignIn, PdsSignIn
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers import web
+from helpers.uploads import account_js, following_js
 
 ORG_DID = "did:plc:" + "c" * 24
 FAKE_DID = "did:plc:" + "f" * 24
@@ -40,48 +37,21 @@ class FakeSignIn:
         return FAKE_DID, handle
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Any]:
+def serve(engine: Engine) -> Iterator[Any]:
     """A function that serves the app with a given sign-in; returns (base URL, store)."""
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
     store = CoalitionStore(engine)
-    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+    with ExitStack() as servers:
 
-    def start(sign_in: BlueskySignIn) -> tuple[str, CoalitionStore]:
-        port = _free_port()
-        base = f"http://127.0.0.1:{port}"
-        app = CoalitionApp(
-            store,
-            secret_key=b"e2e-key",
-            resolver=XrpcHandleResolver("http://127.0.0.1:9"),
-            base_url=base,
-            bluesky_sign_in=sign_in,
-        )
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        servers.append((server, thread))
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.05)
-        return base, store
+        def start(sign_in: BlueskySignIn) -> tuple[str, CoalitionStore]:
+            base = servers.enter_context(
+                web.serve(
+                    lambda url: web.coalition_app(store, base_url=url, bluesky_sign_in=sign_in)
+                )
+            )
+            return base, store
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=10)
-    engine.dispose()
+        yield start
 
 
 def _register_see_and_withdraw(
@@ -91,15 +61,9 @@ def _register_see_and_withdraw(
 
     Directory(store.engine).register("500", "org_on_x", ORG_DID, "org.test", source="coordinator")
     account = tmp / "account.js"
-    account.write_bytes(
-        b"window.YTD.account.part0 = "
-        + json.dumps([{"account": {"accountId": "31337", "username": "fan_on_x"}}]).encode()
-    )
+    account.write_bytes(account_js("31337", "fan_on_x"))
     following = tmp / "following.js"
-    following.write_bytes(
-        b"window.YTD.following.part0 = "
-        + json.dumps([{"following": {"accountId": i}} for i in ("500", "600")]).encode()
-    )
+    following.write_bytes(following_js("500", "600"))
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(20_000)
@@ -172,10 +136,7 @@ def test_follow_all_with_one_click_in_a_real_browser(
         "700", "org_on_x", organisation.did, organisation.handle, source="coordinator"
     )
     following = tmp_path / "following.js"
-    following.write_bytes(
-        b"window.YTD.following.part0 = "
-        + json.dumps([{"following": {"accountId": i}} for i in ("700", "701")]).encode()
-    )
+    following.write_bytes(following_js("700", "701"))
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(20_000)

@@ -6,8 +6,6 @@ over the fixture files (e.g. kinds by the format doc's rules, media files by nam
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -18,6 +16,7 @@ from departures.archive.importer import import_archive
 from departures.archive.media import read_media
 from departures.archive.stats import archive_stats
 from departures.workspace import Workspace
+from helpers.cli import run_cli
 from shared_fixtures import shared_archive
 
 pytestmark = pytest.mark.fixtures
@@ -129,10 +128,10 @@ def test_legacy_2019_bare_followers_and_no_tweets(legacy_archive: Path, tmp_path
 
 def test_cli_import_and_stats_json_on_milahu104(milahu_archive: Path, tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
-    run = [sys.executable, "-m", "departures.cli", "--workspace", ws, "archive"]
-    imported = subprocess.run([*run, "import", str(milahu_archive)], capture_output=True, text=True)
+    run = ["--workspace", ws, "archive"]
+    imported = run_cli(*run, "import", str(milahu_archive))
     assert imported.returncode == 0, imported.stderr
     assert "2045" in imported.stdout and "Warning: data/tweets_media/" in imported.stdout
-    stats = subprocess.run([*run, "stats", "--json"], capture_output=True, text=True)
+    stats = run_cli(*run, "stats", "--json")
     assert stats.returncode == 0
     assert orjson.loads(stats.stdout) == MILAHU_STATS

@@ -14,7 +14,6 @@ Two networks:
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -31,10 +30,10 @@ from typing import Any
 import httpx
 import pytest
 
-from departures.bluesky.session import SessionStore, login
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from departures.workspace.db import Workspace
+from helpers.cli import CliUser, logged_in_user
 
 pytestmark = pytest.mark.sandbox
 
@@ -47,45 +46,11 @@ def fake_did(rng: random.Random) -> str:
     return "did:plc:" + "".join(rng.choice(_B32) for _ in range(24))
 
 
-@dataclass
-class Run:
-    account: Account
-    config: Path
-    workspace: Path
-    sandbox: TestSandbox
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DEPARTURES_CONFIG_DIR": str(self.config),
-            "DEPARTURES_PLC_URL": self.sandbox.plc_url,
-            "DEPARTURES_DEBUG": "",
-        }
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "departures.cli", "--workspace", str(self.workspace), *args]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=300, env=self.env()
-        )
+class Run(CliUser):
+    """The logged-in account whose follows the runs make."""
 
     def subjects(self) -> list[str]:
-        out: list[str] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"repo": self.account.did, "collection": FOLLOW, "limit": 100}
-            if cursor:
-                params["cursor"] = cursor
-            page = httpx.get(
-                f"{self.sandbox.pds_url}/xrpc/com.atproto.repo.listRecords",
-                params=params,
-                timeout=30,
-            ).json()
-            out.extend(r["value"]["subject"] for r in page["records"])
-            cursor = page.get("cursor")
-            if not cursor or not page["records"]:
-                return out
+        return [record["value"]["subject"] for record in self.records(FOLLOW)]
 
     def states(self) -> dict[str, int]:
         ws = Workspace.open(self.workspace)
@@ -108,10 +73,7 @@ class Run:
 
 def prepare(box: TestSandbox, tmp_path: Path, n: int, seed: int) -> tuple[Run, list[str]]:
     """An account logged in, a workspace whose directory gives ``n`` accepted matches."""
-    account = box.new_account("ratelim")
-    config = tmp_path / "config"
-    login(account.handle, account.app_password, box.pds_url, store=SessionStore(config))
-    run = Run(account, config, tmp_path / "ws", box)
+    run = logged_in_user(box, tmp_path, "ratelim", Run)
     rng = random.Random(seed)
     dids = [fake_did(rng) for _ in range(n)]
     ids = list(range(5000, 5000 + n))

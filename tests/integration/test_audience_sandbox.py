@@ -5,25 +5,21 @@ matches, and follows made exactly once (kill -9 and resume), checked with listRe
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from departures.audience import store
-from departures.bluesky.session import SessionStore, login
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from departures.workspace.db import Workspace
+from helpers.cli import CliUser, logged_in_user
 
 pytestmark = pytest.mark.sandbox
 
@@ -31,49 +27,7 @@ FOLLOW = "app.bsky.graph.follow"
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
 
 
-@dataclass
-class Setup:
-    account: Account
-    config: Path
-    workspace: Path
-    sandbox: TestSandbox
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DEPARTURES_CONFIG_DIR": str(self.config),
-            "DEPARTURES_PLC_URL": self.sandbox.plc_url,
-            "DEPARTURES_DEBUG": "",
-        }
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "departures.cli", "--workspace", str(self.workspace), *args]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=300, env=self.env()
-        )
-
-    def records(self, collection: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {
-                "repo": self.account.did,
-                "collection": collection,
-                "limit": 100,
-            }
-            if cursor:
-                params["cursor"] = cursor
-            page = httpx.get(
-                f"{self.sandbox.pds_url}/xrpc/com.atproto.repo.listRecords",
-                params=params,
-                timeout=30,
-            ).json()
-            out.extend(page["records"])
-            cursor = page.get("cursor")
-            if not cursor or not page["records"]:
-                return out
+Setup = CliUser
 
 
 def seed(path: Path, following: list[int], names: dict[int, str]) -> Workspace:
@@ -110,10 +64,7 @@ def put_profile(sandbox: TestSandbox, account: Account, name: str, bio: str) -> 
 @pytest.fixture
 def setup(sandbox: TestSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Setup]:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
-    account = sandbox.new_account("org")
-    config = tmp_path / "config"
-    login(account.handle, account.app_password, sandbox.pds_url, store=SessionStore(config))
-    yield Setup(account, config, tmp_path / "ws", sandbox)
+    yield logged_in_user(sandbox, tmp_path, "org", Setup)
 
 
 def fake_did(rng: random.Random) -> str:

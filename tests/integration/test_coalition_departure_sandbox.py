@@ -3,46 +3,35 @@ exactly once through the journaled writer, sessions are kept encrypted, bad inpu
 
 from __future__ import annotations
 
-import asyncio
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 from atproto import Client
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, welcome_rkey
 from departures.coalition.errors import BadInput
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.notify import Notifier
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.vault import Vault
-from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.cli import cli_argv
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
+from helpers.web import InProcessBrowser, coalition_app
 
 pytestmark = pytest.mark.sandbox
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 POST = "app.bsky.feed.post"
 SECRET = b"a test secret that is long enough"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
@@ -51,43 +40,23 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "coalition.db"
-
-
-@pytest.fixture
-def store(db_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{db_path}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
+def db_path(engine: Engine) -> Path:
+    """The file of the SQLite store (``store`` works on it too), for the CLI to open."""
+    assert engine.url.database is not None
+    return Path(engine.url.database)
 
 
 def departing_campaign(
     store: CoalitionStore, clock: Clock, members: list[Account]
 ) -> tuple[Campaign, list[Organisation]]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X together",
-        description="",
-        threshold=len(members),
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
+    coordinator, campaign = open_campaign(store, title="Leave X together", threshold=len(members))
     organisations = []
     for account in members:
-        token = store.create_invite(campaign.slug, coordinator)
-        organisation, key = store.accept_invite(
-            token,
-            name=f"Org {account.handle}",
+        organisation, key = join(
+            store,
+            campaign.slug,
+            coordinator,
+            f"Org {account.handle}",
             bluesky_handle=account.handle,
             bluesky_did=account.did,
         )
@@ -190,11 +159,10 @@ def test_a_killed_tick_is_resumed_without_a_second_post(
         "DEPARTURES_COALITION_SECRET": SECRET.decode(),
         "DEPARTURES_PLC_URL": sandbox.plc_url,
     }
-    command = [
-        sys.executable, "-m", "departures.cli", "coalition", "tick",
-        "--db", f"sqlite:///{db_path}", "--handle-service", sandbox.pds_url,
-        "--bluesky-service", sandbox.pds_url,
-    ]  # fmt: skip
+    command = cli_argv(
+        "coalition", "tick", "--db", f"sqlite:///{db_path}",
+        "--handle-service", sandbox.pds_url, "--bluesky-service", sandbox.pds_url,
+    )  # fmt: skip
     process = subprocess.Popen(
         command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -237,30 +205,6 @@ def test_a_wrong_app_password_and_a_too_long_text_are_refused_clearly(
     assert day.welcome(org).account_handle == ""
 
 
-class Browser:
-    def __init__(self, app: CoalitionApp) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def get(self, path: str) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.get(path))
-
-    def post(self, path: str, data: dict[str, str], page: str) -> httpx.Response:
-        found = re.search(r'name="csrf" value="([^"]+)"', self.get(page).text)
-        assert found
-        return self._loop.run_until_complete(
-            self._client.post(path, data={"csrf": found.group(1), **data})
-        )
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
-
-
 def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
     sandbox: TestSandbox, store: CoalitionStore, clock: Clock
 ) -> None:
@@ -268,16 +212,15 @@ def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
     campaign, (org,) = departing_campaign(store, clock, [member])
     key = store_key(store, org)
     day = DepartureDay(store, Vault(SECRET), sandbox.pds_url)
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"cookie-key",
         resolver=XrpcHandleResolver(sandbox.pds_url),
         departure=day,
     )
-    browser = Browser(app)
+    browser = InProcessBrowser(app)
     try:
-        browser.post("/member/sign-in", {"key": key}, "/member/sign-in")
-        wrong = browser.post(
+        browser.submit("/member/sign-in", {"key": key}, "/member/sign-in")
+        wrong = browser.submit(
             "/member/welcome",
             {"welcome_text": "Hi", "opted_in": "1", "app_password": "aaaa-bbbb-cccc-dddd"},
             "/member",
@@ -286,7 +229,7 @@ def test_the_member_page_connects_the_account_and_then_shows_the_published_post(
         assert "refused the password" in wrong.text
         assert "aaaa-bbbb-cccc-dddd" not in wrong.text
         form = {"welcome_text": "We are here now.", "opted_in": "1"}
-        right = browser.post(
+        right = browser.submit(
             "/member/welcome", {**form, "app_password": member.app_password}, "/member"
         )
         assert right.status_code == 200

@@ -3,8 +3,7 @@ landed members pass after pass, idempotent, and readable through the PDS and the
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from click.testing import CliRunner
 
 from departures.bluesky.records import LIST, LISTITEM, STARTERPACK
 from departures.cli import cli
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.listsync import CoalitionLists
 from departures.coalition.notify import Notifier
@@ -24,19 +22,13 @@ from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.vault import Vault
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
+from helpers.waiting import poll
 
 pytestmark = pytest.mark.sandbox
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 SECRET = b"another test secret, long enough"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
@@ -44,38 +36,24 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
-
-
 def campaign_with(
     store: CoalitionStore, members: list[Account]
 ) -> tuple[Campaign, list[Organisation]]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
+    coordinator, campaign = open_campaign(
+        store,
         title="Leave X together — the Brussels civil-society coalition of 2025",
         description="Organisations that leave X together on the same day.",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
         timezone="Europe/Brussels",
     )
-    store.open_campaign(campaign.slug, coordinator)
     organisations = []
     for account in members:
-        token = store.create_invite(campaign.slug, coordinator)
-        organisation, _key = store.accept_invite(
-            token, name=account.handle, bluesky_handle=account.handle, bluesky_did=account.did
+        organisation, _key = join(
+            store,
+            campaign.slug,
+            coordinator,
+            account.handle,
+            bluesky_handle=account.handle,
+            bluesky_did=account.did,
         )
         store.pledge(organisation.id, 0)
         organisations.append(organisation)
@@ -108,11 +86,8 @@ def appview(sandbox: TestSandbox, nsid: str, **params: str) -> dict[str, Any]:
 
 
 def eventually(check: Callable[[], bool], seconds: float = 20.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("the AppView did not catch up")
-        time.sleep(0.3)
+    if not poll(check, seconds):
+        raise AssertionError("the AppView did not catch up")
 
 
 def list_subjects(sandbox: TestSandbox, list_uri: str) -> set[str]:

@@ -4,54 +4,25 @@ for the webhook. Proves that every pledger is told, once, whatever the scheduler
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import Message
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
+from sqlalchemy import Engine
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.store import CoalitionStore, Organisation
-
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Inbox:
-    """aiosmtpd handler keeping every message it receives."""
-
-    def __init__(self) -> None:
-        self.messages: list[Message] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-    def to(self, address: str) -> list[str]:
-        return [str(m["Subject"]) for m in self.messages if m["To"] == address]
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+from helpers.clock import START, Clock
+from helpers.coalition import join, open_campaign
+from helpers.mail import Inbox
+from helpers.ports import free_port
+from helpers.web import coalition_app, serve
 
 
 @pytest.fixture
@@ -76,42 +47,14 @@ def webhook() -> Iterator[tuple[list[dict[str, Any]], str]]:
     server.server_close()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
-
-
 def campaign_with_members(store: CoalitionStore, names: list[str], threshold: int = 2):
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        threshold=threshold,
-        deadline=START + timedelta(days=10),
-        departure_at=START + timedelta(days=14),
+    coordinator, campaign = open_campaign(
+        store, threshold=threshold, deadline=START + timedelta(days=10)
     )
-    store.open_campaign(campaign.slug, coordinator)
-    members: list[Organisation] = []
-    for name in names:
-        token = store.create_invite(campaign.slug, coordinator)
-        org, _ = store.accept_invite(token, name=name, email=f"{name.lower()}@example.org")
-        members.append(org)
+    members: list[Organisation] = [
+        join(store, campaign.slug, coordinator, name, email=f"{name.lower()}@example.org")[0]
+        for name in names
+    ]
     return campaign, members
 
 
@@ -250,17 +193,13 @@ def test_the_tick_command_runs_one_pass_with_smtp_options(
     migrate(engine)
     store = CoalitionStore(engine)  # the real clock, like the CLI
     now = datetime.now(UTC)
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
+    coordinator, campaign = open_campaign(
+        store,
         title="Now",
-        threshold=1,
         deadline=now + timedelta(days=30),
         departure_at=now + timedelta(days=31),
     )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    org, _ = store.accept_invite(token, name="A", email="a@example.org")
+    org, _ = join(store, campaign.slug, coordinator, "A", email="a@example.org")
     store.pledge(org.id, 0)
     engine.dispose()
     monkeypatch.setenv("DEPARTURES_SMTP_PORT", str(port))
@@ -270,52 +209,26 @@ def test_the_tick_command_runs_one_pass_with_smtp_options(
 
 
 def test_the_servers_scheduler_loop_sends_without_anyone_running_tick(
-    tmp_path: Path, smtp: tuple[Inbox, int]
+    engine: Engine, smtp: tuple[Inbox, int]
 ) -> None:
     import time
 
-    import uvicorn
-
-    from departures.coalition.handles import XrpcHandleResolver
-    from departures.coalition.web import CoalitionApp
-
     inbox, smtp_port = smtp
-    engine = connect(f"sqlite:///{tmp_path / 'serve.db'}")
-    migrate(engine)
     store = CoalitionStore(engine)
     now = datetime.now(UTC)
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
+    coordinator, campaign = open_campaign(
+        store,
         title="Live",
-        threshold=1,
         deadline=now + timedelta(days=30),
         departure_at=now + timedelta(days=31),
     )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    org, _ = store.accept_invite(token, name="A", email="a@example.org")
+    org, _ = join(store, campaign.slug, coordinator, "A", email="a@example.org")
     store.pledge(org.id, 0)
-    port = free_port()
-    app = CoalitionApp(
-        store,
-        secret_key=b"k",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
-        base_url=f"http://127.0.0.1:{port}",
-        notifier=notifier(store, smtp_port),
-        tick_seconds=0.2,
-    )
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
+    app = partial(coalition_app, store, notifier=notifier(store, smtp_port), tick_seconds=0.2)
+    with serve(lambda base: app(base_url=base)):
         deadline = time.monotonic() + 20
         while not inbox.messages:
             assert time.monotonic() < deadline, "the scheduler loop sent nothing"
             time.sleep(0.1)
         time.sleep(1)  # several more passes: still one message
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        engine.dispose()
     assert inbox.to("a@example.org") == ["Live: the campaign is on"]

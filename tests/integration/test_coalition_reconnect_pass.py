@@ -1,88 +1,51 @@
-"""The reconnect pass over a real store (SQLite here; the same functions run on PostgreSQL in
-test_coalition_reconnect_postgres.py): late directory registrants are proposed to the members
-that followed them on X, once, with one e-mail per round that a real SMTP receiver gets;
-a pass that dies half-way loses nothing; withdrawal from the directory removes the proposals."""
+"""The reconnect pass over a real store (the store-level tests on SQLite and PostgreSQL):
+late directory registrants are proposed to the members that followed them on X, once, with
+one e-mail per round that a real SMTP receiver gets; a pass that dies half-way loses nothing;
+withdrawal from the directory removes the proposals."""
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
-from email.message import EmailMessage
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from sqlalchemy import Engine
 
 from departures.coalition import reconnect as reconnects
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
+from helpers.mail import Inbox
+from helpers.stores import ON_BOTH_STORES
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 LATE = "did:plc:" + "l" * 24
 EARLY = "did:plc:" + "e" * 24
 STRANGER = "did:plc:" + "s" * 24
 OURS = "did:plc:" + "o" * 24
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(engine: Engine, clock: Clock) -> CoalitionStore:
-    return CoalitionStore(engine, clock=clock)
-
-
 def members(store: CoalitionStore, *names: str) -> list[Organisation]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        description="",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    out = []
-    for name in names:
-        token = store.create_invite(campaign.slug, coordinator)
-        organisation, _key = store.accept_invite(
-            token, name=name, email=f"{name.lower()}@example.org", bluesky_did=OURS
-        )
-        out.append(organisation)
-    return out
+    coordinator, campaign = open_campaign(store)
+    return [
+        join(
+            store,
+            campaign.slug,
+            coordinator,
+            name,
+            email=f"{name.lower()}@example.org",
+            bluesky_did=OURS,
+        )[0]
+        for name in names
+    ]
 
 
 def reconnect_outbox(store: CoalitionStore) -> list[dict[str, Any]]:
     return [row for row in store.outbox() if str(row["message"]).startswith("reconnect:")]
 
 
+@ON_BOTH_STORES
 def test_a_late_registrant_is_proposed_once_in_its_own_round(
     store: CoalitionStore, clock: Clock
 ) -> None:
@@ -115,6 +78,7 @@ def test_a_late_registrant_is_proposed_once_in_its_own_round(
     assert "http://coalition.test/member" in mails[1]["body"]
 
 
+@ON_BOTH_STORES
 def test_each_member_is_proposed_the_accounts_it_followed(store: CoalitionStore) -> None:
     first, second = members(store, "First", "Second")
     service = Reconnect(store)
@@ -132,6 +96,7 @@ def test_each_member_is_proposed_the_accounts_it_followed(store: CoalitionStore)
     assert sorted(p.handle for p in service.proposals(second)) == ["three.test", "two.test"]
 
 
+@ON_BOTH_STORES
 def test_a_pass_that_dies_half_way_proposes_everything_later_and_once(
     store: CoalitionStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,6 +121,7 @@ def test_a_pass_that_dies_half_way_proposes_everything_later_and_once(
     assert len(reconnect_outbox(store)) == 1
 
 
+@ON_BOTH_STORES
 def test_withdrawal_removes_the_entrys_proposals(store: CoalitionStore) -> None:
     (org,) = members(store, "Oxfam")
     service = Reconnect(store)
@@ -170,6 +136,7 @@ def test_withdrawal_removes_the_entrys_proposals(store: CoalitionStore) -> None:
     assert service.run("http://coalition.test").proposed == 0
 
 
+@ON_BOTH_STORES
 def test_a_new_upload_replaces_the_ids_and_deleting_stops_the_pass(store: CoalitionStore) -> None:
     (org,) = members(store, "Oxfam")
     service = Reconnect(store)
@@ -186,6 +153,7 @@ def test_a_new_upload_replaces_the_ids_and_deleting_stops_the_pass(store: Coalit
     assert service.settings(org).uploaded_at is None
 
 
+@ON_BOTH_STORES
 def test_the_scheduler_tick_proposes_and_a_member_without_email_sees_it_on_its_page(
     store: CoalitionStore,
 ) -> None:
@@ -204,29 +172,6 @@ def test_the_scheduler_tick_proposes_and_a_member_without_email_sees_it_on_its_p
 
 
 # --- the e-mail, received by a real SMTP server -------------------------------------------------
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
 
 
 def test_the_proposal_email_reaches_a_real_smtp_server_once(

@@ -6,16 +6,13 @@ and the daily cap holds."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 from atproto import Client
 
 from departures.bluesky.records import derived_rkey
 from departures.coalition import reconnect as reconnects
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay
 from departures.coalition.directory import Directory
 from departures.coalition.notify import Notifier
@@ -24,20 +21,13 @@ from departures.coalition.store import CoalitionStore, Organisation
 from departures.coalition.vault import Vault
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
 
 pytestmark = pytest.mark.sandbox
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
 FOLLOW = "app.bsky.graph.follow"
 SECRET = b"a test secret that is long enough"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture(autouse=True)
@@ -45,38 +35,16 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
 
 
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
-
-
 def connected_member(
     sandbox: TestSandbox, store: CoalitionStore, account: Account
 ) -> tuple[Organisation, Reconnect]:
     """A member that connected its account for the departure day and asked for follows."""
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
+    coordinator, campaign = open_campaign(store)
+    organisation, _key = join(
+        store,
+        campaign.slug,
         coordinator,
-        title="Leave X",
-        description="",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    organisation, _key = store.accept_invite(
-        token,
-        name="Oxfam",
+        "Oxfam",
         email="oxfam@example.org",
         bluesky_handle=account.handle,
         bluesky_did=account.did,

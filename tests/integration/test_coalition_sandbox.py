@@ -4,43 +4,19 @@ resolve to their DIDs, the verified-domain mark, and landings seen through the A
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import pytest
 
 from departures.coalition.board import board_json, load_board
-from departures.coalition.db import connect, migrate
 from departures.coalition.handles import HandleError, XrpcHandleResolver, verified_domain
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import START, Clock
+from helpers.coalition import join, open_campaign
 
 pytestmark = pytest.mark.sandbox
-
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
 
 
 def test_a_real_handle_resolves_to_its_did_and_an_unknown_one_is_refused(
@@ -77,21 +53,14 @@ def test_the_follow_through_marks_members_whose_account_posted_as_landed(
     appview = XrpcHandleResolver(sandbox.appview_url)  # counts posts, like production
     poster = sandbox.new_account("poster")
     silent = sandbox.new_account("silent")
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        threshold=2,
-        deadline=START + timedelta(days=10),
-        departure_at=START + timedelta(days=14),
-    )
-    store.open_campaign(campaign.slug, coordinator)
+    coordinator, campaign = open_campaign(store, threshold=2, deadline=START + timedelta(days=10))
     members = []
     for account in (poster, silent):
-        token = store.create_invite(campaign.slug, coordinator)
-        org, _ = store.accept_invite(
-            token,
-            name=account.handle,
+        org, _ = join(
+            store,
+            campaign.slug,
+            coordinator,
+            account.handle,
             website=f"https://{account.handle}",
             bluesky_handle=account.handle,
             bluesky_did=resolver.resolve(account.handle),

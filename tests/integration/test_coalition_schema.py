@@ -13,10 +13,8 @@ machine's server binaries; skipped where there are none, required in CI).
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -28,18 +26,6 @@ from sqlalchemy import Column, Engine, Integer, Table, create_engine, text
 
 from departures.coalition.db import MIGRATIONS, connect, head_revision, migrate
 from departures.coalition.store.schema import metadata
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_postgres = _load(Path(__file__).resolve().parent / "test_coalition_postgres.py", "pg_fixtures")
-postgres_cluster = _postgres.postgres_cluster
 
 
 def _differences(engine: Engine) -> list[Any]:
@@ -72,7 +58,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def postgres_engine(postgres_cluster: str) -> Iterator[Engine]:
+def empty_postgres_engine(postgres_cluster: str) -> Iterator[Engine]:
     """A new, empty PostgreSQL database of its own, migrated to the newest revision."""
     admin = create_engine(f"{postgres_cluster}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -94,10 +80,10 @@ def test_an_upgraded_empty_sqlite_matches_the_models(sqlite_engine: Engine) -> N
 
 
 @pytest.mark.postgres
-def test_an_upgraded_empty_postgresql_matches_the_models(postgres_engine: Engine) -> None:
-    assert postgres_engine.dialect.name == "postgresql"
-    assert _differences(postgres_engine) == []
-    _alembic_check(postgres_engine)
+def test_an_upgraded_empty_postgresql_matches_the_models(empty_postgres_engine: Engine) -> None:
+    assert empty_postgres_engine.dialect.name == "postgresql"
+    assert _differences(empty_postgres_engine) == []
+    _alembic_check(empty_postgres_engine)
 
 
 def test_a_table_missing_from_the_migrations_is_a_difference(sqlite_engine: Engine) -> None:

@@ -25,6 +25,7 @@ from departures.coalition.store import CoalitionStore
 from departures.demo_coalition import MEMBERS
 from departures.sandbox import Sandbox
 from departures.sandbox.pytest_plugin import free_base_port
+from helpers.waiting import poll
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(600)]
 
@@ -37,12 +38,7 @@ def xrpc(url: str, nsid: str, **params: str) -> dict[str, Any]:
 
 
 def eventually(check: Any, seconds: float = 30.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.5)
+    return poll(check, seconds, interval=0.5)
 
 
 def test_the_demo_migrates_and_runs_a_coalition_to_its_departure(tmp_path: Path) -> None:

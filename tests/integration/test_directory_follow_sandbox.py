@@ -4,38 +4,25 @@ once; pressing again follows nobody twice."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
 from departures.bluesky.records import derived_rkey
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp, PdsSignIn
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.uploads import following_js
+from helpers.web import InProcessBrowser, coalition_app, on_sandbox
 
 pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
-
-
-def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
+def store(engine: Engine) -> CoalitionStore:
+    return CoalitionStore(engine)  # on the real clock, as the server runs
 
 
 def follows_of(pds_url: str, did: str) -> list[str]:
@@ -57,35 +44,20 @@ def test_follow_all_follows_each_registered_organisation_once(
     directory = Directory(store.engine)
     directory.register("4101", "first_org", first.did, first.handle, source="coordinator")
     directory.register("4102", "second_org", second.did, second.handle, source="coordinator")
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"k",
-        resolver=XrpcHandleResolver(sandbox.pds_url),
         base_url="http://testserver",
-        bluesky_sign_in=PdsSignIn(sandbox.pds_url),
+        **on_sandbox(sandbox.pds_url),
         forms_per_minute=1000,
     )
-    loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        follow_redirects=True,
-    )
-
-    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return loop.run_until_complete(client.request(method, path, **kwargs))
+    browser = InProcessBrowser(app)
+    call = browser.request
 
     def csrf() -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', call("GET", "/directory").text)
-        assert found
-        return found.group(1)
+        return browser.csrf("/directory")
 
     try:
-        signed = call(
-            "POST",
-            "/directory/sign-in",
-            data={"csrf": csrf(), "handle": person.handle, "password": person.app_password},
-        )
+        signed = browser.sign_in_to_directory(person.handle, person.app_password)
         assert signed.status_code == 200 and person.did in signed.text
         registered = call(
             "POST",
@@ -137,5 +109,4 @@ def test_follow_all_follows_each_registered_organisation_once(
         )
         assert refused.status_code == 403  # signed out: nothing is followed
     finally:
-        loop.run_until_complete(client.aclose())
-        loop.close()
+        browser.close()

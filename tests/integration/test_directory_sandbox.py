@@ -4,54 +4,34 @@ sees the organisation they followed on X, and consent withdrawal."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from departures.cli import cli
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.errors import NotAllowed
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp, PdsSignIn
+from departures.coalition.web import PdsSignIn
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.uploads import account_js, following_js
+from helpers.web import InProcessBrowser, coalition_app, on_sandbox
 
 pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'coalition.db'}"
-    engine = connect(url)
-    migrate(engine)
-    engine.dispose()
-    return url
+def db(engine: Engine) -> str:
+    """The URL of the migrated SQLite store, for the CLI."""
+    return engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
-def store(db: str) -> Iterator[CoalitionStore]:
-    engine = connect(db)
-    yield CoalitionStore(engine)
-    engine.dispose()
-
-
-def account_js(x_id: str, username: str) -> bytes:
-    item = [{"account": {"accountId": x_id, "username": username}}]
-    return b"window.YTD.account.part0 = " + json.dumps(item).encode()
-
-
-def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
+def store(engine: Engine) -> CoalitionStore:
+    return CoalitionStore(engine)  # on the real clock: the campaign's deadline is from now
 
 
 def test_the_real_sign_in_accepts_the_app_password_and_refuses_a_wrong_one(
@@ -96,34 +76,19 @@ def test_bulk_add_then_a_late_registrant_reconnects_then_withdraws(
     assert Directory(store.engine).lookup(["4242"])[0]["did"] == org.did
 
     # A follower of the organisation on X registers later and sees it.
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"k",
-        resolver=XrpcHandleResolver(sandbox.pds_url),
         base_url="http://testserver",
-        bluesky_sign_in=PdsSignIn(sandbox.pds_url),
+        **on_sandbox(sandbox.pds_url),
     )
-    loop = asyncio.new_event_loop()
-    client = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        follow_redirects=True,
-    )
-
-    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return loop.run_until_complete(client.request(method, path, **kwargs))
+    browser = InProcessBrowser(app)
+    call = browser.request
 
     def csrf() -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', call("GET", "/directory").text)
-        assert found
-        return found.group(1)
+        return browser.csrf("/directory")
 
     try:
-        signed = call(
-            "POST",
-            "/directory/sign-in",
-            data={"csrf": csrf(), "handle": person.handle, "password": person.app_password},
-        )
+        signed = browser.sign_in_to_directory(person.handle, person.app_password)
         assert signed.status_code == 200 and person.did in signed.text
         registered = call(
             "POST",
@@ -143,5 +108,4 @@ def test_bulk_add_then_a_late_registrant_reconnects_then_withdraws(
         assert call("GET", "/directory/lookup?x_ids=777").json() == {"entries": []}
         assert call("GET", "/directory/lookup?x_ids=4242").json()["entries"][0]["did"] == org.did
     finally:
-        loop.run_until_complete(client.aclose())
-        loop.close()
+        browser.close()

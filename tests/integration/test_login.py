@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,30 +13,19 @@ import pytest
 from departures.bluesky.session import SessionStore, open_client
 from departures.errors import BlueskyError
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.cli import CliResult, cli_env, run_cli
 
 pytestmark = pytest.mark.sandbox
 
 
-def cli(
-    config: Path, plc: str, *args: str, password: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a child process with its own config directory."""
-    env = {
-        **os.environ,
-        "DEPARTURES_CONFIG_DIR": str(config),
-        "DEPARTURES_PLC_URL": plc,
-        "DEPARTURES_DEBUG": "",
-    }
-    env.pop("DEPARTURES_APP_PASSWORD", None)
-    if password is not None:
-        env["DEPARTURES_APP_PASSWORD"] = password
-    return subprocess.run(
-        [sys.executable, "-m", "departures.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+def cli(config: Path, plc: str, *args: str, password: str | None = None) -> CliResult:
+    """The CLI (in-process) with its own config directory, as a user's shell runs it."""
+    return run_cli(*args, env=cli_env(config, plc, password))
+
+
+def login_cli(config: Path, plc: str, handle: str, service: str, password: str) -> CliResult:
+    """``departures login --handle HANDLE --service SERVICE``, the app password given."""
+    return cli(config, plc, "login", "--handle", handle, "--service", service, password=password)
 
 
 def test_login_with_the_app_password_stores_a_private_session(
@@ -47,15 +33,8 @@ def test_login_with_the_app_password_stores_a_private_session(
 ) -> None:
     account = sandbox.new_account("login")
     config = tmp_path / "config"
-    result = cli(
-        config,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password=account.app_password,
+    result = login_cli(
+        config, sandbox.plc_url, account.handle, sandbox.pds_url, account.app_password
     )
     assert result.returncode == 0, result.stderr
     assert account.did in result.stdout
@@ -77,15 +56,8 @@ def test_login_works_without_the_plc_directory_through_describe_repo(
     sandbox: TestSandbox, tmp_path: Path
 ) -> None:
     account = sandbox.new_account("noplc")
-    result = cli(
-        tmp_path,
-        "http://127.0.0.1:9",
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password=account.app_password,
+    result = login_cli(
+        tmp_path, "http://127.0.0.1:9", account.handle, sandbox.pds_url, account.app_password
     )
     assert result.returncode == 0, result.stderr
     assert sandbox.pds_url in result.stdout
@@ -93,15 +65,8 @@ def test_login_works_without_the_plc_directory_through_describe_repo(
 
 def test_wrong_password_is_one_clear_line(sandbox: TestSandbox, tmp_path: Path) -> None:
     account = sandbox.new_account("wrongpw")
-    result = cli(
-        tmp_path,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password="not-the-password",
+    result = login_cli(
+        tmp_path, sandbox.plc_url, account.handle, sandbox.pds_url, "not-the-password"
     )
     assert result.returncode == 1
     assert result.stderr.startswith("Error: The server refused the password")
@@ -110,32 +75,14 @@ def test_wrong_password_is_one_clear_line(sandbox: TestSandbox, tmp_path: Path) 
 
 
 def test_unknown_handle_is_one_clear_line(sandbox: TestSandbox, tmp_path: Path) -> None:
-    result = cli(
-        tmp_path,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        "nobody-here.test",
-        "--service",
-        sandbox.pds_url,
-        password="x",
-    )
+    result = login_cli(tmp_path, sandbox.plc_url, "nobody-here.test", sandbox.pds_url, "x")
     assert result.returncode == 1
     assert result.stderr.startswith("Error: The handle nobody-here.test is not known")
     assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_unreachable_server_is_one_clear_line(tmp_path: Path) -> None:
-    result = cli(
-        tmp_path,
-        "http://127.0.0.1:9",
-        "login",
-        "--handle",
-        "a.test",
-        "--service",
-        "http://127.0.0.1:9",
-        password="x",
-    )
+    result = login_cli(tmp_path, "http://127.0.0.1:9", "a.test", "http://127.0.0.1:9", "x")
     assert result.returncode == 1
     assert result.stderr.startswith("Error: Cannot reach the Bluesky server at http://127.0.0.1:9")
 
@@ -151,15 +98,8 @@ def _expired_access_token(did: str) -> str:
 
 def test_a_revoked_session_asks_to_log_in_again(sandbox: TestSandbox, tmp_path: Path) -> None:
     account = sandbox.new_account("revoked")
-    result = cli(
-        tmp_path,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password=account.app_password,
+    result = login_cli(
+        tmp_path, sandbox.plc_url, account.handle, sandbox.pds_url, account.app_password
     )
     assert result.returncode == 0, result.stderr
     store = SessionStore(tmp_path)
@@ -182,15 +122,8 @@ def test_an_expired_access_token_is_refreshed_and_stored(
     sandbox: TestSandbox, tmp_path: Path
 ) -> None:
     account = sandbox.new_account("refresh")
-    result = cli(
-        tmp_path,
-        sandbox.plc_url,
-        "login",
-        "--handle",
-        account.handle,
-        "--service",
-        sandbox.pds_url,
-        password=account.app_password,
+    result = login_cli(
+        tmp_path, sandbox.plc_url, account.handle, sandbox.pds_url, account.app_password
     )
     assert result.returncode == 0, result.stderr
     store = SessionStore(tmp_path)

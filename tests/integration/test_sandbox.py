@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +11,7 @@ import pytest
 
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.waiting import poll
 
 pytestmark = pytest.mark.sandbox
 
@@ -46,12 +46,7 @@ def _call(
 
 def _poll(check: Callable[[], Any], timeout: float = 30.0) -> Any:
     """The AppView indexes asynchronously: retry until ``check`` returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.3)
+    return poll(check, timeout)
 
 
 def test_new_accounts_get_unique_test_handles_and_dids(sandbox: TestSandbox) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from archive_builders import account_item, rich_files, tweet, write_archive, ytd, zip_folder
 from departures.archive.importer import import_archive
 from departures.workspace import Workspace
+from helpers.cli import CliResult, run_cli
 
 NEW_TWEET = "1700000000000000000"
 
@@ -35,13 +34,8 @@ def ws_dir(tmp_path: Path) -> Path:
     return tmp_path / "ws"
 
 
-def _run(ws_dir: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "departures.cli", "--workspace", str(ws_dir),
-         "archive", "import", str(path)],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+def _run(ws_dir: Path, path: Path) -> CliResult:
+    return run_cli("--workspace", str(ws_dir), "archive", "import", str(path))
 
 
 def _assert_fatal(ws_dir: Path, path: Path, *fragments: str) -> str:

@@ -3,56 +3,34 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
+from sqlalchemy import Engine
 
 from departures.audience import inputs, store
 from departures.cli import main
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory, DirectoryError, account_from_archive
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import CoalitionApp
 from departures.workspace.db import Workspace
+from helpers.web import coalition_app, serve
 
 DID_A = "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"
 DID_B = "did:plc:bbbbbbbbbbbbbbbbbbbbbbbb"
 
 
 @pytest.fixture
-def coalition(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def coalition(engine: Engine) -> CoalitionStore:
+    return CoalitionStore(engine)
 
 
 @pytest.fixture
 def server(coalition: CoalitionStore) -> Iterator[str]:
     """The coalition app served by uvicorn on a free port (the CLI talks real HTTP)."""
-    app = CoalitionApp(
-        coalition,
-        secret_key=b"k",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
-        base_url="http://127.0.0.1",
-    )
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="error", lifespan="off")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(5)
+    with serve(lambda base: coalition_app(coalition, base_url=base)) as base:
+        yield base
 
 
 def test_register_lookup_and_withdraw_remove_the_pair_everywhere(

@@ -4,29 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
+from helpers.web import coalition_app
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[CoalitionApp]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionApp(
-        CoalitionStore(engine),
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
-        base_url="http://testserver",
-    )
-    engine.dispose()
+def app(engine: Engine) -> CoalitionApp:
+    return coalition_app(CoalitionStore(engine), base_url="http://testserver")
 
 
 def page(app: CoalitionApp, path: str) -> httpx.Response:

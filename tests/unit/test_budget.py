@@ -17,16 +17,9 @@ from departures.bluesky.budget import (
     WriteKind,
     points_for,
 )
+from helpers.clock import SecondsClock
 
 T0 = 1_800_000_000.0
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def headers(limit: int, remaining: int, reset: float, window: int = 3600) -> dict[str, str]:
@@ -55,7 +48,7 @@ def probed(budget: WriteBudget) -> WriteBudget:
 
 
 def test_a_fresh_budget_probes_with_one_write_then_allows_full_batches() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(clock=clock)
     assert budget.how_many_now(WriteKind.CREATE) == 1
     assert budget.reserve(n_creates=200) == 0.0
@@ -65,7 +58,7 @@ def test_a_fresh_budget_probes_with_one_write_then_allows_full_batches() -> None
 
 
 def test_without_rate_limit_headers_only_the_first_write_is_a_probe() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = probed(WriteBudget(clock=clock))
     for _ in range(5):
         assert budget.how_many_now(WriteKind.CREATE) == 200
@@ -73,7 +66,7 @@ def test_without_rate_limit_headers_only_the_first_write_is_a_probe() -> None:
 
 
 def test_when_the_servers_last_word_expires_the_next_write_probes_again() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(clock=clock)
     budget.commit(n_creates=1, headers=headers(5000, 4997, T0 + 600))
     assert budget.how_many_now(WriteKind.CREATE) == 200
@@ -85,11 +78,11 @@ def test_when_the_servers_last_word_expires_the_next_write_probes_again() -> Non
 
 def test_a_batch_larger_than_applywrites_takes_is_refused() -> None:
     with pytest.raises(ValueError, match="200"):
-        WriteBudget(clock=FakeClock()).reserve(n_creates=201)
+        WriteBudget(clock=SecondsClock(T0)).reserve(n_creates=201)
 
 
 def test_the_hourly_window_and_its_margin_are_kept() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = probed(WriteBudget(BudgetConfig(safety_margin=0.1), clock=clock))
     written = 1
     while (n := budget.how_many_now(WriteKind.CREATE)) > 0:
@@ -103,7 +96,7 @@ def test_the_hourly_window_and_its_margin_are_kept() -> None:
 
 
 def test_the_daily_window_stops_writing_until_the_first_points_expire() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = probed(WriteBudget(BudgetConfig(safety_margin=0.0), clock=clock))
     total = 1
     for _ in range(200):  # far more than a day's worth of attempts
@@ -136,7 +129,7 @@ def test_no_window_is_ever_exceeded_whatever_the_writer_does(
     steps: list[tuple[WriteKind, int, float]], margin: float
 ) -> None:
     """Any interval of an hour / a day holds at most the limit minus the margin."""
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(BudgetConfig(safety_margin=margin), clock=clock)
     log: list[tuple[float, int]] = []
     for kind, wanted, pause in steps:
@@ -197,7 +190,7 @@ def test_a_fixed_window_server_refuses_nothing_after_the_first_429(
     steps: list[tuple[WriteKind, int, float]], hour_used: int, day_used: int, age: float
 ) -> None:
     """Even with writes the budget never saw (another app), one 429 at most, then none."""
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     server = FixedWindowServer(hour_used, day_used, T0 - age)
     budget = WriteBudget(clock=clock)
     refusals = refused_later = 0
@@ -222,7 +215,7 @@ def test_a_fixed_window_server_refuses_nothing_after_the_first_429(
 
 
 def test_server_headers_win_over_the_own_ledger_when_stricter() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(BudgetConfig(safety_margin=0.02), clock=clock)
     # Another app spent most of this hour: the server says 400 points are left.
     budget.commit(n_creates=10, headers=headers(5000, 400, T0 + 600))
@@ -231,7 +224,7 @@ def test_server_headers_win_over_the_own_ledger_when_stricter() -> None:
 
 
 def test_server_headers_win_over_the_own_ledger_when_more_generous() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(BudgetConfig(safety_margin=0.0), clock=clock)
     for _ in range(8):
         budget.commit(n_creates=200)  # 4,800 points: our ledger says the hour is nearly full
@@ -243,7 +236,7 @@ def test_server_headers_win_over_the_own_ledger_when_more_generous() -> None:
 
 
 def test_after_a_server_reset_passes_the_ledger_forgets_that_window() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(BudgetConfig(safety_margin=0.0), clock=clock)
     for _ in range(8):
         budget.commit(n_creates=200, headers=headers(5000, 5000 - 600 * (_ + 1), T0 + 1200))
@@ -256,7 +249,7 @@ def test_after_a_server_reset_passes_the_ledger_forgets_that_window() -> None:
 
 
 def test_after_a_429_nothing_is_written_until_the_reset() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(clock=clock)
     # The reference PDS reads remaining 0 after a refusal, whatever was left.
     wait = budget.on_429(headers(5000, 0, T0 + 1234), n_creates=200)
@@ -272,20 +265,20 @@ def test_after_a_429_nothing_is_written_until_the_reset() -> None:
 
 
 def test_a_429_without_ratelimit_headers_honours_retry_after_or_waits_five_minutes() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     assert WriteBudget(clock=clock).on_429({"Retry-After": "42"}) == 42
     assert WriteBudget(clock=clock).on_429({}) == 300
     assert WriteBudget(clock=clock).on_429(None) == 300
 
 
 def test_a_reset_given_as_seconds_from_now_is_understood() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(clock=clock)
     assert budget.on_429(headers(5000, 0, 90)) == pytest.approx(91)
 
 
 def test_the_window_of_a_header_without_policy_is_guessed_from_its_limit() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = probed(WriteBudget(BudgetConfig(safety_margin=0.0), clock=clock))
     budget.observe_headers(
         {"RateLimit-Limit": "35000", "RateLimit-Remaining": "30", "RateLimit-Reset": str(T0 + 50)}
@@ -295,7 +288,7 @@ def test_the_window_of_a_header_without_policy_is_guessed_from_its_limit() -> No
 
 
 def test_a_gentle_pace_spreads_writes_over_the_hour() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = probed(WriteBudget(BudgetConfig(max_writes_per_hour=600), clock=clock))
     clock.now += budget.reserve(n_creates=10)
     assert clock.now == pytest.approx(T0 + 6)  # one write every 6 s
@@ -306,7 +299,7 @@ def test_a_gentle_pace_spreads_writes_over_the_hour() -> None:
 
 
 def test_the_state_survives_a_restart() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     config = BudgetConfig(max_writes_per_hour=1200)
     budget = WriteBudget(config, clock=clock)
     for _ in range(30):
@@ -324,13 +317,13 @@ def test_the_state_survives_a_restart() -> None:
 def test_the_estimate_of_a_30000_post_plan_is_52_hours() -> None:
     # 90,000 points at 34,300 a day and 4,900 an hour (2% margin): two full days, then
     # 21,400 points in five hourly bursts, the last one 4 hours into the third day.
-    budget = WriteBudget(clock=FakeClock())
+    budget = WriteBudget(clock=SecondsClock(T0))
     assert budget.estimate_seconds(n_creates=30_000) == pytest.approx(52 * HOUR)
     assert budget.estimate_seconds() == 0.0
 
 
 def test_the_estimate_starts_from_what_the_server_last_said() -> None:
-    clock = FakeClock()
+    clock = SecondsClock(T0)
     budget = WriteBudget(clock=clock)
     budget.commit(n_creates=1, headers=headers(5000, 100, T0 + 600))
     # Nothing fits before the reset in 10 minutes; then 1,000 creates go at once.

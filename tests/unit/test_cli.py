@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import click
 
 from departures.cli import cli
+from helpers.cli import run_cli
 
 
 def _all_commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -29,11 +27,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path) -> None:  # type: ig
     bad = tmp_path / "ws"
     bad.mkdir()
     (bad / "workspace.db").write_bytes(b"garbage" * 1000)
-    result = subprocess.run(
-        [sys.executable, "-m", "departures.cli", "--workspace", str(bad), "archive", "stats"],
-        capture_output=True,
-        text=True,
-    )
+    result = run_cli("--workspace", str(bad), "archive", "stats")
     assert result.returncode == 1
     assert result.stderr.startswith("Error: ")
     assert "Traceback" not in result.stderr
@@ -41,12 +35,7 @@ def test_user_error_is_one_line_without_traceback(tmp_path) -> None:  # type: ig
 
 
 def test_archive_stats_without_a_workspace_says_to_import_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    result = subprocess.run(
-        [sys.executable, "-m", "departures.cli", "--workspace", str(tmp_path / "none"),
-         "archive", "stats", "--json"],
-        capture_output=True,
-        text=True,
-    )  # fmt: skip
+    result = run_cli("--workspace", str(tmp_path / "none"), "archive", "stats", "--json")
     assert result.returncode == 1
     assert result.stderr.startswith("Error: No workspace at ")
     assert "departures archive import PATH" in result.stderr

@@ -1,28 +1,21 @@
 """Departure day and list sync, the parts without a network: the welcome text's limits,
 record keys, placing members in packs, the vault, the writer's journal in the coalition store
-and the member page's welcome form (real Bluesky writes: tests/integration)."""
+and the member page's welcome form, these two on SQLite and PostgreSQL (real Bluesky writes:
+tests/integration)."""
 
 from __future__ import annotations
 
-import asyncio
-import re
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import Engine
 
 from departures.bluesky.budget import WriteBudget, WriteKind
 from departures.bluesky.records import decode_tid
 from departures.bluesky.session import StoredSession
 from departures.bluesky.writer import Write, WriteResult
-from departures.coalition.db import connect, migrate
 from departures.coalition.departure import DepartureDay, check_welcome_text, welcome_rkey
 from departures.coalition.errors import BadInput
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.listsync import (
     LIST_NAME_BYTES,
     CoalitionLists,
@@ -40,51 +33,28 @@ from departures.coalition.vault import AccountSessions, Vault, organisation_owne
 from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
 from departures.migrate.richtext import grapheme_count
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
+from helpers.stores import ON_BOTH_STORES
+from helpers.web import InProcessBrowser, coalition_app
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def store(engine: Engine, clock: Clock) -> CoalitionStore:
-    return CoalitionStore(engine, clock=clock)
+    return Clock(START)
 
 
 def campaign_and_member(store: CoalitionStore) -> tuple[Campaign, Organisation, str]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
+    coordinator, campaign = open_campaign(store, start=START, title="Leave X together")
+    organisation, key = join(
+        store,
+        campaign.slug,
         coordinator,
-        title="Leave X together",
-        description="",
-        threshold=1,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    organisation, key = store.accept_invite(
-        token, name="Org", bluesky_handle="org.test", bluesky_did="did:plc:org"
+        "Org",
+        bluesky_handle="org.test",
+        bluesky_did="did:plc:org",
     )
     return store.campaign(campaign.slug), organisation, key
 
@@ -197,6 +167,7 @@ def test_a_session_is_stored_encrypted_and_comes_back_whole(
 # --- the writer's journal ------------------------------------------------------------------
 
 
+@ON_BOTH_STORES
 def test_the_journal_keeps_open_batches_results_and_the_budget(store: CoalitionStore) -> None:
     campaign, _organisation, _ = campaign_and_member(store)
     sessions = AccountSessions(store.engine, Vault(b"k"), "campaign:1", campaign_id=campaign.id)
@@ -225,64 +196,38 @@ def test_the_journal_keeps_open_batches_results_and_the_budget(store: CoalitionS
 # --- the member page -----------------------------------------------------------------------
 
 
-class Browser:
-    def __init__(self, app: CoalitionApp) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.request(method, path, **kwargs))
-
-    def csrf(self, path: str) -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', self.request("GET", path).text)
-        assert found
-        return found.group(1)
-
-    def post(self, path: str, data: dict[str, str], page: str) -> httpx.Response:
-        return self.request("POST", path, data={"csrf": self.csrf(page), **data})
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
-
-
-def member_browser(app: CoalitionApp, key: str) -> Browser:
-    browser = Browser(app)
-    assert browser.post("/member/sign-in", {"key": key}, "/member/sign-in").status_code == 200
+def member_browser(app: CoalitionApp, key: str) -> InProcessBrowser:
+    browser = InProcessBrowser(app)
+    assert browser.submit("/member/sign-in", {"key": key}, "/member/sign-in").status_code == 200
     return browser
 
 
+@ON_BOTH_STORES
 def test_the_member_page_refuses_a_welcome_text_over_300_characters(
     store: CoalitionStore,
 ) -> None:
     _campaign, organisation, key = campaign_and_member(store)
     # A closed port: any login attempt would fail; the length is checked before it.
     day = DepartureDay(store, Vault(b"k"), "http://127.0.0.1:9")
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         departure=day,
     )
     browser = member_browser(app, key)
     try:
         page = browser.request("GET", "/member")
         assert "Welcome post on Bluesky" in page.text
-        response = browser.post(
+        response = browser.submit(
             "/member/welcome", {"welcome_text": "a" * 301, "opted_in": "1"}, "/member"
         )
         assert response.status_code == 400
         assert "too long" in response.text.lower()
-        response = browser.post(
+        response = browser.submit(
             "/member/welcome", {"welcome_text": "Hello", "opted_in": "1"}, "/member"
         )
         assert response.status_code == 400
         assert "connect your bluesky account" in response.text.lower()
-        saved = browser.post("/member/welcome", {"welcome_text": "Hello soon"}, "/member")
+        saved = browser.submit("/member/welcome", {"welcome_text": "Hello soon"}, "/member")
         assert saved.status_code == 200 and "Hello soon" in saved.text
         assert day.welcome(organisation).opted_in is False
     finally:
@@ -293,13 +238,11 @@ def test_without_bluesky_writes_the_welcome_form_is_absent_and_refused(
     store: CoalitionStore,
 ) -> None:
     _campaign, _organisation, key = campaign_and_member(store)
-    app = CoalitionApp(
-        store, secret_key=b"test-key", resolver=XrpcHandleResolver("http://127.0.0.1:9")
-    )
+    app = coalition_app(store)
     browser = member_browser(app, key)
     try:
         assert "Welcome post on Bluesky" not in browser.request("GET", "/member").text
-        response = browser.post("/member/welcome", {"welcome_text": "Hi"}, "/member")
+        response = browser.submit("/member/welcome", {"welcome_text": "Hi"}, "/member")
         assert response.status_code == 403
     finally:
         browser.close()

@@ -4,13 +4,8 @@ SQLite): good archives are stored as ids only, bad ones are explained and store 
 
 from __future__ import annotations
 
-import asyncio
-import io
-import json
-import re
-import zipfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from departures.coalition.db import connect, migrate
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.reconnect import Entry, follows_allowed, new_for_members
 from departures.coalition.store import CoalitionStore, Organisation
-from departures.coalition.web import CoalitionApp
+from helpers import uploads
+from helpers.clock import Clock
+from helpers.coalition import join, open_campaign
+from helpers.uploads import archive_zip
+from helpers.web import InProcessBrowser, coalition_app
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 
@@ -92,98 +89,43 @@ def test_follows_stay_under_the_daily_cap(cap: int, done: int, pending: int, all
 # --- the member page: uploading the following list ---------------------------------------------
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=Clock())
-    engine.dispose()
+def clock() -> Clock:
+    return Clock(START)
 
 
-class Browser:
-    def __init__(self, app: CoalitionApp) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
+class Browser(InProcessBrowser):
+    """A member's browser: every form sent with the sign-in page's CSRF token."""
 
-    def get(self, path: str) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.get(path))
-
-    def csrf(self) -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', self.get("/member/sign-in").text)
-        assert found
-        return found.group(1)
-
-    def post(self, path: str, data: dict[str, str], **kwargs: Any) -> httpx.Response:
-        return self._loop.run_until_complete(
-            self._client.post(path, data={"csrf": self.csrf(), **data}, **kwargs)
-        )
+    def send(self, path: str, data: dict[str, str], **kwargs: Any) -> httpx.Response:
+        return self.submit(path, data, "/member/sign-in", **kwargs)
 
     def upload(self, name: str, content: bytes) -> httpx.Response:
-        return self.post("/member/reconnect", {}, files={"archive": (name, content)})
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
+        return self.send("/member/reconnect", {}, files={"archive": (name, content)})
 
 
 @pytest.fixture
 def member(store: CoalitionStore) -> tuple[Organisation, str]:
-    coordinator, _ = store.create_coordinator("Office")
-    campaign = store.create_campaign(
-        coordinator,
-        title="Leave X",
-        description="",
-        threshold=2,
-        deadline=START + timedelta(days=7),
-        departure_at=START + timedelta(days=14),
-        timezone="UTC",
-    )
-    store.open_campaign(campaign.slug, coordinator)
-    token = store.create_invite(campaign.slug, coordinator)
-    organisation, key = store.accept_invite(token, name="Oxfam", x_handle="oxfam_be")
-    return organisation, key
+    coordinator, campaign = open_campaign(store, start=START, threshold=2)
+    return join(store, campaign.slug, coordinator, "Oxfam", x_handle="oxfam_be")
 
 
 @pytest.fixture
 def browser(store: CoalitionStore, member: tuple[Organisation, str]) -> Iterator[Browser]:
-    app = CoalitionApp(
-        store, secret_key=b"test-key", resolver=XrpcHandleResolver("http://127.0.0.1:9")
-    )
+    app = coalition_app(store)
     browser = Browser(app)
-    response = browser.post("/member/sign-in", {"key": member[1]})
+    response = browser.send("/member/sign-in", {"key": member[1]})
     assert response.status_code == 200
     yield browser
     browser.close()
 
 
 def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": x, "userLink": f"https://x.com/i/{x}"}} for x in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
+    return uploads.following_js(*ids, links=True)
 
 
 def account_js(username: str) -> bytes:
-    items = [{"account": {"accountId": "42", "username": username}}]
-    return b"window.YTD.account.part0 = " + json.dumps(items).encode()
-
-
-def archive_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return uploads.account_js("42", username)
 
 
 def stored_ids(store: CoalitionStore) -> list[str]:
@@ -279,16 +221,14 @@ def test_a_body_over_the_upload_limit_is_refused_without_a_server_error(
 
 def test_the_stored_list_can_be_deleted(browser: Browser, store: CoalitionStore) -> None:
     browser.upload("following.js", following_js("1", "2"))
-    response = browser.post("/member/reconnect/delete", {})
+    response = browser.send("/member/reconnect/delete", {})
     assert response.status_code == 200
     assert "No following list stored." in response.text
     assert stored_ids(store) == []
 
 
 def test_uploading_needs_a_signed_in_member(store: CoalitionStore) -> None:
-    app = CoalitionApp(
-        store, secret_key=b"test-key", resolver=XrpcHandleResolver("http://127.0.0.1:9")
-    )
+    app = coalition_app(store)
     stranger = Browser(app)
     try:
         response = stranger.upload("following.js", following_js("1"))
@@ -299,7 +239,7 @@ def test_uploading_needs_a_signed_in_member(store: CoalitionStore) -> None:
 
 
 def test_follow_them_for_us_is_refused_without_bluesky_writes(browser: Browser) -> None:
-    response = browser.post("/member/reconnect/auto-follow", {"auto_follow": "1"})
+    response = browser.send("/member/reconnect/auto-follow", {"auto_follow": "1"})
     assert response.status_code == 403
     assert "no Bluesky writes" in response.text
 

@@ -1,55 +1,24 @@
-"""The coalition store on SQLite (and, through tests/integration/test_coalition_postgres.py,
-the very same tests on a real PostgreSQL): schema, campaigns, invites, pledges, outbox."""
+"""The coalition store on SQLite and on a real PostgreSQL (every test runs on both through
+the ``engine`` fixture): schema, campaigns, invites, pledges, outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, inspect, text
 
 from departures.coalition import rules
-from departures.coalition.db import connect, current_revision, head_revision, migrate
+from departures.coalition.db import current_revision, head_revision, migrate
 from departures.coalition.errors import BadInput, NotAllowed, NotFound
 from departures.coalition.rules import CoalitionError, State
 from departures.coalition.store import CoalitionStore
 from departures.coalition.store.schema import metadata
+from helpers import coalition
+from helpers.clock import START, Clock
+from helpers.stores import ON_BOTH_STORES
 
-START = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime = START) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[Engine]:
-    """A migrated SQLite store in a temporary file."""
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(engine: Engine, clock: Clock) -> CoalitionStore:
-    return CoalitionStore(engine, clock=clock)
+pytestmark = ON_BOTH_STORES
 
 
 def make_campaign(store: CoalitionStore, coordinator: int, threshold: int = 2, **terms: object):
@@ -65,9 +34,7 @@ def make_campaign(store: CoalitionStore, coordinator: int, threshold: int = 2, *
 
 
 def join(store: CoalitionStore, slug: str, coordinator: int, name: str, **details: object):
-    token = store.create_invite(slug, coordinator)
-    organisation, _key = store.accept_invite(token, name=name, **details)  # type: ignore[arg-type]
-    return organisation
+    return coalition.join(store, slug, coordinator, name, **details)[0]
 
 
 def test_migrating_a_blank_store_creates_every_table_of_the_schema(engine: Engine) -> None:

@@ -3,118 +3,63 @@ coordinator's and members' journeys, the board as HTML/JSON/Atom, and hostile in
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree as ET
 
-import httpx
 import pytest
 
-from departures.coalition.db import connect, migrate
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
+from helpers.clock import Clock
+from helpers.web import InProcessBrowser, coalition_app
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=UTC)
 HOSTILE = "<script>alert(1)</script>"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine, clock=clock)
-    engine.dispose()
+    return Clock(START)
 
 
 @pytest.fixture
 def app(store: CoalitionStore) -> CoalitionApp:
     # No Bluesky service on a closed port: handle checks answer "could not check" (tested);
     # real resolution is tested against the sandbox in tests/integration.
-    return CoalitionApp(
+    return coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
     )
 
 
-class TestClient:
-    """A synchronous face on ``httpx.AsyncClient(transport=ASGITransport(app))``: one browser
-    with its own cookie jar, driving the app in-process on a private event loop."""
-
-    __test__ = False
-
-    def __init__(self, app: CoalitionApp) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.request(method, path, **kwargs))
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
-
-    def put(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("PUT", path, **kwargs)
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
+_clients: list[InProcessBrowser] = []
 
 
-_clients: list[TestClient] = []
-
-
-def new_client(app: CoalitionApp) -> TestClient:
-    client = TestClient(app)
+def new_client(app: CoalitionApp) -> InProcessBrowser:
+    client = InProcessBrowser(app)
     _clients.append(client)
     return client
 
 
 @pytest.fixture
-def client(app: CoalitionApp) -> Iterator[TestClient]:
+def client(app: CoalitionApp) -> Iterator[InProcessBrowser]:
     yield new_client(app)
     while _clients:
         _clients.pop().close()
 
 
-def csrf(client: TestClient, path: str = "/login") -> str:
-    page = client.get(path)
-    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert found, page.text
-    return found.group(1)
+def csrf(client: InProcessBrowser, path: str = "/login") -> str:
+    return client.csrf(path)
 
 
-def post(client: TestClient, path: str, data: dict[str, str], page: str = "/login"):
-    return client.post(path, data={"csrf": csrf(client, page), **data})
+def post(client: InProcessBrowser, path: str, data: dict[str, str], page: str = "/login"):
+    return client.submit(path, data, page)
 
 
-def sign_in_coordinator(client: TestClient, store: CoalitionStore) -> None:
+def sign_in_coordinator(client: InProcessBrowser, store: CoalitionStore) -> None:
     _, token = store.create_coordinator("Coalition office")
     response = post(client, "/login", {"token": token}, "/login")
     assert response.status_code == 200
@@ -132,7 +77,7 @@ CAMPAIGN = {
 }
 
 
-def create_open_campaign(client: TestClient, store: CoalitionStore) -> str:
+def create_open_campaign(client: InProcessBrowser, store: CoalitionStore) -> str:
     sign_in_coordinator(client, store)
     response = post(client, "/coordinator/campaigns", CAMPAIGN, "/coordinator")
     assert response.status_code == 200, response.text
@@ -142,7 +87,7 @@ def create_open_campaign(client: TestClient, store: CoalitionStore) -> str:
     return slug
 
 
-def invite_link(client: TestClient, slug: str) -> str:
+def invite_link(client: InProcessBrowser, slug: str) -> str:
     page = f"/coordinator/campaigns/{slug}"
     response = post(client, f"{page}/invites", {"note": "someone", "days": "14"}, page)
     found = re.search(r'value="http://testserver(/invite/[A-Za-z0-9_-]+)"', response.text)
@@ -150,7 +95,7 @@ def invite_link(client: TestClient, slug: str) -> str:
     return found.group(1)
 
 
-def join(app: CoalitionApp, link: str, name: str, public: bool = True) -> TestClient:
+def join(app: CoalitionApp, link: str, name: str, public: bool = True) -> InProcessBrowser:
     member = new_client(app)
     data = {
         "name": name,
@@ -168,7 +113,7 @@ def join(app: CoalitionApp, link: str, name: str, public: bool = True) -> TestCl
 
 
 def test_a_coordinator_creates_and_opens_a_campaign_and_members_tip_it(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore, clock: Clock
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore, clock: Clock
 ) -> None:
     slug = create_open_campaign(client, store)
     first = join(app, invite_link(client, slug), "Oxfam Belgium")
@@ -195,7 +140,7 @@ def test_a_coordinator_creates_and_opens_a_campaign_and_members_tip_it(
 
 
 def test_a_withdrawal_before_the_deadline_takes_the_campaign_back_to_open(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     member = join(app, invite_link(client, slug), "Solo")
@@ -207,7 +152,7 @@ def test_a_withdrawal_before_the_deadline_takes_the_campaign_back_to_open(
 
 
 def test_after_the_deadline_pledges_are_refused_with_a_409_page(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore, clock: Clock
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore, clock: Clock
 ) -> None:
     slug = create_open_campaign(client, store)
     member = join(app, invite_link(client, slug), "Late")
@@ -220,7 +165,7 @@ def test_after_the_deadline_pledges_are_refused_with_a_409_page(
 
 
 def test_locked_terms_cannot_be_changed_by_a_crafted_form(
-    client: TestClient, store: CoalitionStore
+    client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     page = f"/coordinator/campaigns/{slug}"
@@ -233,7 +178,7 @@ def test_locked_terms_cannot_be_changed_by_a_crafted_form(
 
 
 def test_an_invitation_link_works_once(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     link = invite_link(client, slug)
@@ -245,7 +190,7 @@ def test_an_invitation_link_works_once(
 
 
 def test_a_member_cannot_reach_coordinator_pages(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     member = join(app, invite_link(client, slug), "Curious")
@@ -255,7 +200,7 @@ def test_a_member_cannot_reach_coordinator_pages(
 
 
 def test_a_form_without_the_sessions_csrf_token_is_refused(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     member = join(app, invite_link(client, slug), "Target")
@@ -270,7 +215,7 @@ def test_a_form_without_the_sessions_csrf_token_is_refused(
 
 
 def test_a_hostile_organisation_name_is_shown_as_text_everywhere(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     member = join(app, invite_link(client, slug), HOSTILE)
@@ -301,7 +246,7 @@ def test_a_hostile_organisation_name_is_shown_as_text_everywhere(
 )
 def test_hostile_or_bad_member_fields_get_a_clear_400_page(
     app: CoalitionApp,
-    client: TestClient,
+    client: InProcessBrowser,
     store: CoalitionStore,
     field: str,
     value: str,
@@ -331,7 +276,7 @@ def test_hostile_or_bad_member_fields_get_a_clear_400_page(
     ],
 )
 def test_bad_campaign_fields_are_refused_with_their_reason(
-    client: TestClient, store: CoalitionStore, field: str, value: str, message: str
+    client: InProcessBrowser, store: CoalitionStore, field: str, value: str, message: str
 ) -> None:
     sign_in_coordinator(client, store)
     response = post(client, "/coordinator/campaigns", {**CAMPAIGN, field: value}, "/coordinator")
@@ -341,7 +286,7 @@ def test_bad_campaign_fields_are_refused_with_their_reason(
 
 
 def test_malformed_requests_get_4xx_pages_not_500s(
-    client: TestClient, store: CoalitionStore
+    client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     token = csrf(client)
     too_big = client.post(
@@ -371,7 +316,7 @@ def test_malformed_requests_get_4xx_pages_not_500s(
 
 
 def test_pages_have_a_language_headings_labels_and_no_scripts(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     slug = create_open_campaign(client, store)
     for path in (
@@ -393,7 +338,7 @@ def test_pages_have_a_language_headings_labels_and_no_scripts(
 
 
 def test_the_atom_feed_is_valid_and_lists_the_departure_and_landings(
-    app: CoalitionApp, client: TestClient, store: CoalitionStore, clock: Clock
+    app: CoalitionApp, client: InProcessBrowser, store: CoalitionStore, clock: Clock
 ) -> None:
     from departures.coalition.notify import Notifier
 
@@ -424,7 +369,7 @@ def test_the_atom_feed_is_valid_and_lists_the_departure_and_landings(
     }
 
 
-def test_a_draft_campaign_is_not_public(client: TestClient, store: CoalitionStore) -> None:
+def test_a_draft_campaign_is_not_public(client: InProcessBrowser, store: CoalitionStore) -> None:
     sign_in_coordinator(client, store)
     response = post(client, "/coordinator/campaigns", CAMPAIGN, "/coordinator")
     slug = response.url.path.rsplit("/", 1)[1]
@@ -436,10 +381,8 @@ def test_a_draft_campaign_is_not_public(client: TestClient, store: CoalitionStor
 def test_anonymous_board_readers_share_a_short_lived_copy_and_get_no_cookie(
     store: CoalitionStore,
 ) -> None:
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         public_cache_seconds=60,
     )
@@ -478,7 +421,7 @@ def test_anonymous_board_readers_share_a_short_lived_copy_and_get_no_cookie(
     ],
 )
 def test_hostile_coordinator_forms_get_a_clear_400_and_change_nothing(
-    client: TestClient, store: CoalitionStore, path: str, data: dict[str, str], message: str
+    client: InProcessBrowser, store: CoalitionStore, path: str, data: dict[str, str], message: str
 ) -> None:
     slug = create_open_campaign(client, store)
     page = f"/coordinator/campaigns/{slug}"
@@ -491,7 +434,7 @@ def test_hostile_coordinator_forms_get_a_clear_400_and_change_nothing(
 
 
 def test_a_forged_coordinator_token_or_member_key_is_refused(
-    client: TestClient, store: CoalitionStore
+    client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     response = post(client, "/login", {"token": "<script>alert(1)</script>"}, "/login")
     assert response.status_code == 403
@@ -535,10 +478,8 @@ def test_pages_use_a_translation_catalogue_when_one_is_installed(
     monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
     i18n.translations.cache_clear()
     try:
-        app = CoalitionApp(
+        app = coalition_app(
             store,
-            secret_key=b"k",
-            resolver=XrpcHandleResolver("http://127.0.0.1:9"),
             language="nl",
         )
         page = new_client(app).get("/login").text
@@ -552,10 +493,8 @@ def test_pages_use_a_translation_catalogue_when_one_is_installed(
 
 
 def test_one_address_sending_too_many_forms_gets_a_429_page(store: CoalitionStore) -> None:
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"k",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         forms_per_minute=3,
     )
     guesser = new_client(app)

@@ -4,22 +4,19 @@ minutes, dropped on sign-out), the button, and the checks on the DIDs the form s
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, cast
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from departures.bluesky.pds import InvalidWrites, Pds, RateLimited, StoredRecord
 from departures.bluesky.records import FOLLOW
 from departures.bluesky.session import StoredSession
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory
 from departures.coalition.directory_follow import (
     MAX_FOLLOW_ALL,
@@ -29,10 +26,10 @@ from departures.coalition.directory_follow import (
     writer_for,
 )
 from departures.coalition.errors import NotAllowed
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.store.schema import directory_sessions
-from departures.coalition.web import CoalitionApp
+from helpers.uploads import following_js
+from helpers.web import InProcessBrowser, coalition_app
 
 ALICE_DID = "did:plc:" + "a" * 24
 ORG_DID = "did:plc:" + "c" * 24
@@ -63,56 +60,33 @@ class SessionSignIn:
         )
 
 
-class Browser:
-    """One browser (own cookie jar) driving the app in-process."""
+class Browser(InProcessBrowser):
+    """One visitor of the directory page (own cookie jar), in-process."""
 
-    def __init__(self, app: CoalitionApp) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self.loop.run_until_complete(self.client.request(method, path, **kwargs))
-
-    def csrf(self) -> str:
-        found = re.search(r'name="csrf" value="([^"]+)"', self.request("GET", "/directory").text)
-        assert found
-        return found.group(1)
+    def csrf(self, page: str = "/directory") -> str:
+        return super().csrf(page)
 
     def sign_in(self) -> httpx.Response:
-        data = {"csrf": self.csrf(), "handle": "alice.test", "password": "right"}
-        return self.request("POST", "/directory/sign-in", data=data)
+        return self.sign_in_to_directory("alice.test", "right")
 
     def follow_all(self, dids: str, csrf: bool = True) -> httpx.Response:
         data = {"dids": dids, "csrf": self.csrf() if csrf else ""}
         # Multipart, as the page's form sends it (an empty file part forces it in httpx).
         return self.request("POST", "/directory/follow-all", data=data, files={"none": ("", b"")})
 
-    def close(self) -> None:
-        self.loop.run_until_complete(self.client.aclose())
-        self.loop.close()
-
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
+def store(engine: Engine) -> CoalitionStore:
     directory = Directory(engine)
     directory.register("500", "org_x", ORG_DID, "org.test", source="coordinator")
     directory.register("600", "other_x", OTHER_DID, "other.test")
-    yield CoalitionStore(engine)
-    engine.dispose()
+    return CoalitionStore(engine)
 
 
 @pytest.fixture
 def browser(store: CoalitionStore) -> Iterator[Browser]:
-    app = CoalitionApp(
+    app = coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         bluesky_sign_in=SessionSignIn(),
         forms_per_minute=1000,
@@ -120,11 +94,6 @@ def browser(store: CoalitionStore) -> Iterator[Browser]:
     browser = Browser(app)
     yield browser
     browser.close()
-
-
-def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
 
 
 def test_the_session_is_kept_encrypted_out_of_cookie_and_page_and_dropped_on_sign_out(

@@ -4,32 +4,23 @@ and the 429 with Retry-After that ``/directory/lookup`` and ``/directory/export.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import orjson
 import pytest
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import ApiLimits, Directory, TokenBucket
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import CoalitionApp
+from helpers.clock import SecondsClock
+from helpers.web import coalition_app
 
 DID = "did:plc:" + "a" * 24
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_bucket_allows_a_burst_then_the_refill_rate() -> None:
-    clock = Clock()
+    clock = SecondsClock()
     bucket = TokenBucket(60, 60.0, clock=clock)
     assert [bucket.take("1.2.3.4") for _ in range(60)] == [0.0] * 60
     assert bucket.take("1.2.3.4") == pytest.approx(1.0)  # one token a second
@@ -41,7 +32,7 @@ def test_a_bucket_allows_a_burst_then_the_refill_rate() -> None:
 
 
 def test_each_address_has_its_own_bucket_and_an_idle_one_refills_to_capacity_only() -> None:
-    clock = Clock()
+    clock = SecondsClock()
     bucket = TokenBucket(10, 3600.0, clock=clock)
     for _ in range(10):
         assert bucket.take("a") == 0.0
@@ -52,7 +43,7 @@ def test_each_address_has_its_own_bucket_and_an_idle_one_refills_to_capacity_onl
 
 
 def test_memory_stays_bounded_under_a_flood_of_addresses() -> None:
-    clock = Clock()
+    clock = SecondsClock()
     bucket = TokenBucket(2, 60.0, clock=clock, max_keys=100)
     for n in range(1000):
         bucket.take(f"10.0.{n // 256}.{n % 256}")
@@ -70,19 +61,14 @@ def test_limits_refuse_nonsense() -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
+def store(engine: Engine) -> CoalitionStore:
     Directory(engine).register("12345", "alice_org", DID, "alice.test")
-    yield CoalitionStore(engine)
-    engine.dispose()
+    return CoalitionStore(engine)
 
 
 def serve(store: CoalitionStore, limits: ApiLimits) -> CoalitionApp:
-    return CoalitionApp(
+    return coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         directory_limits=limits,
     )

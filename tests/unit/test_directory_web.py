@@ -3,52 +3,25 @@ from account.js, from a zip and as stated, withdrawal, the reconnect list, hosti
 
 from __future__ import annotations
 
-import asyncio
-import io
 import json
-import re
-import zipfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+from sqlalchemy import Engine
 
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import Directory, DirectoryError, read_bulk_csv
 from departures.coalition.errors import BadInput, NotAllowed, TooLarge
-from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import MAX_UPLOAD, CoalitionApp, read_upload
+from helpers import uploads
+from helpers.uploads import archive_zip
+from helpers.web import InProcessBrowser, coalition_app
 
 ALICE_DID = "did:plc:" + "a" * 24
 BOB_DID = "did:plc:" + "b" * 24
 ORG_DID = "did:plc:" + "c" * 24
-
-
-class TestClient:
-    """One browser (own cookie jar) driving the app in-process on a private event loop."""
-
-    __test__ = False
-
-    def __init__(self, app: CoalitionApp) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://testserver",
-            follow_redirects=True,
-        )
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.get(path, **kwargs))
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self._loop.run_until_complete(self._client.post(path, **kwargs))
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
 
 
 class FakeSignIn:
@@ -67,11 +40,9 @@ class FakeSignIn:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    """The store on the real clock (these tests move no time)."""
+    return CoalitionStore(engine)
 
 
 @pytest.fixture
@@ -81,10 +52,8 @@ def sign_in() -> FakeSignIn:
 
 @pytest.fixture
 def app(store: CoalitionStore, sign_in: FakeSignIn) -> CoalitionApp:
-    return CoalitionApp(
+    return coalition_app(
         store,
-        secret_key=b"test-key",
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         bluesky_sign_in=sign_in,
         forms_per_minute=1000,
@@ -92,47 +61,33 @@ def app(store: CoalitionStore, sign_in: FakeSignIn) -> CoalitionApp:
 
 
 @pytest.fixture
-def client(app: CoalitionApp) -> Iterator[TestClient]:
-    client = TestClient(app)
+def client(app: CoalitionApp) -> Iterator[InProcessBrowser]:
+    client = InProcessBrowser(app)
     yield client
     client.close()
 
 
-def token(client: TestClient) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/directory").text)
-    assert found
-    return found.group(1)
+def token(client: InProcessBrowser) -> str:
+    return client.csrf("/directory")
 
 
-def signed_in(client: TestClient, handle: str = "alice.test") -> TestClient:
-    response = client.post(
-        "/directory/sign-in", data={"csrf": token(client), "handle": handle, "password": "right"}
-    )
+def signed_in(client: InProcessBrowser, handle: str = "alice.test") -> InProcessBrowser:
+    response = client.sign_in_to_directory(handle, "right")
     assert response.status_code == 200, response.text
     assert f"@{handle}" in response.text
     return client
 
 
 def account_js(x_id: str = "12345", username: str = "alice_x") -> bytes:
-    item = [{"account": {"accountId": x_id, "username": username, "email": "secret@x"}}]
-    return b"window.YTD.account.part0 = " + json.dumps(item).encode()
+    return uploads.account_js(x_id, username, email="secret@x")
 
 
 def following_js(*ids: str) -> bytes:
-    items = [{"following": {"accountId": i, "userLink": f"https://x.com/i/{i}"}} for i in ids]
-    return b"window.YTD.following.part0 = " + json.dumps(items).encode()
-
-
-def archive_zip(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return uploads.following_js(*ids, links=True)
 
 
 def register(
-    client: TestClient,
+    client: InProcessBrowser,
     files: dict[str, tuple[str, bytes]] | None = None,
     consent: bool = True,
     **fields: str,
@@ -145,17 +100,17 @@ def register(
 
 
 def test_sign_in_keeps_the_did_and_not_the_password(
-    client: TestClient, sign_in: FakeSignIn
+    client: InProcessBrowser, sign_in: FakeSignIn
 ) -> None:
     signed_in(client)
     assert sign_in.passwords_seen == ["right"]
-    cookie = client._client.cookies.get("departures_session") or ""
+    cookie = client.client.cookies.get("departures_session") or ""
     assert "right" not in cookie
     page = client.get("/directory")
     assert ALICE_DID in page.text and "You are not in the directory" in page.text
 
 
-def test_a_wrong_app_password_is_a_403_page(client: TestClient) -> None:
+def test_a_wrong_app_password_is_a_403_page(client: InProcessBrowser) -> None:
     response = client.post(
         "/directory/sign-in",
         data={"csrf": token(client), "handle": "alice.test", "password": "wrong"},
@@ -166,7 +121,7 @@ def test_a_wrong_app_password_is_a_403_page(client: TestClient) -> None:
 
 
 def test_register_from_account_js_then_lookup_then_withdraw(
-    client: TestClient, store: CoalitionStore
+    client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     signed_in(client)
     response = register(client, {"archive": ("account.js", account_js())})
@@ -183,7 +138,7 @@ def test_register_from_account_js_then_lookup_then_withdraw(
     assert client.get("/directory/export.json").json() == {"entries": []}
 
 
-def test_a_stated_handle_and_id_is_marked_self_declared(client: TestClient) -> None:
+def test_a_stated_handle_and_id_is_marked_self_declared(client: InProcessBrowser) -> None:
     signed_in(client)
     response = register(client, x_handle="@alice_x", x_id="777")
     assert response.status_code == 200, response.text
@@ -192,7 +147,7 @@ def test_a_stated_handle_and_id_is_marked_self_declared(client: TestClient) -> N
 
 
 def test_a_zip_gives_the_account_and_the_reconnect_list(
-    client: TestClient, app: CoalitionApp, store: CoalitionStore
+    client: InProcessBrowser, app: CoalitionApp, store: CoalitionStore
 ) -> None:
     Directory(store.engine).register("500", "org_x", ORG_DID, "org.test", source="coordinator")
     Directory(store.engine).register("600", "bob_x", BOB_DID, "bob.test")
@@ -211,7 +166,7 @@ def test_a_zip_gives_the_account_and_the_reconnect_list(
     assert f"https://bsky.app/profile/{BOB_DID}" in response.text
 
     # A withdrawn account no longer shows up for the followers either.
-    bob = TestClient(app)
+    bob = InProcessBrowser(app)
     try:
         signed_in(bob, "bob.test")
         bob.post("/directory/withdraw", data={"csrf": token(bob)})
@@ -227,7 +182,7 @@ def test_a_zip_gives_the_account_and_the_reconnect_list(
     assert f"https://bsky.app/profile/{ORG_DID}" in again.text
 
 
-def test_without_consent_nothing_is_stored(client: TestClient) -> None:
+def test_without_consent_nothing_is_stored(client: InProcessBrowser) -> None:
     signed_in(client)
     response = register(client, {"archive": ("account.js", account_js())}, consent=False)
     assert response.status_code == 400
@@ -235,14 +190,14 @@ def test_without_consent_nothing_is_stored(client: TestClient) -> None:
     assert client.get("/directory/lookup?x_ids=12345").json() == {"entries": []}
 
 
-def test_registering_needs_a_signed_in_bluesky_account(client: TestClient) -> None:
+def test_registering_needs_a_signed_in_bluesky_account(client: InProcessBrowser) -> None:
     response = register(client, {"archive": ("account.js", account_js())})
     assert response.status_code == 403
     assert "ign in with your Bluesky account first" in response.text
 
 
 def test_someone_elses_x_account_cannot_be_taken_over(
-    client: TestClient, store: CoalitionStore
+    client: InProcessBrowser, store: CoalitionStore
 ) -> None:
     Directory(store.engine).register("12345", "alice_x", BOB_DID, "bob.test")
     signed_in(client)
@@ -251,7 +206,7 @@ def test_someone_elses_x_account_cannot_be_taken_over(
     assert client.get("/directory/lookup?x_ids=12345").json()["entries"][0]["did"] == BOB_DID
 
 
-def test_a_script_as_username_is_refused_and_shown_as_text(client: TestClient) -> None:
+def test_a_script_as_username_is_refused_and_shown_as_text(client: InProcessBrowser) -> None:
     signed_in(client)
     hostile = account_js(username="<script>alert(1)</script>")
     response = register(client, {"archive": ("account.js", hostile)})
@@ -259,7 +214,7 @@ def test_a_script_as_username_is_refused_and_shown_as_text(client: TestClient) -
     assert "<script>" not in response.text and "&lt;script&gt;" in response.text
 
 
-def test_a_non_numeric_x_id_is_a_400(client: TestClient) -> None:
+def test_a_non_numeric_x_id_is_a_400(client: InProcessBrowser) -> None:
     signed_in(client)
     response = register(client, {"archive": ("account.js", account_js(x_id="12a45"))})
     assert response.status_code == 400 and "is not a number" in response.text
@@ -267,7 +222,7 @@ def test_a_non_numeric_x_id_is_a_400(client: TestClient) -> None:
     assert stated.status_code == 400 and "is not a number" in stated.text
 
 
-def test_an_oversized_upload_is_a_413_page(client: TestClient) -> None:
+def test_an_oversized_upload_is_a_413_page(client: InProcessBrowser) -> None:
     signed_in(client)
     response = register(client, {"archive": ("big.zip", b"PK" + b"\0" * (MAX_UPLOAD + 10))})
     assert response.status_code == 413
@@ -301,7 +256,7 @@ def test_a_zip_in_a_subfolder_is_read() -> None:
     assert read_upload(upload, None).account == ("12345", "alice_x")
 
 
-def test_garbage_uploads_are_clear_400_pages(client: TestClient) -> None:
+def test_garbage_uploads_are_clear_400_pages(client: InProcessBrowser) -> None:
     signed_in(client)
     for name, data in [("account.js", b"\xff\xfe not js"), ("a.zip", b"PK\x03\x04broken")]:
         response = register(client, {"archive": (name, data)})
@@ -312,7 +267,7 @@ def test_garbage_uploads_are_clear_400_pages(client: TestClient) -> None:
     assert following.status_code == 400 and "following.js" in following.text
 
 
-def test_an_upload_without_the_sessions_csrf_token_is_refused(client: TestClient) -> None:
+def test_an_upload_without_the_sessions_csrf_token_is_refused(client: InProcessBrowser) -> None:
     signed_in(client)
     response = client.post(
         "/directory/register",
@@ -323,7 +278,7 @@ def test_an_upload_without_the_sessions_csrf_token_is_refused(client: TestClient
     assert client.get("/directory/lookup?x_ids=12345").json() == {"entries": []}
 
 
-def test_an_url_encoded_post_to_the_upload_is_a_400(client: TestClient) -> None:
+def test_an_url_encoded_post_to_the_upload_is_a_400(client: InProcessBrowser) -> None:
     signed_in(client)
     response = client.post("/directory/register", data={"csrf": token(client)})
     assert response.status_code == 400
