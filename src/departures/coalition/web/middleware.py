@@ -19,6 +19,7 @@ An endpoint made by :func:`page` or :func:`upload`
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from departures.coalition import directory as directories
 from departures.coalition.errors import BadInput, NotFound, TooLarge, TooMany, status_for
 from departures.coalition.forms import MAX_BODY, Form, parse_form
 from departures.coalition.i18n import _
+from departures.coalition.web.perimeter import SECURITY_HEADERS, client_key
 from departures.coalition.web.rendering import error_title
 from departures.coalition.web.sessions import Ctx, check_csrf, csrf_header_checked
 from departures.coalition.web.site import Site
@@ -49,6 +51,7 @@ __all__ = [
     "not_allowed_handler",
     "not_found_handler",
     "page",
+    "public_text",
     "upload",
 ]
 
@@ -59,16 +62,6 @@ UploadView = Callable[[Site, Ctx, Files], Response]
 Guard = Callable[[Ctx], Any]
 """A check of the session alone (no database, no body) that raises when the visitor may not."""
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'none'; object-src 'none'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-}
 
 
 def finish(site: Site, ctx: Ctx, response: Response) -> Response:
@@ -86,14 +79,26 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+_URL = re.compile(r"\b(?:https?|wss?)://[^\s()<>'\"]+", re.IGNORECASE)
+
+
+def public_text(text: str) -> str:
+    """An error's text as a visitor may see it: without the URLs of the servers behind us.
+
+    Errors from the Bluesky edge name the server they could not reach (the handle service, a
+    PDS), which helps at a terminal but would tell a visitor how the service is configured and
+    echo back internal addresses an attacker tried.
+    """
+    return _URL.sub(_("the server"), text)
+
+
 def error_page(site: Site, ctx: Ctx, error: DeparturesError) -> Response:
     """A user error as a page (or JSON for a JSON client) with its HTTP status."""
     status = status_for(error)
+    message, hint = public_text(error.message), public_text(error.hint or "") or None
     if _wants_json(ctx.request):
         return Response(
-            orjson.dumps(
-                {"ok": False, "status": status, "error": error.message, "hint": error.hint}
-            ),
+            orjson.dumps({"ok": False, "status": status, "error": message, "hint": hint}),
             status_code=status,
             media_type="application/json",
         )
@@ -102,8 +107,8 @@ def error_page(site: Site, ctx: Ctx, error: DeparturesError) -> Response:
         "error.html",
         code=status,
         title=error_title(status),
-        message=error.message,
-        hint=error.hint,
+        message=message,
+        hint=hint,
     )
 
 
@@ -203,8 +208,7 @@ def limited(site: Site, bucket: directories.TokenBucket, what: str, view: View) 
     inner = page(site, view)
 
     async def endpoint(request: Request) -> Response:
-        client = request.client.host if request.client else "unknown"
-        wait = bucket.take(client)
+        wait = bucket.take(client_key(request.client.host if request.client else "unknown"))
         if wait <= 0:
             return await inner(request)
         ctx = Ctx(request, site.sessions.load(request))
