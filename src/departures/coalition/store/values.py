@@ -60,7 +60,7 @@ def check_text(field: str, value: str) -> str:
     if found is not None:
         raise BadInput(
             f"the {label} contains a control character (U+{ord(found.group()):04X})",
-            "Retype it without the invisible character (pasted text can carry one)",
+            "Retype it without the invisible character that pasted text can carry",
         )
     limit = LIMITS.get(field)
     if limit is not None and len(value) > limit:

@@ -137,18 +137,23 @@ def _unreadable_zip() -> BadInput:
     return BadInput(_("this zip file cannot be read"), _("Upload account.js"))
 
 
-def _directory_extent(handle: IO[bytes], size: int) -> tuple[int, int]:
-    """(entries, central directory bytes) from a zip's end records, reading only its tail."""
-    tail_start = max(0, size - (_EOCD.size + 0xFFFF))  # the record, then a comment of <64 KB
+def _directory_extent(handle: IO[bytes], size: int) -> tuple[int, int, int]:
+    """(entries, central directory bytes, where it ends) from a zip's end records.
+
+    Only the file's tail is read: the end record (and a comment of less than 64 KB), and for
+    a Zip64 file the record its locator points to.
+    """
+    tail_start = max(0, size - (_EOCD.size + 0xFFFF))
     handle.seek(tail_start)
     tail = handle.read()
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < _EOCD.size:
         raise _unreadable_zip()
     _sig, _disk, _cd_disk, _here, entries, cd_size, _offset, _comment = _EOCD.unpack_from(tail, at)
+    ends = tail_start + at
     if entries == 0xFFFF or cd_size == 0xFFFFFFFF:
         # Zip64: the real figures are in a record the locator just before this one points to.
-        locator_at = tail_start + at - _ZIP64_LOCATOR.size
+        locator_at = ends - _ZIP64_LOCATOR.size
         if locator_at < 0:
             raise _unreadable_zip()
         handle.seek(locator_at)
@@ -159,26 +164,32 @@ def _directory_extent(handle: IO[bytes], size: int) -> tuple[int, int]:
         record = _ZIP64_EOCD.unpack(handle.read(_ZIP64_EOCD.size))
         if record[0] != b"PK\x06\x06":
             raise _unreadable_zip()
-        entries, cd_size = record[7], record[8]
-    return entries, cd_size
+        entries, cd_size, ends = record[7], record[8], record_at
+    return entries, cd_size, ends
 
 
 def check_zip_entries(handle: IO[bytes], max_entries: int = MAX_ZIP_ENTRIES) -> int:
     """The number of entries a zip lists, refused above ``max_entries`` before it is read.
 
-    Both the declared count and the central directory's size are judged, since either can
-    lie: every entry takes at least 46 bytes of the directory, so a directory larger than
-    ``max_entries`` entries with 256-byte names is refused too.
+    The declared count can lie, so the central directory :mod:`zipfile` would parse (the
+    declared number of bytes before the end records) is judged too: refused outright when it
+    is larger than ``max_entries`` entries with 256-byte names, else its entry signatures are
+    counted (a byte search, not a parse).
     """
     size = _size(handle)
-    entries, cd_size = _directory_extent(handle, size)
-    handle.seek(0)
+    entries, cd_size, ends = _directory_extent(handle, size)
+    too_many = BadInput(
+        _("this zip file holds more than %(n)d files") % {"n": max_entries},
+        _("Upload data/account.js and data/following.js on their own"),
+    )
     if entries > max_entries or cd_size > max_entries * (_MIN_ENTRY + 256):
-        raise BadInput(
-            _("this zip file holds more than %(n)d files") % {"n": max_entries},
-            _("Upload data/account.js and data/following.js on their own"),
-        )
-    return entries
+        raise too_many
+    handle.seek(max(0, ends - cd_size))
+    listed = handle.read(min(cd_size, ends)).count(b"PK\x01\x02")
+    handle.seek(0)
+    if listed > max_entries:
+        raise too_many
+    return max(entries, listed)
 
 
 def _read_zip(
