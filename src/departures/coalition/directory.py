@@ -48,7 +48,7 @@ class DirectoryError(BadInput):
 
 def _check(x_id: str, x_username: str, did: str) -> None:
     if not _X_ID.match(x_id):
-        raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
+        raise DirectoryError(f"the X id {x_id[:30]!r} is not a number", "X ids are digits only")
     if not _X_USERNAME.match(x_username):
         raise DirectoryError(f"{x_username!r} is not an X handle", "Use 1 to 15 letters or _")
     if not _DID.match(did):
@@ -133,7 +133,9 @@ class Directory:
             )
         for x_id in x_ids:
             if not _X_ID.match(x_id):
-                raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
+                raise DirectoryError(
+                    f"the X id {x_id[:30]!r} is not a number", "X ids are digits only"
+                )
         if not x_ids:
             return []
         return directory_rows.lookup_pairs(self.engine, x_ids)
