@@ -614,3 +614,67 @@ def test_a_control_character_from_the_cli_is_a_one_line_error(
         "Error: the title contains a control character (U+001B). "
         "Retype it without the invisible character that pasted text can carry."
     ]
+
+
+# --- every POST: sign-in and CSRF before a byte of the body --------------------------------------
+
+
+def post_routes(app: CoalitionApp) -> list[str]:
+    """Every path that takes a POST, its parameters filled with harmless values."""
+    paths = []
+    for route in app.app.routes:
+        methods = getattr(route, "methods", None) or set()
+        if "POST" in methods:
+            paths.append(re.sub(r"\{[^}]+\}", "x", getattr(route, "path", "")))
+    return paths
+
+
+def post_counting_body(app: CoalitionApp, path: str, cookie: str = "") -> tuple[int, int]:
+    """POST ``path`` declaring a 60 MB multipart body; (status, body bytes the app pulled)."""
+    pulled = 0
+    sent: list[dict[str, Any]] = []
+    headers = [
+        (b"host", b"testserver"),
+        (b"content-type", f"multipart/form-data; boundary={BOUNDARY}".encode()),
+        (b"content-length", str(60 * 1024 * 1024).encode()),
+    ]
+    if cookie:
+        headers.append((b"cookie", f"departures_session={cookie}".encode()))
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+        "client": ("192.0.2.77", 1),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "http_version": "1.1",
+        "root_path": "",
+    }
+
+    async def receive() -> dict[str, Any]:
+        nonlocal pulled
+        pulled += 64 * 1024
+        return {"type": "http.request", "body": b"x" * 64 * 1024, "more_body": True}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], pulled
+
+
+def test_every_post_is_refused_before_its_body_is_read(store: CoalitionStore) -> None:
+    app = make_app(store)
+    paths = post_routes(app)
+    assert {"/login", "/directory/register", "/member/reconnect"} <= set(paths)
+    cookie, _csrf = csrf_session(app, "192.0.2.77")  # a session with a token, not signed in
+    for path in paths:
+        # No cookie: no CSRF token can match, whatever the body would say.
+        assert post_counting_body(app, path) == (403, 0), path
+        # A visitor's session but nobody signed in: the guard or the declared size refuses.
+        status, pulled = post_counting_body(app, path, cookie)
+        assert pulled == 0, path
+        assert status in (403, 413), path

@@ -36,8 +36,11 @@ LIMITS: dict[str, int] = {
     "x_username": 15,
     "handle": 253,
     "did": 200,
+    # A welcome post is at most 300 graphemes; its rules live with the departure day. This
+    # only keeps a stored text from being anything at all.
+    "welcome_text": 3000,
 }
-MULTILINE = frozenset({"description"})
+MULTILINE = frozenset({"description", "welcome_text"})
 LABELS = {
     "x_handle": "X handle",
     "bluesky_handle": "Bluesky handle",
@@ -47,6 +50,7 @@ LABELS = {
     "x_username": "X username",
     "did": "DID",
     "email": "e-mail address",
+    "welcome_text": "welcome post",
 }
 
 

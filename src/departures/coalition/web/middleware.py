@@ -10,7 +10,7 @@ An endpoint made by :func:`page` or :func:`upload`
   :data:`~departures.coalition.forms.MAX_BODY` with :func:`~departures.coalition.forms.parse_form`,
   an upload through :func:`.uploads.multipart_form` — and checks the CSRF field;
 * runs the view in a worker thread (the store is synchronous SQLAlchemy, and uploaded archives
-  are unpacked there, off the event loop);
+  are unpacked there, off the event loop, at most :data:`UPLOAD_READERS` at once);
 * renders any :class:`~departures.errors.DeparturesError` as an HTML page or JSON with its
   status (400/403/404/409/413/429/503), and anything else as a 500 page without details;
 * saves the session and adds the security headers every answer carries.
@@ -18,6 +18,7 @@ An endpoint made by :func:`page` or :func:`upload`
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ from departures.errors import DeparturesError
 
 __all__ = [
     "SECURITY_HEADERS",
+    "UPLOAD_READERS",
     "Endpoint",
     "Guard",
     "UploadView",
@@ -182,6 +184,30 @@ def page(site: Site, view: View, *, guard: Guard | None = None) -> Endpoint:
     return endpoint
 
 
+class _ReadSlots:
+    """At most ``size`` uploaded archives read at once (per process and event loop).
+
+    Reading an archive is CPU work in a worker thread; every such thread competes with the
+    event loop for the GIL, so many at once would slow every page. Waiting uploads wait on the
+    event loop, holding no thread.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def slots(self) -> asyncio.Semaphore:
+        """The semaphore of the running event loop (tests run several loops in turn)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._loop, self._slots = loop, asyncio.Semaphore(self.size)
+        return self._slots
+
+
+UPLOAD_READERS = _ReadSlots(2)
+
+
 def upload(site: Site, view: UploadView, limits: UploadLimits, *, guard: Guard) -> Endpoint:
     """The endpoint of a multipart form: the guard runs before the body is read.
 
@@ -195,7 +221,8 @@ def upload(site: Site, view: UploadView, limits: UploadLimits, *, guard: Guard) 
             ctx.form = form
             if not header_checked:
                 check_csrf(ctx, form.fields.get("csrf", ""))
-            return await run_in_threadpool(view, site, ctx, files)
+            async with UPLOAD_READERS.slots():
+                return await run_in_threadpool(view, site, ctx, files)
 
     async def endpoint(request: Request) -> Response:
         return await _answer(site, request, work)
