@@ -335,6 +335,25 @@ def test_error_pages_do_not_name_the_servers_behind_the_service(store: Coalition
     assert public_text("at https://pds.internal:2583/x (E)") == "at the server (E)"
 
 
+def test_the_handle_service_url_is_not_on_the_page_but_examples_are(
+    store: CoalitionStore,
+) -> None:
+    app = make_app(store)  # its handle service, http://127.0.0.1:9, does not answer
+    _slug, invite = open_campaign_with_invite(store)
+    form = call(app, "GET", f"/invite/{invite}")
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert token
+    cookie = {"Cookie": f"departures_session={form.cookies['departures_session']}"}
+    fields = {"csrf": token.group(1), "name": "Org", "bluesky_handle": "org.example.org"}
+    unresolved = call(app, "POST", f"/invite/{invite}", headers=cookie, data=fields)
+    assert unresolved.status_code == 400
+    assert "127.0.0.1:9" not in unresolved.text
+    fields = {"csrf": token.group(1), "name": "Org", "website": "ftp://org.example"}
+    bad_site = call(app, "POST", f"/invite/{invite}", headers=cookie, data=fields)
+    assert bad_site.status_code == 400
+    assert "https://example.org" in bad_site.text  # our own hint keeps its example
+
+
 # --- deep JSON and huge zips --------------------------------------------------------------------
 
 

@@ -158,7 +158,8 @@ class DirectoryViews:
                 did, checked = self.sign_in.verify(handle, password)
         except BlueskyError as error:
             site.sign_in_throttle.failed(ctx.client, handle)
-            raise BadInput(error.message, error.hint) from None
+            hint = middleware.public_text(error.hint) if error.hint else None
+            raise BadInput(middleware.public_text(error.message), hint) from None
         ctx.set(_DID, did)
         ctx.set(_HANDLE, checked)
         ctx.renew_csrf()

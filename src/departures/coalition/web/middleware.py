@@ -32,13 +32,14 @@ from starlette.responses import Response
 from departures.coalition import directory as directories
 from departures.coalition.errors import BadInput, NotFound, TooLarge, TooMany, status_for
 from departures.coalition.forms import MAX_BODY, Form, parse_form
+from departures.coalition.handles import HandleError
 from departures.coalition.i18n import _
 from departures.coalition.web.perimeter import SECURITY_HEADERS, client_key
 from departures.coalition.web.rendering import error_title
 from departures.coalition.web.sessions import Ctx, check_csrf, csrf_header_checked
 from departures.coalition.web.site import Site
 from departures.coalition.web.uploads import Files, UploadLimits, multipart_form
-from departures.errors import DeparturesError
+from departures.errors import BlueskyError, DeparturesError
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -85,7 +86,7 @@ _URL = re.compile(r"\b(?:https?|wss?)://[^\s()<>'\"]+", re.IGNORECASE)
 
 
 def public_text(text: str) -> str:
-    """An error's text as a visitor may see it: without the URLs of the servers behind us.
+    """An outgoing request's error as a visitor may see it: without the servers' URLs.
 
     Errors from the Bluesky edge name the server they could not reach (the handle service, a
     PDS), which helps at a terminal but would tell a visitor how the service is configured and
@@ -97,7 +98,10 @@ def public_text(text: str) -> str:
 def error_page(site: Site, ctx: Ctx, error: DeparturesError) -> Response:
     """A user error as a page (or JSON for a JSON client) with its HTTP status."""
     status = status_for(error)
-    message, hint = public_text(error.message), public_text(error.hint or "") or None
+    message, hint = error.message, error.hint
+    if isinstance(error, HandleError | BlueskyError):
+        # Our own messages may show an address as an example; these name a server we called.
+        message, hint = public_text(message), public_text(hint or "") or None
     if _wants_json(ctx.request):
         return Response(
             orjson.dumps({"ok": False, "status": status, "error": message, "hint": hint}),

@@ -23,6 +23,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -150,8 +151,8 @@ class Perimeter:
         path = str(scope.get("path", ""))
         if path.startswith("/static/"):
             return False
-        cookies = headers.get("cookie", "")
-        return path.startswith(_NO_STORE_PATHS) or f"{self.session_cookie}=" in cookies
+        cookies = cookie_parser(headers.get("cookie", ""))
+        return path.startswith(_NO_STORE_PATHS) or self.session_cookie in cookies
 
     def _add_headers(self, message: Message, over_https: bool, no_store: bool) -> None:
         response = MutableHeaders(scope=message)
