@@ -48,7 +48,7 @@ class DirectoryError(BadInput):
 
 def _check(x_id: str, x_username: str, did: str) -> None:
     if not _X_ID.match(x_id):
-        raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
+        raise DirectoryError(f"the X id {x_id[:30]!r} is not a number", "X ids are digits only")
     if not _X_USERNAME.match(x_username):
         raise DirectoryError(f"{x_username!r} is not an X handle", "Use 1 to 15 letters or _")
     if not _DID.match(did):
@@ -63,7 +63,8 @@ def account_from_archive(data: bytes) -> tuple[str, str]:
         items: Any = json.loads(text[start:]) if start >= 0 else None
         account = items[0]["account"]
         return str(account["accountId"]), str(account["username"])
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
+        # RecursionError: JSON nested thousands deep, which no account.js is.
         raise DirectoryError(
             "this file is not the account.js of an X archive",
             "Upload data/account.js from your own archive",
@@ -132,7 +133,9 @@ class Directory:
             )
         for x_id in x_ids:
             if not _X_ID.match(x_id):
-                raise DirectoryError(f"the X id {x_id!r} is not a number", "X ids are digits only")
+                raise DirectoryError(
+                    f"the X id {x_id[:30]!r} is not a number", "X ids are digits only"
+                )
         if not x_ids:
             return []
         return directory_rows.lookup_pairs(self.engine, x_ids)
@@ -270,6 +273,7 @@ class TokenBucket:
         now = self._clock()
         with self._lock:
             tokens = self._level(key, now)
+            self._buckets.pop(key, None)  # re-inserted below: the most recently used
             if tokens >= 1.0:
                 self._forget_idle(now)
                 self._buckets[key] = (tokens - 1.0, now)
@@ -278,13 +282,12 @@ class TokenBucket:
             return (1.0 - tokens) / self.rate
 
     def _forget_idle(self, now: float) -> None:
-        # Memory stays bounded under a flood of addresses: full buckets carry no state.
-        if len(self._buckets) < self.max_keys:
-            return
-        for key in [k for k in self._buckets if self._level(k, now) >= self.capacity]:
-            del self._buckets[key]
-        if len(self._buckets) >= self.max_keys:
-            self._buckets.clear()
+        # Memory stays bounded under a flood of addresses: the least recently used bucket goes
+        # first (a dict keeps insertion order, and take() re-inserts the key it serves). It has
+        # had the longest to refill, so it is the likeliest to be full and carry no state; the
+        # buckets of the clients being limited now stay.
+        while len(self._buckets) >= self.max_keys:
+            del self._buckets[next(iter(self._buckets))]
 
 
 def too_many_response(what: str, retry_after: float) -> Response:

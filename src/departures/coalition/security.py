@@ -97,26 +97,48 @@ class RateLimiter:
     """At most ``limit`` events per ``window`` seconds per key (a sliding window, in memory).
 
     Per process: behind several servers each enforces its own share, which is enough to
-    stop one address from hammering the forms (guessing keys, flooding pledges).
+    stop one address from hammering the forms (guessing keys, flooding pledges). At most
+    ``max_keys`` keys are tracked; past that the least recently seen is forgotten, so a flood
+    of fresh addresses cannot wipe the counts of the ones being limited.
     """
 
     def __init__(self, limit: int, window: float = 60.0, max_keys: int = 10_000) -> None:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
+        # A dict keeps insertion order: re-inserting a key on use makes it an LRU.
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def _touch(self, key: str, moment: float) -> deque[float]:
+        """The key's events within the window, the key moved to the most recent end."""
+        events = self._events.pop(key, None)
+        if events is None:
+            events = deque()
+            while len(self._events) >= self.max_keys:
+                del self._events[next(iter(self._events))]
+        self._events[key] = events
+        while events and events[0] <= moment - self.window:
+            events.popleft()
+        return events
 
     def allow(self, key: str, now: float | None = None) -> bool:
         """Record an event for ``key``; False when it is over the limit."""
         moment = time.monotonic() if now is None else now
         with self._lock:
-            if len(self._events) > self.max_keys:
-                self._events.clear()  # memory stays bounded under a flood of addresses
-            events = self._events.setdefault(key, deque())
-            while events and events[0] <= moment - self.window:
-                events.popleft()
+            events = self._touch(key, moment)
             if len(events) >= self.limit:
                 return False
             events.append(moment)
             return True
+
+    def over(self, key: str, now: float | None = None) -> bool:
+        """Whether ``key`` is at its limit now, without recording an event."""
+        moment = time.monotonic() if now is None else now
+        with self._lock:
+            if key not in self._events:
+                return False
+            return len(self._touch(key, moment)) >= self.limit
+
+    def __len__(self) -> int:
+        return len(self._events)

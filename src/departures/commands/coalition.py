@@ -266,6 +266,21 @@ def coalition() -> None:
     help="GET /directory/export.json calls one client address may make an hour "
     "[env DEPARTURES_DIRECTORY_EXPORTS_PER_HOUR].",
 )
+@click.option(
+    "--forwarded-allow-ips",
+    envvar="DEPARTURES_FORWARDED_ALLOW_IPS",
+    default="",
+    help="Comma-separated addresses or networks of your reverse proxy, whose "
+    "X-Forwarded-For/-Proto are believed; none by default, so a forged header changes "
+    "nothing [env DEPARTURES_FORWARDED_ALLOW_IPS].",
+)
+@click.option(
+    "--allowed-hosts",
+    envvar="DEPARTURES_ALLOWED_HOSTS",
+    default="",
+    help="Comma-separated host names answered besides the base URL's own "
+    "[env DEPARTURES_ALLOWED_HOSTS].",
+)
 def serve(
     db_url: str | None,
     host: str,
@@ -277,13 +292,23 @@ def serve(
 ) -> None:
     """Serve the coalition's web pages (migrating the store first).
 
+    Behind a reverse proxy, give its public address and the proxy's own address:
+
     Example: departures coalition serve --port 8000 --smtp-host localhost
+
+    Example: departures coalition serve --base-url https://leave.example.org
+    --forwarded-allow-ips 127.0.0.1
     """
     import uvicorn
 
     from departures.coalition.directory import ApiLimits
     from departures.coalition.web import CoalitionApp, PdsSignIn
+    from departures.coalition.web.settings import Deployment
 
+    deployment = Deployment(
+        forwarded_allow_ips=options["forwarded_allow_ips"],
+        allowed_hosts=tuple(h.strip() for h in options["allowed_hosts"].split(",") if h.strip()),
+    )
     store = _store(db_url)
     url = base_url or f"http://{host}:{port}"
     app = CoalitionApp(
@@ -299,11 +324,23 @@ def serve(
         directory_limits=ApiLimits(
             options["directory_lookups_per_minute"], options["directory_exports_per_hour"]
         ),
+        deployment=deployment,
     )
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # No access log: invitation links carry their token in the path.
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level="warning")
+    # No access log: invitation links carry their token in the path. Proxy headers are the
+    # app's business (its perimeter believes them only from --forwarded-allow-ips): uvicorn's
+    # own default would believe any X-Forwarded-For sent from 127.0.0.1.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        access_log=False,
+        log_level="warning",
+        proxy_headers=False,
+        forwarded_allow_ips="",
+        server_header=False,
+    )
 
 
 def _db_dir(db_url: str | None) -> Path:

@@ -35,6 +35,7 @@ from departures.coalition.store.schema import (
     outbox,
     pledges,
 )
+from departures.coalition.store.values import check_text, check_texts
 
 __all__ = [
     "INVITE_TTL",
@@ -200,7 +201,7 @@ class CoalitionStore:
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(coordinators).values(
-                    name=name.strip()[:200] or "coordinator",
+                    name=check_text("name", name.strip()[:200]) or "coordinator",
                     token_hash=hash_token(token),
                     created_at=self.clock(),
                 )
@@ -242,8 +243,10 @@ class CoalitionStore:
         slug: str | None = None,
     ) -> Campaign:
         """A new draft campaign (terms validated by the rules); its slug is made unique."""
+        description = check_text("description", description)
+        coordinator_handle = check_text("coordinator_handle", coordinator_handle)
         terms = CampaignTerms(
-            title=title.strip(),
+            title=check_text("title", title.strip()),
             threshold=threshold,
             deadline=deadline,
             departure_at=departure_at,
@@ -331,11 +334,17 @@ class CoalitionStore:
         starter_pack_url: str | None = None,
     ) -> Campaign:
         """Change the campaign's terms (locked ones only while it is a draft)."""
+        title = check_text("title", title.strip()) if title is not None else None
+        description = check_text("description", description) if description is not None else None
+        if coordinator_handle is not None:
+            coordinator_handle = check_text("coordinator_handle", coordinator_handle)
+        if starter_pack_url is not None:
+            starter_pack_url = check_text("starter_pack_url", starter_pack_url)
         with self.engine.begin() as conn:
             campaign = self._own_campaign(conn, slug, coordinator_id)
             terms = rules.amend_terms(
                 campaign.terms,
-                title=title.strip() if title is not None else None,
+                title=title,
                 description=description,
                 threshold=threshold,
                 deadline=deadline,
@@ -394,6 +403,7 @@ class CoalitionStore:
         self, slug: str, coordinator_id: int, note: str = "", ttl: timedelta = INVITE_TTL
     ) -> str:
         """A single-use invitation token for one organisation (shown once, stored hashed)."""
+        note = check_text("note", note[:200])
         token = new_token()
         with self.engine.begin() as conn:
             campaign = self._own_campaign(conn, slug, coordinator_id)
@@ -404,7 +414,7 @@ class CoalitionStore:
                 insert(invites).values(
                     campaign_id=campaign.id,
                     token_hash=hash_token(token),
-                    note=note[:200],
+                    note=note,
                     created_at=now,
                     expires_at=now + ttl,
                 )
@@ -465,6 +475,16 @@ class CoalitionStore:
         """
         if not name.strip():
             raise BadInput("the organisation needs a name", "Give its public name")
+        details = check_texts(
+            {
+                "name": name.strip(),
+                "email": email,
+                "website": website,
+                "x_handle": x_handle,
+                "bluesky_handle": bluesky_handle,
+                "bluesky_did": bluesky_did,
+            }
+        )
         invite, campaign = self.check_invite(token)
         if campaign.closed_at is not None:
             raise CoalitionError("The campaign is closed")
@@ -481,12 +501,7 @@ class CoalitionStore:
             result = conn.execute(
                 insert(organisations).values(
                     campaign_id=campaign.id,
-                    name=name.strip(),
-                    email=email,
-                    website=website,
-                    x_handle=x_handle,
-                    bluesky_handle=bluesky_handle,
-                    bluesky_did=bluesky_did,
+                    **details,
                     verified_domain=verified_domain,
                     public_name=public_name,
                     key_hash=hash_token(key),
@@ -548,6 +563,7 @@ class CoalitionStore:
             raise ValueError(f"not an organisation detail: {sorted(unknown)}")
         if "name" in values and not str(values["name"]).strip():
             raise BadInput("the organisation needs a name", "Give its public name")
+        values = check_texts(values)
         with self.engine.begin() as conn:
             conn.execute(
                 update(organisations).where(organisations.c.id == organisation_id).values(**values)

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select, update
 
 from departures.coalition.store.schema import departure_posts
+from departures.coalition.store.values import check_text
 
 __all__ = [
     "StoredWelcome",
@@ -53,7 +54,7 @@ def save_welcome(
                 departure_posts.c.organisation_id == organisation_id
             )
         ).first()
-        values = {"text": text, "opted_in": opted_in, "updated_at": now}
+        values = {"text": check_text("welcome_text", text), "opted_in": opted_in, "updated_at": now}
         if found is None:
             conn.execute(
                 insert(departure_posts).values(

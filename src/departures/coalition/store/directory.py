@@ -14,6 +14,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from departures.coalition.store.schema import directory_entries, reconnect_proposals
+from departures.coalition.store.values import check_text
 
 __all__ = [
     "delete_did",
@@ -41,9 +42,9 @@ def upsert_entry(
     """Store the pair of ``x_id``, replacing whatever the X id was paired with before."""
     values: dict[str, Any] = {
         "x_id": x_id,
-        "x_username": x_username,
-        "did": did,
-        "handle": handle,
+        "x_username": check_text("x_username", x_username),
+        "did": check_text("did", did),
+        "handle": check_text("handle", handle),
         "source": source,
         "consented_at": consented_at,
     }

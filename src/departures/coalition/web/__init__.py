@@ -2,6 +2,9 @@
 
 * :mod:`.app` — :class:`CoalitionApp`, the ASGI app (routes, lifespan, 404/405 pages);
   :mod:`.settings` — its settings declared as data; :mod:`.site` — what every view is handed.
+* :mod:`.perimeter` — the pure ASGI middleware around the whole app: trusted proxy headers
+  (none by default), the Host allow-list, the headers of every response;
+  :mod:`.throttle` — failed sign-ins counted per address and per account.
 * :mod:`.middleware` — the endpoint wrappers: rate limit, sign-in guard and CSRF before the
   body, body limits, the view in a worker thread, error pages, security headers;
   :mod:`.sessions` — the request context, the signed session cookie, CSRF tokens;

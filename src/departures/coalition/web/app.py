@@ -5,6 +5,10 @@ calls. It makes one :class:`~.site.Site` (store, settings, session cookie, rende
 the routes of the views — :mod:`.board` (public), :mod:`.coordinator`, :mod:`.member` and
 :mod:`.directory` — each wrapped by :mod:`.middleware`; it runs the scheduler in its lifespan
 when asked to, and answers unknown paths and methods with the service's own 404 and 405 pages.
+The whole app sits inside :class:`~.perimeter.Perimeter` (trusted proxies, the Host allow-list,
+the headers of every response). A path with a trailing slash is redirected to its route with a
+relative ``Location``: Starlette's own redirect would build an absolute URL from the ``Host``
+header.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.routing import BaseRoute, Mount
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from departures.coalition import directory as directories
 from departures.coalition.departure import DepartureDay
@@ -28,7 +34,9 @@ from departures.coalition.i18n import DEFAULT_LANGUAGE
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import board, coordinator, directory, member, middleware
-from departures.coalition.web.settings import Settings
+from departures.coalition.web.perimeter import Perimeter
+from departures.coalition.web.sessions import SESSION_COOKIE
+from departures.coalition.web.settings import Deployment, Settings
 from departures.coalition.web.signin import BlueskySignIn
 from departures.coalition.web.site import Site
 
@@ -57,6 +65,7 @@ class CoalitionApp:
         departure: DepartureDay | None = None,
         bluesky_sign_in: BlueskySignIn | None = None,
         directory_limits: directories.ApiLimits | None = None,
+        deployment: Deployment | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -83,13 +92,32 @@ class CoalitionApp:
             routes=routes,
             lifespan=self._lifespan,
             exception_handlers={
-                404: middleware.not_found_handler(self.site),
+                404: self._not_found,
                 405: middleware.not_allowed_handler(self.site),
             },
         )
+        # Its redirect trusts the Host header; _not_found redirects with a relative URL.
+        self.app.router.redirect_slashes = False
+        self.deployment = deployment or Deployment()
+        self.outer: ASGIApp = Perimeter(
+            self.app, self.settings, self.deployment, session_cookie=SESSION_COOKIE
+        )
+        self._not_found_page = middleware.not_found_handler(self.site)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        await self.outer(scope, receive, send)
+
+    async def _not_found(self, request: Request, exc: Exception) -> Response:
+        """The 404 page, or a redirect when only a trailing slash is in the way."""
+        path = request.url.path
+        if path != "/" and path.endswith("/"):
+            # One leading slash: "//evil.example/" must not become a protocol-relative URL.
+            target = "/" + path.strip("/")
+            scope = {**request.scope, "path": target}
+            if any(route.matches(scope)[0] is not Match.NONE for route in self.app.routes):
+                query = request.url.query
+                return RedirectResponse(target + (f"?{query}" if query else ""), 307)
+        return await self._not_found_page(request, exc)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:

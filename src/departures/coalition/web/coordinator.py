@@ -44,8 +44,10 @@ def login_page(site: Site, ctx: Ctx) -> Response:
 def login(site: Site, ctx: Ctx) -> Response:
     """Sign a coordinator in with the token from ``departures coalition coordinator``."""
     token = ctx.form.text("token", _("Coordinator token"), max_length=200, required=True)
+    site.sign_in_throttle.check(ctx.client)
     found = site.store.coordinator_by_token(token)
     if found is None:
+        site.sign_in_throttle.failed(ctx.client)
         raise NotAllowed(
             _("this coordinator token is not valid"),
             _("Copy it again from the output of `departures coalition coordinator create`"),

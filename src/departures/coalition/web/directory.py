@@ -144,6 +144,7 @@ class DirectoryViews:
         ctx.form.text("handle", _("Bluesky handle"), max_length=253, required=True)
         handle = ctx.form.bluesky_handle("handle", _("Bluesky handle"))
         password = ctx.form.text("password", _("App password"), max_length=200, required=True)
+        site.sign_in_throttle.check(ctx.client, handle)
         self._drop_session(ctx)
         opener = getattr(self.sign_in, "open_session", None)
         try:
@@ -156,7 +157,9 @@ class DirectoryViews:
             else:
                 did, checked = self.sign_in.verify(handle, password)
         except BlueskyError as error:
-            raise BadInput(error.message, error.hint) from None
+            site.sign_in_throttle.failed(ctx.client, handle)
+            hint = middleware.public_text(error.hint) if error.hint else None
+            raise BadInput(middleware.public_text(error.message), hint) from None
         ctx.set(_DID, did)
         ctx.set(_HANDLE, checked)
         ctx.renew_csrf()

@@ -88,8 +88,10 @@ def sign_in_page(site: Site, ctx: Ctx) -> Response:
 def sign_in(site: Site, ctx: Ctx) -> Response:
     """Sign a member organisation in with its key."""
     key = ctx.form.text("key", _("Member key"), max_length=200, required=True)
+    site.sign_in_throttle.check(ctx.client)
     organisation = site.store.organisation_by_key(key)
     if organisation is None:
+        site.sign_in_throttle.failed(ctx.client)
         raise NotAllowed(
             _("this member key is not valid"),
             _("Copy it again from the page you saw when you joined"),

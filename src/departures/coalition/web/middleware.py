@@ -10,7 +10,7 @@ An endpoint made by :func:`page` or :func:`upload`
   :data:`~departures.coalition.forms.MAX_BODY` with :func:`~departures.coalition.forms.parse_form`,
   an upload through :func:`.uploads.multipart_form` — and checks the CSRF field;
 * runs the view in a worker thread (the store is synchronous SQLAlchemy, and uploaded archives
-  are unpacked there, off the event loop);
+  are unpacked there, off the event loop, at most :data:`UPLOAD_READERS` at once);
 * renders any :class:`~departures.errors.DeparturesError` as an HTML page or JSON with its
   status (400/403/404/409/413/429/503), and anything else as a 500 page without details;
 * saves the session and adds the security headers every answer carries.
@@ -18,7 +18,9 @@ An endpoint made by :func:`page` or :func:`upload`
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,15 +32,18 @@ from starlette.responses import Response
 from departures.coalition import directory as directories
 from departures.coalition.errors import BadInput, NotFound, TooLarge, TooMany, status_for
 from departures.coalition.forms import MAX_BODY, Form, parse_form
+from departures.coalition.handles import HandleError
 from departures.coalition.i18n import _
+from departures.coalition.web.perimeter import SECURITY_HEADERS, client_key
 from departures.coalition.web.rendering import error_title
 from departures.coalition.web.sessions import Ctx, check_csrf, csrf_header_checked
 from departures.coalition.web.site import Site
 from departures.coalition.web.uploads import Files, UploadLimits, multipart_form
-from departures.errors import DeparturesError
+from departures.errors import BlueskyError, DeparturesError
 
 __all__ = [
     "SECURITY_HEADERS",
+    "UPLOAD_READERS",
     "Endpoint",
     "Guard",
     "UploadView",
@@ -49,6 +54,7 @@ __all__ = [
     "not_allowed_handler",
     "not_found_handler",
     "page",
+    "public_text",
     "upload",
 ]
 
@@ -59,16 +65,6 @@ UploadView = Callable[[Site, Ctx, Files], Response]
 Guard = Callable[[Ctx], Any]
 """A check of the session alone (no database, no body) that raises when the visitor may not."""
 Endpoint = Callable[[Request], Awaitable[Response]]
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'none'; object-src 'none'; "
-        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-}
 
 
 def finish(site: Site, ctx: Ctx, response: Response) -> Response:
@@ -86,14 +82,29 @@ def _wants_json(request: Request) -> bool:
     )
 
 
+_URL = re.compile(r"\b(?:https?|wss?)://[^\s()<>'\"]+", re.IGNORECASE)
+
+
+def public_text(text: str) -> str:
+    """An outgoing request's error as a visitor may see it: without the servers' URLs.
+
+    Errors from the Bluesky edge name the server they could not reach (the handle service, a
+    PDS), which helps at a terminal but would tell a visitor how the service is configured and
+    echo back internal addresses an attacker tried.
+    """
+    return _URL.sub(_("the server"), text)
+
+
 def error_page(site: Site, ctx: Ctx, error: DeparturesError) -> Response:
     """A user error as a page (or JSON for a JSON client) with its HTTP status."""
     status = status_for(error)
+    message, hint = error.message, error.hint
+    if isinstance(error, HandleError | BlueskyError):
+        # Our own messages may show an address as an example; these name a server we called.
+        message, hint = public_text(message), public_text(hint or "") or None
     if _wants_json(ctx.request):
         return Response(
-            orjson.dumps(
-                {"ok": False, "status": status, "error": error.message, "hint": error.hint}
-            ),
+            orjson.dumps({"ok": False, "status": status, "error": message, "hint": hint}),
             status_code=status,
             media_type="application/json",
         )
@@ -102,8 +113,8 @@ def error_page(site: Site, ctx: Ctx, error: DeparturesError) -> Response:
         "error.html",
         code=status,
         title=error_title(status),
-        message=error.message,
-        hint=error.hint,
+        message=message,
+        hint=hint,
     )
 
 
@@ -177,6 +188,30 @@ def page(site: Site, view: View, *, guard: Guard | None = None) -> Endpoint:
     return endpoint
 
 
+class _ReadSlots:
+    """At most ``size`` uploaded archives read at once (per process and event loop).
+
+    Reading an archive is CPU work in a worker thread; every such thread competes with the
+    event loop for the GIL, so many at once would slow every page. Waiting uploads wait on the
+    event loop, holding no thread.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def slots(self) -> asyncio.Semaphore:
+        """The semaphore of the running event loop (tests run several loops in turn)."""
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._loop, self._slots = loop, asyncio.Semaphore(self.size)
+        return self._slots
+
+
+UPLOAD_READERS = _ReadSlots(2)
+
+
 def upload(site: Site, view: UploadView, limits: UploadLimits, *, guard: Guard) -> Endpoint:
     """The endpoint of a multipart form: the guard runs before the body is read.
 
@@ -190,7 +225,8 @@ def upload(site: Site, view: UploadView, limits: UploadLimits, *, guard: Guard) 
             ctx.form = form
             if not header_checked:
                 check_csrf(ctx, form.fields.get("csrf", ""))
-            return await run_in_threadpool(view, site, ctx, files)
+            async with UPLOAD_READERS.slots():
+                return await run_in_threadpool(view, site, ctx, files)
 
     async def endpoint(request: Request) -> Response:
         return await _answer(site, request, work)
@@ -203,8 +239,7 @@ def limited(site: Site, bucket: directories.TokenBucket, what: str, view: View) 
     inner = page(site, view)
 
     async def endpoint(request: Request) -> Response:
-        client = request.client.host if request.client else "unknown"
-        wait = bucket.take(client)
+        wait = bucket.take(client_key(request.client.host if request.client else "unknown"))
         if wait <= 0:
             return await inner(request)
         ctx = Ctx(request, site.sessions.load(request))

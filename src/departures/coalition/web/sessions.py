@@ -20,6 +20,7 @@ from departures.coalition.errors import NotAllowed
 from departures.coalition.forms import Form
 from departures.coalition.i18n import _
 from departures.coalition.security import new_token, sign, unsign
+from departures.coalition.web.perimeter import client_key
 
 __all__ = [
     "CSRF_HEADER",
@@ -52,8 +53,8 @@ class Ctx:
 
     @property
     def client(self) -> str:
-        """The client's address (the key of the per-address limits)."""
-        return self.request.client.host if self.request.client else "unknown"
+        """The client's address as the per-address limits key it (IPv6 by its /64)."""
+        return client_key(self.request.client.host if self.request.client else "unknown")
 
     @property
     def coordinator_id(self) -> int | None:

@@ -2,7 +2,8 @@
 
 The command line (``departures coalition serve``) and the tests pass them to
 :class:`~departures.coalition.web.app.CoalitionApp`; the views read them from
-:attr:`Site.settings <departures.coalition.web.site.Site.settings>`.
+:attr:`Site.settings <departures.coalition.web.site.Site.settings>`. :class:`Deployment` is how
+the service sits on the network (trusted proxies, host names); the perimeter middleware reads it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, fields
 
 from departures.coalition.i18n import DEFAULT_LANGUAGE
 
-__all__ = ["Settings"]
+__all__ = ["Deployment", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -49,4 +50,39 @@ class Settings:
     @classmethod
     def described(cls) -> list[tuple[str, object, str]]:
         """(name, default, help) of every setting, for documentation and its test."""
+        return [(f.name, f.default, str(f.metadata["help"])) for f in fields(cls)]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """How the service sits on the network: the proxies it trusts and the names it answers to.
+
+    The defaults are the safe ones for a server facing the internet directly: no proxy is
+    trusted (a forged ``X-Forwarded-For`` changes nothing) and only the base URL's host name
+    is answered.
+    """
+
+    forwarded_allow_ips: str = field(
+        default="",
+        metadata={
+            "help": "Comma-separated addresses or networks of the reverse proxies whose "
+            "X-Forwarded-For and X-Forwarded-Proto are believed (empty: none)"
+        },
+    )
+    allowed_hosts: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "help": "Host names answered besides the base URL's own ('*': any, when the "
+            "proxy in front checks them)"
+        },
+    )
+
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]:
+        """The proxies' addresses or networks from ``forwarded_allow_ips`` (none by default)."""
+        return tuple(p.strip() for p in self.forwarded_allow_ips.split(",") if p.strip())
+
+    @classmethod
+    def described(cls) -> list[tuple[str, object, str]]:
+        """(name, default, help) of every deployment setting, for documentation and its test."""
         return [(f.name, f.default, str(f.metadata["help"])) for f in fields(cls)]

@@ -8,7 +8,7 @@ are small functions ``view(site, ctx) -> Response`` in the modules named for who
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -21,6 +21,7 @@ from departures.coalition.store import CoalitionStore
 from departures.coalition.web.rendering import Renderer
 from departures.coalition.web.sessions import Ctx, Sessions
 from departures.coalition.web.settings import Settings
+from departures.coalition.web.throttle import SignInThrottle
 
 __all__ = ["Site", "redirect"]
 
@@ -41,6 +42,8 @@ class Site:
     sessions: Sessions
     renderer: Renderer
     form_limiter: RateLimiter
+    # Failed sign-ins (tokens, member keys, app passwords) per address and per account.
+    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     @classmethod
     def build(
