@@ -41,6 +41,7 @@ from departures.coalition.i18n import _
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import Event, State
 from departures.coalition.store import Campaign, CoalitionStore, Organisation, OutboxMessage
+from departures.netguard import NetGuard
 
 __all__ = ["REMINDERS", "Notifier", "SMTPSettings", "TickReport"]
 
@@ -118,6 +119,7 @@ class Notifier:
         self.base_url = base_url.rstrip("/")
         self.smtp = smtp
         self.webhook_url = webhook_url
+        self.guard = NetGuard.for_service(webhook_url)
         self.landing = landing
         self.departure_hook: DepartureHook = departure_hook or NoBlueskyWrites()
         self.list_sync: ListSync = list_sync or NoBlueskyWrites()
@@ -349,12 +351,12 @@ class Notifier:
     def _send_webhook(self, message: OutboxMessage, report: TickReport) -> None:
         url = message.recipient.removeprefix("webhook:")
         try:
-            response = httpx.post(
-                url,
-                content=message.body.encode(),
-                headers={"content-type": "application/json"},
-                timeout=10,
-            )
+            # Through the guard: https and a public address, unless the operator configured
+            # this very origin (a hook on the coalition's own network).
+            with self.guard.client() as client:
+                response = client.post(
+                    url, content=message.body.encode(), headers={"content-type": "application/json"}
+                )
         except httpx.HTTPError as exc:
             self._failed(message, f"webhook: {exc}", report)
             return
