@@ -40,7 +40,14 @@ from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
 from departures.coalition.i18n import _
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import Event, State
-from departures.coalition.store import Campaign, CoalitionStore, Organisation, OutboxMessage
+from departures.coalition.store import (
+    Campaign,
+    CoalitionStore,
+    Organisation,
+    OutboxMessage,
+    utc_now,
+)
+from departures.coalition.store import access as access_rows
 from departures.netguard import NetGuard
 
 __all__ = ["REMINDERS", "Notifier", "SMTPSettings", "TickReport"]
@@ -78,6 +85,7 @@ class TickReport:
     landed: int = 0
     proposed: int = 0  # directory entries proposed to members (reconnect)
     followed: int = 0  # follows made for members (reconnect)
+    purged: int = 0  # expired web and directory sessions deleted
     errors: list[str] = field(default_factory=list)
 
 
@@ -132,6 +140,8 @@ class Notifier:
         """One pass over every campaign, then deliver the outbox."""
         report = TickReport()
         moment = now or self.store.clock()
+        # Sessions expire in real time, whatever clock the campaign rules run on.
+        report.purged = access_rows.purge_expired(self.store.engine, utc_now())
         for campaign in self.store.campaigns():
             if campaign.opened_at is None:
                 continue

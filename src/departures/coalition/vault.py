@@ -35,7 +35,7 @@ from sqlalchemy import Engine
 
 from departures.bluesky.session import SessionStore, StoredSession
 from departures.coalition.security import load_secret_key
-from departures.coalition.store import accounts
+from departures.coalition.store import access, accounts
 from departures.coalition.store.accounts import Account
 from departures.coalition.store.campaigns import utc_now
 from departures.errors import BlueskyError
@@ -199,6 +199,17 @@ class VisitorSessions(SessionStore):
             now + SESSION_TTL,
         )
         return token
+
+    @staticmethod
+    def of_did(engine: Engine, secrets: Vault, did: str) -> list[StoredSession]:
+        """Every kept session of ``did`` (to revoke them at its PDS before forgetting them)."""
+        found = []
+        for secret in access.visitor_secrets_of(engine, did):
+            try:
+                found.append(StoredSession(**json.loads(secrets.decrypt(secret))))
+            except Exception:  # the secret changed: nothing left to revoke with
+                continue
+        return found
 
     def get(self, who: str | None = None) -> StoredSession | None:
         """The session if it has not expired (``who`` is ignored: one account per token)."""
