@@ -46,6 +46,7 @@ __all__ = [
     "error_page",
     "finish",
     "limited",
+    "loggable_path",
     "not_allowed_handler",
     "not_found_handler",
     "page",
@@ -119,6 +120,19 @@ def _server_error(site: Site, ctx: Ctx) -> Response:
     )
 
 
+def loggable_path(request: Request) -> str:
+    """The request's path with its parameters named, not shown: ``/invite/{token}``.
+
+    Invitation tokens (and other secrets) travel in paths; they must never reach the log.
+    """
+    path = request.url.path
+    for name, value in request.path_params.items():
+        text = str(value)
+        if text:
+            path = path.replace(text, "{" + name + "}")
+    return path
+
+
 async def _answer(
     site: Site, request: Request, work: Callable[[Ctx], Awaitable[Response]]
 ) -> Response:
@@ -128,7 +142,7 @@ async def _answer(
     except DeparturesError as error:
         response = error_page(site, ctx, error)
     except Exception:
-        log.exception("error handling %s %s", request.method, request.url.path)
+        log.exception("error handling %s %s", request.method, loggable_path(request))
         response = _server_error(site, ctx)
     return finish(site, ctx, response)
 
