@@ -43,6 +43,7 @@ from departures.coalition.store.schema import (
 
 __all__ = [
     "SessionOwner",
+    "coordinators_list",
     "end_sessions",
     "erase_did",
     "erase_organisation",
@@ -235,6 +236,15 @@ def reset_member_key(engine: Engine, organisation_id: int) -> str | None:
             return None
         _end_sessions(conn, organisation_id=organisation_id)
     return key
+
+
+def coordinators_list(engine: Engine) -> list[tuple[int, str]]:
+    """Every coordinator as (id, name), oldest first (to name one to revoke)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(coordinators.c.id, coordinators.c.name).order_by(coordinators.c.id)
+        )
+        return [(int(row.id), str(row.name)) for row in rows]
 
 
 def replace_coordinator_token(engine: Engine, coordinator_id: int) -> str | None:
