@@ -365,7 +365,9 @@ def _rows(conn: Connection, table: Table, *where: Any) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(select(table).where(*where)):
         values = dict(row._mapping)
-        out.append({k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()})
+        out.append(
+            {str(k): v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+        )
     return out
 
 
