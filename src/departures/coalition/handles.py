@@ -193,11 +193,22 @@ def _unreachable(handle: str) -> PdsUnreachable:
 
 
 def _pds_of(document: Any) -> str | None:
+    """The PDS endpoint a DID document names (a dict, or the SDK's parsed model), if any."""
     from atproto_core.did_doc import DidDocument, is_valid_did_doc
 
-    if not is_valid_did_doc(document):
+    try:
+        if not isinstance(document, DidDocument):
+            # describeRepo's didDoc arrives as an SDK model or a plain dict.
+            for convert in ("model_dump", "to_dict"):
+                method = getattr(document, convert, None)
+                if not isinstance(document, dict) and callable(method):
+                    document = method()
+            if not isinstance(document, dict) or not is_valid_did_doc(document):
+                return None
+            document = DidDocument.from_dict(document)
+        endpoint: str | None = document.get_pds_endpoint()
+    except (TypeError, ValueError):
         return None
-    endpoint: str | None = DidDocument.from_dict(document).get_pds_endpoint()
     return endpoint
 
 
