@@ -164,14 +164,19 @@ class NetGuard:
         """An httpx client through this guard (no redirects unless asked)."""
         return httpx.Client(transport=self.transport(), timeout=self._timeouts(), **kwargs)
 
-    def sdk_client(self, base_url: str, *, timeout: float | None = None) -> Any:
-        """An atproto SDK ``Client`` whose every request goes through this guard."""
+    def sdk_request(self, *, timeout: float | None = None) -> Any:
+        """The atproto SDK's request layer (``atproto_client.request.Request``) through this
+        guard, for SDK clients made elsewhere (``bluesky.session.open_client(request=…)``)."""
         # The SDK costs seconds of start-up: only a process that fetches pays for it.
-        from atproto import Client
         from atproto_client.request import Request
 
-        request = Request(transport=self.transport(), timeout=self._timeouts(timeout))
-        return Client(base_url=base_url, request=request)
+        return Request(transport=self.transport(), timeout=self._timeouts(timeout))
+
+    def sdk_client(self, base_url: str, *, timeout: float | None = None) -> Any:
+        """An atproto SDK ``Client`` whose every request goes through this guard."""
+        from atproto import Client
+
+        return Client(base_url=base_url, request=self.sdk_request(timeout=timeout))
 
     def _timeouts(self, total: float | None = None) -> httpx.Timeout:
         seconds = total or self.timeout

@@ -38,6 +38,7 @@ from departures.coalition.web.signin import BlueskySignIn
 from departures.coalition.web.site import Site, redirect
 from departures.coalition.web.uploads import Files, UploadLimits
 from departures.errors import BlueskyError
+from departures.netguard import NetGuard
 
 __all__ = [
     "FOLLOW_ALL_FORM",
@@ -192,6 +193,15 @@ class DirectoryViews:
         ctx.renew_csrf()
         return redirect("/directory")
 
+    def _request(self) -> Any:
+        """The SDK request layer for the visitor's PDS: through the sign-in's guard, if any.
+
+        The PDS was checked at sign-in; checking every connection again keeps a name that
+        resolves elsewhere later (DNS rebinding) from reaching an inner address.
+        """
+        guard = getattr(self.sign_in, "guard", None)
+        return guard.sdk_request(timeout=60.0) if isinstance(guard, NetGuard) else None
+
     def _revoke(self, stored: StoredSession | None) -> None:
         """Revoke a kept session at its PDS (best effort: the local deletion never waits)."""
         revoke = getattr(self.sign_in, "revoke", None)
@@ -285,7 +295,7 @@ class DirectoryViews:
         if sessions is None:
             raise expired
         try:
-            client = open_client(did, store=sessions)
+            client = open_client(did, store=sessions, request=self._request())
         except BlueskyError:
             self._drop_session(ctx)
             raise expired from None
