@@ -298,3 +298,35 @@ def test_an_organisation_exports_then_deletes_everything_about_it(
     assert organisation_owner(member.id) not in owners
     assert browser.get("/member").status_code == 403
     assert store.campaign(slug).id == member.campaign_id  # the campaign itself stays
+
+
+def test_deleting_an_organisation_revokes_its_bluesky_session_first(
+    store: CoalitionStore, browsers: list[Browser], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from departures.coalition import handles
+    from departures.coalition.departure import DepartureDay
+
+    revoked: list[str] = []
+
+    def revoke(session: StoredSession, guard: object) -> bool:
+        revoked.append(session.refresh_jwt)
+        return False  # the PDS does not answer: the data goes all the same
+
+    monkeypatch.setattr(handles, "revoke_session", revoke)
+    _c, _t, _slug, member, key = campaign_with_member(store, did=MEMBER_DID)
+    member_account(store, member)
+    app = CoalitionApp(
+        store,
+        secret_key=SECRET,
+        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
+        base_url="http://testserver",
+        departure=DepartureDay(store, Vault(SECRET), "http://127.0.0.1:9"),
+    )
+    browser = Browser(app)
+    browsers.append(browser)
+    browser.post("/member/sign-in", data={"csrf": browser.csrf("/member/sign-in"), "key": key})
+    deleted = browser.post("/member/delete", data={"csrf": browser.csrf("/member"), "confirm": "1"})
+    assert deleted.status_code == 200
+    assert revoked == [f"refresh-{MEMBER_DID}"]
+    names = (MEMBER_DID, "Member NGO", "comms@member.example")
+    assert rows_naming(store.engine, *names, member.id, id_columns=("organisation_id",)) == []

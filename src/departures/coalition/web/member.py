@@ -4,6 +4,7 @@ reconnect: the X ids it followed, uploaded from its archive)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -23,6 +24,8 @@ from departures.coalition.web.uploads import Files, Uploaded, UploadLimits
 from departures.errors import DeparturesError
 
 __all__ = ["RECONNECT_UPLOAD", "member_signed_in", "routes"]
+
+log = logging.getLogger(__name__)
 
 RECONNECT_UPLOAD = UploadLimits(
     max_body=MAX_UPLOAD,
@@ -304,7 +307,12 @@ def delete(site: Site, ctx: Ctx) -> Response:
             _("Tick it to delete your organisation's data; this cannot be undone"),
         )
     if site.departure is not None:
-        site.departure.disconnect(organisation)
+        try:
+            site.departure.disconnect(organisation)
+        except DeparturesError:
+            # A session that cannot be read (the secret changed) cannot be revoked either;
+            # it is deleted with the rest.
+            log.info("the Bluesky session of organisation %s was not revoked", organisation.id)
     access.erase_organisation(site.store.engine, organisation.id)
     ctx.session.clear()
     ctx.renew_csrf()
