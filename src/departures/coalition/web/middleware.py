@@ -136,7 +136,7 @@ def loggable_path(request: Request) -> str:
 async def _answer(
     site: Site, request: Request, work: Callable[[Ctx], Awaitable[Response]]
 ) -> Response:
-    ctx = Ctx(request, site.sessions.load(request))
+    ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
     try:
         response = await work(ctx)
     except DeparturesError as error:
@@ -144,6 +144,8 @@ async def _answer(
     except Exception:
         log.exception("error handling %s %s", request.method, loggable_path(request))
         response = _server_error(site, ctx)
+    # Sessions are rows in the store: read and written off the event loop.
+    await run_in_threadpool(site.sessions.save, ctx, response)
     return finish(site, ctx, response)
 
 
@@ -221,7 +223,7 @@ def limited(site: Site, bucket: directories.TokenBucket, what: str, view: View) 
         wait = bucket.take(client)
         if wait <= 0:
             return await inner(request)
-        ctx = Ctx(request, site.sessions.load(request))
+        ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
         return finish(site, ctx, directories.too_many_response(what, wait))
 
     return endpoint
@@ -231,7 +233,7 @@ def not_found_handler(site: Site) -> Callable[[Request, Exception], Awaitable[Re
     """Starlette's handler for a path no route matches: the 404 page."""
 
     async def handler(request: Request, _exc: Exception) -> Response:
-        ctx = Ctx(request, site.sessions.load(request))
+        ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
         return finish(
             site, ctx, error_page(site, ctx, NotFound(_("there is no page at this address")))
         )
@@ -243,7 +245,7 @@ def not_allowed_handler(site: Site) -> Callable[[Request, Exception], Awaitable[
     """Starlette's handler for a method the route does not take: a 405 page."""
 
     async def handler(request: Request, _exc: Exception) -> Response:
-        ctx = Ctx(request, site.sessions.load(request))
+        ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
         error = BadInput(
             _("this address does not take %(method)s requests") % {"method": request.method[:10]}
         )

@@ -163,6 +163,7 @@ class Sessions:
             if not access.session_update(self.engine, hash_token(old), data, owner):
                 # Ended meanwhile (sign out everywhere, a key reset): never revived.
                 response.delete_cookie(SESSION_COOKIE)
+                ctx.dirty = False
                 return
         else:
             if old:
@@ -185,6 +186,7 @@ class Sessions:
             # request's scheme (behind a trusted proxy, after its forwarded headers).
             secure=self.secure or ctx.request.url.scheme == "https",
         )
+        ctx.dirty = ctx.rotate = False  # saved: saving again changes nothing
 
     def end(self, ctx: Ctx) -> None:
         """End the request's session now (its row goes; a new one starts if it is changed)."""
