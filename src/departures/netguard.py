@@ -154,7 +154,8 @@ class NetGuard:
         # be tried by the connection on another attempt.
         if not addresses or not all(is_public_address(a) for a in addresses):
             raise Unreachable("the address is not on the public internet")
-        return addresses[0]
+        # IPv4 first: many servers that publish an AAAA record are not reachable over IPv6.
+        return sorted(addresses, key=lambda address: ":" in address)[0]
 
     def transport(self) -> GuardedTransport:
         """An httpx transport that checks every request (and redirect hop) of a client."""
