@@ -207,10 +207,16 @@ def _reason(exc: AtProtocolError) -> str:
     return str(message or type(exc).__name__)
 
 
-def open_client(who: str | None = None, *, store: SessionStore | None = None) -> Client:
+def open_client(
+    who: str | None = None,
+    *,
+    store: SessionStore | None = None,
+    request: Request | None = None,
+) -> Client:
     """An SDK client on the stored session, refreshing (and re-storing) tokens as needed.
 
-    Close it with ``client.request.close()`` when done.
+    Close it with ``client.request.close()`` when done. ``request``: the SDK request layer to
+    use (a public service passes one whose transport checks every address it connects to).
 
     Errors: nobody logged in, or the refresh token expired or was revoked: "log in again".
     """
@@ -222,7 +228,7 @@ def open_client(who: str | None = None, *, store: SessionStore | None = None) ->
             "Run 'departures login --handle HANDLE' first",
         )
     # A batch of 200 posts can take the server more than the SDK's default 5 s.
-    client = Client(base_url=stored.pds, request=Request(timeout=60.0))
+    client = Client(base_url=stored.pds, request=request or Request(timeout=60.0))
 
     def on_change(event: SessionEvent, session: Session) -> None:
         if event in (SessionEvent.REFRESH, SessionEvent.CREATE):

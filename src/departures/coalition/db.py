@@ -11,6 +11,8 @@ and queried only by the repositories of :mod:`departures.coalition.store`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +79,26 @@ def connect(url: str) -> Engine:
             f"no database driver for {parsed.drivername}", "Use sqlite:/// or postgresql+psycopg://"
         ) from None
     if engine.dialect.name == "sqlite":
+        _create_private(parsed.database)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (0600), whatever the umask.
+
+    The store holds encrypted sessions, e-mail addresses and token hashes. SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode, so they are private too. An existing
+    file keeps the mode its owner chose.
+    """
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    # FileExistsError: another process created it a moment ago.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

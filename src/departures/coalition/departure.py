@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from departures.bluesky.budget import BudgetConfig, WriteKind
-from departures.bluesky.identity import normalise_handle
+from departures.bluesky.identity import normalise_handle, plc_url
 from departures.bluesky.pds import Pds
 from departures.bluesky.records import LISTBLOCK, POST, encode_tid
-from departures.bluesky.session import login, open_client
+from departures.bluesky.session import open_client
 from departures.bluesky.writer import Write, Writer, open_writer
+from departures.coalition import handles
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
 from departures.coalition.rules import CoalitionError
@@ -34,6 +35,7 @@ from departures.coalition.store import graph as graph_rows
 from departures.coalition.store.write_journal import CoalitionJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
+from departures.netguard import NetGuard
 
 __all__ = [
     "MAX_WELCOME_GRAPHEMES",
@@ -149,6 +151,9 @@ class DepartureDay:
         self.service = service.rstrip("/")
         self.budget = budget
         self.sleep = sleep
+        # The member's login goes to the PDS its DID document names: a public HTTPS address
+        # unless it is the configured service's own (netguard).
+        self.guard = NetGuard.for_service(self.service, plc_url())
 
     def sessions(self, organisation: Organisation) -> AccountSessions:
         """Where the member's Bluesky session is kept."""
@@ -201,12 +206,13 @@ class DepartureDay:
                     _("give your Bluesky handle before connecting the account"),
                     _("Fill it in under your organisation's details"),
                 )
-            stored = login(
+            stored = handles.open_session(
                 normalise_handle(organisation.bluesky_handle),
                 app_password,
                 self.service,
-                store=self.sessions(organisation),
+                self.guard,
             )
+            self.sessions(organisation).put(stored)
             if organisation.bluesky_did and stored.did != organisation.bluesky_did:
                 self.sessions(organisation).remove()
                 raise BadInput(
@@ -230,8 +236,10 @@ class DepartureDay:
         return self.welcome(organisation)
 
     def disconnect(self, organisation: Organisation) -> None:
-        """Forget the member's Bluesky session (and so its opt-in)."""
-        self.sessions(organisation).remove()
+        """Forget the member's Bluesky session (revoked at its PDS too) and so its opt-in."""
+        stored = self.sessions(organisation).remove()
+        if stored is not None:
+            handles.revoke_session(stored, self.guard)
         departure_rows.clear_welcome_opt_in(self.store.engine, organisation.id, self.store.clock())
 
     # --- the shared moderation list -------------------------------------------------------

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 
 from departures.coalition.errors import BadInput
+from departures.coalition.store import access as access_rows
 from departures.coalition.store import directory as directory_rows
 
 MAX_LOOKUP = 1000
@@ -107,10 +108,13 @@ class Directory:
     def withdraw(self, did: str) -> int:
         """Consent withdrawn: every pair of ``did`` is deleted; how many.
 
-        What was proposed to members from those pairs goes too (in the same transaction):
-        the member pages stop listing the account and no follow is made for it any more.
+        Everything else that names the DID goes in the same transaction
+        (:func:`~departures.coalition.store.access.erase_did`): what was proposed to members
+        from those pairs (the member pages stop listing the account, no follow is made for it
+        any more), the lines of e-mails listing it, its sessions and its settled follow
+        journals. Revoking its kept Bluesky sessions at the PDS first is the caller's.
         """
-        return directory_rows.delete_did(self.engine, did)
+        return access_rows.erase_did(self.engine, did)
 
     def entries_for(self, did: str) -> list[dict[str, str]]:
         """The pairs of one DID (what its owner sees on the directory page)."""

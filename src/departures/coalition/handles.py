@@ -12,23 +12,41 @@ handle's domain (DNS TXT or ``/.well-known/atproto-did``). The board marks an or
 (``comms.oxfam.be``) is deliberately not enough: on shared hosts and in large organisations a
 subdomain may belong to a team, a person or a tenant, and the mark should mean "this is the
 organisation's own domain".
+
+**Outgoing requests.** Every request made here goes through a
+:class:`~departures.netguard.NetGuard`: the configured service (and PLC directory) are trusted
+as configured, while the PDS and ``did:web`` hosts that a visitor's DID document names must be
+public HTTPS addresses. :func:`open_session` (a sign-in's ``createSession``),
+:func:`resolve_identity` and :func:`revoke_session` (``deleteSession``) are the coalition's
+guarded counterparts of :mod:`departures.bluesky.session`'s login.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-from departures.errors import DeparturesError
+from departures.errors import BlueskyError, DeparturesError
+from departures.netguard import NetGuard
+
+if TYPE_CHECKING:
+    from departures.bluesky.identity import Identity
+    from departures.bluesky.session import StoredSession
 
 __all__ = [
     "DEFAULT_SERVICE",
     "HandleError",
     "HandleResolver",
     "LandingChecker",
+    "PasswordRefused",
+    "PdsUnreachable",
     "XrpcHandleResolver",
     "normalise_handle",
+    "open_session",
+    "resolve_identity",
+    "revoke_session",
     "verified_domain",
     "website_host",
 ]
@@ -95,18 +113,19 @@ class LandingChecker(Protocol):
 class XrpcHandleResolver:
     """Handle resolution and landing checks through an AppView's or PDS's XRPC API."""
 
-    def __init__(self, service_url: str = DEFAULT_SERVICE, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        service_url: str = DEFAULT_SERVICE,
+        timeout: float = 10.0,
+        guard: NetGuard | None = None,
+    ) -> None:
         self.service_url = service_url.rstrip("/")
         self.timeout = timeout
+        self.guard = guard or NetGuard.for_service(self.service_url, timeout=timeout)
 
     def _client(self) -> Any:
-        # The SDK takes seconds to import: only a running service pays for it. One client per
-        # call, closed after it: the web app calls from many worker threads.
-        from atproto import Client
-
-        client = Client(base_url=f"{self.service_url}/xrpc")
-        client.request._client.timeout = self.timeout
-        return client
+        # One client per call, closed after it: the web app calls from many worker threads.
+        return self.guard.sdk_client(f"{self.service_url}/xrpc", timeout=self.timeout)
 
     def resolve(self, handle: str) -> str:
         """The DID of ``handle`` via ``com.atproto.identity.resolveHandle``."""
@@ -151,3 +170,171 @@ class XrpcHandleResolver:
         finally:
             client.request.close()
         return bool(profile.posts_count)
+
+
+# --- guarded sessions: sign-in, the member's welcome-post login, revocation ----------------
+
+
+class PasswordRefused(BlueskyError):
+    """The account's PDS refused the handle and app password."""
+
+
+class PdsUnreachable(BlueskyError):
+    """The account's PDS (or its DID document) does not answer — or may not be fetched."""
+
+
+def _unreachable(handle: str) -> PdsUnreachable:
+    # One message for an inner address refused by the guard and a server that is down: the
+    # answer must not tell an attacker which addresses exist.
+    return PdsUnreachable(
+        f"The Bluesky server of {handle} does not answer",
+        "Try again in a few minutes",
+    )
+
+
+def _pds_of(document: Any) -> str | None:
+    """The PDS endpoint a DID document names (a dict, or the SDK's parsed model), if any."""
+    from atproto_core.did_doc import DidDocument, is_valid_did_doc
+
+    try:
+        if not isinstance(document, DidDocument):
+            # describeRepo's didDoc arrives as an SDK model or a plain dict.
+            for convert in ("model_dump", "to_dict"):
+                method = getattr(document, convert, None)
+                if not isinstance(document, dict) and callable(method):
+                    document = method()
+            if not isinstance(document, dict) or not is_valid_did_doc(document):
+                return None
+            document = DidDocument.from_dict(document)
+        endpoint: str | None = document.get_pds_endpoint()
+    except (TypeError, ValueError):
+        return None
+    return endpoint
+
+
+def _did_document(did: str, plc: str, guard: NetGuard) -> Any:
+    """The DID document of ``did`` (PLC directory or ``did:web``), None when none answers."""
+    import httpx
+
+    if did.startswith("did:plc:"):
+        url = f"{plc.rstrip('/')}/{did}"
+    elif did.startswith("did:web:"):
+        host = did.removeprefix("did:web:")
+        if ":" in host or "/" in host:  # no port, no path: only a plain domain is fetched
+            return None
+        url = f"https://{host}/.well-known/did.json"
+    else:
+        return None
+    try:
+        with guard.client() as client:
+            response = client.get(url)
+        return response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def resolve_identity(
+    handle: str, service: str, guard: NetGuard, *, plc: str | None = None
+) -> Identity:
+    """The DID and PDS of ``handle``: resolveHandle on ``service``, then its DID document.
+
+    The DID document comes from the PLC directory (``did:plc``) or the domain (``did:web``);
+    when neither answers (a sandbox's own PLC), the service's ``describeRepo`` is asked. The
+    PDS it names is only *read* here; the guard checks it when a request goes there.
+    """
+    from atproto import models
+    from atproto_client.exceptions import AtProtocolError, BadRequestError
+
+    from departures.bluesky.identity import Identity, plc_url
+
+    handle = normalise_handle(handle)
+    client = guard.sdk_client(service)
+    try:
+        try:
+            did = client.com.atproto.identity.resolve_handle(
+                models.ComAtprotoIdentityResolveHandle.Params(handle=handle)
+            ).did
+        except BadRequestError:
+            raise HandleError(
+                f"the Bluesky handle {handle} does not exist",
+                "Check the spelling, or create the account first and come back",
+            ) from None
+        except AtProtocolError:
+            raise _unreachable(handle) from None
+        pds = _pds_of(_did_document(did, plc or plc_url(), guard))
+        if pds is None:
+            try:
+                described = client.com.atproto.repo.describe_repo(
+                    models.ComAtprotoRepoDescribeRepo.Params(repo=did)
+                )
+                pds = _pds_of(described.did_doc)
+            except AtProtocolError:
+                pds = None
+    finally:
+        client.request.close()
+    if pds is None:
+        raise _unreachable(handle)
+    return Identity(handle=handle, did=did, pds=pds.rstrip("/"))
+
+
+def open_session(handle: str, password: str, service: str, guard: NetGuard) -> StoredSession:
+    """A new session for ``handle`` at its own PDS with ``password`` (not stored).
+
+    Errors: :class:`HandleError` (no such handle), :class:`PasswordRefused`,
+    :class:`PdsUnreachable` (down, or an address the guard refuses: the same message).
+    """
+    from atproto_client.exceptions import (
+        AtProtocolError,
+        BadRequestError,
+        UnauthorizedError,
+    )
+
+    from departures.bluesky.session import StoredSession
+
+    identity = resolve_identity(handle, service, guard)
+    client = guard.sdk_client(identity.pds)
+    try:
+        client.login(identity.did, password, fetch_bsky_profile=False)
+    except (UnauthorizedError, BadRequestError) as exc:
+        raise PasswordRefused(
+            f"The server refused the password for {identity.handle}",
+            "Check the app password (Settings > Privacy and security > App passwords), "
+            "or create a new one",
+        ) from exc
+    except AtProtocolError as exc:
+        raise _unreachable(identity.handle) from exc
+    finally:
+        client.request.close()
+    # The SDK keeps the created session on the client, which is dropped.
+    session = client._session
+    if session is None or session.did != identity.did:
+        raise PasswordRefused(f"The server answered for another account than {identity.handle}")
+    return StoredSession(
+        handle=identity.handle,
+        did=identity.did,
+        pds=identity.pds,
+        service=service.rstrip("/"),
+        access_jwt=session.access_jwt,
+        refresh_jwt=session.refresh_jwt,
+        logged_in_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def revoke_session(stored: StoredSession, guard: NetGuard) -> bool:
+    """Revoke ``stored`` at its PDS (``deleteSession`` with the refresh token); True if done.
+
+    Never raises: a PDS that does not answer must not keep the coalition from forgetting the
+    session on its side (the refresh token then expires at the PDS on its own).
+    """
+    from atproto_client.exceptions import AtProtocolError
+
+    client = guard.sdk_client(stored.pds)
+    try:
+        client.com.atproto.server.delete_session(
+            headers={"Authorization": f"Bearer {stored.refresh_jwt}"}
+        )
+    except AtProtocolError:
+        return False
+    finally:
+        client.request.close()
+    return True

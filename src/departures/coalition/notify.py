@@ -40,7 +40,15 @@ from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
 from departures.coalition.i18n import _
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import Event, State
-from departures.coalition.store import Campaign, CoalitionStore, Organisation, OutboxMessage
+from departures.coalition.store import (
+    Campaign,
+    CoalitionStore,
+    Organisation,
+    OutboxMessage,
+    utc_now,
+)
+from departures.coalition.store import access as access_rows
+from departures.netguard import NetGuard
 
 __all__ = ["REMINDERS", "Notifier", "SMTPSettings", "TickReport"]
 
@@ -77,6 +85,7 @@ class TickReport:
     landed: int = 0
     proposed: int = 0  # directory entries proposed to members (reconnect)
     followed: int = 0  # follows made for members (reconnect)
+    purged: int = 0  # expired web and directory sessions deleted
     errors: list[str] = field(default_factory=list)
 
 
@@ -118,6 +127,7 @@ class Notifier:
         self.base_url = base_url.rstrip("/")
         self.smtp = smtp
         self.webhook_url = webhook_url
+        self.guard = NetGuard.for_service(webhook_url)
         self.landing = landing
         self.departure_hook: DepartureHook = departure_hook or NoBlueskyWrites()
         self.list_sync: ListSync = list_sync or NoBlueskyWrites()
@@ -130,6 +140,8 @@ class Notifier:
         """One pass over every campaign, then deliver the outbox."""
         report = TickReport()
         moment = now or self.store.clock()
+        # Sessions expire in real time, whatever clock the campaign rules run on.
+        report.purged = access_rows.purge_expired(self.store.engine, utc_now())
         for campaign in self.store.campaigns():
             if campaign.opened_at is None:
                 continue
@@ -349,12 +361,12 @@ class Notifier:
     def _send_webhook(self, message: OutboxMessage, report: TickReport) -> None:
         url = message.recipient.removeprefix("webhook:")
         try:
-            response = httpx.post(
-                url,
-                content=message.body.encode(),
-                headers={"content-type": "application/json"},
-                timeout=10,
-            )
+            # Through the guard: https and a public address, unless the operator configured
+            # this very origin (a hook on the coalition's own network).
+            with self.guard.client() as client:
+                response = client.post(
+                    url, content=message.body.encode(), headers={"content-type": "application/json"}
+                )
         except httpx.HTTPError as exc:
             self._failed(message, f"webhook: {exc}", report)
             return

@@ -1,9 +1,12 @@
-"""Secrets of the coalition service: tokens, their hashes, and signed session cookies.
+"""Secrets of the coalition service: tokens, their hashes, and the server's secret key.
 
-Coordinator tokens, member keys and invite tokens are 256-bit random strings shown once; the
+Coordinator tokens, member keys, invite tokens and session ids are 256-bit random strings; the
 store keeps only their SHA-256 (a slow hash like scrypt protects low-entropy passwords, which
-these are not). Sessions live in a cookie signed with HMAC-SHA256 under the server's secret
-key, so the server keeps no session table and nothing secret is in the database.
+these are not). The server's secret key (``DEPARTURES_COALITION_SECRET`` or the
+``coalition.secret`` file) encrypts the Bluesky sessions kept in the store; it must be strong
+(:func:`check_secret`), and it can be rotated: the previous keys listed in
+``DEPARTURES_COALITION_SECRET_FALLBACKS`` (comma-separated) still decrypt what they encrypted.
+:func:`sign`/:func:`unsign` remain for signed values that need no server state.
 """
 
 from __future__ import annotations
@@ -20,9 +23,16 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from departures.errors import DeparturesError
+
 __all__ = [
+    "FALLBACKS_ENV",
+    "MIN_SECRET_LENGTH",
     "SECRET_ENV",
     "RateLimiter",
+    "WeakSecret",
+    "check_secret",
+    "fallback_keys",
     "hash_token",
     "load_secret_key",
     "new_token",
@@ -31,7 +41,37 @@ __all__ = [
 ]
 
 SECRET_ENV = "DEPARTURES_COALITION_SECRET"
+FALLBACKS_ENV = "DEPARTURES_COALITION_SECRET_FALLBACKS"
 SECRET_FILE = "coalition.secret"
+MIN_SECRET_LENGTH = 32
+_MIN_DISTINCT = 8
+
+
+class WeakSecret(DeparturesError):
+    """The configured secret key is too short or too regular to protect anything."""
+
+
+def check_secret(secret: str, where: str = SECRET_ENV) -> bytes:
+    """``secret`` as bytes once it is strong enough; :class:`WeakSecret` otherwise.
+
+    At least :data:`MIN_SECRET_LENGTH` characters and at least 8 different ones: a length
+    check alone would take ``"a" * 32``. (A generated key — ``python -c "import secrets;
+    print(secrets.token_urlsafe(32))"`` — passes with room to spare.)
+    """
+    text = secret.strip()
+    if len(text) < MIN_SECRET_LENGTH or len(set(text)) < _MIN_DISTINCT:
+        raise WeakSecret(
+            f"{where} is too weak: it needs at least {MIN_SECRET_LENGTH} characters, "
+            f"{_MIN_DISTINCT} of them different (it has {len(text)})",
+            'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(32))"',
+        )
+    return text.encode()
+
+
+def fallback_keys() -> list[bytes]:
+    """The previous secret keys of ``DEPARTURES_COALITION_SECRET_FALLBACKS`` (rotation)."""
+    raw = os.environ.get(FALLBACKS_ENV, "")
+    return [check_secret(part, FALLBACKS_ENV) for part in raw.split(",") if part.strip()]
 
 
 def new_token() -> str:
@@ -45,21 +85,22 @@ def hash_token(token: str) -> str:
 
 
 def load_secret_key(directory: Path | None = None) -> bytes:
-    """The key that signs session cookies.
+    """The server's secret key, checked for strength (:class:`WeakSecret` at start).
 
     From ``DEPARTURES_COALITION_SECRET`` when set (several servers behind one PostgreSQL must
     share it); otherwise from ``coalition.secret`` next to the store, created once with mode
-    0600.
+    0600. The fallback keys are checked here too, so that a weak one fails at start.
     """
+    fallback_keys()
     from_env = os.environ.get(SECRET_ENV)
     if from_env:
-        return from_env.encode()
+        return check_secret(from_env)
     path = (directory or Path.cwd()) / SECRET_FILE
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(new_token())
-    return path.read_text().strip().encode()
+    return check_secret(path.read_text(), str(path))
 
 
 def _b64(data: bytes) -> str:

@@ -25,17 +25,17 @@ import base64
 import hashlib
 import json
 import secrets as token_source
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import Engine
 
 from departures.bluesky.session import SessionStore, StoredSession
-from departures.coalition.security import load_secret_key
-from departures.coalition.store import accounts
+from departures.coalition.security import fallback_keys, load_secret_key
+from departures.coalition.store import access, accounts
 from departures.coalition.store.accounts import Account
 from departures.coalition.store.campaigns import utc_now
 from departures.errors import BlueskyError
@@ -57,14 +57,23 @@ SESSION_TTL = timedelta(minutes=30)
 _KDF_CONTEXT = b"departures coalition: Bluesky sessions at rest, v1\x00"
 
 
-class Vault:
-    """Encrypts and decrypts secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256)."""
+def _fernet(secret: bytes) -> Fernet:
+    # The configured secret is any strong string: derive a separate, well-formed key from it,
+    # so that one secret never serves two purposes as is.
+    key = hashlib.sha256(_KDF_CONTEXT + secret).digest()
+    return Fernet(base64.urlsafe_b64encode(key))
 
-    def __init__(self, secret: bytes) -> None:
-        # The configured secret is any string (it also signs cookies): derive a separate,
-        # well-formed key from it, so that one secret never serves two purposes as is.
-        key = hashlib.sha256(_KDF_CONTEXT + secret).digest()
-        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+class Vault:
+    """Encrypts and decrypts secrets at rest (Fernet: AES-128-CBC + HMAC-SHA256).
+
+    Encrypts with ``secret``; decrypts with it or any of ``fallbacks`` (the keys before a
+    rotation, by default those of ``DEPARTURES_COALITION_SECRET_FALLBACKS``).
+    """
+
+    def __init__(self, secret: bytes, fallbacks: Sequence[bytes] | None = None) -> None:
+        keys = [secret, *(fallback_keys() if fallbacks is None else fallbacks)]
+        self._fernet = MultiFernet([_fernet(key) for key in keys])
 
     def __repr__(self) -> str:
         return "Vault(<key hidden>)"
@@ -80,8 +89,9 @@ class Vault:
         except (InvalidToken, ValueError) as exc:
             raise BlueskyError(
                 "A stored Bluesky session cannot be decrypted (the coalition secret changed)",
-                "Restore DEPARTURES_COALITION_SECRET or coalition.secret, or connect the "
-                "Bluesky account again with a new app password",
+                "Restore DEPARTURES_COALITION_SECRET or coalition.secret (or list the old "
+                "one in DEPARTURES_COALITION_SECRET_FALLBACKS), or connect the Bluesky "
+                "account again with a new app password",
             ) from exc
 
 
@@ -199,6 +209,17 @@ class VisitorSessions(SessionStore):
             now + SESSION_TTL,
         )
         return token
+
+    @staticmethod
+    def of_did(engine: Engine, secrets: Vault, did: str) -> list[StoredSession]:
+        """Every kept session of ``did`` (to revoke them at its PDS before forgetting them)."""
+        found = []
+        for secret in access.visitor_secrets_of(engine, did):
+            try:
+                found.append(StoredSession(**json.loads(secrets.decrypt(secret))))
+            except Exception:  # the secret changed: nothing left to revoke with
+                continue
+        return found
 
     def get(self, who: str | None = None) -> StoredSession | None:
         """The session if it has not expired (``who`` is ignored: one account per token)."""

@@ -401,6 +401,78 @@ def coordinator_create(db_url: str | None, name: str) -> None:
     click.echo(token)
 
 
+@coordinator.command(name="list")
+@db_option
+def coordinator_list(db_url: str | None) -> None:
+    """List the coordinator accounts: id and name (never their tokens).
+
+    Example: departures coalition coordinator list
+    """
+    from departures.coalition.store import access
+
+    for coordinator_id, name in access.coordinators_list(_store(db_url).engine):
+        click.echo(f"{coordinator_id}\t{name}")
+
+
+@coordinator.command(name="revoke")
+@db_option
+@click.argument("coordinator_id", type=int)
+@click.option(
+    "--new-token",
+    is_flag=True,
+    help="Print a new sign-in token (shown once) instead of leaving the account locked.",
+)
+def coordinator_revoke(db_url: str | None, coordinator_id: int, new_token: bool) -> None:
+    """Revoke a coordinator's token: it and every session it opened stop working at once.
+
+    The id is the one `departures coalition coordinator list` shows.
+    Example: departures coalition coordinator revoke 3 --new-token
+    """
+    from departures.coalition.store import access
+
+    token = access.replace_coordinator_token(_store(db_url).engine, coordinator_id)
+    if token is None:
+        raise click.ClickException(
+            f"there is no coordinator {coordinator_id}; see: departures coalition coordinator list"
+        )
+    click.echo(f"The token of coordinator {coordinator_id} is revoked; its sessions are ended.")
+    if new_token:
+        click.echo("New sign-in token (shown once, keep it safe):")
+        click.echo(token)
+
+
+@coalition.group()
+def member() -> None:
+    """Member organisations of a campaign."""
+
+
+@member.command(name="reset-key")
+@db_option
+@token_option
+@click.argument("slug")
+@click.argument("organisation_id", type=int)
+def member_reset_key(
+    db_url: str | None, token: str | None, slug: str, organisation_id: int
+) -> None:
+    """Give a member organisation a new key (shown once); the old key and its sessions end.
+
+    The organisation's number is in its row on the campaign's coordinator page.
+    Example: departures coalition member reset-key leave-x-together 12
+    """
+    from departures.coalition.store import access
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    organisation = store.organisation(organisation_id)
+    if organisation.campaign_id != found.id:
+        raise NotAllowed(f"organisation {organisation_id} is not a member of {slug}")
+    key = access.reset_member_key(store.engine, organisation_id)
+    click.echo(f"New member key of {organisation.name!r} (shown once; the old one is revoked):")
+    click.echo(key)
+
+
 @coalition.group()
 def campaign() -> None:
     """Campaigns: create, open."""
@@ -588,6 +660,31 @@ def invite(
     store = _store(db_url)
     secret = store.create_invite(slug, _coordinator(store, token), note, timedelta(days=days))
     click.echo(f"{(base_url or 'http://127.0.0.1:8000').rstrip('/')}/invite/{secret}")
+
+
+@coalition.command(name="revoke-invite")
+@db_option
+@token_option
+@click.argument("slug")
+@click.argument("invitation")
+def revoke_invite(db_url: str | None, token: str | None, slug: str, invitation: str) -> None:
+    """Revoke an unused invitation: its link stops working.
+
+    INVITATION is the link (or its last part) that `departures coalition invite` printed.
+    Example: departures coalition revoke-invite leave-x-together https://…/invite/Xq3…
+    """
+    from departures.coalition.store import access
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    invite_id = access.invite_of_token(store.engine, invitation.rstrip("/").rsplit("/", 1)[-1])
+    if invite_id is None or not access.revoke_invite(store.engine, found.id, invite_id):
+        raise click.ClickException(
+            f"no unused invitation of {slug} has this link (a used one cannot be revoked)"
+        )
+    click.echo("The invitation is revoked: its link no longer works.")
 
 
 @coalition.group()

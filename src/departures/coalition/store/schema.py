@@ -55,6 +55,7 @@ __all__ = [
     "reconnect_followings",
     "reconnect_members",
     "reconnect_proposals",
+    "web_sessions",
 ]
 
 
@@ -348,4 +349,22 @@ directory_follow_batches = Table(
     Column("budget", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("settled_at", UTCDateTime),
+)
+
+# --- Server-side web sessions (revision 0006) ------------------------------------------------
+
+# A browser's session: the cookie holds only a random id, the store its SHA-256 and the data
+# (JSON: who is signed in, the CSRF token). Who it belongs to is also in columns of its own, so
+# that "sign out everywhere", a key reset or a token revocation ends every session at once; no
+# foreign keys, so that erasing an organisation or a coordinator can go in any order.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("coordinator_id", Integer, index=True),
+    Column("organisation_id", Integer, index=True),
+    Column("did", String(200), index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
-from departures.coalition.store import Campaign
+from departures.coalition.store import Campaign, access
 from departures.coalition.web import middleware
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
@@ -64,16 +64,36 @@ def logout(site: Site, ctx: Ctx) -> Response:
     return redirect("/")
 
 
-def home(site: Site, ctx: Ctx) -> Response:
+def home(site: Site, ctx: Ctx, *, new_token: str | None = None) -> Response:
     """The coordinator's campaigns and the form to create one."""
     own = coordinator_id(ctx)
-    return site.render(
+    response = site.render(
         ctx,
         "coordinator.html",
         name=site.store.coordinator_name(own),
         campaigns=site.store.campaigns(own),
         zones=COMMON_ZONES,
+        new_token=new_token,
     )
+    if new_token:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def sign_out_everywhere(site: Site, ctx: Ctx) -> Response:
+    """End every session of the coordinator, on every device (this one too)."""
+    access.end_sessions(site.store.engine, coordinator_id=coordinator_id(ctx))
+    ctx.session.clear()
+    ctx.renew_csrf()
+    return redirect("/login")
+
+
+def replace_token(site: Site, ctx: Ctx) -> Response:
+    """A new sign-in token, shown once; the old one and every other session stop working."""
+    own = coordinator_id(ctx)
+    token = access.replace_coordinator_token(site.store.engine, own)
+    ctx.renew_csrf()  # this browser goes on, in a new session
+    return home(site, ctx, new_token=token)
 
 
 def _campaign_fields(ctx: Ctx) -> dict[str, Any]:
@@ -112,10 +132,16 @@ def _own(site: Site, ctx: Ctx) -> Campaign:
     return campaign
 
 
-def manage(site: Site, ctx: Ctx, *, new_invite: str | None = None) -> Response:
+def manage(
+    site: Site,
+    ctx: Ctx,
+    *,
+    new_invite: str | None = None,
+    new_member_key: tuple[str, str] | None = None,
+) -> Response:
     """The coordinator's page of one campaign."""
     campaign = _own(site, ctx)
-    return site.render(
+    response = site.render(
         ctx,
         "manage.html",
         campaign=campaign,
@@ -126,7 +152,11 @@ def manage(site: Site, ctx: Ctx, *, new_invite: str | None = None) -> Response:
         zones=COMMON_ZONES,
         now=site.store.clock(),
         new_invite=new_invite,
+        new_member_key=new_member_key,
     )
+    if new_invite or new_member_key:
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def edit_campaign(site: Site, ctx: Ctx) -> Response:
@@ -174,6 +204,27 @@ def create_invite(site: Site, ctx: Ctx) -> Response:
     return manage(site, ctx, new_invite=f"{site.base_url}/invite/{token}")
 
 
+def revoke_invite(site: Site, ctx: Ctx) -> Response:
+    """Revoke an unused invitation: its link stops working."""
+    campaign = _own(site, ctx)
+    invite_id = int(ctx.param("invite"))
+    if not access.revoke_invite(site.store.engine, campaign.id, invite_id):
+        raise BadInput(_("this invitation was used already or does not exist"))
+    return redirect(f"/coordinator/campaigns/{campaign.slug}")
+
+
+def reset_member_key(site: Site, ctx: Ctx) -> Response:
+    """A new key for a member organisation, shown once; its old key and sessions end."""
+    campaign = _own(site, ctx)
+    organisation_id = int(ctx.param("organisation"))
+    organisation = site.store.organisation(organisation_id)
+    if organisation.campaign_id != campaign.id:
+        raise NotAllowed(_("only the campaign's coordinator can manage it"))
+    key = access.reset_member_key(site.store.engine, organisation_id)
+    assert key is not None
+    return manage(site, ctx, new_member_key=(organisation.name, key))
+
+
 def routes(site: Site) -> list[Route]:
     """The coordinator's routes; those past sign-in refuse a visitor before reading a form."""
 
@@ -186,10 +237,18 @@ def routes(site: Site) -> list[Route]:
         Route("/login", middleware.page(site, login), methods=["POST"]),
         Route("/logout", middleware.page(site, logout), methods=["POST"]),
         Route("/coordinator", page(home)),
+        Route("/coordinator/sign-out-everywhere", page(sign_out_everywhere), methods=["POST"]),
+        Route("/coordinator/token", page(replace_token), methods=["POST"]),
         Route("/coordinator/campaigns", page(create_campaign), methods=["POST"]),
         Route(campaign, page(manage)),
         Route(f"{campaign}/edit", page(edit_campaign), methods=["POST"]),
         Route(f"{campaign}/open", page(open_campaign), methods=["POST"]),
         Route(f"{campaign}/close", page(close_campaign), methods=["POST"]),
         Route(f"{campaign}/invites", page(create_invite), methods=["POST"]),
+        Route(campaign + "/invites/{invite:int}/revoke", page(revoke_invite), methods=["POST"]),
+        Route(
+            campaign + "/members/{organisation:int}/reset-key",
+            page(reset_member_key),
+            methods=["POST"],
+        ),
     ]

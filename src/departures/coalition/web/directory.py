@@ -29,7 +29,7 @@ from departures.coalition import directory as directories
 from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, WebError
 from departures.coalition.i18n import _
-from departures.coalition.store import utc_now
+from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, X_ID, read_upload
@@ -38,6 +38,7 @@ from departures.coalition.web.signin import BlueskySignIn
 from departures.coalition.web.site import Site, redirect
 from departures.coalition.web.uploads import Files, UploadLimits
 from departures.errors import BlueskyError
+from departures.netguard import NetGuard
 
 __all__ = [
     "FOLLOW_ALL_FORM",
@@ -174,11 +175,45 @@ class DirectoryViews:
         return redirect("/directory")
 
     def withdraw(self, site: Site, ctx: Ctx) -> Response:
-        """Consent withdrawn: every pair of the signed-in DID is deleted."""
+        """Consent withdrawn: everything that names the signed-in DID is deleted.
+
+        Its kept Bluesky sessions are revoked at the PDS first; then one transaction deletes
+        its pairs and all that names it, its sessions included: the visitor is signed out.
+        """
         did, _handle = visitor(ctx)
+        self._revoke_kept(did)
         removed = self.directory.withdraw(did)
-        self._drop_session(ctx)
+        ctx.session.clear()
+        ctx.renew_csrf()
         return self._page(ctx, withdrawn=removed)
+
+    def sign_out_everywhere(self, site: Site, ctx: Ctx) -> Response:
+        """End every session of the signed-in DID, here and on its PDS."""
+        did, _handle = visitor(ctx)
+        self._revoke_kept(did)
+        access.end_sessions(site.store.engine, did=did)
+        ctx.session.clear()
+        ctx.renew_csrf()
+        return redirect("/directory")
+
+    def _request(self) -> Any:
+        """The SDK request layer for the visitor's PDS: through the sign-in's guard, if any.
+
+        The PDS was checked at sign-in; checking every connection again keeps a name that
+        resolves elsewhere later (DNS rebinding) from reaching an inner address.
+        """
+        guard = getattr(self.sign_in, "guard", None)
+        return guard.sdk_request(timeout=60.0) if isinstance(guard, NetGuard) else None
+
+    def _revoke(self, stored: StoredSession | None) -> None:
+        """Revoke a kept session at its PDS (best effort: the local deletion never waits)."""
+        revoke = getattr(self.sign_in, "revoke", None)
+        if stored is not None and callable(revoke) and not revoke(stored):
+            log.info("a directory visitor's Bluesky session could not be revoked at its PDS")
+
+    def _revoke_kept(self, did: str) -> None:
+        for stored in follows.VisitorSessions.of_did(self.site.store.engine, self.vault, did):
+            self._revoke(stored)
 
     def register(self, site: Site, ctx: Ctx, files: Files) -> Response:
         """Register the pairing (from the archive or as stated), then show the reconnect list."""
@@ -237,7 +272,10 @@ class DirectoryViews:
     def _drop_session(self, ctx: Ctx) -> None:
         token = ctx.session.get(_SESSION)
         if isinstance(token, str):
-            follows.VisitorSessions(self.site.store.engine, self.vault, token).remove()
+            sessions = follows.VisitorSessions(self.site.store.engine, self.vault, token)
+            stored = sessions.get()
+            sessions.remove()
+            self._revoke(stored)
         ctx.drop(_SESSION)
 
     def follow_all(self, site: Site, ctx: Ctx, files: Files) -> Response:
@@ -260,7 +298,7 @@ class DirectoryViews:
         if sessions is None:
             raise expired
         try:
-            client = open_client(did, store=sessions)
+            client = open_client(did, store=sessions, request=self._request())
         except BlueskyError:
             self._drop_session(ctx)
             raise expired from None
@@ -322,6 +360,11 @@ def routes(
         Route("/directory", middleware.page(site, views.page)),
         Route("/directory/sign-in", middleware.page(site, views.sign_in_form), methods=["POST"]),
         Route("/directory/sign-out", middleware.page(site, views.sign_out), methods=["POST"]),
+        Route(
+            "/directory/sign-out-everywhere",
+            middleware.page(site, views.sign_out_everywhere, guard=visitor),
+            methods=["POST"],
+        ),
         Route(
             "/directory/withdraw",
             middleware.page(site, views.withdraw, guard=visitor),

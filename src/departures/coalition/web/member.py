@@ -4,8 +4,10 @@ reconnect: the X ids it followed, uploaded from its archive)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -13,7 +15,7 @@ from departures.coalition.departure import MAX_WELCOME_GRAPHEMES
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.handles import verified_domain
 from departures.coalition.i18n import _
-from departures.coalition.store import Organisation
+from departures.coalition.store import Organisation, access
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
 from departures.coalition.web.sessions import Ctx
@@ -22,6 +24,8 @@ from departures.coalition.web.uploads import Files, Uploaded, UploadLimits
 from departures.errors import DeparturesError
 
 __all__ = ["RECONNECT_UPLOAD", "member_signed_in", "routes"]
+
+log = logging.getLogger(__name__)
 
 RECONNECT_UPLOAD = UploadLimits(
     max_body=MAX_UPLOAD,
@@ -267,6 +271,56 @@ def reconnect_auto_follow(site: Site, ctx: Ctx) -> Response:
     return redirect("/member#reconnect")
 
 
+# --- sessions, export and deletion ----------------------------------------------------------
+
+
+def sign_out_everywhere(site: Site, ctx: Ctx) -> Response:
+    """End every session of the organisation, on every device (this one too)."""
+    access.end_sessions(site.store.engine, organisation_id=member_signed_in(ctx))
+    ctx.session.clear()
+    ctx.renew_csrf()
+    return redirect("/member/sign-in")
+
+
+def export(site: Site, ctx: Ctx) -> Response:
+    """Everything the coalition keeps of the organisation, as a JSON download."""
+    organisation_id = member_signed_in(ctx)
+    data = access.organisation_export(site.store.engine, organisation_id)
+    return Response(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2),
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="organisation-{organisation_id}.json"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def delete(site: Site, ctx: Ctx) -> Response:
+    """Delete the organisation and everything the coalition keeps of it (confirmed first).
+
+    Its Bluesky session is revoked at its PDS first; a PDS that does not answer does not keep
+    the data from being deleted here.
+    """
+    organisation = _organisation(site, ctx)
+    if not ctx.form.flag("confirm"):
+        raise BadInput(
+            _("the confirmation box is not ticked"),
+            _("Tick it to delete your organisation's data; this cannot be undone"),
+        )
+    if site.departure is not None:
+        try:
+            site.departure.disconnect(organisation)
+        except DeparturesError:
+            # A session that cannot be read (the secret changed) cannot be revoked either;
+            # it is deleted with the rest.
+            log.info("the Bluesky session of organisation %s was not revoked", organisation.id)
+    access.erase_organisation(site.store.engine, organisation.id)
+    ctx.session.clear()
+    ctx.renew_csrf()
+    return redirect("/")
+
+
 def routes(site: Site) -> list[Route]:
     """The member pages' routes; those past sign-in refuse a visitor before reading a form."""
 
@@ -294,5 +348,8 @@ def routes(site: Site) -> list[Route]:
             methods=["POST"],
         ),
         post("/member/reconnect/delete", reconnect_delete),
+        post("/member/sign-out-everywhere", sign_out_everywhere),
+        Route("/member/export.json", page(export)),
+        post("/member/delete", delete),
         post("/member/reconnect/auto-follow", reconnect_auto_follow),
     ]

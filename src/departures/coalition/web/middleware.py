@@ -51,6 +51,7 @@ __all__ = [
     "error_page",
     "finish",
     "limited",
+    "loggable_path",
     "not_allowed_handler",
     "not_found_handler",
     "page",
@@ -130,17 +131,32 @@ def _server_error(site: Site, ctx: Ctx) -> Response:
     )
 
 
+def loggable_path(request: Request) -> str:
+    """The request's path with its parameters named, not shown: ``/invite/{token}``.
+
+    Invitation tokens (and other secrets) travel in paths; they must never reach the log.
+    """
+    path = request.url.path
+    for name, value in request.path_params.items():
+        text = str(value)
+        if text:
+            path = path.replace(text, "{" + name + "}")
+    return path
+
+
 async def _answer(
     site: Site, request: Request, work: Callable[[Ctx], Awaitable[Response]]
 ) -> Response:
-    ctx = Ctx(request, site.sessions.load(request))
+    ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
     try:
         response = await work(ctx)
     except DeparturesError as error:
         response = error_page(site, ctx, error)
     except Exception:
-        log.exception("error handling %s %s", request.method, request.url.path)
+        log.exception("error handling %s %s", request.method, loggable_path(request))
         response = _server_error(site, ctx)
+    # Sessions are rows in the store: read and written off the event loop.
+    await run_in_threadpool(site.sessions.save, ctx, response)
     return finish(site, ctx, response)
 
 
@@ -242,7 +258,7 @@ def limited(site: Site, bucket: directories.TokenBucket, what: str, view: View) 
         wait = bucket.take(client_key(request.client.host if request.client else "unknown"))
         if wait <= 0:
             return await inner(request)
-        ctx = Ctx(request, site.sessions.load(request))
+        ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
         return finish(site, ctx, directories.too_many_response(what, wait))
 
     return endpoint
@@ -252,7 +268,7 @@ def not_found_handler(site: Site) -> Callable[[Request, Exception], Awaitable[Re
     """Starlette's handler for a path no route matches: the 404 page."""
 
     async def handler(request: Request, _exc: Exception) -> Response:
-        ctx = Ctx(request, site.sessions.load(request))
+        ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
         return finish(
             site, ctx, error_page(site, ctx, NotFound(_("there is no page at this address")))
         )
@@ -264,7 +280,7 @@ def not_allowed_handler(site: Site) -> Callable[[Request, Exception], Awaitable[
     """Starlette's handler for a method the route does not take: a 405 page."""
 
     async def handler(request: Request, _exc: Exception) -> Response:
-        ctx = Ctx(request, site.sessions.load(request))
+        ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
         error = BadInput(
             _("this address does not take %(method)s requests") % {"method": request.method[:10]}
         )

@@ -1,7 +1,12 @@
-"""One request as the views see it, its signed session cookie, and the CSRF token in it.
+"""One request as the views see it, its session, and the CSRF token in it.
 
-The session lives in a cookie signed with HMAC under the server's secret key
-(:mod:`departures.coalition.security`): the server keeps no session table. Every form carries
+Sessions live on the server (``web_sessions``, :mod:`departures.coalition.store.access`): the
+cookie holds only a random 256-bit id, the store its SHA-256, the data and when it expires.
+Every sign-in and sign-out (:meth:`Ctx.renew_csrf`) starts a new session id and deletes the
+old row, so a cookie copied before a sign-out opens nothing afterwards, and a session cannot
+be fixed by an attacker before a sign-in. A session of someone signed in lasts
+:data:`SESSION_AGE`; an anonymous one (a CSRF token for a form) :data:`ANONYMOUS_AGE`;
+expired rows are purged by the scheduler's pass. Every form carries
 the session's CSRF token, either as the ``csrf`` field or in the ``X-CSRF-Token`` header; the
 header (and the mere absence of a token in the session) can be checked before the body is
 read, the field only after.
@@ -10,23 +15,30 @@ read, the field only after.
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import Response
 
 from departures.coalition.errors import NotAllowed
 from departures.coalition.forms import Form
 from departures.coalition.i18n import _
-from departures.coalition.security import new_token, sign, unsign
+from departures.coalition.security import hash_token, new_token
+from departures.coalition.store import access, utc_now
 from departures.coalition.web.perimeter import client_key
 
 __all__ = [
+    "ANONYMOUS_AGE",
     "CSRF_HEADER",
     "SESSION_AGE",
     "SESSION_COOKIE",
     "Ctx",
+    "SessionData",
     "Sessions",
     "check_csrf",
     "csrf_header_checked",
@@ -35,7 +47,18 @@ __all__ = [
 
 SESSION_COOKIE = "departures_session"
 SESSION_AGE = 30 * 24 * 3600
+ANONYMOUS_AGE = 24 * 3600
 CSRF_HEADER = "x-csrf-token"
+
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
+
+
+class SessionData(dict[str, Any]):
+    """A session's data, with the id its cookie carries (None: no stored session yet)."""
+
+    def __init__(self, data: dict[str, Any] | None = None, session_id: str | None = None):
+        super().__init__(data or {})
+        self.id = session_id
 
 
 @dataclass
@@ -46,6 +69,8 @@ class Ctx:
     session: dict[str, Any]
     form: Form = field(default_factory=lambda: Form({}))
     dirty: bool = False
+    # A new session id is due (sign-in, sign-out): the old row is deleted when saving.
+    rotate: bool = False
 
     def param(self, name: str) -> str:
         """A path parameter."""
@@ -85,34 +110,90 @@ class Ctx:
             self.dirty = True
 
     def renew_csrf(self) -> None:
-        """A new CSRF token: after every sign-in and sign-out (no token outlives a session)."""
+        """A new CSRF token and session id: after every sign-in and sign-out.
+
+        No token outlives a session, and the old session id opens nothing any more.
+        """
         self.set("csrf", new_token())
+        self.rotate = True
+
+
+def _owner(data: dict[str, Any]) -> access.SessionOwner:
+    coordinator, organisation, did = (
+        data.get("coordinator"),
+        data.get("organisation"),
+        data.get("directory_did"),
+    )
+    return access.SessionOwner(
+        coordinator_id=coordinator if isinstance(coordinator, int) else None,
+        organisation_id=organisation if isinstance(organisation, int) else None,
+        did=did if isinstance(did, str) else None,
+    )
 
 
 class Sessions:
-    """Reads and writes the signed session cookie."""
+    """Reads and writes sessions: the cookie's random id, the data in the store."""
 
-    def __init__(self, secret_key: bytes, *, secure: bool) -> None:
-        self.secret_key = secret_key
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        secure: bool,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
         self.secure = secure
+        self.clock = clock
 
-    def load(self, request: Request) -> dict[str, Any]:
-        """The session of ``request``; ``{}`` when it has none or a forged or expired one."""
+    def load(self, request: Request) -> SessionData:
+        """The session of ``request``; empty when it has none, or an ended or expired one."""
         raw = request.cookies.get(SESSION_COOKIE, "")
-        return unsign(self.secret_key, raw, SESSION_AGE) if raw else {}
+        if not _SESSION_ID.match(raw):
+            return SessionData()
+        data = access.session_data(self.engine, hash_token(raw), self.clock())
+        return SessionData(data, raw) if data is not None else SessionData()
 
     def save(self, ctx: Ctx, response: Response) -> None:
-        """Set the cookie when the request changed the session (readers get no cookie)."""
+        """Store a changed session and set its cookie (readers get no cookie, no row)."""
         if not ctx.dirty:
             return
+        old = getattr(ctx.session, "id", None)
+        data, owner = dict(ctx.session), _owner(ctx.session)
+        session_id = old
+        if old and not ctx.rotate:
+            if not access.session_update(self.engine, hash_token(old), data, owner):
+                # Ended meanwhile (sign out everywhere, a key reset): never revived.
+                response.delete_cookie(SESSION_COOKIE)
+                ctx.dirty = False
+                return
+        else:
+            if old:
+                access.session_delete(self.engine, hash_token(old))
+            session_id = new_token()
+            now = self.clock()
+            signed_in = owner != access.SessionOwner()
+            age = SESSION_AGE if signed_in else ANONYMOUS_AGE
+            access.session_create(
+                self.engine, hash_token(session_id), data, owner, now, now + timedelta(seconds=age)
+            )
+        assert session_id is not None
         response.set_cookie(
             SESSION_COOKIE,
-            sign(self.secret_key, ctx.session),
+            session_id,
             max_age=SESSION_AGE,
             httponly=True,
             samesite="lax",
-            secure=self.secure,
+            # Secure whenever the visitor reached us over https: the base URL says so, or the
+            # request's scheme (behind a trusted proxy, after its forwarded headers).
+            secure=self.secure or ctx.request.url.scheme == "https",
         )
+        ctx.dirty = ctx.rotate = False  # saved: saving again changes nothing
+
+    def end(self, ctx: Ctx) -> None:
+        """End the request's session now (its row goes; a new one starts if it is changed)."""
+        old = getattr(ctx.session, "id", None)
+        if old:
+            access.session_delete(self.engine, hash_token(old))
 
 
 def csrf_token(ctx: Ctx) -> str:

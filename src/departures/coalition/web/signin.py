@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from departures.bluesky.identity import plc_url
 from departures.bluesky.session import StoredSession
+from departures.coalition import handles
 from departures.coalition.errors import BadInput, NotAllowed
+from departures.coalition.handles import HandleError
 from departures.coalition.i18n import _
-from departures.coalition.store import utc_now
+from departures.netguard import NetGuard
 
 __all__ = ["BlueskySignIn", "PdsSignIn"]
 
@@ -28,10 +31,16 @@ class BlueskySignIn(Protocol):
 
 
 class PdsSignIn:
-    """The real sign-in: resolve the handle, create one session on its PDS, keep nothing."""
+    """The real sign-in: resolve the handle, create one session on its PDS, keep nothing.
 
-    def __init__(self, service: str) -> None:
+    Every request goes through a :class:`~departures.netguard.NetGuard`: the configured
+    ``service`` is trusted, the PDS a visitor's DID document names must be a public HTTPS
+    address — and a refused address gets the same answer as a PDS that does not answer.
+    """
+
+    def __init__(self, service: str, guard: NetGuard | None = None) -> None:
         self.service = service.rstrip("/")
+        self.guard = guard or NetGuard.for_service(self.service, plc_url())
 
     def verify(self, handle: str, password: str) -> tuple[str, str]:
         """(DID, handle) once the account's own PDS accepted ``password``."""
@@ -40,44 +49,19 @@ class PdsSignIn:
 
     def open_session(self, handle: str, password: str) -> StoredSession:
         """The session the account's own PDS created for ``password`` (to keep encrypted)."""
-        # The SDK is imported here, not at the top: it costs seconds of start-up that only a
-        # sign-in needs.
-        from atproto import Client
-        from atproto_client.exceptions import (
-            AtProtocolError,
-            BadRequestError,
-            NetworkError,
-            UnauthorizedError,
-        )
-
-        from departures.bluesky.identity import resolve
-
-        identity = resolve(handle, self.service)
-        client = Client(base_url=identity.pds)
         try:
-            client.login(identity.did, password, fetch_bsky_profile=False)
-        except (UnauthorizedError, BadRequestError) as exc:
+            return handles.open_session(handle, password, self.service, self.guard)
+        except handles.PasswordRefused as exc:
             raise NotAllowed(
                 _("the Bluesky server refused this handle and app password"),
                 _("Check the app password (Settings > Privacy and security > App passwords)"),
             ) from exc
-        except (NetworkError, AtProtocolError) as exc:
+        except (handles.PdsUnreachable, HandleError) as exc:
             raise BadInput(
                 _("the Bluesky server of this account does not answer"),
                 _("Try again in a few minutes"),
             ) from exc
-        finally:
-            client.request.close()
-        # The SDK keeps the created session here; the client itself is dropped.
-        session = client._session
-        if session is None or session.did != identity.did:
-            raise NotAllowed(_("the Bluesky server answered for another account"))
-        return StoredSession(
-            handle=identity.handle,
-            did=identity.did,
-            pds=identity.pds,
-            service=self.service,
-            access_jwt=session.access_jwt,
-            refresh_jwt=session.refresh_jwt,
-            logged_in_at=utc_now().isoformat(),
-        )
+
+    def revoke(self, stored: StoredSession) -> bool:
+        """Revoke a kept session at its PDS (sign-out, withdrawal); False when it failed."""
+        return handles.revoke_session(stored, self.guard)

@@ -63,7 +63,8 @@ class Site:
             resolver=resolver,
             departure=departure,
             reconnect=Reconnect(store),
-            sessions=Sessions(secret_key, secure=settings.secure_cookies),
+            # Sessions expire in real time, whatever clock the campaign rules are run on.
+            sessions=Sessions(store.engine, secure=settings.secure_cookies),
             renderer=Renderer(settings.language, settings.base_url),
             form_limiter=RateLimiter(settings.forms_per_minute, 60.0),
         )
