@@ -9,17 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
-from coalition_access import Browser, campaign_with_member, rows_naming
 from departures.bluesky.budget import WriteKind
 from departures.bluesky.session import StoredSession
 from departures.bluesky.writer import Write, WriteResult
-from departures.coalition.db import connect, migrate
 from departures.coalition.errors import NotAllowed
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.notify import Notifier
@@ -29,6 +26,8 @@ from departures.coalition.store.schema import metadata
 from departures.coalition.store.write_journal import CoalitionJournal, VisitorJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.coalition.web import CoalitionApp
+from helpers.access import Browser, campaign_with_member, rows_naming
+from helpers.stores import ON_BOTH_STORES
 
 SECRET = b"a test secret that is long enough"
 DID = "did:plc:" + "w" * 24  # the person who withdraws
@@ -76,12 +75,14 @@ class FakeSignIn:
         return True
 
 
+# Every scan runs on SQLite and again on the session's PostgreSQL.
+pytestmark = ON_BOTH_STORES
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    """The store on real time (sessions and journals expire by the wall clock here)."""
+    return CoalitionStore(engine)
 
 
 @pytest.fixture

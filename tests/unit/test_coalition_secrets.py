@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from coalition_access import Browser
 from departures.cli import main
 from departures.coalition.db import connect, migrate
 from departures.coalition.handles import XrpcHandleResolver
@@ -26,6 +25,7 @@ from departures.coalition.store import CoalitionStore
 from departures.coalition.vault import Vault
 from departures.coalition.web import CoalitionApp
 from departures.errors import BlueskyError
+from helpers.access import Browser
 
 OLD = "an old secret of the coalition: 32+ chars"
 NEW = "the new secret of the coalition after rotation"

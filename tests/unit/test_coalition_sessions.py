@@ -7,14 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
-from coalition_access import Browser, campaign_with_member
-from departures.coalition.db import connect, migrate
 from departures.coalition.handles import XrpcHandleResolver
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
@@ -22,19 +19,23 @@ from departures.coalition.store import access as access_rows
 from departures.coalition.store.schema import web_sessions
 from departures.coalition.web import CoalitionApp
 from departures.commands.coalition import coalition
+from helpers.access import Browser, campaign_with_member
+from helpers.stores import ON_BOTH_STORES
+
+# Every case runs on SQLite and again on the session's PostgreSQL.
+pytestmark = ON_BOTH_STORES
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'coalition.db'}"
+def db_url(engine: Engine) -> str:
+    """The store's URL, for the CLI (which opens its own engine)."""
+    return engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[CoalitionStore]:
-    engine = connect(db_url)
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    """The store on real time (sessions expire by the wall clock here)."""
+    return CoalitionStore(engine)
 
 
 def make_app(store: CoalitionStore, base_url: str = "http://testserver") -> CoalitionApp:
@@ -168,14 +169,14 @@ def test_the_cookie_is_secure_over_https(store: CoalitionStore, browsers: list[B
     # The base URL says http (a proxy in front may be configured later): the request's own
     # scheme decides.
     app = make_app(store, base_url="http://coalition.example.org")
-    b = browser(app, browsers, "https://testserver")
+    b = browser(app, browsers, "https://coalition.example.org")
     response = b.post(
         "/member/sign-in",
         data={"csrf": b.csrf("/member/sign-in"), "key": key},
         follow_redirects=False,
     )
     assert "secure" in response.headers["set-cookie"].lower()
-    plain = browser(app, browsers)
+    plain = browser(app, browsers, "http://coalition.example.org")
     response = plain.post(
         "/member/sign-in",
         data={"csrf": plain.csrf("/member/sign-in"), "key": key},

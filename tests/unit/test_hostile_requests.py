@@ -644,7 +644,8 @@ def post_routes(app: CoalitionApp) -> list[str]:
     for route in app.app.routes:
         methods = getattr(route, "methods", None) or set()
         if "POST" in methods:
-            paths.append(re.sub(r"\{[^}]+\}", "x", getattr(route, "path", "")))
+            path = re.sub(r"\{[^}:]+:int\}", "1", getattr(route, "path", ""))
+            paths.append(re.sub(r"\{[^}]+\}", "x", path))
     return paths
 
 

@@ -146,6 +146,11 @@ def notify_options(func: F) -> F:
 
 def _store(db_url: str | None) -> CoalitionStore:
     engine = connect(db_url or default_url())
+    # The command's connections are closed when it ends (a PostgreSQL server otherwise keeps
+    # them until the process exits, and in-process callers such as tests leak them).
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(engine.dispose)
     migrate(engine)
     return CoalitionStore(engine)
 
