@@ -19,6 +19,7 @@ from departures.coalition.notify import Notifier
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.coalition.vault import Vault
+from departures.netguard import NetGuard
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.clock import Clock
@@ -52,7 +53,13 @@ def connected_member(
     DepartureDay(store, Vault(SECRET), sandbox.pds_url).prepare(
         organisation, "", opted_in=False, app_password=account.app_password
     )
-    service = Reconnect(store, secrets=Vault(SECRET), daily_cap=100)
+    # The sandbox's PDS is on loopback: trusted here as the operator's configured service.
+    service = Reconnect(
+        store,
+        secrets=Vault(SECRET),
+        daily_cap=100,
+        guard=NetGuard.for_service(sandbox.pds_url),
+    )
     service.set_auto_follow(organisation, True)
     return organisation, service
 

@@ -119,16 +119,21 @@ def account_writer(
     *,
     config: BudgetConfig | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    guard: NetGuard | None = None,
 ) -> tuple[Writer, CoalitionJournal] | None:
     """A writer on the owner's connected account (its open batches settled), or None.
 
     The coalition's way into :func:`departures.bluesky.writer.open_writer`: the session
-    comes from the store, the journal is the account's in the store.
+    comes from the store, the journal is the account's in the store, and every request to
+    the account's PDS goes through ``guard`` (the service's outgoing-request guard).
     """
     account = sessions.account()
     if account is None or not account.connected:
         return None
-    pds = Pds(open_client(account.did, store=sessions), account.did, account.handle)
+    request = (guard or NetGuard.for_service()).sdk_request()
+    pds = Pds(
+        open_client(account.did, store=sessions, request=request), account.did, account.handle
+    )
     journal = CoalitionJournal(sessions.engine, account.id, clock=sessions.clock)
     writer = open_writer(pds, journal, config, sleep=sleep, max_attempts=4, reconcile=True)
     return writer, journal
@@ -269,7 +274,9 @@ class DepartureDay:
                 _("the coalition has no moderation list yet"),
                 _("Ask the coordinator to connect its Bluesky account"),
             )
-        opened = account_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
+        opened = account_writer(
+            self.sessions(organisation), config=self.budget, sleep=self.sleep, guard=self.guard
+        )
         if opened is None:
             raise BadInput(
                 _("connect your Bluesky account first"),
@@ -326,7 +333,9 @@ class DepartureDay:
             return post.post_uri
         if not post.opted_in or not post.text:
             return None
-        opened = account_writer(self.sessions(member), config=self.budget, sleep=self.sleep)
+        opened = account_writer(
+            self.sessions(member), config=self.budget, sleep=self.sleep, guard=self.guard
+        )
         if opened is None:
             return None
         writer, journal = opened

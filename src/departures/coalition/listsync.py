@@ -27,6 +27,7 @@ from datetime import datetime
 import regex  # type: ignore[import-untyped]
 
 from departures.bluesky.budget import BudgetConfig
+from departures.bluesky.identity import plc_url
 from departures.bluesky.records import (
     LIST,
     LISTITEM,
@@ -42,6 +43,7 @@ from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import graph as graph_rows
 from departures.coalition.vault import AccountSessions, Vault, campaign_owner
+from departures.netguard import NetGuard
 
 __all__ = [
     "PACK_MEMBERS",
@@ -227,6 +229,8 @@ class CoalitionLists:
         self.store = store
         self.secrets = secrets
         self.service = service.rstrip("/")
+        # The coordinator's PDS is reached through the service's outgoing-request guard.
+        self.guard = NetGuard.for_service(self.service, plc_url())
         self.budget = budget
         self.sleep = sleep
         self.capacity = capacity
@@ -253,7 +257,9 @@ class CoalitionLists:
 
     def sync(self, campaign: Campaign, landed: Sequence[Organisation]) -> None:
         """Write the difference between the landed members and the coordinator's records."""
-        opened = account_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
+        opened = account_writer(
+            self.sessions(campaign), config=self.budget, sleep=self.sleep, guard=self.guard
+        )
         if opened is None:
             return  # no coordinator account connected: nothing to keep in sync
         writer, _journal = opened
@@ -370,7 +376,9 @@ class CoalitionLists:
                 "the campaign's moderation list does not exist yet",
                 "Connect the coordinator's account and run 'departures coalition tick' first",
             )
-        opened = account_writer(self.sessions(campaign), config=self.budget, sleep=self.sleep)
+        opened = account_writer(
+            self.sessions(campaign), config=self.budget, sleep=self.sleep, guard=self.guard
+        )
         if opened is None:
             raise CoalitionError(
                 "no Bluesky account keeps this campaign's lists",

@@ -40,6 +40,7 @@ from departures.coalition.i18n import _, ngettext
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.coalition.store import reconnect as reconnect_rows
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
+from departures.netguard import NetGuard
 
 __all__ = [
     "DEFAULT_DAILY_CAP",
@@ -166,10 +167,14 @@ class Reconnect:
         daily_cap: int = DEFAULT_DAILY_CAP,
         budget: BudgetConfig | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        guard: NetGuard | None = None,
     ) -> None:
         if daily_cap < 0:
             raise ValueError("the daily cap cannot be negative")
         self.store = store
+        # Members' PDSs are reached only at public https addresses, but for the hosts the
+        # operator configured (the Bluesky service, DEPARTURES_COALITION_ALLOW_HOSTS).
+        self.guard = guard or NetGuard.for_service()
         # None: this process cannot open members' Bluesky sessions, so it only proposes.
         self.secrets = secrets
         self.daily_cap = daily_cap
@@ -320,7 +325,9 @@ class Reconnect:
         done_today = self.followed_since(organisation, now - timedelta(days=1))
         if not follows_allowed(self.daily_cap, done_today, len(pending)):
             return 0  # nothing to do, or the cap is reached: no session opened, no request
-        opened = account_writer(self.sessions(organisation), config=self.budget, sleep=self.sleep)
+        opened = account_writer(
+            self.sessions(organisation), config=self.budget, sleep=self.sleep, guard=self.guard
+        )
         if opened is None:
             return 0
         writer, journal = opened

@@ -190,6 +190,7 @@ def _notifier(
         # Following for members needs their sessions, hence the Bluesky writes enabled.
         secrets=departure.secrets if departure is not None else None,
         daily_cap=options["reconnect_daily_cap"],
+        guard=departure.guard if departure is not None else None,
     )
     return Notifier(
         store,
