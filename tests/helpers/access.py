@@ -19,10 +19,17 @@ from departures.coalition.web import CoalitionApp
 class Browser:
     """One browser (its own cookie jar) driving the app in-process on a private event loop."""
 
-    def __init__(self, app: CoalitionApp, base_url: str = "http://testserver") -> None:
+    def __init__(
+        self,
+        app: CoalitionApp,
+        base_url: str = "http://testserver",
+        client: tuple[str, int] = ("127.0.0.1", 123),
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url=base_url, follow_redirects=True
+            transport=httpx.ASGITransport(app=app, client=client),
+            base_url=base_url,
+            follow_redirects=True,
         )
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:

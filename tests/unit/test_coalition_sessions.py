@@ -18,6 +18,7 @@ from departures.coalition.store import CoalitionStore
 from departures.coalition.store import access as access_rows
 from departures.coalition.store.schema import web_sessions
 from departures.coalition.web import CoalitionApp
+from departures.coalition.web.sessions import ANONYMOUS_PER_HOUR
 from departures.commands.coalition import coalition
 from helpers.access import Browser, campaign_with_member
 from helpers.stores import ON_BOTH_STORES
@@ -268,3 +269,25 @@ def test_the_cli_revokes_invitations_keys_and_tokens(
     assert revoked.exit_code == 0, revoked.output
     assert token not in revoked.output and store.coordinator_by_token(token) is None
     assert office.get("/coordinator").status_code == 403
+
+
+def test_a_flood_of_form_pages_from_one_address_stores_a_bounded_number_of_sessions(
+    store: CoalitionStore, app: CoalitionApp, browsers: list[Browser]
+) -> None:
+    def sessions_stored() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(web_sessions)).scalar_one())
+
+    # Each cookieless GET of a page with a form would start a new anonymous session.
+    flood = Browser(app, client=("198.51.100.7", 1))
+    browsers.append(flood)
+    for _ in range(ANONYMOUS_PER_HOUR + 30):
+        flood.http.cookies.clear()
+        assert flood.get("/member/sign-in").status_code == 200
+    assert sessions_stored() == ANONYMOUS_PER_HOUR
+    # Another address is not held back by the first one's flood.
+    other = Browser(app, client=("203.0.113.9", 1))
+    browsers.append(other)
+    assert other.get("/member/sign-in").status_code == 200
+    assert other.cookie()
+    assert sessions_stored() == ANONYMOUS_PER_HOUR + 1

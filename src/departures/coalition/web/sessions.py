@@ -28,12 +28,13 @@ from starlette.responses import Response
 from departures.coalition.errors import NotAllowed
 from departures.coalition.forms import Form
 from departures.coalition.i18n import _
-from departures.coalition.security import hash_token, new_token
+from departures.coalition.security import RateLimiter, hash_token, new_token
 from departures.coalition.store import access, utc_now
 from departures.coalition.web.perimeter import client_key
 
 __all__ = [
     "ANONYMOUS_AGE",
+    "ANONYMOUS_PER_HOUR",
     "CSRF_HEADER",
     "SESSION_AGE",
     "SESSION_COOKIE",
@@ -48,6 +49,8 @@ __all__ = [
 SESSION_COOKIE = "departures_session"
 SESSION_AGE = 30 * 24 * 3600
 ANONYMOUS_AGE = 24 * 3600
+#: New anonymous sessions one client address (IPv6: its /64) may start in an hour.
+ANONYMOUS_PER_HOUR = 120
 CSRF_HEADER = "x-csrf-token"
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{40,64}$")
@@ -140,10 +143,14 @@ class Sessions:
         *,
         secure: bool,
         clock: Callable[[], datetime] = utc_now,
+        anonymous_per_hour: int = ANONYMOUS_PER_HOUR,
     ) -> None:
         self.engine = engine
         self.secure = secure
         self.clock = clock
+        # Every page with a form starts an anonymous session (a row until it expires): a
+        # flood of GETs from one address must not grow the table without bound.
+        self.anonymous = RateLimiter(anonymous_per_hour, 3600.0)
 
     def load(self, request: Request) -> SessionData:
         """The session of ``request``; empty when it has none, or an ended or expired one."""
@@ -169,9 +176,14 @@ class Sessions:
         else:
             if old:
                 access.session_delete(self.engine, hash_token(old))
-            session_id = new_token()
             now = self.clock()
             signed_in = owner != access.SessionOwner()
+            if not signed_in and not old and not self.anonymous.allow(ctx.client):
+                # Over the address's share of new anonymous sessions: the page is served,
+                # but no row is stored (its form answers "expired, reload" until later).
+                ctx.dirty = False
+                return
+            session_id = new_token()
             age = SESSION_AGE if signed_in else ANONYMOUS_AGE
             access.session_create(
                 self.engine, hash_token(session_id), data, owner, now, now + timedelta(seconds=age)
