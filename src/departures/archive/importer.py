@@ -39,9 +39,9 @@ from departures.archive.tweets import MEDIA_COLUMNS, TWEET_COLUMNS, TweetContext
 from departures.archive.ytd import (
     array_pieces,
     iter_file_chunks,
-    iter_ytd_chunks,
+    iter_stream_chunks,
     parse_ytd,
-    piece_bytes,
+    stream_pieces,
     unwrap,
     ytd_pieces,
 )
@@ -470,7 +470,7 @@ class PieceJob:
 
     member: str
     ctx: TweetContext
-    data: bytes | None = None
+    data: bytes | bytearray | None = None
     path: str | None = None
     start: int = 0
     end: int = 0
@@ -762,9 +762,13 @@ class _Importer:
                     "Check the file's permissions, or unzip the archive again",
                 ) from exc
             return
-        data = self.source.read_buffer(member)
-        yield from iter_ytd_chunks(data, member, chunk_bytes)
-        del data
+        # A zip member is inflated a block at a time and parsed a chunk at a time.
+        yield from iter_stream_chunks(
+            self.source.open_stream(member),
+            member,
+            lambda: self.source.read_buffer(member),
+            chunk_bytes,
+        )
 
     def _other_steps(self, others: list[DataFile]) -> Iterator[None]:
         for data_file in others:
@@ -891,15 +895,12 @@ class _Importer:
             if local is not None:
                 yield from self._local_pieces(data_file, ctx, local)
             else:
-                data = self.source.read_buffer(data_file.member)
-                cuts = ytd_pieces(data)
-                if cuts is None:
-                    yield data_file, PieceJob(data_file.member, ctx, bytes(data), whole=True)
-                else:
-                    for start, end in cuts:
-                        piece = piece_bytes(data, start, end)
-                        yield data_file, PieceJob(data_file.member, ctx, piece)
-                del data
+                # A zip member is inflated as the pieces are handed out: the workers start
+                # on the first piece while the rest of the member is still compressed.
+                blocks = self.source.open_stream(data_file.member)
+                for whole, piece in stream_pieces(blocks):
+                    yield data_file, PieceJob(data_file.member, ctx, piece, whole=whole)
+                    del piece
             yield data_file, None
 
     def _local_pieces(

@@ -20,7 +20,7 @@ import zipfile
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from departures.errors import ArchiveError
@@ -29,6 +29,9 @@ from departures.errors import ArchiveError
 MAX_COMPRESSION_RATIO = 100
 # Small members may compress absurdly well (a file of blanks) without harm.
 RATIO_CHECK_MIN_BYTES = 1 << 20
+
+# Blocks handed out by ArchiveSource.open_stream (inflated bytes, for a zip).
+STREAM_BLOCK = 1 << 20
 
 _REDOWNLOAD = "Download the archive again from X (Settings > Your account > Download an archive)"
 
@@ -103,6 +106,17 @@ class ArchiveSource:
         """The bytes of member ``name`` in a buffer the caller may change (see ytd)."""
         return bytearray(self.read(name))
 
+    def open_stream(self, name: str) -> Iterator[bytes]:
+        """The bytes of member ``name`` in blocks of about ``STREAM_BLOCK`` (a generator).
+
+        For a zip this inflates as it goes, so a 100 MB member is never in memory whole;
+        faults (a corrupt stream, a bad checksum, a lying header) raise ArchiveError when
+        they are met, which may be after some blocks were handed out.
+        """
+        data = self.read(name)
+        for start in range(0, len(data), STREAM_BLOCK):
+            yield data[start : start + STREAM_BLOCK]
+
     def exists(self, name: str) -> bool:
         """Whether member ``name`` exists."""
         raise NotImplementedError
@@ -131,6 +145,10 @@ class ArchiveSource:
             if index == 0 or (index > 0 and name[index - 1] == "/"):
                 return name[:index]
         return ""
+
+
+# What zipfile raises on a damaged member (RuntimeError: an encrypted one).
+_ZIP_FAULTS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError)
 
 
 class ZipSource(ArchiveSource):
@@ -179,7 +197,8 @@ class ZipSource(ArchiveSource):
     def size(self, name: str) -> int:
         return self._infos[name].file_size
 
-    def read(self, name: str) -> bytes:
+    def _checked_info(self, name: str) -> zipfile.ZipInfo:
+        """The member's entry, refused when its header announces a zip bomb."""
         info = self._infos[name]
         if info.file_size >= RATIO_CHECK_MIN_BYTES and info.file_size > MAX_COMPRESSION_RATIO * max(
             info.compress_size, 1
@@ -189,23 +208,50 @@ class ZipSource(ArchiveSource):
                 f"{self.display}: member {name} expands {ratio} times (a zip bomb?)",
                 "This is not an archive made by X; download yours again from X",
             )
+        return info
+
+    def _unreadable(self, name: str, exc: BaseException) -> ArchiveError:
+        return ArchiveError(
+            f"{self.display}: member {name} cannot be read (corrupt or truncated zip: {exc})",
+            _REDOWNLOAD + ", or unzip it and pass the folder",
+        )
+
+    def _too_large(self, name: str) -> ArchiveError:
+        return ArchiveError(
+            f"{self.display}: member {name} is larger than its zip header says",
+            "This is not an archive made by X; download yours again from X",
+        )
+
+    def read(self, name: str) -> bytes:
+        info = self._checked_info(name)
         try:
             with self._zip.open(info) as member:
                 # Read at most one byte more than declared: a lying header cannot make us
                 # inflate without bound.
                 data = member.read(info.file_size + 1)
-        except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError) as exc:
-            # RuntimeError: an encrypted member.
-            raise ArchiveError(
-                f"{self.display}: member {name} cannot be read (corrupt or truncated zip: {exc})",
-                _REDOWNLOAD + ", or unzip it and pass the folder",
-            ) from exc
+        except _ZIP_FAULTS as exc:
+            raise self._unreadable(name, exc) from exc
         if len(data) > info.file_size:
-            raise ArchiveError(
-                f"{self.display}: member {name} is larger than its zip header says",
-                "This is not an archive made by X; download yours again from X",
-            )
+            raise self._too_large(name)
         return data
+
+    def open_stream(self, name: str) -> Iterator[bytes]:
+        info = self._checked_info(name)
+        left = info.file_size + 1  # one byte more than declared: see read()
+        try:
+            with self._zip.open(info) as member:
+                while left > 0:
+                    # zipfile inflates with zlib's streaming decompressor, a block at a
+                    # time: only this block is in memory, whatever the member's size.
+                    block = member.read(min(STREAM_BLOCK, left))
+                    if not block:
+                        return
+                    left -= len(block)
+                    if left <= 0:
+                        raise self._too_large(name)
+                    yield block
+        except _ZIP_FAULTS as exc:
+            raise self._unreadable(name, exc) from exc
 
     def close(self) -> None:
         self._zip.close()
