@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from departures.archive.stats import archive_stats
-from departures.archive.synthetic import generate
+from departures.samples.x_archive import generate
 from departures.workspace import Workspace
 
 

@@ -1,4 +1,4 @@
-"""Synthetic X archives, written exactly the way X writes them.
+"""Sample X archives written exactly the way X writes them (for the demo, tests, benchmarks).
 
 The benchmarks need archives of any size (300,000 and 1,000,000 tweets), the tests need small
 archives that exercise every quirk of the format, and ``make demo`` needs the believable
