@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from archive_builders import account_item, rich_files, tweet, write_archive, ytd, zip_folder
+from departures.archive import engine, importer
 from departures.archive import source as source_module
 from departures.archive import ytd as ytd_module
 from departures.archive.importer import import_archive
@@ -160,16 +161,14 @@ def test_a_zip_is_read_in_pieces_never_whole_and_stores_what_the_folder_stores(
     from_folder = Workspace.open(tmp_path / "from-folder")
     import_archive(folder, from_folder)
 
-    from departures.archive import importer
-
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
     monkeypatch.setattr(importer, "OTHER_CHUNK_BYTES", 300)
     monkeypatch.setattr(source_module, "STREAM_BLOCK", 64)
     if workers:
-        monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-        monkeypatch.setenv(importer.WORKERS_ENV, "2")
+        monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setenv(engine.WORKERS_ENV, "2")
     else:
-        monkeypatch.setenv(importer.WORKERS_ENV, "0")
+        monkeypatch.setenv(engine.WORKERS_ENV, "0")
     whole_reads: list[str] = []
     real_read = ZipSource.read
 
@@ -188,11 +187,9 @@ def test_a_zip_is_read_in_pieces_never_whole_and_stores_what_the_folder_stores(
 def test_a_zip_tweets_member_that_breaks_midway_rolls_everything_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from departures.archive import importer
-
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(engine.WORKERS_ENV, "2")
     whole = ytd("tweets.part1", ITEMS)
     folder = write_archive(tmp_path / "bad", {
         "account.js": ytd("account.part0", [account_item()]),
