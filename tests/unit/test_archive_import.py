@@ -377,7 +377,7 @@ def test_parallel_workers_store_exactly_what_one_process_stores(
     parse_bytes: int | None,
 ) -> None:
     folder, _ = rich
-    if as_zip:  # the pieces travel to the workers as bytes, not as file ranges
+    if as_zip:  # the pieces are cut from the inflating stream, not from a memory map
         folder = zip_folder(folder, tmp_path / "archive.zip")
     serial = Workspace.open(tmp_path / "serial")
     serial_report = import_archive(folder, serial)

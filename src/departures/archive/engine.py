@@ -2,8 +2,8 @@
 
 Parsing and the per-tweet transform are CPU-bound Python. With a spare core, a fork pool of
 ``WORKERS`` processes takes pieces of a few MB of the tweets files: a file on disk is cut
-through a memory map (each worker reads its own byte range), a zip member as it is inflated
-(the pieces travel as bytes). Each worker parses its pieces in small arrays, turns the items
+through a memory map, a zip member as it is inflated (the parent appends each piece to a
+file in the staging folder); either way each worker reads its own byte range. Each worker parses its pieces in small arrays, turns the items
 into rows (``readers.transform_items``) and stores them in a database of its own
 (``staging.py``). The parent keeps at most ``IN_FLIGHT`` pieces out, reads the other files
 (likes, long posts...) meanwhile and takes pieces itself when idle; at the end it merges the
@@ -13,6 +13,7 @@ exactly what the one-process path stores (a later piece's copy of a tweet wins).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import mmap
 import multiprocessing
@@ -105,15 +106,16 @@ def pays_off(tweet_bytes: int) -> bool:
 class PieceJob:
     """A piece of a tweets file for a worker process, and the file's context.
 
-    The piece is ``data`` (a JSON array of whole items, see :func:`ytd.ytd_pieces`), or for
-    a file on disk bytes ``start:end`` of ``path``, which the worker reads itself (no copy
-    through the parent). With ``whole``, the entire file: too small or too odd to cut.
+    The piece is bytes ``start:end`` of the file ``path`` (a run of whole items, see
+    :func:`ytd.ytd_pieces`), which the worker reads itself: no piece travels through the
+    parent's memory or a pipe. ``path`` is the archive's own file, or for a zip member the
+    file the parent spills the inflated member to (see :func:`_spilled_pieces`). With
+    ``whole``, the entire file: too small or too odd to cut.
     """
 
     member: str
     ctx: TweetContext
-    data: bytes | bytearray | None = None
-    path: str | None = None
+    path: str
     start: int = 0
     end: int = 0
     whole: bool = False
@@ -121,9 +123,6 @@ class PieceJob:
 
     def load(self) -> bytes | bytearray:
         """The piece's bytes: a JSON array (or the whole file, with ``whole``)."""
-        if self.data is not None:
-            return self.data
-        assert self.path is not None
         with open(self.path, "rb") as file:
             if self.whole:
                 return file.read()
@@ -236,7 +235,8 @@ def run_parallel(run: ImportRun, tweet_files: list[DataFile], others: list[DataF
     # Start the workers now, before any part is read: forked later, each would carry a
     # copy-on-write view of the parent's part buffer (counted in its resident memory).
     pool.submit(int).result()
-    jobs = _pieces(run, tweet_files)
+    spills: dict[str, str] = {}  # zip member -> the file its pieces are spilled to
+    jobs = _pieces(run, tweet_files, staging.folder, spills)
     # (file, its piece's result) in order; a None future marks the end of a file.
     pending: deque[tuple[DataFile, Future[PieceResult] | None]] = deque()
     counts: dict[str, list[int]] = {f.member: [0, 0] for f in tweet_files}
@@ -280,6 +280,9 @@ def run_parallel(run: ImportRun, tweet_files: list[DataFile], others: list[DataF
                 if next(other_steps, StopIteration) is StopIteration and not work_here():
                     break
             if future is None:
+                # Every piece of the file is back: its spilled copy has served.
+                with contextlib.suppress(KeyError, OSError):
+                    os.remove(spills.pop(data_file.member))
                 read, skipped = counts[data_file.member]
                 run.after_tweet_file(data_file, read, skipped)
                 submit_next()
@@ -313,11 +316,11 @@ def run_parallel(run: ImportRun, tweet_files: list[DataFile], others: list[DataF
 
 
 def _pieces(
-    run: ImportRun, tweet_files: list[DataFile]
+    run: ImportRun, tweet_files: list[DataFile], spill_folder: str, spills: dict[str, str]
 ) -> Iterator[tuple[DataFile, PieceJob | None]]:
     """Every tweets file cut into pieces for the workers, then an end-of-file marker."""
     seq = 0
-    for data_file, piece in _unnumbered_pieces(run, tweet_files):
+    for data_file, piece in _unnumbered_pieces(run, tweet_files, spill_folder, spills):
         if piece is not None:
             seq += 1
             piece.seq = seq
@@ -325,22 +328,42 @@ def _pieces(
 
 
 def _unnumbered_pieces(
-    run: ImportRun, tweet_files: list[DataFile]
+    run: ImportRun, tweet_files: list[DataFile], spill_folder: str, spills: dict[str, str]
 ) -> Iterator[tuple[DataFile, PieceJob | None]]:
-    for data_file in tweet_files:
+    for index, data_file in enumerate(tweet_files):
         # The media index reaches each worker once, through its initializer.
         ctx = replace(run.tweet_context(data_file), media_files=MediaIndex())
         local = run.source.local_file(data_file.member)
         if local is not None:
             yield from _local_pieces(data_file, ctx, local)
         else:
-            # A zip member is inflated as the pieces are handed out: the workers start
-            # on the first piece while the rest of the member is still compressed.
+            spill = os.path.join(spill_folder, f"member-{index}.js")
+            spills[data_file.member] = spill
             blocks = run.source.open_stream(data_file.member)
-            for whole, piece in stream_pieces(blocks):
-                yield data_file, PieceJob(data_file.member, ctx, piece, whole=whole)
-                del piece
+            yield from _spilled_pieces(data_file, ctx, blocks, spill)
         yield data_file, None
+
+
+def _spilled_pieces(
+    data_file: DataFile, ctx: TweetContext, blocks: Iterator[bytes], spill: str
+) -> Iterator[tuple[DataFile, PieceJob]]:
+    """Cut a zip member as it is inflated; each piece is appended to ``spill`` and handed
+    out as a range of that file.
+
+    The workers start on the first piece while the rest of the member is still compressed,
+    and read their pieces as they read an unzipped archive's: the parent holds one piece at
+    a time, never the member, nor copies of the pieces in flight (the page cache does).
+    """
+    with open(spill, "wb", buffering=0) as out:  # unbuffered: a worker reads it at once
+        at = 0
+        for whole, piece in stream_pieces(blocks):
+            size = out.write(piece)
+            if whole:  # the only thing in the file
+                yield data_file, PieceJob(data_file.member, ctx, spill, whole=True)
+            else:  # "[" + items + "]": the items are bytes at + 1 ... at + size - 1
+                yield data_file, PieceJob(data_file.member, ctx, spill, at + 1, at + size - 1)
+            at += size
+            del piece
 
 
 def _local_pieces(
@@ -348,7 +371,7 @@ def _local_pieces(
 ) -> Iterator[tuple[DataFile, PieceJob]]:
     """Cut a file on disk through a memory map: only the bytes near each cut are read
     here, the workers read their pieces themselves."""
-    whole = PieceJob(data_file.member, ctx, path=str(local), whole=True)
+    whole = PieceJob(data_file.member, ctx, str(local), whole=True)
     try:
         file = open(local, "rb")  # noqa: SIM115 (closed below, after the generator's use)
     except OSError:
@@ -366,6 +389,6 @@ def _local_pieces(
                 yield data_file, whole
                 return
             for start, end in cuts:
-                yield data_file, PieceJob(data_file.member, ctx, None, str(local), start, end)
+                yield data_file, PieceJob(data_file.member, ctx, str(local), start, end)
     finally:
         file.close()
