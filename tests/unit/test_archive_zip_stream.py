@@ -201,3 +201,30 @@ def test_a_zip_tweets_member_that_breaks_midway_rolls_everything_back(
     with pytest.raises(ArchiveError, match=r"tweets-part1\.js is truncated"):
         import_archive(archive, ws)
     assert ws.conn.execute("SELECT COUNT(*) FROM tweets").fetchone() == (0,)
+
+
+def test_a_zip_keeps_no_entry_for_its_media_files_but_knows_them(tmp_path: Path) -> None:
+    path = tmp_path / "media.zip"
+    media = [f"data/tweets_media/{n}-K{n}.jpg" for n in range(300)]
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data/tweets.js", ytd("tweets.part0", ITEMS[:2]))
+        for name in media:
+            zf.writestr(name, b"\xff\xd8")
+    archive = ZipSource(path)
+    try:
+        assert archive.names() == ["data/tweets.js"]
+        assert len(archive._zip.filelist) == 1 and list(archive._zip.NameToInfo) == archive.names()
+        assert len(archive.media_index()) == 300
+        assert all(name in archive.media_index() for name in media)
+        assert "data/tweets_media/1-K2.jpg" not in archive.media_index()
+    finally:
+        archive.close()
+
+
+def test_an_unsafe_name_among_the_media_files_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "slip.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("data/tweets.js", ytd("tweets.part0", ITEMS[:2]))
+        zf.writestr("data/tweets_media/../../../evil.jpg", b"x")
+    with pytest.raises(ArchiveError, match="unsafe file name"):
+        ZipSource(path)

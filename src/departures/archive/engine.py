@@ -3,12 +3,13 @@
 Parsing and the per-tweet transform are CPU-bound Python. With a spare core, a fork pool of
 ``WORKERS`` processes takes pieces of a few MB of the tweets files: a file on disk is cut
 through a memory map, a zip member as it is inflated (the parent appends each piece to a
-file in the staging folder); either way each worker reads its own byte range. Each worker parses its pieces in small arrays, turns the items
-into rows (``readers.transform_items``) and stores them in a database of its own
-(``staging.py``). The parent keeps at most ``IN_FLIGHT`` pieces out, reads the other files
-(likes, long posts...) meanwhile and takes pieces itself when idle; at the end it merges the
-workers' databases into the workspace inside the import's one transaction. The result is
-exactly what the one-process path stores (a later piece's copy of a tweet wins).
+file in the staging folder); either way each worker reads its own byte range. Each worker
+parses its pieces in small arrays, turns the items into rows (``readers.transform_items``)
+and stores them in a database of its own (``staging.py``). The parent keeps at most
+``IN_FLIGHT`` pieces out, reads the other files (likes, long posts...) meanwhile and takes
+pieces itself when idle; at the end it merges the workers' databases into the workspace
+inside the import's one transaction. The result is exactly what the one-process path stores
+(a later piece's copy of a tweet wins).
 """
 
 from __future__ import annotations

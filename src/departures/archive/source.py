@@ -59,6 +59,13 @@ class MediaIndex:
     def __init__(self, names: Iterable[str] = ()) -> None:
         self._keys = array("q", sorted(_media_key(name) for name in names))
 
+    @classmethod
+    def of_keys(cls, keys: array[int]) -> MediaIndex:
+        """The index of names already digested with :func:`_media_key` (in any order)."""
+        index = cls()
+        index._keys = array("q", sorted(keys))
+        return index
+
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
@@ -151,6 +158,54 @@ class ArchiveSource:
 _ZIP_FAULTS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, RuntimeError)
 
 
+class _MembersKept(list[zipfile.ZipInfo]):
+    """zipfile's list of members, keeping all but the media files (see _LeanZipFile)."""
+
+    def __init__(self, owner: _LeanZipFile) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def append(self, info: zipfile.ZipInfo) -> None:
+        self._owner.saw(info.filename)
+        if not _MEDIA_MEMBER.search(info.filename):
+            super().append(info)
+
+
+class _NamesKept(dict[str, zipfile.ZipInfo]):
+    """zipfile's member lookup by name, without the media files (see _LeanZipFile)."""
+
+    def __setitem__(self, name: str, info: zipfile.ZipInfo) -> None:
+        if not _MEDIA_MEMBER.search(name):
+            super().__setitem__(name, info)
+
+
+class _LeanZipFile(zipfile.ZipFile):
+    """A ZipFile that keeps no entry for the archive's media files, even while it opens.
+
+    zipfile builds a ZipInfo (some 500 bytes) for every member of the central directory: for
+    the ~180,000 media files of a million-tweet archive, ~120 MB at once, which would be the
+    import's peak. The media files are only ever looked up by name, so their entries are
+    dropped as they are read (only a 64-bit digest each is kept, for the MediaIndex), and
+    the other members are kept as zipfile keeps them.
+    """
+
+    unsafe_name: str | None = None
+
+    def _RealGetContents(self) -> None:
+        # zipfile fills these two with every entry it reads from the central directory.
+        self.media_keys = array("q")
+        self.filelist = _MembersKept(self)
+        self.NameToInfo = _NamesKept()
+        super()._RealGetContents()  # type: ignore[misc]
+
+    def saw(self, name: str) -> None:
+        """Note one member read from the central directory (its name checked, media kept)."""
+        if self.unsafe_name is None and _is_unsafe_name(name):
+            self.unsafe_name = name
+        if _MEDIA_MEMBER.search(name) and not name.endswith("/"):
+            self.media_keys.append(_media_key(name))
+
+
 class ZipSource(ArchiveSource):
     """A zip archive, read member by member."""
 
@@ -159,31 +214,22 @@ class ZipSource(ArchiveSource):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         try:
-            self._zip = zipfile.ZipFile(self.path)
-            infos = self._zip.infolist()
+            self._zip = _LeanZipFile(self.path)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
             raise ArchiveError(
                 f"{self.display} is not a readable zip file (corrupt or truncated: {exc})",
                 _REDOWNLOAD + ", or unzip it and pass the folder",
             ) from exc
-        for info in infos:
-            if _is_unsafe_name(info.filename):
-                self._zip.close()
-                raise ArchiveError(
-                    f"{self.display} contains an unsafe file name '{info.filename}' that "
-                    "points outside the archive",
-                    "This is not an archive made by X; download yours again from X",
-                )
-        files = [info for info in infos if not info.is_dir()]
-        self._media = MediaIndex(i.filename for i in files if _MEDIA_MEMBER.search(i.filename))
-        kept = [info for info in files if not _MEDIA_MEMBER.search(info.filename)]
-        # zipfile keeps a ZipInfo (some 400 bytes) per member for as long as the file is
-        # open; the media members are only ever looked up by name (the index above), so
-        # their entries are dropped and memory does not grow with the number of media.
-        self._zip.filelist = kept
-        self._zip.NameToInfo = {info.filename: info for info in kept}
-        del infos, files
-        self._infos = dict(self._zip.NameToInfo)
+        if self._zip.unsafe_name is not None:
+            self._zip.close()
+            raise ArchiveError(
+                f"{self.display} contains an unsafe file name '{self._zip.unsafe_name}' that "
+                "points outside the archive",
+                "This is not an archive made by X; download yours again from X",
+            )
+        self._media = MediaIndex.of_keys(self._zip.media_keys)
+        self._zip.media_keys = array("q")
+        self._infos = {info.filename: info for info in self._zip.infolist() if not info.is_dir()}
 
     def names(self) -> list[str]:
         return list(self._infos)
