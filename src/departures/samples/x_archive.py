@@ -1302,11 +1302,11 @@ _ARCHIVE_HTML = (
     '<!doctype html><html><head><meta name="viewport" content="width=device-width,'
     'initial-scale=1" charset="utf-8"><title>Your Twitter Data</title></head><body>'
     '<div id="root"></div><script src="./data/manifest.js"></script>'
-    "<!-- synthetic archive written by departures.archive.synthetic; the viewer's assets/ "
+    "<!-- synthetic archive written by departures.samples.x_archive; the viewer's assets/ "
     "are not included --></body></html>"
 )
 _README = (
-    "Synthetic Twitter archive written by departures.archive.synthetic.\n"
+    "Synthetic Twitter archive written by departures.samples.x_archive.\n"
     "It imitates the layout of the archive X lets you download; no real account's data.\n"
 )
 
