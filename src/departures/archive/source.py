@@ -30,8 +30,9 @@ MAX_COMPRESSION_RATIO = 100
 # Small members may compress absurdly well (a file of blanks) without harm.
 RATIO_CHECK_MIN_BYTES = 1 << 20
 
-# Blocks handed out by ArchiveSource.open_stream (inflated bytes, for a zip).
-STREAM_BLOCK = 1 << 20
+# Blocks handed out by ArchiveSource.open_stream (inflated bytes, for a zip); measured on a
+# 300,000-tweet zip, 256 KiB blocks cost less CPU than 1 or 4 MB (they stay in the cache).
+STREAM_BLOCK = 1 << 18
 
 _REDOWNLOAD = "Download the archive again from X (Settings > Your account > Download an archive)"
 
