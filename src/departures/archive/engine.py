@@ -355,10 +355,12 @@ def _spilled_pieces(
     and read their pieces as they read an unzipped archive's: the parent holds one piece at
     a time, never the member, nor copies of the pieces in flight (the page cache does).
     """
-    with open(spill, "wb", buffering=0) as out:  # unbuffered: a worker reads it at once
+    with open(spill, "wb") as out:
         at = 0
         for whole, piece in stream_pieces(blocks):
-            size = out.write(piece)
+            out.write(piece)  # all of it (a buffered write loops until it is written)
+            out.flush()  # before a worker opens it
+            size = len(piece)
             if whole:  # the only thing in the file
                 yield data_file, PieceJob(data_file.member, ctx, spill, whole=True)
             else:  # "[" + items + "]": the items are bytes at + 1 ... at + size - 1
