@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from departures.archive import synthetic
+from departures.samples import x_archive
 
 CACHE_ENV = "DEPARTURES_BENCH_CACHE"
 
@@ -45,7 +45,7 @@ def generator_version() -> str:
     """
     digest = hashlib.sha256()
     with tempfile.TemporaryDirectory() as tmp:
-        sample = synthetic.generate(Path(tmp) / "sample", tweets=400, part_bytes=200_000).path
+        sample = x_archive.generate(Path(tmp) / "sample", tweets=400, part_bytes=200_000).path
         for path in sorted(sample.rglob("*")):
             if path.is_file():
                 digest.update(path.relative_to(sample).as_posix().encode())
@@ -86,7 +86,7 @@ def cached_archive(
             elapsed = time.perf_counter() - started
             print(f"  {done:,}/{total:,} tweets, {elapsed:.0f} s", flush=True)
 
-    result = synthetic.generate(
+    result = x_archive.generate(
         target,
         tweets=tweets,
         seed=seed,

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from departures.archive.importer import import_archive
-from departures.archive.synthetic import generate
 from departures.migrate.plan import build_plan
 from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection
+from departures.samples.x_archive import generate
 from departures.workspace import Workspace
 
 

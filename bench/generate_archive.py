@@ -1,4 +1,4 @@
-"""Write a synthetic, format-faithful X archive (a thin CLI over departures.archive.synthetic).
+"""Write a synthetic, format-faithful X archive (a thin CLI over departures.samples.x_archive).
 
     .venv/bin/python bench/generate_archive.py OUT --tweets 300000 [--zip] [--seed 0]
         [--part-mb 100] [--no-media] [--demo]
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-from departures.archive.synthetic import generate
+from departures.samples.x_archive import generate
 
 
 def main() -> None:

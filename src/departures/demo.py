@@ -30,7 +30,6 @@ import click
 import httpx
 from rich.console import Console
 
-from departures.archive.synthetic import generate
 from departures.audience import store as audience_store
 from departures.bluesky.identity import PLC_ENV
 from departures.bluesky.pds import Pds
@@ -40,6 +39,7 @@ from departures.bluesky.writer import MemoryJournal, Write, open_writer
 from departures.cli import main as cli_main
 from departures.demo_coalition import fresh_account, run_coalition
 from departures.errors import DeparturesError, SandboxError
+from departures.samples.x_archive import generate
 from departures.sandbox import DEFAULT_BASE_PORT, Account, Sandbox
 from departures.workspace.db import Workspace
 

@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from departures.archive.stats import archive_stats
-from departures.archive.synthetic import generate
+from departures.samples.x_archive import generate
 from departures.workspace import Workspace
 
 
@@ -71,13 +72,33 @@ def archives(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return small, large
 
 
+@pytest.fixture(scope="module")
+def large_zip(archives: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The large archive as the zip X sends: its members are inflated as they are read."""
+    target = tmp_path_factory.mktemp("kill-zip") / "large.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(archives[1].rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(archives[1]).as_posix())
+    return target
+
+
 @pytest.mark.parametrize(
-    ("before", "workers"), [("empty", "0"), ("imported", "0"), ("empty", "2"), ("imported", "2")]
-)
+    ("before", "workers", "as_zip"),
+    [("empty", "0", False), ("imported", "0", False), ("empty", "2", False),
+     ("imported", "2", False), ("empty", "2", True), ("imported", "0", True)],
+)  # fmt: skip
 def test_a_killed_import_leaves_the_workspace_as_it_was(
-    archives: tuple[Path, Path], tmp_path: Path, before: str, workers: str
+    archives: tuple[Path, Path],
+    large_zip: Path,
+    tmp_path: Path,
+    before: str,
+    workers: str,
+    as_zip: bool,
 ) -> None:
     small, large = archives
+    if as_zip:
+        large = large_zip
     workspace = tmp_path / "ws"
     expected = 0
     if before == "imported":

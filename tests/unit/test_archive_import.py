@@ -20,7 +20,7 @@ from archive_builders import (
     ytd,
     zip_folder,
 )
-from departures.archive import importer
+from departures.archive import engine, importer
 from departures.archive import ytd as ytd_module
 from departures.archive.importer import ImportReport, import_archive
 from departures.archive.media import read_media
@@ -377,7 +377,7 @@ def test_parallel_workers_store_exactly_what_one_process_stores(
     parse_bytes: int | None,
 ) -> None:
     folder, _ = rich
-    if as_zip:  # the pieces travel to the workers as bytes, not as file ranges
+    if as_zip:  # the pieces are cut from the inflating stream, not from a memory map
         folder = zip_folder(folder, tmp_path / "archive.zip")
     serial = Workspace.open(tmp_path / "serial")
     serial_report = import_archive(folder, serial)
@@ -385,17 +385,17 @@ def test_parallel_workers_store_exactly_what_one_process_stores(
         # Many pieces per part, in flight in both workers at once.
         monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
     if parse_bytes is not None:  # each piece parsed in several arrays
-        monkeypatch.setattr(importer, "PARSE_BYTES", parse_bytes)
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+        monkeypatch.setattr(engine, "PARSE_BYTES", parse_bytes)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(engine.WORKERS_ENV, "2")
     used: list[int] = []
-    real = importer._Importer._run_parallel
+    real = engine.run_parallel
 
-    def spy(self: Any, tweet_files: Any, others: Any) -> None:
+    def spy(run: Any, tweet_files: Any, others: Any) -> None:
         used.append(len(tweet_files))
-        real(self, tweet_files, others)
+        real(run, tweet_files, others)
 
-    monkeypatch.setattr(importer._Importer, "_run_parallel", spy)
+    monkeypatch.setattr(engine, "run_parallel", spy)
     parallel = Workspace.open(tmp_path / "parallel")
     parallel_report = import_archive(folder, parallel)
     assert used == [4]  # two tweets parts, deleted and community tweets
@@ -406,17 +406,17 @@ def test_parallel_workers_store_exactly_what_one_process_stores(
 
 
 def test_workers_are_not_used_when_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(importer.WORKERS_ENV, "0")
-    assert not importer._use_workers()
-    monkeypatch.setenv(importer.WORKERS_ENV, "2")
-    assert importer._use_workers()
+    monkeypatch.setenv(engine.WORKERS_ENV, "0")
+    assert not engine._use_workers()
+    monkeypatch.setenv(engine.WORKERS_ENV, "2")
+    assert engine._use_workers()
 
 
 def test_a_fatal_error_in_a_worker_rolls_everything_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(engine.WORKERS_ENV, "2")
     folder = write_archive(tmp_path / "bad", {
         "account.js": ytd("account.part0", [account_item()]),
         "tweets.js": ytd("tweets.part0", [{"tweet": tweet("1300000000000000000", "fine")}]),
@@ -436,9 +436,9 @@ def test_a_part_cut_into_pieces_that_breaks_midway_gets_the_precise_error(
 ) -> None:
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
     if parse_bytes is not None:  # the break is met after part of a piece was stored
-        monkeypatch.setattr(importer, "PARSE_BYTES", parse_bytes)
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+        monkeypatch.setattr(engine, "PARSE_BYTES", parse_bytes)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(engine.WORKERS_ENV, "2")
     items = [{"tweet": tweet(str(1300000000000000000 + n), f"tweet {n}")} for n in range(40)]
     whole = ytd("tweets.part1", items)
     folder = write_archive(tmp_path / "bad", {
@@ -471,14 +471,14 @@ def test_chunked_reading_of_parts_stores_exactly_the_same(
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", 300)
     monkeypatch.setattr(importer, "OTHER_CHUNK_BYTES", 300)
     chunks: dict[str, int] = {}
-    real = importer._Importer._chunks
+    real = importer.ImportRun._chunks
 
     def counting(self: Any, name: str, chunk_bytes: int | None = None) -> Any:
         for items in real(self, name, chunk_bytes):
             chunks[name.rsplit("/", 1)[-1]] = chunks.get(name.rsplit("/", 1)[-1], 0) + 1
             yield items
 
-    monkeypatch.setattr(importer._Importer, "_chunks", counting)
+    monkeypatch.setattr(importer.ImportRun, "_chunks", counting)
     chunked = Workspace.open(tmp_path / "chunked")
     import_archive(folder, chunked)
     # Not only the tweets: long posts (and likes, followers...) grow with the archive too;
@@ -538,21 +538,21 @@ def test_media_index_answers_membership_in_eight_bytes_a_file() -> None:
 def test_idle_cores_are_sampled_now_and_decide_for_workers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    idle = importer._idle_cores(0.05)
+    idle = engine._idle_cores(0.05)
     if idle is not None:  # Linux: sampled from /proc/stat
         assert 0 <= idle <= (os.cpu_count() or 1) + 0.01
-    monkeypatch.delenv(importer.WORKERS_ENV, raising=False)
-    monkeypatch.setattr(importer.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(importer, "_idle_cores", lambda: 1.9)
-    assert importer._use_workers()
-    monkeypatch.setattr(importer, "_idle_cores", lambda: 0.7)  # another job holds a core
-    assert not importer._use_workers()
+    monkeypatch.delenv(engine.WORKERS_ENV, raising=False)
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(engine, "_idle_cores", lambda: 1.9)
+    assert engine._use_workers()
+    monkeypatch.setattr(engine, "_idle_cores", lambda: 0.7)  # another job holds a core
+    assert not engine._use_workers()
 
 
 def _parallel(monkeypatch: pytest.MonkeyPatch, piece_bytes: int = 300) -> None:
     monkeypatch.setattr(ytd_module, "CHUNK_BYTES", piece_bytes)
-    monkeypatch.setattr(importer, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setenv(importer.WORKERS_ENV, "2")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv(engine.WORKERS_ENV, "2")
 
 
 def test_parallel_reimport_updates_like_one_process(
@@ -613,15 +613,15 @@ def test_the_parent_transforms_pieces_too_when_it_waits(
     serial = Workspace.open(tmp_path / "serial")
     import_archive(folder, serial)
     _parallel(monkeypatch, piece_bytes=200)
-    monkeypatch.setattr(importer, "IN_FLIGHT", 1)  # the workers get one piece at a time
+    monkeypatch.setattr(engine, "IN_FLIGHT", 1)  # the workers get one piece at a time
     used: list[str] = []
-    real = importer._transform_into
+    real = engine._transform_into
 
     def spy(job: Any, conn: Any, path: str, media: Any) -> Any:
         used.append(path)
         return real(job, conn, path, media)
 
-    monkeypatch.setattr(importer, "_transform_into", spy)  # only the parent's calls
+    monkeypatch.setattr(engine, "_transform_into", spy)  # only the parent's calls
     parallel = Workspace.open(tmp_path / "parallel")
     import_archive(folder, parallel)
     assert used  # the parent took pieces itself

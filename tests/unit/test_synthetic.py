@@ -15,7 +15,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from departures.archive.synthetic import SyntheticArchive, generate, snowflake_ms
+from departures.samples.x_archive import SyntheticArchive, generate, snowflake_ms
 
 PREFIX = re.compile(rb"^window\.(YTD\.\w+\.part\d+) = ")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import mmap
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -86,6 +86,8 @@ CHUNK_BYTES = 4 << 20
 # What the cutting reads: the bytes of a file, or a memory map of it.
 Buffer = bytes | bytearray | mmap.mmap
 _FIRST_KEY = re.compile(rb'\s*\{\s*"(\w+)"\s*:')
+# How far around a wrapper key _next_boundary looks (before it, and for its ':' after it).
+_BOUNDARY_CONTEXT = 64
 
 
 def _next_boundary(data: Buffer, key: bytes, start: int) -> tuple[int, int] | None:
@@ -234,6 +236,95 @@ def iter_file_chunks(path: str, name: str, chunk_bytes: int | None = None) -> It
         finally:
             if mapped is not None:
                 mapped.close()
+
+
+def stream_pieces(
+    blocks: Iterable[bytes], chunk_bytes: int | None = None
+) -> Iterator[tuple[bool, bytes | bytearray]]:
+    """A data file read as a stream of blocks (a zip member), cut as :func:`ytd_pieces` cuts.
+
+    Yields ``(False, piece)`` where each piece is a JSON array of whole items of about
+    ``chunk_bytes``, as soon as the stream has delivered it; or, for a file that cannot be
+    cut (small, bare items, no array), one ``(True, data)``: the whole file for
+    :func:`parse_ytd`. Only about one piece of the stream is held at a time, so a 100 MB
+    member costs a few MB however large it is.
+    """
+    if chunk_bytes is None:
+        chunk_bytes = CHUNK_BYTES
+    source = iter(blocks)
+    buffer = bytearray()
+
+    def fill(size: int) -> bool:
+        """Read until the buffer holds ``size`` bytes; False at the end of the stream."""
+        while len(buffer) < size:
+            block = next(source, None)
+            if block is None:
+                return False
+            buffer.extend(block)
+        return True
+
+    if not fill(2 * chunk_bytes):
+        yield True, buffer  # small: parsed whole
+        return
+    equals = buffer.find(b"=")
+    start = buffer.find(b"[", equals + 1) if equals >= 0 else -1
+    first = _FIRST_KEY.match(buffer, start + 1) if start >= 0 else None
+    if first is None or buffer[equals + 1 : start].strip():
+        fill(1 << 62)  # an odd layout: the whole file, as ytd_pieces would have it
+        yield True, buffer
+        return
+    key = b'"' + first.group(1) + b'"'
+    pos = start + 1
+    while True:
+        search = pos + chunk_bytes
+        more = fill(search + 1)
+        while True:
+            boundary = _next_boundary(buffer, key, search) if len(buffer) > search else None
+            if boundary is not None or not more:
+                break
+            # A separator cut by the end of the buffer is only seen whole once more is
+            # read: search again from a little before that end.
+            search = max(search, len(buffer) - 2 * _BOUNDARY_CONTEXT - len(key))
+            more = fill(len(buffer) + 1)
+        if boundary is None:
+            end_of_array = buffer.rfind(b"]")
+            if end_of_array < 0 or buffer[end_of_array + 1 :].strip():
+                end_of_array = len(buffer)  # not closed: see _cuts
+            yield False, piece_bytes(buffer, pos, max(pos, end_of_array))
+            return
+        closing, opening = boundary
+        yield False, piece_bytes(buffer, pos, closing)
+        del buffer[:opening]  # what was handed out is dropped (cheap at a bytearray's front)
+        pos = 0
+
+
+def iter_stream_chunks(
+    blocks: Iterable[bytes],
+    name: str,
+    whole: Callable[[], bytes | bytearray],
+    chunk_bytes: int | None = None,
+) -> Iterator[list[Any]]:
+    """:func:`iter_ytd_chunks` for a file read as a stream of blocks (a zip member).
+
+    ``whole()`` reads the entire file again: only for a piece that does not parse, so
+    that :func:`parse_ytd` names the fault precisely (or reads the rest of an odd file).
+    """
+    done = 0
+    for is_whole, data in stream_pieces(blocks, chunk_bytes):
+        if is_whole:
+            yield parse_ytd(data, name)
+            return
+        try:
+            items = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            items = None
+        del data
+        if not isinstance(items, list):
+            everything = parse_ytd(whole(), name)
+            yield everything[done:]
+            return
+        done += len(items)
+        yield items
 
 
 def piece_bytes(data: bytes | bytearray, start: int, end: int) -> bytes:

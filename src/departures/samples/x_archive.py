@@ -1,4 +1,4 @@
-"""Synthetic X archives, written exactly the way X writes them.
+"""Sample X archives written exactly the way X writes them (for the demo, tests, benchmarks).
 
 The benchmarks need archives of any size (300,000 and 1,000,000 tweets), the tests need small
 archives that exercise every quirk of the format, and ``make demo`` needs the believable
@@ -1302,11 +1302,11 @@ _ARCHIVE_HTML = (
     '<!doctype html><html><head><meta name="viewport" content="width=device-width,'
     'initial-scale=1" charset="utf-8"><title>Your Twitter Data</title></head><body>'
     '<div id="root"></div><script src="./data/manifest.js"></script>'
-    "<!-- synthetic archive written by departures.archive.synthetic; the viewer's assets/ "
+    "<!-- synthetic archive written by departures.samples.x_archive; the viewer's assets/ "
     "are not included --></body></html>"
 )
 _README = (
-    "Synthetic Twitter archive written by departures.archive.synthetic.\n"
+    "Synthetic Twitter archive written by departures.samples.x_archive.\n"
     "It imitates the layout of the archive X lets you download; no real account's data.\n"
 )
 
