@@ -8,6 +8,8 @@
 * ``postgres_cluster`` / ``postgres_engine``: one PostgreSQL cluster and one migrated
   database for the whole session, started only if a test asks for them.
 * ``smtp``: a real SMTP receiver on a free loopback port: ``(helpers.mail.Inbox, port)``.
+* ``browsers``: a list the test adds its :class:`helpers.access.Browser` s to, each closed
+  after the test (for modules that define an ``app`` fixture).
 
 Tests that use a server fixture (sandbox, PostgreSQL, Chromium) get its marker here at
 collection (see ``helpers.markers``), so ``-m "not sandbox and not postgres and not browser"``
@@ -24,6 +26,8 @@ from sqlalchemy import Engine
 
 from departures.coalition.db import connect, migrate
 from departures.coalition.store import CoalitionStore
+from departures.coalition.web import CoalitionApp
+from helpers.access import Browser
 from helpers.clock import Clock
 from helpers.mail import Inbox
 from helpers.markers import markers_for
@@ -113,3 +117,12 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 def store(engine: Engine, clock: Clock) -> CoalitionStore:
     """The coalition store on ``engine``, telling time by ``clock``."""
     return CoalitionStore(engine, clock=clock)
+
+
+@pytest.fixture
+def browsers(app: CoalitionApp) -> Iterator[list[Browser]]:
+    """The test's in-process browsers on the module's ``app``, closed after the test."""
+    opened: list[Browser] = []
+    yield opened
+    for browser in opened:
+        browser.close()

@@ -1,6 +1,7 @@
 """Running the ``departures`` command line from tests.
 
-In-process through click's ``CliRunner`` (:func:`run_cli`): the console entry point
+In-process through click's ``CliRunner`` (:func:`run_cli`), or on pytest's ``capsys``
+(:func:`run_main`): the console entry point
 ``departures.cli.main`` itself, so errors become the one ``Error: ...`` line and the exit code
 a user sees, without the start-up of a new interpreter. A child process (:func:`cli_argv`)
 only where the process is the point: kills, signals, a command that must run on its own.
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from departures.bluesky.session import SessionStore, login
@@ -46,6 +48,16 @@ def run_cli(
             code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
         stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
     return CliResult(code, stdout, stderr)
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``departures.cli.main(args)`` in this process, its output read from ``capsys``:
+    (exit code, stdout, stderr); any exception escaping ``main`` fails the test."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+        raise SystemExit(0)
+    captured = capsys.readouterr()
+    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 def cli_argv(*args: str) -> list[str]:

@@ -17,15 +17,12 @@ import json
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -34,12 +31,12 @@ from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from departures.workspace.db import Workspace
 from helpers.cli import CliUser, logged_in_user
+from helpers.proxy import ProxyHandler, proxy_for
 
 pytestmark = pytest.mark.sandbox
 
 FOLLOW = "app.bsky.graph.follow"
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length"}
 
 
 def fake_did(rng: random.Random) -> str:
@@ -191,16 +188,10 @@ class Injector:
             return True
 
 
-def _handler(injector: Injector) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
+def _handler(injector: Injector) -> type[ProxyHandler]:
+    class Handler(ProxyHandler):
         def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.body()
             writes = self.path.startswith("/xrpc/com.atproto.repo.applyWrites")
             if writes and injector.refuse_now():
                 # What the reference PDS answers when a write window is spent.
@@ -217,38 +208,16 @@ def _handler(injector: Injector) -> type[BaseHTTPRequestHandler]:
                 return
             if writes and injector.delay:
                 time.sleep(injector.delay)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP | {"host"}}
-            response = httpx.request(
-                self.command,
-                injector.target + self.path,
-                content=body,
-                headers=headers,
-                timeout=60,
-            )
+            response = self.forward(injector.target, body)
             if writes and response.status_code == 200:
                 with injector.lock:
                     injector.passed += 1
-            self.send_response(response.status_code)
-            for key, value in response.headers.items():
-                if key.lower() not in _HOP:
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.content)))
-            self.end_headers()
-            self.wfile.write(response.content)
+            self.reply(response)
 
         do_GET = _forward
         do_POST = _forward
 
     return Handler
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A killed run drops its connection mid-request: expected here, not worth a trace.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
 
 @pytest.fixture
@@ -258,19 +227,8 @@ def proxied(
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
     run, dids = prepare(sandbox, tmp_path, 40, seed=62)
     injector = Injector(sandbox.pds_url, delay=0.15)
-    server = _Server(("127.0.0.1", 0), _handler(injector))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    # The stored session names the account's PDS: point it at the proxy.
-    sessions = run.config / "sessions.json"
-    data = json.loads(sessions.read_text())
-    data["accounts"][run.account.did]["pds"] = f"http://127.0.0.1:{server.server_address[1]}"
-    sessions.write_text(json.dumps(data))
-    try:
+    with proxy_for(run, _handler(injector)):
         yield run, dids, injector
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_killed_then_refused_mid_way_then_resumed_after_the_reset_follows_each_once(

@@ -12,33 +12,27 @@ not one. A last ``audience follow`` finishes the rest: every match followed exac
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from departures.bluesky.records import FOLLOW, POST
-from departures.bluesky.session import SessionStore, login
 from departures.migrate.rkeys import rkey_for
-from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from departures.workspace.db import Workspace
+from helpers.cli import CliUser, logged_in_user
+from helpers.proxy import ProxyHandler, proxy_for
 
 pytestmark = pytest.mark.sandbox
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-encoding", "content-length"}
 _SNOWFLAKE_EPOCH_MS = 1288834974657
 
 
@@ -64,33 +58,18 @@ class Holder:
             return self.follow_batches == self.hold_at
 
 
-def _handler(holder: Holder) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
+def _handler(holder: Holder) -> type[ProxyHandler]:
+    class Handler(ProxyHandler):
         def _forward(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = self.body()
             hold = self.command == "POST" and holder.should_hold(self.path, body)
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP | {"host"}}
-            response = httpx.request(
-                self.command, holder.target + self.path, content=body, headers=headers, timeout=60
-            )
+            response = self.forward(holder.target, body)
             if hold:  # written on the server; its answer is lost with the killed client
                 holder.held.set()
                 holder.release.wait(120)
                 self.close_connection = True
                 return
-            self.send_response(response.status_code)
-            for key, value in response.headers.items():
-                if key.lower() not in _HOP:
-                    self.send_header(key, value)
-            self.send_header("Content-Length", str(len(response.content)))
-            self.end_headers()
-            self.wfile.write(response.content)
+            self.reply(response)
 
         do_GET = _forward
         do_POST = _forward
@@ -98,54 +77,8 @@ def _handler(holder: Holder) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # The killed command drops its connection mid-request: expected here.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-@dataclass
-class Org:
-    account: Account
-    config: Path
-    workspace: Path
-    sandbox: TestSandbox
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DEPARTURES_CONFIG_DIR": str(self.config),
-            "DEPARTURES_PLC_URL": self.sandbox.plc_url,
-            "DEPARTURES_DEBUG": "",
-        }
-
-    def argv(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "departures.cli", "--workspace", str(self.workspace), *args]
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            self.argv(*args), capture_output=True, text=True, timeout=300, env=self.env()
-        )
-
-    def records(self, collection: str) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            params: dict[str, Any] = {"repo": self.account.did, "collection": collection}
-            if cursor:
-                params["cursor"] = cursor
-            page = httpx.get(
-                f"{self.sandbox.pds_url}/xrpc/com.atproto.repo.listRecords",
-                params={**params, "limit": 100},
-                timeout=30,
-            ).json()
-            out.extend(page["records"])
-            cursor = page.get("cursor")
-            if not cursor or not page["records"]:
-                return out
+class Org(CliUser):
+    """The logged-in organisation whose posts and follows the commands write."""
 
     def open(self) -> Workspace:
         return Workspace.open(self.workspace)
@@ -184,12 +117,9 @@ def plan_posts(n: int) -> list[tuple[Any, ...]]:
 
 
 @pytest.fixture
-def org(sandbox: TestSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Org]:
+def org(sandbox: TestSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Org:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
-    account = sandbox.new_account("onejournal")
-    config = tmp_path / "config"
-    login(account.handle, account.app_password, sandbox.pds_url, store=SessionStore(config))
-    yield Org(account, config, tmp_path / "ws", sandbox)
+    return logged_in_user(sandbox, tmp_path, "onejournal", Org)
 
 
 def test_follows_left_open_by_a_killed_audience_follow_are_settled_by_migrate_run(
@@ -216,14 +146,8 @@ def test_follows_left_open_by_a_killed_audience_follow_are_settled_by_migrate_ru
     assert org.cli("audience", "import-directory", str(export)).returncode == 0
 
     holder = Holder(org.sandbox.pds_url, hold_at=2)
-    server = _Server(("127.0.0.1", 0), _handler(holder))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    sessions = org.config / "sessions.json"
-    data = json.loads(sessions.read_text())
-    data["accounts"][org.account.did]["pds"] = f"http://127.0.0.1:{server.server_address[1]}"
-    sessions.write_text(json.dumps(data))
     follow = ("audience", "follow", "--no-budget", "--per-hour", "0", "--batch", "2")
-    try:
+    with proxy_for(org, _handler(holder)):
         child = subprocess.Popen(
             org.argv(*follow), env=org.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -274,9 +198,6 @@ def test_follows_left_open_by_a_killed_audience_follow_are_settled_by_migrate_ru
 
         final = org.cli(*follow)
         assert final.returncode == 0, final.stderr
-    finally:
-        server.shutdown()
-        server.server_close()
     subjects = [r["value"]["subject"] for r in org.records(FOLLOW)]
     assert sorted(subjects) == sorted(dids), "a match followed twice or not at all"
     ws = org.open()

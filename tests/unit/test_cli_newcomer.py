@@ -29,7 +29,6 @@ from archive_builders import (
     write_archive,
     ytd,
 )
-from departures.cli import main
 from departures.commands.options import normalise_server, parse_day, plain_time, plural
 from departures.migrate.alttext import (
     default_separator,
@@ -38,6 +37,7 @@ from departures.migrate.alttext import (
     separator_for_locale,
 )
 from departures.workspace import Workspace
+from helpers.cli import run_main as run
 
 BASE_MS = 1_700_000_000_000
 SELF = {"in_reply_to_user_id_str": ACCOUNT_ID, "in_reply_to_screen_name": USERNAME}
@@ -72,15 +72,6 @@ def archive(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         f"tweets_media/{ids['P']}-KEYP.jpg": _jpeg(),
     }
     return write_archive(tmp_path / "archive", files), ids
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """The CLI in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 @pytest.fixture

@@ -15,8 +15,9 @@ from typing import Any
 import click
 import pytest
 
-from departures.cli import cli, main
+from departures.cli import cli
 from departures.commands.context import INTERRUPTED, AppContext
+from helpers.cli import run_main as run
 
 # Bad input per command, besides an unknown option (which every command gets). Only input
 # that fails before anything is started or written: no sandbox, server or network.
@@ -81,15 +82,6 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPARTURES_COALITION_DB", str(tmp_path / "coalition.db"))
     for name in ("DEPARTURES_SERVICE", "DEPARTURES_APPVIEW", "DEPARTURES_PLC_URL"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")
-
-
-def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of the CLI; any exception escaping ``main`` fails here."""
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 def test_the_bad_input_table_names_real_commands() -> None:

@@ -7,7 +7,6 @@ what it may download first."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -28,6 +27,7 @@ from departures.coalition.vault import AccountSessions, Vault, organisation_owne
 from departures.coalition.web import CoalitionApp
 from helpers.access import Browser, campaign_with_member, rows_naming
 from helpers.stores import ON_BOTH_STORES
+from helpers.web import coalition_app
 
 SECRET = b"a test secret that is long enough"
 DID = "did:plc:" + "w" * 24  # the person who withdraws
@@ -92,22 +92,13 @@ def sign_in() -> FakeSignIn:
 
 @pytest.fixture
 def app(store: CoalitionStore, sign_in: FakeSignIn) -> CoalitionApp:
-    return CoalitionApp(
+    return coalition_app(
         store,
         secret_key=SECRET,
-        resolver=XrpcHandleResolver("http://127.0.0.1:9"),
         base_url="http://testserver",
         bluesky_sign_in=sign_in,
         forms_per_minute=1000,
     )
-
-
-@pytest.fixture
-def browsers(app: CoalitionApp) -> Iterator[list[Browser]]:
-    opened: list[Browser] = []
-    yield opened
-    for browser in opened:
-        browser.close()
 
 
 def visitor(app: CoalitionApp, opened: list[Browser], handle: str) -> Browser:

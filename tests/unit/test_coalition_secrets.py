@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from departures.cli import main
 from departures.coalition.db import connect, migrate
@@ -99,11 +99,9 @@ def test_the_sqlite_store_is_created_readable_by_its_owner_only(tmp_path: Path) 
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    """The store on the real clock, in ``tmp_path/coalition.db`` (conftest's ``engine``)."""
+    return CoalitionStore(engine)
 
 
 def test_an_error_on_an_invitation_page_does_not_log_its_token(

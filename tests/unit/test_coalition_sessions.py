@@ -5,7 +5,6 @@ revocation of invitations, member keys and coordinator tokens in the pages and t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,14 +51,6 @@ def make_app(store: CoalitionStore, base_url: str = "http://testserver") -> Coal
 @pytest.fixture
 def app(store: CoalitionStore) -> CoalitionApp:
     return make_app(store)
-
-
-@pytest.fixture
-def browsers(app: CoalitionApp) -> Iterator[list[Browser]]:
-    opened: list[Browser] = []
-    yield opened
-    for browser in opened:
-        browser.close()
 
 
 def browser(app: CoalitionApp, opened: list[Browser], base: str = "http://testserver") -> Browser:

@@ -23,9 +23,9 @@ import httpx
 import pytest
 import uvicorn
 from click.testing import CliRunner
+from sqlalchemy import Engine
 
 from departures.cli import cli, main
-from departures.coalition.db import connect, migrate
 from departures.coalition.directory import ApiLimits, TokenBucket
 from departures.coalition.errors import BadInput, TooMany
 from departures.coalition.handles import XrpcHandleResolver
@@ -57,11 +57,9 @@ class FakeSignIn:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CoalitionStore]:
-    engine = connect(f"sqlite:///{tmp_path / 'coalition.db'}")
-    migrate(engine)
-    yield CoalitionStore(engine)
-    engine.dispose()
+def store(engine: Engine) -> CoalitionStore:
+    """The store on the real clock, in ``tmp_path/coalition.db`` (conftest's ``engine``)."""
+    return CoalitionStore(engine)
 
 
 def make_app(store: CoalitionStore, **options: Any) -> CoalitionApp:

@@ -23,12 +23,12 @@ from archive_builders import (
     ytd,
 )
 from departures.archive.importer import import_archive
-from departures.cli import main
 from departures.migrate.alttext import AltTextError, export_alt_texts, import_alt_texts
 from departures.migrate.convert import MISSING_ALT
 from departures.migrate.plan import build_plan, plan_summary, published_keys
 from departures.migrate.select import Selection
 from departures.workspace import Workspace
+from helpers.cli import run_main as run_cli
 
 BASE_MS = 1_700_000_000_000
 SELF = {"in_reply_to_user_id_str": ACCOUNT_ID, "in_reply_to_screen_name": USERNAME}
@@ -203,14 +203,6 @@ def test_bad_alt_text_csv_changes_nothing(planned: Any, tmp_path: Path) -> None:
     with pytest.raises(AltTextError, match="has no column tweet_id, media_file, alt"):
         import_alt_texts(ws, target)
     assert rows(ws) == before
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-        raise SystemExit(0)
-    captured = capsys.readouterr()
-    return int(exit_info.value.code or 0), captured.out, captured.err
 
 
 def test_cli_plan_json_and_one_line_errors(
