@@ -15,7 +15,6 @@ the sandbox to the coalition's departure day.
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -24,10 +23,8 @@ import click
 from departures import __version__
 from departures.commands.context import AppContext
 from departures.commands.lazy import LazyCommand, LazyGroup
-from departures.errors import DeparturesError
+from departures.errors import DeparturesError, debugging
 from departures.workspace.db import WORKSPACE_ENV
-
-DEBUG_ENV = "DEPARTURES_DEBUG"
 
 #: The top-level commands in the order of the journey, with the one-line help the top-level
 #: ``--help`` shows without importing them (a test checks it against each docstring).
@@ -98,23 +95,19 @@ def cli(ctx: click.Context, workspace: str | None) -> None:
     ctx.obj = AppContext(workspace_option=workspace)
 
 
-def _debug() -> bool:
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0", "false", "no")
-
-
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``departures`` console script."""
     try:
         return cli.main(args=argv, prog_name="departures", standalone_mode=False)
     except DeparturesError as exc:
-        if _debug():
+        if debugging():
             raise
         click.echo(f"Error: {exc.one_line()}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):
             # Click turns Ctrl-C inside a command into Abort: it is still an interruption.
-            if _debug():
+            if debugging():
                 raise
             click.echo(
                 "Interrupted. Everything saved so far is kept; run the command again to resume.",
@@ -124,7 +117,7 @@ def main(argv: list[str] | None = None) -> Any:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        if _debug():
+        if debugging():
             raise
         click.echo(
             "Interrupted. Everything saved so far is kept; run the command again to resume.",

@@ -15,6 +15,8 @@ shows a traceback only when ``DEPARTURES_DEBUG=1``.
 
 from __future__ import annotations
 
+import os
+
 
 class DeparturesError(Exception):
     """An error the user can act on: ``message`` says what went wrong, ``hint`` what to do."""
@@ -55,3 +57,14 @@ class Interrupted(DeparturesError):
     go on. Exits 130, as a shell does for an interrupted program."""
 
     exit_code = 130
+
+
+def debugging() -> bool:
+    """Whether ``DEPARTURES_DEBUG`` asks for a programmer's details (tracebacks, class names)."""
+    return os.environ.get("DEPARTURES_DEBUG", "") not in ("", "0", "false", "no")
+
+
+def debug_detail(exc: BaseException) -> str:
+    """`` (ExceptionName)`` under ``DEPARTURES_DEBUG``, else nothing: the name of a network
+    library's exception means something to a programmer only."""
+    return f" ({type(exc).__name__})" if debugging() else ""

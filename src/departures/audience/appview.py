@@ -8,7 +8,6 @@ no write, so they are outside the one write path. Errors become one-line
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from atproto_client.exceptions import AtProtocolError, BadRequestError, NetworkE
 from atproto_client.request import Request
 
 from departures.audience.scoring import BskySide
-from departures.errors import BlueskyError
+from departures.errors import BlueskyError, debug_detail
 
 PUBLIC_APPVIEW = "https://public.api.bsky.app"
 APPVIEW_ENV = "DEPARTURES_APPVIEW"
@@ -25,17 +24,12 @@ PROFILES_PER_CALL = 25
 
 
 def _unreachable(url: str, exc: BaseException) -> BlueskyError:
-    # The exception's name means something to a programmer only: DEPARTURES_DEBUG shows it.
-    detail = f" ({type(exc).__name__})" if _debug() else ""
+    detail = debug_detail(exc)
     return BlueskyError(
         f"Cannot reach the Bluesky AppView at {url} (the service that finds accounts on "
         f"Bluesky){detail}",
         "Check the address and your internet connection, or pass another --appview URL",
     )
-
-
-def _debug() -> bool:
-    return os.environ.get("DEPARTURES_DEBUG", "") not in ("", "0", "false", "no")
 
 
 def _side(profile: Any) -> BskySide:

@@ -17,7 +17,7 @@ from atproto_client.exceptions import AtProtocolError, BadRequestError, NetworkE
 from atproto_core.did_doc import DidDocument, is_valid_did_doc
 from atproto_identity.did.resolver import DidResolver  # type: ignore[import-untyped]
 
-from departures.errors import BlueskyError
+from departures.errors import BlueskyError, debug_detail
 
 DEFAULT_SERVICE = "https://bsky.social"
 SERVICE_ENV = "DEPARTURES_SERVICE"
@@ -47,7 +47,7 @@ def plc_url() -> str:
 def unreachable(service: str, exc: BaseException) -> BlueskyError:
     """The one-line error for a server that does not answer."""
     return BlueskyError(
-        f"Cannot reach the Bluesky server at {service} ({type(exc).__name__})",
+        f"Cannot reach the Bluesky server at {service}{debug_detail(exc)}",
         "Check the address and your connection, or pass another --service URL",
     )
 

@@ -31,13 +31,12 @@ from departures.audience.store import mention_dids
 from departures.commands.context import AppContext, pass_app
 from departures.commands.options import (
     day,
-    debug,
     next_step,
     plain_time,
     plural,
     progress_bar,
 )
-from departures.errors import DeparturesError, WorkspaceError
+from departures.errors import DeparturesError, WorkspaceError, debugging
 from departures.migrate.alttext import export_alt_texts, import_alt_texts
 from departures.migrate.media import DEFAULT_LIMITS
 from departures.migrate.plan import PlanSummary, build_plan, format_duration
@@ -508,7 +507,7 @@ def summary_table(summary: PlanSummary, *, title: str) -> Table:
             _publishing_time(summary.estimated_seconds),
             f"estimated, {BUDGET_WORDS}",
         )
-    if debug():
+    if debugging():
         table.add_row("budget", "", "5,000 points an hour, 35,000 a day; a post costs 3")
     return table
 

@@ -7,20 +7,12 @@ terminal (in a log or a pipe a bar leaves blank lines and control codes behind).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
-
-DEBUG_ENV = "DEPARTURES_DEBUG"
-
-
-def debug() -> bool:
-    """Whether ``DEPARTURES_DEBUG`` asks for technical detail (and tracebacks)."""
-    return os.environ.get(DEBUG_ENV, "") not in ("", "0", "false", "no")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

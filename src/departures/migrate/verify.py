@@ -19,7 +19,7 @@ from atproto_client.exceptions import AtProtocolError
 from departures.bluesky.appviews import PUBLIC_APPVIEW, appview_for
 from departures.bluesky.pds import Pds
 from departures.bluesky.records import POST
-from departures.errors import BlueskyError
+from departures.errors import BlueskyError, debug_detail
 from departures.workspace.db import Workspace
 from departures.workspace.journal import now_iso
 
@@ -61,7 +61,8 @@ def _visible(client: Client, appview: str, uris: list[str]) -> set[str]:
             response = client.app.bsky.feed.get_posts(models.AppBskyFeedGetPosts.Params(uris=page))
         except AtProtocolError as exc:
             raise BlueskyError(
-                f"The AppView at {appview} cannot be asked ({type(exc).__name__})",
+                f"Cannot ask the Bluesky AppView at {appview} (the service that shows posts "
+                f"to people){debug_detail(exc)}",
                 "Check the address (--appview URL) and your connection",
             ) from exc
         shown.update(post.uri for post in response.posts)
