@@ -98,6 +98,8 @@ class BoardCache:
                 entry = self._entries.get(path)
             clock = time.monotonic()
             if entry is None or entry.checked_until <= clock:
+                # The version is read before the board: a rendering is never older than the
+                # version it is filed under (at worst newer, and rendered once more).
                 version = site.store.board_version(ctx.param("slug"))
                 if version is None:
                     return view(site, ctx)
