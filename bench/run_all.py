@@ -21,6 +21,7 @@ QUICK: list[list[str]] = [
     ["bench_budget.py"],
     ["bench_plan.py"],
     ["bench_coalition.py"],
+    ["bench_board.py"],
     ["bench_hostile.py"],
     ["bench_import.py", "--tweets", "30000"],
 ]

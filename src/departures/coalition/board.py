@@ -71,6 +71,11 @@ class Board:
         )
 
     @property
+    def gone_count(self) -> int:
+        """How many organisations have left X (departed or landed on Bluesky)."""
+        return sum(1 for entry in self.entries if entry.status in ("departed", "landed"))
+
+    @property
     def hidden_count(self) -> int:
         """How many organisations on the board are not named."""
         return sum(1 for entry in self.entries if not entry.public)

@@ -16,12 +16,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
 from departures.coalition.security import hash_token, new_token
+from departures.coalition.store.board_version import bump_board
 from departures.coalition.store.schema import (
     bluesky_accounts,
     bluesky_batches,
@@ -428,9 +429,9 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
     """
     with engine.begin() as conn:
         row = conn.execute(
-            select(organisations.c.email, organisations.c.bluesky_did).where(
-                organisations.c.id == organisation_id
-            )
+            select(
+                organisations.c.email, organisations.c.bluesky_did, organisations.c.campaign_id
+            ).where(organisations.c.id == organisation_id)
         ).first()
         if row is None:
             return False
@@ -463,6 +464,7 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
         conn.execute(delete(outbox).where(outbox.c.message.like(f"reconnect:{organisation_id}#%")))
         _end_sessions(conn, organisation_id=organisation_id)
         conn.execute(delete(organisations).where(organisations.c.id == organisation_id))
+        bump_board(conn, row.campaign_id, datetime.now(UTC))
         if row.bluesky_did:
             _erase_did(conn, row.bluesky_did)
     return True

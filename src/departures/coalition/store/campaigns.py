@@ -26,6 +26,7 @@ from departures.coalition import rules
 from departures.coalition.errors import BadInput, NotAllowed, NotFound
 from departures.coalition.rules import CampaignStatus, CampaignTerms, CoalitionError, State
 from departures.coalition.security import hash_token, new_token
+from departures.coalition.store.board_version import BoardVersion, board_version, bump_board
 from departures.coalition.store.schema import (
     announcements,
     campaigns,
@@ -369,6 +370,7 @@ class CoalitionStore:
             if starter_pack_url is not None:
                 values["starter_pack_url"] = starter_pack_url
             conn.execute(update(campaigns).where(campaigns.c.id == campaign.id).values(**values))
+            bump_board(conn, campaign.id, self.clock())
         return self.campaign(slug)
 
     def open_campaign(self, slug: str, coordinator_id: int) -> Campaign:
@@ -381,6 +383,7 @@ class CoalitionStore:
                 .where(campaigns.c.id == campaign.id)
                 .values(opened_at=terms.opened_at)
             )
+            bump_board(conn, campaign.id, self.clock())
         return self.campaign(slug)
 
     def close_campaign(self, slug: str, coordinator_id: int) -> Campaign:
@@ -395,6 +398,7 @@ class CoalitionStore:
                 .where(campaigns.c.id == campaign.id)
                 .values(closed_at=terms.closed_at)
             )
+            bump_board(conn, campaign.id, self.clock())
         return self.campaign(slug)
 
     # --- invites ------------------------------------------------------------------------------
@@ -514,6 +518,7 @@ class CoalitionStore:
                 .where(invites.c.id == invite.id)
                 .values(organisation_id=organisation_id)
             )
+            bump_board(conn, campaign.id, now)
         return self.organisation(int(organisation_id)), key
 
     # --- organisations ------------------------------------------------------------------------
@@ -564,10 +569,12 @@ class CoalitionStore:
         if "name" in values and not str(values["name"]).strip():
             raise BadInput("the organisation needs a name", "Give its public name")
         values = check_texts(values)
+        organisation = self.organisation(organisation_id)
         with self.engine.begin() as conn:
             conn.execute(
                 update(organisations).where(organisations.c.id == organisation_id).values(**values)
             )
+            bump_board(conn, organisation.campaign_id, self.clock())
         return self.organisation(organisation_id)
 
     def mark_landed(self, organisation_id: int, at: datetime | None = None) -> Organisation:
@@ -591,6 +598,7 @@ class CoalitionStore:
                 .where(organisations.c.id == organisation_id, organisations.c.landed_at.is_(None))
                 .values(landed_at=moment)
             )
+            bump_board(conn, campaign.id, self.clock())
         return self.organisation(organisation_id)
 
     def unmark_landed(self, organisation_id: int) -> Organisation:
@@ -598,12 +606,14 @@ class CoalitionStore:
 
         The coalition's list drops the member on the next scheduler pass.
         """
+        organisation = self.organisation(organisation_id)
         with self.engine.begin() as conn:
             conn.execute(
                 update(organisations)
                 .where(organisations.c.id == organisation_id)
                 .values(landed_at=None)
             )
+            bump_board(conn, organisation.campaign_id, self.clock())
         return self.organisation(organisation_id)
 
     # --- pledges ------------------------------------------------------------------------------
@@ -648,6 +658,7 @@ class CoalitionStore:
                     pledged_at=made.pledged_at,
                 )
             )
+            bump_board(conn, campaign.id, made.pledged_at)
         return made
 
     def withdraw(self, organisation_id: int) -> rules.Pledge:
@@ -670,12 +681,17 @@ class CoalitionStore:
                 .where(pledges.c.id == row.id, pledges.c.withdrawn_at.is_(None))
                 .values(withdrawn_at=withdrawn.withdrawn_at)
             )
+            bump_board(conn, campaign.id, self.clock())
         return withdrawn
 
     def pledge_in_force(self, organisation: Organisation) -> rules.Pledge | None:
         """The organisation's pledge that counts now, if any."""
         in_force = rules.pledges_in_force(self.pledges(organisation.campaign_id), self.clock())
         return in_force.get(organisation.key)
+
+    def board_version(self, slug: str) -> BoardVersion | None:
+        """The version of campaign ``slug``'s public board (None when there is no campaign)."""
+        return board_version(self.engine, slug)
 
     def status(self, campaign: Campaign, now: datetime | None = None) -> CampaignStatus:
         """The campaign's state, resolution and tipping point at ``now`` (default: the clock)."""
@@ -717,6 +733,7 @@ class CoalitionStore:
                     )
                 )
                 recorded.append((seq, event))
+            bump_board(conn, campaign.id, self.clock())
         return recorded
 
     def announcements(self, campaign_id: int) -> list[tuple[int, rules.Event, datetime]]:

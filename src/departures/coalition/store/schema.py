@@ -40,6 +40,7 @@ __all__ = [
     "bluesky_accounts",
     "bluesky_batches",
     "bluesky_records",
+    "board_versions",
     "campaign_graph",
     "campaigns",
     "coordinators",
@@ -167,6 +168,17 @@ announcements = Table(
     Column("event", String(32), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     UniqueConstraint("campaign_id", "seq", name="uq_announcements_campaign_seq"),
+)
+
+# The board's version: bumped in the same transaction as every change the public board shows
+# (campaign edits, pledges, withdrawals, landings, announcements), so that every server process
+# sharing the store knows from one cheap read whether its rendered board is still current.
+board_versions = Table(
+    "board_versions",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
 )
 
 # One row per (campaign, message, recipient): inserting twice is a no-op, so a message is

@@ -1,17 +1,28 @@
 """The public pages: the list of campaigns and each campaign's departures board as a page,
-as JSON and as an Atom feed.
+as JSON, as an Atom feed and as a share image.
 
-The board is what crowds load when a campaign makes the news: anonymous requests share one
-rendering for a couple of seconds (:class:`PublicCache`; the pages say so in their
-Cache-Control too). Signed-in visitors always get a fresh page.
+The board is what crowds load when a campaign makes the news. For anonymous readers each of
+its documents is rendered once per change (:class:`BoardCache`): every change the board shows
+bumps the campaign's board version in the store, in the same transaction, and a process
+renders again only when the version it reads differs from the one it rendered, so several
+server processes sharing one database stay right. The answers carry an ``ETag`` and a
+``Last-Modified`` and are ``304 Not Modified`` to a reader who already has them. Between two
+reads of the version, a process may hold its copy for a couple of seconds
+(``public_cache_seconds``; the pages say so in their Cache-Control too). Signed-in visitors
+always get a fresh page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -19,45 +30,144 @@ from departures.coalition import board as boards
 from departures.coalition.errors import NotFound
 from departures.coalition.i18n import _, ngettext
 from departures.coalition.rules import State
+from departures.coalition.share_image import share_png
+from departures.coalition.store.board_version import BoardVersion
 from departures.coalition.web import middleware
 from departures.coalition.web.middleware import View
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site
 
-__all__ = ["PublicCache", "countdown", "routes"]
+__all__ = ["BoardCache", "countdown", "not_modified", "routes"]
+
+#: The headers a 304 repeats from the full answer (RFC 9110, 15.4.5).
+_REVALIDATION_HEADERS = ("etag", "last-modified", "cache-control", "vary")
 
 
-class PublicCache:
-    """Short-lived copies of public pages for anonymous readers, keyed by path."""
+@dataclass(frozen=True)
+class _Rendered:
+    key: tuple[object, ...]
+    response: Response
+    etag: str
+    last_modified: datetime
+    checked_until: float
+    """``time.monotonic()`` until which the version is not read again."""
 
-    def __init__(self, seconds: float, max_entries: int = 1000) -> None:
-        self.seconds = seconds
+
+def _moment_key(version: BoardVersion, now: datetime, by_minute: bool) -> tuple[object, ...]:
+    """What, besides the stored data, the document depends on: the time.
+
+    Crossing the pledge deadline or the departure changes the board with no write; the page's
+    countdown changes each minute until the departure.
+    """
+    key: tuple[object, ...] = (now >= version.deadline, now >= version.departure_at)
+    if by_minute and now < version.departure_at:
+        key += (int(now.timestamp()) // 60,)
+    return key
+
+
+def _last_change(version: BoardVersion, now: datetime, by_minute: bool) -> datetime:
+    """When the document last changed: the later of the last write and the last moment key."""
+    moments = [version.changed_at]
+    moments += [at for at in (version.deadline, version.departure_at) if at <= now]
+    if by_minute and now < version.departure_at:
+        moments.append(now.replace(second=0, microsecond=0))
+    return max(moments).replace(microsecond=0)
+
+
+class BoardCache:
+    """Rendered board documents for anonymous readers, one per path and board version.
+
+    ``hold_seconds``: how long a process serves its copy before reading the version again
+    (0: on every request).
+    """
+
+    def __init__(self, hold_seconds: float, max_entries: int = 1000) -> None:
+        self.hold_seconds = max(hold_seconds, 0.0)
         self.max_entries = max_entries
-        self._pages: dict[str, tuple[float, Response]] = {}
+        self._entries: dict[str, _Rendered] = {}
         self._lock = threading.Lock()
 
-    def wrap(self, view: View) -> View:
-        """``view``, answered from the cache for anonymous readers."""
+    def wrap(self, view: View, by_minute: bool = False) -> View:
+        """``view``, rendered once per board version (and per minute when ``by_minute``)."""
 
         def cached(site: Site, ctx: Ctx) -> Response:
-            if not ctx.anonymous or self.seconds <= 0:
+            if not ctx.anonymous:
                 return view(site, ctx)
-            key = ctx.request.url.path
-            now = time.monotonic()
+            path = ctx.request.url.path
             with self._lock:
-                hit = self._pages.get(key)
-            if hit is not None and hit[0] > now:
-                return _copy(hit[1])
-            response = view(site, ctx)
-            if response.status_code != 200:
-                return response
-            with self._lock:
-                if len(self._pages) > self.max_entries:
-                    self._pages.clear()
-                self._pages[key] = (now + self.seconds, response)
-            return _copy(response)
+                entry = self._entries.get(path)
+            clock = time.monotonic()
+            if entry is None or entry.checked_until <= clock:
+                # The version is read before the board: a rendering is never older than the
+                # version it is filed under (at worst newer, and rendered once more).
+                version = site.store.board_version(ctx.param("slug"))
+                if version is None:
+                    return view(site, ctx)
+                now = site.store.clock()
+                key = (version.version, *_moment_key(version, now, by_minute))
+                until = clock + self.hold_seconds
+                if entry is not None and entry.key == key:
+                    entry = replace(entry, checked_until=until)
+                else:
+                    response = view(site, ctx)
+                    if response.status_code != 200:
+                        return response
+                    entry = _Rendered(
+                        key,
+                        response,
+                        _etag(path, key),
+                        _last_change(version, now, by_minute),
+                        until,
+                    )
+                    response.headers["ETag"] = entry.etag
+                    response.headers["Last-Modified"] = format_datetime(
+                        entry.last_modified, usegmt=True
+                    )
+                with self._lock:
+                    if path not in self._entries and len(self._entries) >= self.max_entries:
+                        self._entries.clear()
+                    self._entries[path] = entry
+            if not_modified(ctx.request, entry.etag, entry.last_modified):
+                return Response(
+                    status_code=304,
+                    headers={
+                        k: v
+                        for k, v in entry.response.headers.items()
+                        if k.lower() in _REVALIDATION_HEADERS
+                    },
+                )
+            return _copy(entry.response)
 
         return cached
+
+
+def _etag(path: str, key: tuple[object, ...]) -> str:
+    # The same in every process for the same version and moment: no body hash needed, and
+    # weak because two processes may differ in generated_at (the time they rendered).
+    digest = hashlib.sha256(repr((path, key)).encode()).hexdigest()[:20]
+    return f'W/"{digest}"'
+
+
+def not_modified(request: Request, etag: str, last_modified: datetime) -> bool:
+    """Whether the request's validators say the reader already has this version.
+
+    ``If-None-Match`` wins over ``If-Modified-Since`` (RFC 9110, 13.2.2); ETags compare
+    weakly.
+    """
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag.removeprefix("W/") in tags
+    since = request.headers.get("if-modified-since")
+    if since is None:
+        return False
+    try:
+        moment = parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return last_modified <= moment
 
 
 def _copy(response: Response) -> Response:
@@ -87,7 +197,33 @@ def board_page(site: Site, ctx: Ctx) -> Response:
     board = boards.load_board(site.store, ctx.param("slug"))
     if board.state == State.DRAFT and board.campaign.coordinator_id != ctx.coordinator_id:
         raise NotFound(_("this campaign is not public yet"))
-    return site.render(ctx, "board.html", board=board, countdown=countdown(board))
+    response = site.render(
+        ctx,
+        "board.html",
+        board=board,
+        countdown=countdown(board),
+        share_description=share_description(board),
+    )
+    if ctx.anonymous:
+        response.headers["Cache-Control"] = "max-age=5"
+    return response
+
+
+def share_description(board: boards.Board) -> str:
+    """The one line a shared link to the board shows under its title."""
+    gone = board.gone_count
+    count = ngettext("%(n)d organisation gone", "%(n)d organisations gone", gone) % {"n": gone}
+    local = board.campaign.local(board.campaign.departure_at)
+    return f"{count} · {_('Departure:')} {local:%Y-%m-%d %H:%M} ({board.campaign.timezone})"
+
+
+def share_image(site: Site, ctx: Ctx) -> Response:
+    """The board's Open Graph image (PNG, 1200×630)."""
+    return Response(
+        share_png(_public_board(site, ctx)),
+        media_type="image/png",
+        headers={"Cache-Control": "max-age=60"},
+    )
 
 
 def board_json(site: Site, ctx: Ctx) -> Response:
@@ -131,10 +267,12 @@ def countdown(board: boards.Board) -> str:
 
 def routes(site: Site) -> list[Route]:
     """The public pages' routes."""
-    cache = PublicCache(site.settings.public_cache_seconds)
+    cache = BoardCache(site.settings.public_cache_seconds)
+    cached = cache.wrap
     return [
         Route("/", middleware.page(site, index)),
-        Route("/campaigns/{slug}", middleware.page(site, cache.wrap(board_page))),
-        Route("/campaigns/{slug}/board.json", middleware.page(site, cache.wrap(board_json))),
-        Route("/campaigns/{slug}/feed.atom", middleware.page(site, cache.wrap(board_atom))),
+        Route("/campaigns/{slug}", middleware.page(site, cache.wrap(board_page, by_minute=True))),
+        Route("/campaigns/{slug}/board.json", middleware.page(site, cached(board_json))),
+        Route("/campaigns/{slug}/feed.atom", middleware.page(site, cached(board_atom))),
+        Route("/campaigns/{slug}/share.png", middleware.page(site, cached(share_image))),
     ]

@@ -32,7 +32,10 @@ class Settings:
     )
     public_cache_seconds: float = field(
         default=2.0,
-        metadata={"help": "How long anonymous board readers share one rendering (0: never)"},
+        metadata={
+            "help": "How long a process serves its board rendering before checking the "
+            "store for a change (0: on every request)"
+        },
     )
     tick_seconds: float | None = field(
         default=None,
