@@ -140,8 +140,10 @@ class Notifier:
         reconnect: Reconnect | None = None,
         outbox_lease: timedelta = OUTBOX_LEASE,
         pass_lease: timedelta = PASS_LEASE,
+        outbox_batch: int = 100,
     ) -> None:
         self.store = store
+        self.outbox_batch = outbox_batch
         self.outbox_lease = outbox_lease
         self.pass_lease = pass_lease
         self.base_url = base_url.rstrip("/")
@@ -347,7 +349,7 @@ class Notifier:
     def deliver(self, report: TickReport | None = None) -> TickReport:
         """Send every unsent message this process may claim."""
         report = report or TickReport()
-        messages = self.store.claim_unsent(lease=self.outbox_lease)
+        messages = self.store.claim_unsent(self.outbox_batch, lease=self.outbox_lease)
         emails = [message for message in messages if message.channel == "email"]
         hooks = [message for message in messages if message.channel == "webhook"]
         if emails:

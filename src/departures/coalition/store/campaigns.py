@@ -780,9 +780,9 @@ class CoalitionStore:
     ) -> list[OutboxMessage]:
         """Claim up to ``limit`` unsent messages for this sender, for ``lease``.
 
-        One statement claims them: ``UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)
-        RETURNING`` on PostgreSQL, so two processes delivering at once each get different
-        rows, never the same one (SQLite's write lock serialises the same statement). A claim
+        One statement claims them: ``WITH picked AS MATERIALIZED (SELECT … FOR UPDATE SKIP
+        LOCKED) UPDATE … RETURNING`` on PostgreSQL, so two processes delivering at once each
+        get different rows, never the same one (on SQLite the write lock serialises it). A claim
         whose sender was killed before :meth:`mark_sent` lapses after ``lease`` and the
         message is claimed again: a kill never loses a message.
         """
@@ -794,16 +794,20 @@ class CoalitionStore:
             (outbox.c.claimed_at.is_(None)) | (outbox.c.claimed_at < stale),
         )
         chosen = select(outbox.c.id).where(*claimable).order_by(outbox.c.id).limit(limit)
+        claim = update(outbox).values(claimed_at=now, attempts=outbox.c.attempts + 1)
         if self.engine.dialect.name == "postgresql":
-            chosen = chosen.with_for_update(skip_locked=True)
-        statement = (
-            update(outbox)
-            # The conditions again: a row claimed by another process after this statement's
-            # snapshot is re-checked against them and left alone.
-            .where(outbox.c.id.in_(chosen.scalar_subquery()), *claimable)
-            .values(claimed_at=now, attempts=outbox.c.attempts + 1)
-            .returning(outbox)
-        )
+            # A materialised CTE runs the locking SELECT exactly once; inside ``IN (…)`` the
+            # planner may run it again per row and claim more than ``limit``. SKIP LOCKED: a
+            # row another sender is claiming right now is left to it, not waited for.
+            picked = (
+                chosen.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+            )
+            claim = claim.where(outbox.c.id == picked.c.id, *claimable)
+        else:
+            # SQLite's write lock serialises the whole statement. Not correlated with the
+            # UPDATE's own table: the subquery chooses ``limit`` rows of the whole outbox.
+            claim = claim.where(outbox.c.id.in_(chosen.correlate(None).scalar_subquery()))
+        statement = claim.returning(outbox)
         with self.engine.begin() as conn:
             rows = list(conn.execute(statement))
         return [
