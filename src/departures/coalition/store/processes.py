@@ -36,8 +36,6 @@ __all__ = ["SCHEDULER_LOCK_KEY", "count", "hit", "purge_counts", "scheduler_turn
 # ("departures" in ASCII, as a 64-bit integer, unlikely to collide with another application).
 SCHEDULER_LOCK_KEY = int.from_bytes(b"departur", "big") & 0x7FFF_FFFF_FFFF_FFFF
 SCHEDULER_LEASE = "scheduler"
-# Each process (and each SQLite-lease holder inside it) is told apart by a random id.
-_HOLDER = f"{os.getpid()}-{uuid.uuid4().hex[:16]}"
 
 
 @contextlib.contextmanager
@@ -61,7 +59,9 @@ def scheduler_turn(engine: Engine, now: datetime, lease: timedelta) -> Iterator[
                     conn.execute(select(func.pg_advisory_unlock(SCHEDULER_LOCK_KEY)))
                     conn.commit()
         return
-    got = _take_lease(engine, now, lease)
+    # Each turn is its own holder: two passes in one process exclude each other too.
+    holder = f"{os.getpid()}-{uuid.uuid4().hex[:16]}"
+    got = _take_lease(engine, holder, now, lease)
     try:
         yield got
     finally:
@@ -70,21 +70,21 @@ def scheduler_turn(engine: Engine, now: datetime, lease: timedelta) -> Iterator[
                 conn.execute(
                     delete(scheduler_leases).where(
                         scheduler_leases.c.name == SCHEDULER_LEASE,
-                        scheduler_leases.c.holder == _HOLDER,
+                        scheduler_leases.c.holder == holder,
                     )
                 )
 
 
-def _take_lease(engine: Engine, now: datetime, lease: timedelta) -> bool:
+def _take_lease(engine: Engine, holder: str, now: datetime, lease: timedelta) -> bool:
     # One statement: the row is inserted, or taken over when its lease lapsed, or nothing
     # happens (RETURNING then yields no row). SQLite runs it under its write lock.
     insert = sqlite.insert(scheduler_leases).values(
-        name=SCHEDULER_LEASE, holder=_HOLDER, expires_at=now + lease
+        name=SCHEDULER_LEASE, holder=holder, expires_at=now + lease
     )
     statement = insert.on_conflict_do_update(
         index_elements=["name"],
         set_={"holder": insert.excluded.holder, "expires_at": insert.excluded.expires_at},
-        where=(scheduler_leases.c.expires_at < now) | (scheduler_leases.c.holder == _HOLDER),
+        where=scheduler_leases.c.expires_at < now,
     ).returning(scheduler_leases.c.holder)
     with engine.begin() as conn:
         return conn.execute(statement).first() is not None

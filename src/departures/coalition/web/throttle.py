@@ -47,14 +47,14 @@ class SignInThrottle:
         self.by_account = RateLimiter(per_account, window)
         span = timedelta(seconds=window)
         self.stored_address = (
-            StoredLimit(engine, "signin-address", per_address, span) if engine else None
+            StoredLimit(engine, "signin-address", per_address, span) if engine is not None else None
         )
         self.stored_account = (
-            StoredLimit(engine, "signin-account", per_account, span) if engine else None
+            StoredLimit(engine, "signin-account", per_account, span) if engine is not None else None
         )
 
     def _address_over(self, address: str, now: float | None) -> bool:
-        if self._address_over(address, now):
+        if self.by_address.over(address, now):
             return True
         return self.stored_address is not None and self.stored_address.over(address)
 
@@ -66,7 +66,7 @@ class SignInThrottle:
     def check(self, address: str, account: str | None = None, now: float | None = None) -> None:
         """Refuse (429) when the address or the account has failed too often lately."""
         minutes = max(1, round(self.window / 60))
-        if self.by_address.over(address, now):
+        if self._address_over(address, now):
             raise TooMany(
                 _("too many failed sign-ins from your address"),
                 _("Wait %(minutes)d minutes and try again") % {"minutes": minutes},
