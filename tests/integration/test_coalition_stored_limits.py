@@ -8,18 +8,21 @@ own in-memory limiter, only the store is common.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 
 from departures.coalition.directory import ApiLimits, Directory
 from departures.coalition.errors import TooMany
 from departures.coalition.limits import StoredLimit
 from departures.coalition.store import CoalitionStore, processes, utc_now
-from departures.coalition.store.schema import rate_counts
+from departures.coalition.store.schema import rate_counts, scheduler_leases
 from departures.coalition.web import CoalitionApp
 from departures.coalition.web.throttle import SignInThrottle
 from helpers.clock import START, Clock
@@ -140,3 +143,28 @@ def test_a_killed_holders_sqlite_lease_lapses(engine: Engine) -> None:
         assert not t
     with processes.scheduler_turn(engine, now + timedelta(minutes=2), timedelta(minutes=1)) as t:
         assert t
+
+
+def test_a_sqlite_lease_of_a_process_that_is_gone_is_taken_over_at_once(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's lock goes with the holder's connection (see the process test)")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    assert dead.wait() == 0  # gone and reaped
+    now = utc_now()
+    with engine.begin() as conn:
+        conn.execute(
+            insert(scheduler_leases).values(
+                name="scheduler", holder=f"{dead.pid}-killed", expires_at=now + timedelta(hours=1)
+            )
+        )
+    with processes.scheduler_turn(engine, now, timedelta(minutes=1)) as mine:
+        assert mine
+    # A live holder (this process) is waited for.
+    with engine.begin() as conn:
+        conn.execute(
+            insert(scheduler_leases).values(
+                name="scheduler", holder=f"{os.getpid()}-alive", expires_at=now + timedelta(hours=1)
+            )
+        )
+    with processes.scheduler_turn(engine, now, timedelta(minutes=1)) as mine:
+        assert not mine

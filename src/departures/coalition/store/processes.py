@@ -8,8 +8,9 @@ PostgreSQL. Two things must then be decided by the database, not by each process
   taken on a connection of its own and held for the pass: a process that dies loses its
   connection and with it the lock, so nothing is left to clean up. On SQLite, where one file
   means one machine, a lease row does the same (:data:`~.schema.scheduler_leases`): it is
-  taken by one atomic upsert (SQLite's write lock serialises it) and lapses by itself after
-  ``lease`` if its holder is killed.
+  taken by one atomic upsert (SQLite's write lock serialises it); a holder killed mid-pass
+  leaves it behind, and the next process takes it over as soon as it sees that process gone
+  (one file is one machine, so the holder's pid can be checked), or after ``lease`` at most.
 * **rate limits** that must hold across processes (directory lookups and exports, failed
   sign-ins) are counted in :data:`~.schema.rate_counts` (:func:`hit`, :func:`count`): one row
   per limit, key and fixed window, incremented by one atomic upsert that returns the new
@@ -24,8 +25,9 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from departures.coalition.store.schema import rate_counts, scheduler_leases
@@ -87,7 +89,43 @@ def _take_lease(engine: Engine, holder: str, now: datetime, lease: timedelta) ->
         where=scheduler_leases.c.expires_at < now,
     ).returning(scheduler_leases.c.holder)
     with engine.begin() as conn:
-        return conn.execute(statement).first() is not None
+        if conn.execute(statement).first() is not None:
+            return True
+        current = conn.execute(
+            select(scheduler_leases.c.holder).where(scheduler_leases.c.name == SCHEDULER_LEASE)
+        ).scalar()
+        if current is None or _holder_alive(current):
+            return False
+        # One file is one machine: a holder whose process is gone (killed mid-pass) cannot
+        # finish, so its lease is taken over now rather than when it lapses.
+        taken = conn.execute(
+            update(scheduler_leases)
+            .where(scheduler_leases.c.name == SCHEDULER_LEASE, scheduler_leases.c.holder == current)
+            .values(holder=holder, expires_at=now + lease)
+        )
+        return taken.rowcount == 1
+
+
+def _holder_alive(holder: str) -> bool:
+    """Whether the process named in a lease holder ("<pid>-<random>") still runs here."""
+    try:
+        pid = int(holder.split("-", 1)[0])
+    except ValueError:
+        return True  # not ours to judge: wait for the lease to lapse
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    # A killed process not yet reaped by its parent still answers signal 0.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")
 
 
 def _digest(key: str) -> str:
