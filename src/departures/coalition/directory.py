@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 
 from departures.coalition.errors import BadInput
+from departures.coalition.limits import StoredLimit
 from departures.coalition.store import access as access_rows
 from departures.coalition.store import directory as directory_rows
 
@@ -241,6 +242,16 @@ class ApiLimits:
     def export_bucket(self) -> TokenBucket:
         """The bucket of ``GET /directory/export.json``."""
         return TokenBucket(self.exports_per_hour, 3600.0)
+
+    def lookup_stored(self, engine: Engine) -> StoredLimit:
+        """The lookups' limit across server processes, counted in the store."""
+        return StoredLimit(
+            engine, "directory-lookup", self.lookups_per_minute, timedelta(minutes=1)
+        )
+
+    def export_stored(self, engine: Engine) -> StoredLimit:
+        """The exports' limit across server processes, counted in the store."""
+        return StoredLimit(engine, "directory-export", self.exports_per_hour, timedelta(hours=1))
 
 
 class TokenBucket:

@@ -17,8 +17,17 @@ when it asked;
 
 then it delivers the unsent messages of the outbox by SMTP or webhook. Each (campaign,
 message, recipient) is queued once (a unique key), so a pass can run any number of times,
-from several processes, without notifying anyone twice. A crash between sending and recording
-it can repeat that one message: at-least-once delivery, never silent loss.
+from several processes, without notifying anyone twice.
+
+Several server processes on one store: the pass runs in one process at a time
+(:func:`~departures.coalition.store.processes.scheduler_turn`: PostgreSQL's advisory lock, a
+lease row on SQLite); a process that finds it taken skips its pass (``TickReport.skipped``).
+Delivery claims its messages in one statement (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so
+two senders never take the same one; a sender killed with claimed messages leaves them to be
+claimed again once their lease (``outbox_lease``) lapses. Only a kill in the instant between
+the SMTP server accepting a message and the store recording it can repeat that one message
+(at-least-once, never silent loss); its ``Message-ID`` is derived from the outbox row, so the
+repeat carries the same id and a receiving system can recognise it.
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 import httpx
 
@@ -45,9 +53,11 @@ from departures.coalition.store import (
     CoalitionStore,
     Organisation,
     OutboxMessage,
+    processes,
     utc_now,
 )
 from departures.coalition.store import access as access_rows
+from departures.coalition.store.campaigns import OUTBOX_LEASE
 from departures.netguard import NetGuard
 
 __all__ = ["REMINDERS", "Notifier", "SMTPSettings", "TickReport"]
@@ -59,6 +69,11 @@ FOLLOW_THROUGH_AFTER = timedelta(days=1)
 # Landings are checked on the network (one profile read per member not yet landed and not
 # yet followed up, every pass) only in the week after; later, members mark themselves.
 FOLLOW_THROUGH_UNTIL = timedelta(days=8)
+# How long a pass may hold the SQLite scheduler lease before another process may take it
+# (PostgreSQL's advisory lock needs none: it goes with its holder's connection).
+PASS_LEASE = timedelta(minutes=10)
+# Stored rate counts are kept a day: longer than any limit's window.
+RATE_COUNTS_KEPT = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -86,6 +101,7 @@ class TickReport:
     proposed: int = 0  # directory entries proposed to members (reconnect)
     followed: int = 0  # follows made for members (reconnect)
     purged: int = 0  # expired web and directory sessions deleted
+    skipped: bool = False  # another process was running its pass: this one did nothing
     errors: list[str] = field(default_factory=list)
 
 
@@ -122,8 +138,14 @@ class Notifier:
         departure_hook: DepartureHook | None = None,
         list_sync: ListSync | None = None,
         reconnect: Reconnect | None = None,
+        outbox_lease: timedelta = OUTBOX_LEASE,
+        pass_lease: timedelta = PASS_LEASE,
+        outbox_batch: int = 100,
     ) -> None:
         self.store = store
+        self.outbox_batch = outbox_batch
+        self.outbox_lease = outbox_lease
+        self.pass_lease = pass_lease
         self.base_url = base_url.rstrip("/")
         self.smtp = smtp
         self.webhook_url = webhook_url
@@ -137,11 +159,24 @@ class Notifier:
     # --- one pass ----------------------------------------------------------------------------
 
     def tick(self, now: datetime | None = None) -> TickReport:
-        """One pass over every campaign, then deliver the outbox."""
+        """One pass over every campaign, then deliver the outbox.
+
+        Skipped (``report.skipped``) when another process is running its pass right now.
+        """
         report = TickReport()
-        moment = now or self.store.clock()
-        # Sessions expire in real time, whatever clock the campaign rules run on.
-        report.purged = access_rows.purge_expired(self.store.engine, utc_now())
+        # Leases run in real time, whatever clock the campaign rules run on.
+        with processes.scheduler_turn(self.store.engine, utc_now(), self.pass_lease) as mine:
+            if not mine:
+                report.skipped = True
+                return report
+            self._pass(now or self.store.clock(), report)
+        return report
+
+    def _pass(self, moment: datetime, report: TickReport) -> None:
+        real_now = utc_now()
+        # Sessions and rate counts expire in real time too.
+        report.purged = access_rows.purge_expired(self.store.engine, real_now)
+        processes.purge_counts(self.store.engine, real_now - RATE_COUNTS_KEPT)
         for campaign in self.store.campaigns():
             if campaign.opened_at is None:
                 continue
@@ -149,7 +184,6 @@ class Notifier:
             self._campaign_pass(campaign, moment, report)
         self._reconnect_pass(moment, report)
         self.deliver(report)
-        return report
 
     def _reconnect_pass(self, now: datetime, report: TickReport) -> None:
         # Like a Bluesky hook: a failure is reported, the e-mails still go out.
@@ -315,7 +349,7 @@ class Notifier:
     def deliver(self, report: TickReport | None = None) -> TickReport:
         """Send every unsent message this process may claim."""
         report = report or TickReport()
-        messages = self.store.claim_unsent()
+        messages = self.store.claim_unsent(self.outbox_batch, lease=self.outbox_lease)
         emails = [message for message in messages if message.channel == "email"]
         hooks = [message for message in messages if message.channel == "webhook"]
         if emails:
@@ -353,7 +387,8 @@ class Notifier:
         email["From"] = self.smtp.sender
         email["To"] = message.recipient
         email["Subject"] = message.subject
-        email["Message-ID"] = make_msgid(domain="departures.local")
+        # From the row, not random: a message repeated after a kill keeps its id.
+        email["Message-ID"] = f"<outbox.{message.campaign_id}.{message.id}@departures.local>"
         email["X-Departures-Message"] = f"{message.campaign_id}/{message.message}"
         email.set_content(message.body)
         return email

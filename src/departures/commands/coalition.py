@@ -380,6 +380,10 @@ def tick(db_url: str | None, base_url: str | None, **options: Any) -> None:
     """
     store = _store(db_url)
     report = _notifier(store, base_url or "http://127.0.0.1:8000", options, db_url).tick()
+    if report.skipped:
+        # Not an error: cron and a running server may overlap; the other pass does the work.
+        click.echo("Another process is running the scheduler pass right now; nothing done.")
+        return
     click.echo(
         f"{report.campaigns} campaigns checked: {report.queued} messages queued, "
         f"{report.sent} sent, {report.failed} failed, {report.landed} newly landed; "

@@ -15,7 +15,9 @@ environment sees); the engine, its URL and the migrations belong to
 * :mod:`.directory` — the directory's consented X id → DID pairs;
 * :mod:`.departure` — members' welcome posts for the departure day;
 * :mod:`.graph` — the campaign's list, starter pack and moderation list URIs;
-* :mod:`.reconnect` — members' X following ids, proposals and their follow state.
+* :mod:`.reconnect` — members' X following ids, proposals and their follow state;
+* :mod:`.processes` — what several server processes decide through the store: whose turn the
+  scheduler pass is (PostgreSQL's advisory lock, a lease row on SQLite) and stored rate counts.
 
 Domain modules (departure day, list sync, reconnect, directory, follow all) call these
 named functions and classes; a unit test fails if any other coalition module runs SQL.

@@ -40,6 +40,7 @@ from departures.coalition.store.values import check_text, check_texts
 
 __all__ = [
     "INVITE_TTL",
+    "OUTBOX_LEASE",
     "Campaign",
     "CoalitionStore",
     "Invite",
@@ -49,6 +50,8 @@ __all__ = [
 ]
 
 INVITE_TTL = timedelta(days=14)
+# How long a claimed outbox message stays its sender's before another may send it.
+OUTBOX_LEASE = timedelta(minutes=10)
 MAX_MIN_OTHERS = 100_000
 
 
@@ -789,49 +792,54 @@ class CoalitionStore:
                 added += len(conn.execute(statement, row).all())
         return added
 
-    def claim_unsent(self, limit: int = 100, max_attempts: int = 5) -> list[OutboxMessage]:
-        """Unsent messages this sender may deliver now (claimed for 10 minutes)."""
+    def claim_unsent(
+        self, limit: int = 100, max_attempts: int = 5, lease: timedelta = OUTBOX_LEASE
+    ) -> list[OutboxMessage]:
+        """Claim up to ``limit`` unsent messages for this sender, for ``lease``.
+
+        One statement claims them: ``WITH picked AS MATERIALIZED (SELECT … FOR UPDATE SKIP
+        LOCKED) UPDATE … RETURNING`` on PostgreSQL, so two processes delivering at once each
+        get different rows, never the same one (on SQLite the write lock serialises it). A claim
+        whose sender was killed before :meth:`mark_sent` lapses after ``lease`` and the
+        message is claimed again: a kill never loses a message.
+        """
         now = self.clock()
-        stale = now - timedelta(minutes=10)
-        claimed: list[OutboxMessage] = []
-        with self.engine.connect() as conn:
-            rows = list(
-                conn.execute(
-                    select(outbox)
-                    .where(
-                        outbox.c.sent_at.is_(None),
-                        outbox.c.attempts < max_attempts,
-                        (outbox.c.claimed_at.is_(None)) | (outbox.c.claimed_at < stale),
-                    )
-                    .order_by(outbox.c.id)
-                    .limit(limit)
-                )
+        stale = now - lease
+        claimable = (
+            outbox.c.sent_at.is_(None),
+            outbox.c.attempts < max_attempts,
+            (outbox.c.claimed_at.is_(None)) | (outbox.c.claimed_at < stale),
+        )
+        chosen = select(outbox.c.id).where(*claimable).order_by(outbox.c.id).limit(limit)
+        claim = update(outbox).values(claimed_at=now, attempts=outbox.c.attempts + 1)
+        if self.engine.dialect.name == "postgresql":
+            # A materialised CTE runs the locking SELECT exactly once; inside ``IN (…)`` the
+            # planner may run it again per row and claim more than ``limit``. SKIP LOCKED: a
+            # row another sender is claiming right now is left to it, not waited for.
+            picked = (
+                chosen.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
             )
-        for row in rows:
-            with self.engine.begin() as conn:
-                got = conn.execute(
-                    update(outbox)
-                    .where(
-                        outbox.c.id == row.id,
-                        outbox.c.sent_at.is_(None),
-                        (outbox.c.claimed_at.is_(None)) | (outbox.c.claimed_at < stale),
-                    )
-                    .values(claimed_at=now, attempts=outbox.c.attempts + 1)
-                )
-            if got.rowcount == 1:
-                claimed.append(
-                    OutboxMessage(
-                        row.id,
-                        row.campaign_id,
-                        row.message,
-                        row.recipient,
-                        row.channel,
-                        row.subject,
-                        row.body,
-                        row.attempts + 1,
-                    )
-                )
-        return claimed
+            claim = claim.where(outbox.c.id == picked.c.id, *claimable)
+        else:
+            # SQLite's write lock serialises the whole statement. Not correlated with the
+            # UPDATE's own table: the subquery chooses ``limit`` rows of the whole outbox.
+            claim = claim.where(outbox.c.id.in_(chosen.correlate(None).scalar_subquery()))
+        statement = claim.returning(outbox)
+        with self.engine.begin() as conn:
+            rows = list(conn.execute(statement))
+        return [
+            OutboxMessage(
+                row.id,
+                row.campaign_id,
+                row.message,
+                row.recipient,
+                row.channel,
+                row.subject,
+                row.body,
+                row.attempts,
+            )
+            for row in sorted(rows, key=lambda row: row.id)
+        ]
 
     def mark_sent(self, message_id: int) -> None:
         """Record that a message was delivered."""

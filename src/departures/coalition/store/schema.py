@@ -53,9 +53,11 @@ __all__ = [
     "organisations",
     "outbox",
     "pledges",
+    "rate_counts",
     "reconnect_followings",
     "reconnect_members",
     "reconnect_proposals",
+    "scheduler_leases",
     "web_sessions",
 ]
 
@@ -379,4 +381,29 @@ web_sessions = Table(
     Column("did", String(200), index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
+# --- Several server processes on one store (revision 0007) ----------------------------------
+
+# Rate limits that must hold across processes: one row per (limit, key, fixed window), its
+# count incremented atomically. ``key_hash`` is the SHA-256 of the client address or account
+# handle, so the table names nobody; rows of past windows are purged by the scheduler pass.
+rate_counts = Table(
+    "rate_counts",
+    metadata,
+    Column("bucket", String(32), primary_key=True),
+    Column("key_hash", String(64), primary_key=True),
+    Column("window_start", UTCDateTime, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Index("ix_rate_counts_window_start", "window_start"),
+)
+
+# SQLite's stand-in for PostgreSQL's advisory lock: the process holding the named lease runs
+# the scheduler pass until ``expires_at`` (a killed holder's lease lapses by itself).
+scheduler_leases = Table(
+    "scheduler_leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )

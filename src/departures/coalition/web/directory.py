@@ -351,11 +351,23 @@ def routes(
     return [
         Route(
             "/directory/lookup",
-            middleware.limited(site, limits.lookup_bucket(), "directory lookups", views.lookup),
+            middleware.limited(
+                site,
+                limits.lookup_bucket(),
+                "directory lookups",
+                views.lookup,
+                limits.lookup_stored(site.store.engine),
+            ),
         ),
         Route(
             "/directory/export.json",
-            middleware.limited(site, limits.export_bucket(), "directory exports", views.export),
+            middleware.limited(
+                site,
+                limits.export_bucket(),
+                "directory exports",
+                views.export,
+                limits.export_stored(site.store.engine),
+            ),
         ),
         Route("/directory", middleware.page(site, views.page)),
         Route("/directory/sign-in", middleware.page(site, views.sign_in_form), methods=["POST"]),

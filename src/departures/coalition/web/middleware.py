@@ -34,6 +34,7 @@ from departures.coalition.errors import BadInput, NotFound, TooLarge, TooMany, s
 from departures.coalition.forms import MAX_BODY, Form, parse_form
 from departures.coalition.handles import HandleError
 from departures.coalition.i18n import _
+from departures.coalition.limits import StoredLimit
 from departures.coalition.web.perimeter import SECURITY_HEADERS, client_key
 from departures.coalition.web.rendering import error_title
 from departures.coalition.web.sessions import Ctx, check_csrf, csrf_header_checked
@@ -250,12 +251,25 @@ def upload(site: Site, view: UploadView, limits: UploadLimits, *, guard: Guard) 
     return endpoint
 
 
-def limited(site: Site, bucket: directories.TokenBucket, what: str, view: View) -> Endpoint:
-    """A public API endpoint limited per client address by ``bucket`` (429 with Retry-After)."""
+def limited(
+    site: Site,
+    bucket: directories.TokenBucket,
+    what: str,
+    view: View,
+    stored: StoredLimit | None = None,
+) -> Endpoint:
+    """A public API endpoint limited per client address (429 with Retry-After).
+
+    ``bucket`` is this process's limit, the fast path: a client it refuses costs no database
+    write. ``stored``, when given, is the authoritative count across every server process.
+    """
     inner = page(site, view)
 
     async def endpoint(request: Request) -> Response:
-        wait = bucket.take(client_key(request.client.host if request.client else "unknown"))
+        key = client_key(request.client.host if request.client else "unknown")
+        wait = bucket.take(key)
+        if wait <= 0 and stored is not None:
+            wait = await run_in_threadpool(stored.take, key)
         if wait <= 0:
             return await inner(request)
         ctx = Ctx(request, await run_in_threadpool(site.sessions.load, request))
