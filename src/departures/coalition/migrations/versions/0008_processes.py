@@ -1,7 +1,7 @@
 """Several server processes on one store: stored rate counts and the scheduler's lease.
 
-Revision ID: 0007_processes
-Revises: 0006_web_sessions
+Revision ID: 0008_processes
+Revises: 0007_board_version
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_processes"
-down_revision = "0006_web_sessions"
+revision = "0008_processes"
+down_revision = "0007_board_version"
 branch_labels = None
 depends_on = None
 
