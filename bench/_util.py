@@ -297,3 +297,27 @@ def machine() -> str:
     """One line about where the figures were measured."""
     load = os.getloadavg()[0]
     return f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}, load average {load:.2f}"
+
+
+def wait_until_serving(base: str, server: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    """Wait until the server process answers ``GET base/``; exit if it dies or never answers."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{base}/", timeout=2)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.2)
+
+
+def free_port() -> int:
+    """A free TCP port on loopback (for a server the bench starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -38,7 +38,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_coalition import free_port, populate, serve
+from _util import free_port, wait_until_serving
+from bench_coalition import populate, serve
 
 RPS_TARGET = 1000.0
 P99_TARGET_MS = 50.0
@@ -127,15 +128,7 @@ def bench_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.2)
+        wait_until_serving(base, server)
         suffix = "" if hold else "_every_read"
         page = f"/campaigns/{slug}"
         results: dict[str, dict[str, float]] = {}

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,18 +35,13 @@ from pathlib import Path
 
 import httpx
 
+from _util import free_port, wait_until_serving
 from departures.coalition import rules
 from departures.coalition.db import connect, migrate
 from departures.coalition.store import CoalitionStore
 
 P99_TARGET = 0.5
 RESOLVE_TARGET = 0.2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def populate(url: str, organisations: int) -> str:
@@ -154,15 +148,7 @@ def bench_server(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/", timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start") from None
-                time.sleep(0.2)
+        wait_until_serving(base, server)
         results = {}
         suffix = "" if cache else "_uncached"
         for name, path in (

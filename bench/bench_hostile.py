@@ -40,15 +40,11 @@ from pathlib import Path
 
 import httpx
 
+from _util import free_port, wait_until_serving
+
 P99_TARGET_MS = 100.0
 BOUNDARY = "benchhostile"
 BENCH_DID = "did:plc:" + "b" * 24
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class BenchSignIn:
@@ -267,15 +263,7 @@ def main() -> int:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"{base}/", timeout=2)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("the server did not start") from None
-                    time.sleep(0.2)
+            wait_until_serving(base, server)
             cookie, csrf = signed_in(base)
             attack = Attack(port, cookie, csrf, args.max_uploads)
             load(base, 1.0, args.concurrency)  # warm-up
