@@ -194,6 +194,43 @@ class Pds:
                 out.setdefault(subject, record.uri)
         return out
 
+    def mute_list(self, list_uri: str, *, mute: bool) -> None:
+        """Mute (or unmute) a moderation list for this account.
+
+        ``app.bsky.graph.muteActorList`` / ``unmuteActorList``: a private preference the
+        AppView keeps (the PDS proxies the call), not a record of the repository, so it is
+        not a write of the journaled writer; calling it twice is harmless.
+        """
+        nsid = "app.bsky.graph.muteActorList" if mute else "app.bsky.graph.unmuteActorList"
+        try:
+            self._client.invoke_procedure(
+                nsid,
+                content=orjson.dumps({"list": list_uri}),
+                headers={"Content-Type": "application/json"},
+            )
+        except RateLimitExceededError as exc:
+            raise RateLimited(_headers(exc)) from exc
+        except (UnauthorizedError, LoginRequiredError) as exc:
+            raise expired(self.handle) from exc
+        except RequestErrorBase as exc:
+            raise BlueskyError(
+                f"The Bluesky server did not change the list's mute ({_message(exc)})",
+                "Try again in a minute",
+            ) from exc
+
+    def list_viewer(self, list_uri: str) -> dict[str, Any]:
+        """This account's view of a list (``app.bsky.graph.getList``'s ``viewer``: ``muted``,
+        ``blocked``); empty when the AppView does not answer."""
+        try:
+            response = self._client.invoke_query(
+                "app.bsky.graph.getList", params={"list": list_uri, "limit": 1}
+            )
+        except AtProtocolError:
+            return {}
+        content = response.content if isinstance(response.content, dict) else {}
+        viewer = (content.get("list") or {}).get("viewer")
+        return viewer if isinstance(viewer, dict) else {}
+
     def upload_blob(self, data: bytes, mime: str) -> dict[str, Any]:
         """Upload ``data``; the blob reference (JSON form) to put into a record."""
         try:

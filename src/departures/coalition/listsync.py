@@ -26,7 +26,7 @@ from datetime import datetime
 
 import regex  # type: ignore[import-untyped]
 
-from departures.bluesky.budget import BudgetConfig
+from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.identity import plc_url
 from departures.bluesky.records import (
     LIST,
@@ -42,6 +42,7 @@ from departures.coalition.departure import account_writer
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import graph as graph_rows
+from departures.coalition.store import moderation as moderation_rows
 from departures.coalition.vault import AccountSessions, Vault, campaign_owner
 from departures.netguard import NetGuard
 
@@ -357,9 +358,80 @@ class CoalitionLists:
             )
         first_list = pds.uri(LIST, list_rkey(campaign, 0))
         pack = pds.uri(STARTERPACK, pack_rkey(campaign, 0))
-        self._record(campaign, first_list, pack, pds.uri(LIST, modlist_rkey(campaign)), pds.handle)
+        modlist = pds.uri(LIST, modlist_rkey(campaign))
+        self._record(campaign, first_list, pack, modlist, pds.handle)
+        # The moderation list's entries decided by due process (store/moderation.py).
+        refused = [*refused, *self._entries(writer, campaign, modlist, items)[1]]
         if refused:
             raise _refused(campaign, refused)
+
+    def write_entries(self, campaign: Campaign) -> int:
+        """Write the moderation list's approved entries and delete the removed ones, now.
+
+        The scheduler pass does the same on every turn; this is for an approval or an upheld
+        appeal to reach Bluesky at once. How many writes were sent (0: nothing to do, or no
+        list or no connected account yet — the next pass will try).
+        """
+        modlist = self.modlist_uri(campaign)
+        if not modlist:
+            return 0
+        opened = account_writer(
+            self.sessions(campaign), config=self.budget, sleep=self.sleep, guard=self.guard
+        )
+        if opened is None:
+            return 0
+        writer, _journal = opened
+        try:
+            before = writer.pds.list_rkeys(LISTITEM)
+            sent, refused = self._entries(writer, campaign, modlist, set(before))
+        finally:
+            writer.pds.close()
+        if refused:
+            raise _refused(campaign, refused)
+        return sent
+
+    def _entries(
+        self, writer: Writer, campaign: Campaign, modlist: str, items: set[str]
+    ) -> tuple[int, list[Refused]]:
+        """Make the list hold exactly the approved entries the store knows (the server is the
+        truth: an item found already is recorded, never written again); (writes sent, refused).
+        """
+        engine, now = self.store.engine, self.store.clock
+        writes: list[Write] = []
+        entries: dict[str, moderation_rows.Proposal] = {}
+        for entry in moderation_rows.to_list(engine, campaign.id):
+            rkey = blocked_rkey(campaign, entry.subject_did)
+            key = f"blocked:{campaign.id}:{entry.subject_did}"
+            entries[key] = entry
+            if rkey in items:
+                moderation_rows.mark_listed(engine, entry.id, writer.pds.uri(LISTITEM, rkey), now())
+                continue
+            record = {
+                "$type": LISTITEM,
+                "subject": entry.subject_did,
+                "list": modlist,
+                "createdAt": _iso(now()),
+            }
+            writes.append(Write.create(key, LISTITEM, rkey, record))
+        for entry in moderation_rows.to_unlist(engine, campaign.id):
+            rkey = blocked_rkey(campaign, entry.subject_did)
+            key = f"blocked:{campaign.id}:{entry.subject_did}"
+            entries[key] = entry
+            if rkey not in items:
+                moderation_rows.mark_unlisted(engine, entry.id, now())
+                continue
+            writes.append(Write.delete(key, LISTITEM, rkey))
+        if not writes:
+            return 0, []
+        sent = writer.send_isolating(writes)
+        for result in sent.results:
+            entry = entries[result.write.key]
+            if result.write.action is WriteKind.CREATE:
+                moderation_rows.mark_listed(engine, entry.id, result.uri, now())
+            else:
+                moderation_rows.mark_unlisted(engine, entry.id, now())
+        log.info("moderation list of %s: %d entries written", campaign.slug, len(sent.results))
+        return len(writes), list(sent.refused)
 
     def modlist_uri(self, campaign: Campaign) -> str:
         """The shared moderation list's URI, once created ("" before)."""

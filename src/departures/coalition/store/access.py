@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, delete, insert, or_, select, update
 
 from departures.coalition.security import hash_token, new_token
+from departures.coalition.store import moderation
 from departures.coalition.store.board_version import bump_board
 from departures.coalition.store.schema import (
     bluesky_accounts,
@@ -357,6 +358,7 @@ def _erase_did(conn: Connection, did: str) -> int:
         conn.execute(delete(reconnect_followings).where(reconnect_followings.c.x_id.in_(x_ids)))
     removed = conn.execute(delete(directory_entries).where(directory_entries.c.did == did)).rowcount
     conn.execute(delete(directory_sessions).where(directory_sessions.c.did == did))
+    moderation.erase_subject(conn, did)
     _end_sessions(conn, did=did)
     _erase_journals(conn, did, own=True)
     return int(removed)
@@ -462,6 +464,7 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
         if row.email:
             conn.execute(delete(outbox).where(outbox.c.recipient == row.email))
         conn.execute(delete(outbox).where(outbox.c.message.like(f"reconnect:{organisation_id}#%")))
+        moderation.erase_member(conn, organisation_id)
         _end_sessions(conn, organisation_id=organisation_id)
         conn.execute(delete(organisations).where(organisations.c.id == organisation_id))
         bump_board(conn, row.campaign_id, datetime.now(UTC))

@@ -50,6 +50,10 @@ __all__ = [
     "directory_sessions",
     "invites",
     "metadata",
+    "modlist_appeals",
+    "modlist_choices",
+    "modlist_events",
+    "modlist_proposals",
     "organisations",
     "outbox",
     "pledges",
@@ -406,4 +410,82 @@ scheduler_leases = Table(
     Column("name", String(32), primary_key=True),
     Column("holder", String(64), nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# --- The moderation list with due process (revision 0012) ------------------------------------
+
+# An account proposed for the campaign's moderation list, and what became of it: "proposed",
+# then "rejected" or "listed" (approved: written to the list; ``listed_uri`` once the list item
+# exists), then "removed" after an upheld appeal (``unlisted_at`` once the item is deleted).
+# ``active_did`` is the subject's DID while the proposal is open or the account is (still) on
+# the list, NULL otherwise: the unique constraint keeps one live proposal per account.
+# Who acted is a member (an organisation id) or the coordinator (a coordinator id); no foreign
+# keys on them, so erasing an organisation can clear them in any order.
+modlist_proposals = Table(
+    "modlist_proposals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("subject_did", String(200), nullable=False, index=True),
+    Column("subject_handle", String(253), nullable=False, default=""),
+    Column("reasons", Text, nullable=False),
+    # A JSON list of links (to posts) given as evidence.
+    Column("evidence", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("active_did", String(200)),
+    Column("proposer_organisation_id", Integer, index=True),
+    Column("proposer_coordinator_id", Integer),
+    Column("proposed_at", UTCDateTime, nullable=False),
+    Column("decider_organisation_id", Integer, index=True),
+    Column("decider_coordinator_id", Integer),
+    Column("decided_at", UTCDateTime),
+    Column("decision_reason", Text, nullable=False, default=""),
+    Column("listed_uri", String(600), nullable=False, default=""),
+    Column("listed_at", UTCDateTime),
+    Column("unlisted_at", UTCDateTime),
+    UniqueConstraint("campaign_id", "active_did", name="uq_modlist_proposals_active"),
+)
+
+# A listed account's appeal (signed in with Bluesky as the listed DID): "open", then "upheld"
+# (the entry is removed) or "dismissed"; ``open_proposal`` keeps one open appeal per entry.
+modlist_appeals = Table(
+    "modlist_appeals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("proposal_id", Integer, ForeignKey("modlist_proposals.id"), nullable=False, index=True),
+    Column("statement", Text, nullable=False),
+    Column("filed_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("open_proposal", Integer, unique=True),
+    Column("decider_organisation_id", Integer, index=True),
+    Column("decider_coordinator_id", Integer),
+    Column("decided_at", UTCDateTime),
+    Column("decision_reason", Text, nullable=False, default=""),
+)
+
+# The audit log: every step of every proposal (who, when, what, why), appended in the same
+# transaction as the change it records. ``actor_kind``: "member", "coordinator", "account"
+# (the listed account itself) or "service" (the list written on Bluesky).
+modlist_events = Table(
+    "modlist_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("proposal_id", Integer, ForeignKey("modlist_proposals.id"), nullable=False, index=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_organisation_id", Integer, index=True),
+    Column("actor_coordinator_id", Integer),
+    Column("reason", Text, nullable=False, default=""),
+)
+
+# How a member uses the list: "block" (a listblock record), "mute" (the list muted at the
+# AppView) or "none"; the member's own choice, as last made on its page.
+modlist_choices = Table(
+    "modlist_choices",
+    metadata,
+    Column("organisation_id", Integer, primary_key=True),
+    Column("choice", String(8), nullable=False),
+    Column("changed_at", UTCDateTime, nullable=False),
 )
