@@ -38,6 +38,7 @@ from departures.coalition.i18n import _
 from departures.coalition.listsync import CoalitionLists
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.store import graph as graph_rows
 from departures.coalition.store import moderation as rows
 from departures.coalition.store.moderation import Actor, Appeal, Event, Proposal
 from departures.errors import DeparturesError
@@ -273,9 +274,10 @@ class MemberView:
     me: Actor
 
 
-def member_view(store: CoalitionStore, organisation: Organisation, modlist_uri: str) -> MemberView:
+def member_view(store: CoalitionStore, organisation: Organisation) -> MemberView:
     """Proposals waiting for a decision, entries on the list, open appeals, the audit log."""
     engine, campaign_id = store.engine, organisation.campaign_id
+    modlist_uri = graph_rows.modlist_uri(engine, campaign_id)
     by_id = {p.id: p for p in rows.proposals(engine, campaign_id)}
     return MemberView(
         modlist_uri=modlist_uri,

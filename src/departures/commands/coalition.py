@@ -27,6 +27,7 @@ from departures.coalition.reconnect import DEFAULT_DAILY_CAP, Reconnect
 from departures.coalition.security import load_secret_key
 from departures.coalition.store import CoalitionStore, check_timezone
 from departures.coalition.vault import vault
+from departures.commands.lazy import LazyCommand, LazyGroup
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -740,3 +741,43 @@ def directory_bulk_add(
 
 
 __all__ = ["coalition"]
+
+
+#: ``coalition modlist``: the moderation list's commands, imported only when used.
+MODLIST_COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand(
+        "list",
+        "departures.commands.modlist:modlist_list",
+        "Show the proposals waiting for a decision, the open appeals and the listed accounts.",
+    ),
+    LazyCommand(
+        "propose",
+        "departures.commands.modlist:modlist_propose",
+        "Propose an account (handle or DID) for the list, with a reason and links to posts.",
+    ),
+    LazyCommand(
+        "approve",
+        "departures.commands.modlist:modlist_approve",
+        "Approve a member's proposal: the account goes on the list.",
+    ),
+    LazyCommand(
+        "reject",
+        "departures.commands.modlist:modlist_reject",
+        "Reject a member's proposal, with the reason.",
+    ),
+    LazyCommand(
+        "decide-appeal",
+        "departures.commands.modlist:modlist_decide_appeal",
+        "Uphold or dismiss a listed account's appeal (of a listing you took no part in).",
+    ),
+    LazyCommand(
+        "sync",
+        "departures.commands.modlist:modlist_sync",
+        "Write the approved entries to the list on Bluesky and delete the removed ones, now.",
+    ),
+)
+
+
+@coalition.group(name="modlist", cls=LazyGroup, lazy=MODLIST_COMMANDS)
+def modlist() -> None:
+    """The shared moderation list: proposals, decisions and appeals, with an audit log."""

@@ -344,13 +344,13 @@ def propose(
                     listed_uri="",
                     **proposer.columns("proposer"),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key or (0,)
         except IntegrityError:  # a second proposal at the same moment
             raise CoalitionError(
                 _("this account is already proposed or on the list"),
                 _("See the proposals on your member page"),
             ) from None
-        made = _locked(conn, int(proposal_id))
+        made = _locked(conn, int(proposal_id[0]))
         _log(conn, made, "proposed", proposer, now, reasons)
     return made
 
@@ -435,14 +435,16 @@ def appeal(
                     open_proposal=proposal_id,
                     decision_reason="",
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key or (0,)
         except IntegrityError:
             raise CoalitionError(
                 _("an appeal of this entry is open already"),
                 _("It will be decided by someone who took no part in the listing"),
             ) from None
         _log(conn, found, "appealed", Actor("account"), now, statement)
-        row = conn.execute(select(modlist_appeals).where(modlist_appeals.c.id == appeal_id)).one()
+        row = conn.execute(
+            select(modlist_appeals).where(modlist_appeals.c.id == appeal_id[0])
+        ).one()
     return _appeal(row)
 
 

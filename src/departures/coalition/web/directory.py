@@ -91,6 +91,14 @@ def visitor(ctx: Ctx) -> tuple[str, str]:
     return did, handle
 
 
+def _back_to(path: str) -> str:
+    """Where the sign-in returns: a page of this service that asked for it (a moderation
+    list's appeal form), else the directory; never another site."""
+    if path.startswith("/campaigns/") and "//" not in path and "\\" not in path:
+        return path
+    return "/directory"
+
+
 @dataclass
 class DirectoryViews:
     """The directory's views, with what they share: the directory, the sign-in, the vault."""
@@ -164,7 +172,7 @@ class DirectoryViews:
         ctx.set(_DID, did)
         ctx.set(_HANDLE, checked)
         ctx.renew_csrf()
-        return redirect("/directory")
+        return redirect(_back_to(ctx.form.text("next", "next", max_length=300)))
 
     def sign_out(self, site: Site, ctx: Ctx) -> Response:
         """Forget the signed-in DID and delete the kept Bluesky session."""

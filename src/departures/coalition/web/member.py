@@ -15,6 +15,7 @@ from departures.coalition.departure import MAX_WELCOME_GRAPHEMES
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.handles import verified_domain
 from departures.coalition.i18n import _
+from departures.coalition.moderation import member_view as moderation_view
 from departures.coalition.store import Organisation, access
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
@@ -140,6 +141,7 @@ def _member_page(
         reconnect=site.reconnect.settings(organisation),
         proposals=site.reconnect.proposals(organisation),
         can_follow_for_us=welcome is not None and bool(welcome.account_handle),
+        modlist_view=moderation_view(store, organisation),
         **extra,
     )
 
