@@ -4,6 +4,7 @@ account only, decided by someone who took no part, and an audit line for every s
 
 from __future__ import annotations
 
+from typing import ClassVar
 
 import pytest
 
@@ -11,8 +12,7 @@ from departures.coalition import moderation
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.handles import HandleError
 from departures.coalition.rules import CoalitionError
-from departures.coalition.store import Campaign, CoalitionStore, Organisation
-from departures.coalition.store import access
+from departures.coalition.store import Campaign, CoalitionStore, Organisation, access
 from departures.coalition.store import moderation as rows
 from departures.coalition.store.moderation import Actor
 from helpers.access import rows_naming
@@ -30,7 +30,7 @@ POST = "https://bsky.app/profile/hostile.example/post/3kabc"
 class Resolver:
     """Handles of the test (pure lookup: the real resolver is tested against the sandbox)."""
 
-    known = {"hostile.example": HOSTILE, "other.example": OTHER}
+    known: ClassVar[dict[str, str]] = {"hostile.example": HOSTILE, "other.example": OTHER}
 
     def resolve(self, handle: str) -> str:
         if handle not in self.known:

@@ -153,6 +153,7 @@ class Event:
     reason: str
     subject_did: str
     subject_handle: str
+    evidence: tuple[str, ...] = ()  # the proposal's links, on its "proposed" line
 
 
 def _actor(
@@ -601,6 +602,7 @@ def events(
             modlist_events,
             modlist_proposals.c.subject_did,
             modlist_proposals.c.subject_handle,
+            modlist_proposals.c.evidence,
             organisations.c.name.label("actor_name"),
         )
         .join(modlist_proposals, modlist_proposals.c.id == modlist_events.c.proposal_id)
@@ -624,6 +626,7 @@ def events(
             reason=row.reason,
             subject_did=row.subject_did,
             subject_handle=row.subject_handle,
+            evidence=tuple(json.loads(row.evidence)) if row.action == "proposed" else (),
         )
         for row in rows
     ]

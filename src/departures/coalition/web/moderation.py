@@ -81,6 +81,7 @@ def _event_json(event: Event) -> dict[str, Any]:
         "action": event.action,
         "who": _who(event),
         "reason": event.reason,
+        "evidence": list(event.evidence),
         "did": event.subject_did,
         "handle": event.subject_handle,
     }
