@@ -33,6 +33,7 @@ from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, X_ID, read_upload
+from departures.coalition.web.guards import BLUESKY_DID, BLUESKY_HANDLE, bluesky_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.signin import BlueskySignIn
 from departures.coalition.web.site import Site, redirect
@@ -51,8 +52,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_DID = "directory_did"
-_HANDLE = "directory_handle"
+_DID = BLUESKY_DID
+_HANDLE = BLUESKY_HANDLE
 _SESSION = "directory_session"  # a random token; the session itself is in the store, encrypted
 
 REGISTER_UPLOAD = UploadLimits(
@@ -82,13 +83,7 @@ class AlreadyRegistered(WebError):
 
 def visitor(ctx: Ctx) -> tuple[str, str]:
     """The signed-in visitor's (DID, handle); refused otherwise (a guard: session only)."""
-    did, handle = ctx.session.get(_DID), ctx.session.get(_HANDLE)
-    if not isinstance(did, str) or not isinstance(handle, str):
-        raise NotAllowed(
-            _("sign in with your Bluesky account first"),
-            _("Use the form at /directory"),
-        )
-    return did, handle
+    return bluesky_signed_in(ctx)
 
 
 def _back_to(path: str) -> str:

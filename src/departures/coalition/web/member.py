@@ -19,6 +19,7 @@ from departures.coalition.moderation import member_view as moderation_view
 from departures.coalition.store import Organisation, access
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
+from departures.coalition.web.guards import member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.coalition.web.uploads import Files, Uploaded, UploadLimits
@@ -36,16 +37,6 @@ RECONNECT_UPLOAD = UploadLimits(
     too_large_hint=_("Upload data/following.js from your archive on its own"),
 )
 """The reconnect form: the CSRF token and one file (the archive's zip or its following.js)."""
-
-
-def member_signed_in(ctx: Ctx) -> int:
-    """The signed-in organisation's id; refused otherwise (a guard: reads the session only)."""
-    if ctx.organisation_id is None:
-        raise NotAllowed(
-            _("this page is for member organisations"),
-            _("Sign in at /member/sign-in with your member key"),
-        )
-    return ctx.organisation_id
 
 
 def _organisation(site: Site, ctx: Ctx) -> Organisation:

@@ -5,7 +5,8 @@ The rules are the store's (:mod:`departures.coalition.store.moderation`), the wr
 sync's (:mod:`departures.coalition.moderation`); these views read forms and render.
 
 Who appeals is proved by signing in with Bluesky; :func:`appellant` is the one place that
-says who is signed in that way (today the directory's sign-in, :mod:`.signin`).
+says who is signed in that way (:func:`.guards.bluesky_signed_in`: today the directory's sign-in
+with an app password, :mod:`.signin`).
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from departures.coalition.store import Campaign, Organisation
 from departures.coalition.store import graph as graph_rows
 from departures.coalition.store import moderation as rows
 from departures.coalition.store.moderation import Actor, Event, Proposal
-from departures.coalition.web import directory, middleware
-from departures.coalition.web.member import member_signed_in
+from departures.coalition.web import middleware
+from departures.coalition.web.guards import bluesky_signed_in, member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
@@ -39,7 +40,7 @@ def appellant(ctx: Ctx) -> tuple[str, str]:
 
     The one check of "who is signed in with Bluesky" for appeals (a guard: session only).
     """
-    return directory.visitor(ctx)
+    return bluesky_signed_in(ctx)
 
 
 def _signed_in_did(ctx: Ctx) -> tuple[str, str] | None:

@@ -1,0 +1,42 @@
+"""Who is signed in: the guards several view modules share.
+
+A guard reads the session only (no database, no body) and raises when the visitor may not
+go on; :mod:`.middleware` runs it before a byte of a POST's body is read. The views import
+their guards from here, so that no view module imports another.
+
+:func:`bluesky_signed_in` is the one place that says which Bluesky account is signed in (the
+directory's and the moderation list's appeals); today that is the directory's sign-in with an
+app password (:mod:`.signin`), which writes :data:`BLUESKY_DID` and :data:`BLUESKY_HANDLE`.
+"""
+
+from __future__ import annotations
+
+from departures.coalition.errors import NotAllowed
+from departures.coalition.i18n import _
+from departures.coalition.web.sessions import Ctx
+
+__all__ = ["BLUESKY_DID", "BLUESKY_HANDLE", "bluesky_signed_in", "member_signed_in"]
+
+BLUESKY_DID = "directory_did"
+BLUESKY_HANDLE = "directory_handle"
+
+
+def member_signed_in(ctx: Ctx) -> int:
+    """The signed-in organisation's id; refused otherwise (a guard: reads the session only)."""
+    if ctx.organisation_id is None:
+        raise NotAllowed(
+            _("this page is for member organisations"),
+            _("Sign in at /member/sign-in with your member key"),
+        )
+    return ctx.organisation_id
+
+
+def bluesky_signed_in(ctx: Ctx) -> tuple[str, str]:
+    """The (DID, handle) of the Bluesky account signed in; refused otherwise (a guard)."""
+    did, handle = ctx.session.get(BLUESKY_DID), ctx.session.get(BLUESKY_HANDLE)
+    if not isinstance(did, str) or not isinstance(handle, str):
+        raise NotAllowed(
+            _("sign in with your Bluesky account first"),
+            _("Use the form at /directory"),
+        )
+    return did, handle
