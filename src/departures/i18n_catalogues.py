@@ -87,6 +87,12 @@ def _new_catalogue(language: str | None) -> Catalog:
     )
 
 
+def _searched(path: str) -> bool:
+    """Whether extraction looks inside the folder ``path``."""
+    name = Path(path).name
+    return not name.startswith(".") and name != "__pycache__"
+
+
 def extract() -> Catalog:
     """Every text marked for translation in ``src/departures`` (Python and the Jinja templates
     that ``babel.cfg`` names): the template the catalogues follow."""
@@ -103,6 +109,9 @@ def extract() -> Catalog:
         keywords=KEYWORDS,
         comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
+        # Babel skips folders starting with "_" by default: the templates' _partials hold
+        # texts too ("__pycache__" and hidden folders stay skipped).
+        directory_filter=_searched,
     ):
         template.add(
             message,
