@@ -257,6 +257,10 @@ def test_erasure_forgets_the_listed_account_and_anonymises_a_departed_member(
     )
     moderation.appeal(store, campaign, HOSTILE, "hostile.example appeals")
     rows.set_choice(store.engine, first.id, "mute", store.clock())
+    exported = access.organisation_export(store.engine, first.id)
+    assert [p["subject_did"] for p in exported["modlist_proposals"]] == [HOSTILE]
+    assert [e["action"] for e in exported["modlist_steps"]] == ["proposed"]
+    assert exported["modlist_choice"][0]["choice"] == "mute"
     # The proposing member deletes its data: its steps stay, by "a former member".
     assert access.erase_organisation(store.engine, first.id)
     assert rows_naming(store.engine, "Proposing NGO", first.id, id_columns=(

@@ -34,6 +34,9 @@ from departures.coalition.store.schema import (
     directory_follow_batches,
     directory_sessions,
     invites,
+    modlist_choices,
+    modlist_events,
+    modlist_proposals,
     organisations,
     outbox,
     pledges,
@@ -416,6 +419,18 @@ def organisation_export(engine: Engine, organisation_id: int) -> dict[str, Any]:
             "directory_entries": _rows(conn, directory_entries, directory_entries.c.did == did)
             if did
             else [],
+            # The moderation list: what it proposed, the steps it took, how it uses the list.
+            "modlist_proposals": _rows(
+                conn,
+                modlist_proposals,
+                modlist_proposals.c.proposer_organisation_id == organisation_id,
+            ),
+            "modlist_steps": _rows(
+                conn, modlist_events, modlist_events.c.actor_organisation_id == organisation_id
+            ),
+            "modlist_choice": _rows(
+                conn, modlist_choices, modlist_choices.c.organisation_id == organisation_id
+            ),
             "messages": _rows(conn, outbox, outbox.c.recipient == organisation["email"])
             if organisation["email"]
             else [],
