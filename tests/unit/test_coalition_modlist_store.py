@@ -167,6 +167,9 @@ def test_bad_proposals_are_refused_with_one_line_and_nothing_stored(
             store, Resolver(), campaign, Actor.coordinator(coordinator + 1), HOSTILE, "x", [POST]
         )
     assert rows.proposals(store.engine, campaign.id) == []
+    assert moderation.check_evidence(
+        [f"at://{HOSTILE}/app.bsky.feed.post/3kabcdefghij2", POST]
+    ) == [f"https://bsky.app/profile/{HOSTILE}/post/3kabcdefghij2", POST]
     # A DID is taken as given (no handle known).
     made = moderation.propose(store, Resolver(), campaign, member, HOSTILE, "Insults.", [POST])
     assert (made.subject_did, made.subject_handle) == (HOSTILE, "")

@@ -65,16 +65,23 @@ log = logging.getLogger(__name__)
 MAX_LINK = 500
 _DID = re.compile(r"did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9.\-]{1,253}(%3[aA][0-9]{1,5})?)")
 _SPLIT = re.compile(r"[\s,]+")
+_AT_POST = re.compile(
+    r"at://(did:[a-z]+:[a-zA-Z0-9._:%\-]{1,200})/app\.bsky\.feed\.post/([a-z2-7]{13})"
+)
 
 
 def check_evidence(links: Sequence[str]) -> list[str]:
     """The links given as evidence, checked: http(s) addresses of a named host, no user
-    name or password in them, each at most 500 characters; duplicates dropped."""
+    name or password in them, each at most 500 characters; duplicates dropped. A post's
+    ``at://`` URI becomes its ``https://bsky.app/profile/<did>/post/<rkey>`` page."""
     checked: list[str] = []
     for link in links:
         link = link.strip()
         if not link:
             continue
+        post = _AT_POST.fullmatch(link)
+        if post is not None:  # a post's at:// URI (the triage queue's): its bsky.app page
+            link = f"https://bsky.app/profile/{post.group(1)}/post/{post.group(2)}"
         try:
             parts = urlsplit(link)
             host = parts.hostname or ""
@@ -162,6 +169,11 @@ def push(lists: CoalitionLists | None, campaign: Campaign) -> bool:
         return lists.write_entries(campaign) > 0
     except DeparturesError as error:
         log.warning("moderation list of %s not written now: %s", campaign.slug, error)
+        return False
+    except Exception:
+        # The decision is recorded already; whatever went wrong on the way to Bluesky (a
+        # dropped connection, an answer the SDK could not read), the next pass settles it.
+        log.exception("moderation list of %s not written now", campaign.slug)
         return False
 
 
