@@ -16,9 +16,13 @@ import pytest
 from atproto import Client
 
 from departures.bluesky.records import LISTITEM
+from departures.coalition import moderation
 from departures.coalition.departure import DepartureDay
 from departures.coalition.listsync import CoalitionLists
+from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore, Organisation
+from departures.coalition.store import moderation as rows
+from departures.coalition.store.moderation import Actor
 from departures.coalition.vault import Vault
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
@@ -227,3 +231,40 @@ def test_propose_approve_block_appeal_uphold_on_the_sandbox(
                      "upheld the appeal", "removed the account from the list"):  # fmt: skip
             assert text in page
         assert post in page
+
+
+def test_the_scheduler_pass_writes_approved_entries_and_deletes_removed_ones(
+    sandbox: TestSandbox, store: CoalitionStore
+) -> None:
+    """Decisions taken where nothing writes to Bluesky (a store without the service) reach
+    the list on the next pass, once."""
+    office, hostile = sandbox.new_account("passoff"), sandbox.new_account("passhost")
+    coordinator, campaign = open_campaign(store, title="Leave X together", threshold=2)
+    first = join(store, campaign.slug, coordinator, "First NGO")[0]
+    second = join(store, campaign.slug, coordinator, "Second NGO")[0]
+    lists = CoalitionLists(store, Vault(SECRET), sandbox.pds_url)
+    lists.connect(campaign, office.handle, office.app_password)
+    notifier = Notifier(store, base_url="http://coalition.test", list_sync=lists)
+    assert notifier.tick().errors == []
+    modlist = lists.modlist_uri(campaign)
+    made = rows.propose(
+        store.engine, campaign.id, Actor.member(first.id), did=hostile.did, handle="",
+        reasons="Threats.", evidence=["https://bsky.app/profile/x.test/post/3kabc"],
+        now=store.clock(),
+    )  # fmt: skip
+    moderation.decide(
+        store, None, campaign, made.id, Actor.member(second.id), approve=True, reason=""
+    )
+    assert items(sandbox, office.did, modlist) == []
+    assert notifier.tick().errors == []
+    assert notifier.tick().errors == []
+    assert items(sandbox, office.did, modlist) == [hostile.did]
+    _entry, appeal = moderation.appeal(store, campaign, hostile.did, "Mistaken identity.")
+    moderation.decide_appeal(
+        store, None, campaign, appeal.id, Actor.coordinator(coordinator), uphold=True,
+        reason="Another account with the same name.",
+    )  # fmt: skip
+    assert notifier.tick().errors == []
+    assert items(sandbox, office.did, modlist) == []
+    actions = [e.action for e in rows.events(store.engine, campaign.id)]
+    assert actions.count("listed") == 1 and actions.count("unlisted") == 1
