@@ -208,3 +208,31 @@ def test_the_coordinator_lists_approves_rejects_and_decides_appeals_from_the_she
 def test_an_unknown_campaign_has_no_list(store: CoalitionStore, path: str) -> None:
     with InProcessBrowser(coalition_app(store)) as reader:
         assert reader.get(path).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("language", "texts"),
+    [
+        ("nl", ("Auditlogboek", "Staat uw account op deze lijst?", "stelde het account voor")),
+        ("fr", ("Journal d'audit", "Votre compte figure sur cette liste ?", "a proposé le compte")),
+    ],
+)
+def test_the_public_page_in_dutch_and_french(
+    store: CoalitionStore, language: str, texts: tuple[str, ...]
+) -> None:
+    coordinator, campaign = open_campaign(store)
+    organisation = join(store, campaign.slug, coordinator, "NGO")[0]
+    other = join(store, campaign.slug, coordinator, "Other NGO")[0]
+    made = rows.propose(
+        store.engine, campaign.id, Actor.member(organisation.id), did=HOSTILE, handle="",
+        reasons="Threats.", evidence=[POST], now=store.clock(),
+    )  # fmt: skip
+    rows.decide(
+        store.engine, campaign.id, made.id, Actor.member(other.id), approve=True, reason="",
+        now=store.clock(),
+    )  # fmt: skip
+    app = coalition_app(store, language=language)
+    with InProcessBrowser(app) as reader:
+        page = reader.get(f"/campaigns/{campaign.slug}/moderation").text
+    for text in texts:
+        assert text in page

@@ -262,11 +262,14 @@ def _reason(text: str, label: str, *, required: bool) -> str:
     return text
 
 
-def _locked(conn: Connection, proposal_id: int, campaign_id: int | None = None) -> Proposal:
+def _locked(
+    conn: Connection, proposal_id: int, campaign_id: int | None = None, *, lock: bool = True
+) -> Proposal:
+    """The proposal, its row locked for the transaction (PostgreSQL) unless ``lock`` is off."""
     query = select(modlist_proposals).where(modlist_proposals.c.id == proposal_id)
     if campaign_id is not None:
         query = query.where(modlist_proposals.c.campaign_id == campaign_id)
-    row = conn.execute(query.with_for_update()).first()
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFound(
             _("there is no proposal %(id)d") % {"id": proposal_id},
@@ -569,7 +572,7 @@ def _select(engine: Engine, campaign_id: int, *where: Any) -> list[Proposal]:
 def proposal(engine: Engine, proposal_id: int) -> Proposal:
     """One proposal; NotFound when there is none."""
     with engine.connect() as conn:
-        return _locked(conn, proposal_id)
+        return _locked(conn, proposal_id, lock=False)
 
 
 def proposals(engine: Engine, campaign_id: int, *states: str) -> list[Proposal]:
