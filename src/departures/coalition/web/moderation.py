@@ -4,9 +4,9 @@ appeal form, and the member page's part (propose, decide, decide appeals, block 
 The rules are the store's (:mod:`departures.coalition.store.moderation`), the writes the list
 sync's (:mod:`departures.coalition.moderation`); these views read forms and render.
 
-Who appeals is proved by signing in with Bluesky; :func:`appellant` is the one place that
-says who is signed in that way (:func:`.guards.bluesky_signed_in`: today the directory's sign-in
-with an app password, :mod:`.signin`).
+Who appeals is proved by signing in with Bluesky: :func:`appellant`, the appeal's guard, asks
+:func:`.guards.bluesky_signed_in`, the one place that says which Bluesky account is signed in
+(today the directory's sign-in with an app password, :mod:`.signin`; OAuth replaces it there).
 """
 
 from __future__ import annotations
@@ -36,10 +36,8 @@ MAX_EVIDENCE_FIELD = 6000
 
 
 def appellant(ctx: Ctx) -> tuple[str, str]:
-    """The (DID, handle) of the Bluesky account signed in to appeal; refused otherwise.
-
-    The one check of "who is signed in with Bluesky" for appeals (a guard: session only).
-    """
+    """The (DID, handle) of the Bluesky account signed in to appeal; refused otherwise (a
+    guard: session only)."""
     return bluesky_signed_in(ctx)
 
 
