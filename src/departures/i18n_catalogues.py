@@ -103,6 +103,7 @@ def extract() -> Catalog:
         keywords=KEYWORDS,
         comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
+        directory_filter=_searched,
     ):
         template.add(
             message,
@@ -112,6 +113,12 @@ def extract() -> Catalog:
             context=context,
         )
     return template
+
+
+def _searched(path: str) -> bool:
+    # Babel skips folders starting with "_" by default: templates/_partials must be read.
+    name = Path(path).name
+    return not name.startswith(".") and name != "__pycache__"
 
 
 def read_catalogue(language: str) -> Catalog:
