@@ -37,6 +37,7 @@ from departures.coalition.store.schema import (
     pledges,
 )
 from departures.coalition.store.values import check_text, check_texts
+from departures.i18n import split_languages
 
 __all__ = [
     "INVITE_TTL",
@@ -79,6 +80,8 @@ class Campaign:
     closed_at: datetime | None
     announced_state: State
     created_at: datetime
+    languages: tuple[str, ...] = ("en",)
+    """The languages its board publishes in, the first one for readers of any other."""
 
     @property
     def terms(self) -> CampaignTerms:
@@ -119,6 +122,8 @@ class Organisation:
     public_name: bool
     landed_at: datetime | None
     created_at: datetime
+    language: str = "en"
+    """The language of its e-mails and of its default welcome post."""
 
     @property
     def key(self) -> str:
@@ -156,6 +161,8 @@ class OutboxMessage:
 def _campaign(row: Row[Any]) -> Campaign:
     values = dict(row._mapping)
     values["announced_state"] = State(values["announced_state"])
+    if "languages" in values:
+        values["languages"] = split_languages(values["languages"])
     return Campaign(**values)
 
 
