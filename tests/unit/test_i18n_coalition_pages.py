@@ -14,6 +14,7 @@ import pytest
 from markupsafe import escape
 
 from departures.coalition.departure import welcome_suggestion
+from departures.coalition.reconnect import proposal_email
 from departures.coalition.store import CoalitionStore
 from departures.coalition.store import languages as stored_languages
 from departures.coalition.web import CoalitionApp
@@ -236,3 +237,28 @@ def test_the_welcome_suggestion_is_in_the_members_language(store: CoalitionStore
     assert french.startswith("Bonjour Bluesky ! Aujourd'hui, Vredeseilanden quitte X")
     english = welcome_suggestion(campaign, replace(store.organisation(org.id), language="en"))
     assert english.startswith("Hello Bluesky! Today Vredeseilanden leaves X")
+
+
+def test_the_stores_refusals_reach_the_reader_in_their_language(
+    visitor: InProcessBrowser,
+) -> None:
+    page = visitor.get("/invite/not-a-real-token", headers=FR)
+    assert page.status_code == 404
+    assert fr("this invitation link is not valid")[1:] in page.text
+    assert fr("Check that you copied the whole link, or ask the coordinator for a new one") in (
+        page.text
+    )
+
+
+def test_the_reconnect_email_is_in_the_members_language(store: CoalitionStore) -> None:
+    coordinator, campaign = open_campaign(store)
+    org, _key = join(store, campaign.slug, coordinator, "Oxfam")
+    stored_languages.set_organisation_language(store.engine, org.id, "fr")
+    subject, body = proposal_email(store.organisation(org.id), [], "http://x", auto=True)
+    french = translations("fr")
+    assert subject == french.ngettext(
+        "%(n)d account you followed on X is now on Bluesky",
+        "%(n)d accounts you followed on X are now on Bluesky",
+        0,
+    ) % {"n": 0}
+    assert body.startswith("Ces comptes que Oxfam suivait sur X")

@@ -31,6 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from departures.errors import DeparturesError
+from departures.i18n import _
 
 __all__ = [
     "LOCKED_TERMS",
@@ -87,17 +88,17 @@ class Pledge:
 
     def __post_init__(self) -> None:
         if not self.organisation:
-            raise CoalitionError("A pledge needs the organisation that makes it")
+            raise CoalitionError(_("A pledge needs the organisation that makes it"))
         if self.min_others < 0:
             raise CoalitionError(
-                f"A pledge cannot require {self.min_others} other organisations",
-                "Give 0 for an unconditional pledge, or the number of others you need",
+                _("A pledge cannot require %(n)d other organisations") % {"n": self.min_others},
+                _("Give 0 for an unconditional pledge, or the number of others you need"),
             )
         _require_aware(self.pledged_at, "The pledge time")
         if self.withdrawn_at is not None:
             _require_aware(self.withdrawn_at, "The withdrawal time")
             if self.withdrawn_at < self.pledged_at:
-                raise CoalitionError("A pledge cannot be withdrawn before it was made")
+                raise CoalitionError(_("A pledge cannot be withdrawn before it was made"))
 
     @property
     def is_conditional(self) -> bool:
@@ -329,16 +330,19 @@ class CampaignTerms:
         _require_aware(self.departure_at, "The departure time")
         if self.departure_at <= self.deadline:
             raise CoalitionError(
-                f"The departure time ({_show(self.departure_at)}) must come after the pledge "
-                f"deadline ({_show(self.deadline)})",
-                "Set the deadline before the departure, leaving members time to prepare",
+                _(
+                    "The departure time (%(departure)s) must come after the pledge deadline "
+                    "(%(deadline)s)"
+                )
+                % {"departure": _show(self.departure_at), "deadline": _show(self.deadline)},
+                _("Set the deadline before the departure, leaving members time to prepare"),
             )
         if self.opened_at is not None:
             _require_aware(self.opened_at, "The opening time")
         if self.closed_at is not None:
             _require_aware(self.closed_at, "The closing time")
             if self.opened_at is None or self.closed_at < self.opened_at:
-                raise CoalitionError("A campaign cannot be closed before it was opened")
+                raise CoalitionError(_("A campaign cannot be closed before it was opened"))
 
 
 @dataclass(frozen=True)
@@ -463,11 +467,14 @@ def open_campaign(campaign: CampaignTerms, now: datetime) -> CampaignTerms:
     """Open a draft campaign for pledges at ``now``; from then on its terms are locked."""
     _require_aware(now, "The current time")
     if campaign.opened_at is not None:
-        raise CoalitionError(f"The campaign is already open since {_show(campaign.opened_at)}")
+        raise CoalitionError(
+            _("The campaign is already open since %(when)s") % {"when": _show(campaign.opened_at)}
+        )
     if now >= campaign.deadline:
         raise CoalitionError(
-            f"The pledge deadline ({_show(campaign.deadline)}) has already passed",
-            "Move the deadline and the departure into the future before opening the campaign",
+            _("The pledge deadline (%(when)s) has already passed")
+            % {"when": _show(campaign.deadline)},
+            _("Move the deadline and the departure into the future before opening the campaign"),
         )
     return dataclasses.replace(campaign, opened_at=now)
 
@@ -531,15 +538,16 @@ def check_can_change_pledges(campaign: CampaignTerms, now: datetime) -> None:
     _require_aware(now, "The current time")
     if campaign.opened_at is None or now < campaign.opened_at:
         raise CoalitionError(
-            "The campaign is not open for pledges yet",
-            "Wait until the coordinator opens it",
+            _("The campaign is not open for pledges yet"),
+            _("Wait until the coordinator opens it"),
         )
     if campaign.closed_at is not None and now >= campaign.closed_at:
-        raise CoalitionError("The campaign is closed")
+        raise CoalitionError(_("The campaign is closed"))
     if now >= campaign.deadline:
         raise CoalitionError(
-            f"The pledge deadline passed on {_show(campaign.deadline)}; pledges are final",
-            "Ask the coordinator if something is wrong",
+            _("The pledge deadline passed on %(when)s; pledges are final")
+            % {"when": _show(campaign.deadline)},
+            _("Ask the coordinator if something is wrong"),
         )
 
 
@@ -560,10 +568,11 @@ def withdraw_pledge(campaign: CampaignTerms, pledge: Pledge, now: datetime) -> P
     check_can_change_pledges(campaign, now)
     if pledge.withdrawn_at is not None:
         raise CoalitionError(
-            f"This pledge was already withdrawn on {_show(pledge.withdrawn_at)}",
+            _("This pledge was already withdrawn on %(when)s")
+            % {"when": _show(pledge.withdrawn_at)},
         )
     if now < pledge.pledged_at:
-        raise CoalitionError("A pledge cannot be withdrawn before it was made")
+        raise CoalitionError(_("A pledge cannot be withdrawn before it was made"))
     return dataclasses.replace(pledge, withdrawn_at=now)
 
 
@@ -577,11 +586,11 @@ def close_campaign(
     """
     state = campaign_state(campaign, pledges, now)
     if state == State.CLOSED:
-        raise CoalitionError("The campaign is already closed")
+        raise CoalitionError(_("The campaign is already closed"))
     if state not in (State.DEPARTED, State.OFF):
         raise CoalitionError(
-            f"A campaign that is {state} cannot be closed",
-            "Close it after its departure time, or once it is off",
+            _("A campaign that is %(state)s cannot be closed") % {"state": state},
+            _("Close it after its departure time, or once it is off"),
         )
     return dataclasses.replace(campaign, closed_at=now)
 

@@ -37,7 +37,7 @@ from departures.coalition.store.schema import (
     pledges,
 )
 from departures.coalition.store.values import check_text, check_texts
-from departures.i18n import split_languages
+from departures.i18n import _, split_languages
 
 __all__ = [
     "INVITE_TTL",
@@ -235,7 +235,7 @@ class CoalitionStore:
                 select(coordinators.c.name).where(coordinators.c.id == coordinator_id)
             ).scalar()
         if name is None:
-            raise NotFound("no such coordinator")
+            raise NotFound(_("no such coordinator"))
         return str(name)
 
     # --- campaigns ----------------------------------------------------------------------------
@@ -310,7 +310,7 @@ class CoalitionStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
         if row is None:
-            raise NotFound("there is no such campaign")
+            raise NotFound(_("there is no such campaign"))
         return _campaign(row)
 
     def campaigns(self, coordinator_id: int | None = None) -> list[Campaign]:
@@ -325,8 +325,8 @@ class CoalitionStore:
         campaign = self.campaign(slug, conn)
         if campaign.coordinator_id != coordinator_id:
             raise NotAllowed(
-                "only the campaign's coordinator can change it",
-                "Sign in with the coordinator token of this campaign",
+                _("only the campaign's coordinator can change it"),
+                _("Sign in with the coordinator token of this campaign"),
             )
         return campaign
 
@@ -371,8 +371,8 @@ class CoalitionStore:
             if timezone is not None and timezone != campaign.timezone:
                 if campaign.opened_at is not None:
                     raise CoalitionError(
-                        "The campaign's timezone is locked since it opened",
-                        "Organisations pledged to the departure time as shown",
+                        _("The campaign's timezone is locked since it opened"),
+                        _("Organisations pledged to the departure time as shown"),
                     )
                 values["timezone"] = check_timezone(timezone)
             if coordinator_handle is not None:
@@ -422,7 +422,7 @@ class CoalitionStore:
         with self.engine.begin() as conn:
             campaign = self._own_campaign(conn, slug, coordinator_id)
             if campaign.closed_at is not None:
-                raise CoalitionError("The campaign is closed")
+                raise CoalitionError(_("The campaign is closed"))
             now = self.clock()
             conn.execute(
                 insert(invites).values(
@@ -453,19 +453,19 @@ class CoalitionStore:
             ).first()
         if row is None:
             raise NotFound(
-                "this invitation link is not valid",
-                "Check that you copied the whole link, or ask the coordinator for a new one",
+                _("this invitation link is not valid"),
+                _("Check that you copied the whole link, or ask the coordinator for a new one"),
             )
         invite = _invite(row)
         if invite.used_at is not None:
             raise CoalitionError(
-                "this invitation link was already used",
-                "Each link admits one organisation; ask the coordinator for a new one",
+                _("this invitation link was already used"),
+                _("Each link admits one organisation; ask the coordinator for a new one"),
             )
         if invite.expires_at <= self.clock():
             raise CoalitionError(
-                "this invitation link has expired",
-                "Ask the coordinator for a new one",
+                _("this invitation link has expired"),
+                _("Ask the coordinator for a new one"),
             )
         return invite, self.campaign_by_id(invite.campaign_id)
 
@@ -501,7 +501,7 @@ class CoalitionStore:
         )
         invite, campaign = self.check_invite(token)
         if campaign.closed_at is not None:
-            raise CoalitionError("The campaign is closed")
+            raise CoalitionError(_("The campaign is closed"))
         key = new_token()
         now = self.clock()
         with self.engine.begin() as conn:
@@ -511,7 +511,7 @@ class CoalitionStore:
                 .values(used_at=now)
             )
             if claimed.rowcount != 1:
-                raise CoalitionError("this invitation link was already used")
+                raise CoalitionError(_("this invitation link was already used"))
             result = conn.execute(
                 insert(organisations).values(
                     campaign_id=campaign.id,
@@ -540,7 +540,7 @@ class CoalitionStore:
                 select(organisations).where(organisations.c.id == organisation_id)
             ).first()
         if row is None:
-            raise NotFound("there is no such organisation")
+            raise NotFound(_("there is no such organisation"))
         return _organisation(row)
 
     def organisation_by_key(self, key: str) -> Organisation | None:
@@ -594,13 +594,13 @@ class CoalitionStore:
         moment = at or self.clock()
         if moment < campaign.departure_at:
             raise CoalitionError(
-                "an organisation lands after the departure time",
-                "Come back on the departure day, once your welcome post is out",
+                _("an organisation lands after the departure time"),
+                _("Come back on the departure day, once your welcome post is out"),
             )
         if not organisation.bluesky_handle:
             raise CoalitionError(
-                "give your Bluesky handle before marking yourself landed",
-                "Fill it in under your organisation's details",
+                _("give your Bluesky handle before marking yourself landed"),
+                _("Fill it in under your organisation's details"),
             )
         with self.engine.begin() as conn:
             conn.execute(
@@ -653,8 +653,8 @@ class CoalitionStore:
         """Pledge (again) for the organisation: 0 = unconditional, N = if N others go."""
         if not 0 <= min_others <= MAX_MIN_OTHERS:
             raise BadInput(
-                f"{min_others} is not a number of other organisations",
-                "Give 0 for an unconditional pledge, or how many others must go too",
+                _("%(n)d is not a number of other organisations") % {"n": min_others},
+                _("Give 0 for an unconditional pledge, or how many others must go too"),
             )
         organisation = self.organisation(organisation_id)
         campaign = self.campaign_by_id(organisation.campaign_id)
@@ -683,7 +683,7 @@ class CoalitionStore:
                 .limit(1)
             ).first()
             if row is None or row.withdrawn_at is not None:
-                raise CoalitionError("there is no pledge to withdraw")
+                raise CoalitionError(_("there is no pledge to withdraw"))
             current = rules.Pledge(organisation.key, row.min_others, row.pledged_at, None)
             withdrawn = rules.withdraw_pledge(campaign.terms, current, self.clock())
             conn.execute(
