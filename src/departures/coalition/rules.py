@@ -321,7 +321,7 @@ class CampaignTerms:
 
     def __post_init__(self) -> None:
         if not self.title.strip():
-            raise CoalitionError("A campaign needs a title", "Give it a short, public title")
+            raise CoalitionError(_("A campaign needs a title"), _("Give it a short, public title"))
         if self.threshold < 1:
             raise CoalitionError(
                 f"A campaign threshold of {self.threshold} is not allowed", _THRESHOLD_HINT

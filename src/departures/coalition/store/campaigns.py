@@ -191,8 +191,8 @@ def check_timezone(name: str) -> str:
         ZoneInfo(name)
     except (ValueError, KeyError, OSError):
         raise BadInput(
-            f"{name[:60]!r} is not a timezone",
-            "Give an IANA timezone name such as Europe/Brussels or UTC",
+            _("%(name)r is not a timezone") % {"name": name[:60]},
+            _("Give an IANA timezone name such as Europe/Brussels or UTC"),
         ) from None
     return name
 
@@ -302,7 +302,10 @@ class CoalitionStore:
         else:
             row = conn.execute(query).first()
         if row is None:
-            raise NotFound(f"there is no campaign {slug[:80]!r}", "Check the link you followed")
+            raise NotFound(
+                _("there is no campaign %(slug)r") % {"slug": slug[:80]},
+                _("Check the link you followed"),
+            )
         return _campaign(row)
 
     def campaign_by_id(self, campaign_id: int) -> Campaign:
@@ -488,7 +491,7 @@ class CoalitionStore:
         link cannot both join.
         """
         if not name.strip():
-            raise BadInput("the organisation needs a name", "Give its public name")
+            raise BadInput(_("the organisation needs a name"), _("Give its public name"))
         details = check_texts(
             {
                 "name": name.strip(),
@@ -577,7 +580,7 @@ class CoalitionStore:
         if unknown:
             raise ValueError(f"not an organisation detail: {sorted(unknown)}")
         if "name" in values and not str(values["name"]).strip():
-            raise BadInput("the organisation needs a name", "Give its public name")
+            raise BadInput(_("the organisation needs a name"), _("Give its public name"))
         values = check_texts(values)
         organisation = self.organisation(organisation_id)
         with self.engine.begin() as conn:
