@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from departures.errors import DeparturesError
-from departures.i18n import _
+from departures.i18n import _, lazy_gettext
 
 __all__ = [
     "LOCKED_TERMS",
@@ -255,7 +255,10 @@ def tipping(resolution: Resolution, threshold: int) -> Tipping:
     alone). The answer is the least of these, in O(n log n).
     """
     if threshold < 1:
-        raise CoalitionError(f"A campaign threshold of {threshold} is not allowed", _THRESHOLD_HINT)
+        raise CoalitionError(
+            _("A campaign threshold of %(n)d is not allowed") % {"n": threshold},
+            str(_THRESHOLD_HINT),
+        )
     conditions = sorted(pledge.min_others for pledge in resolution.pledges)
     more = threshold
     for j, condition in enumerate(conditions, start=1):
@@ -297,7 +300,7 @@ class Event(StrEnum):
 LOCKED_TERMS = ("title", "threshold", "deadline", "departure_at")
 """The terms that cannot change once the campaign opens: organisations pledge to them."""
 
-_THRESHOLD_HINT = "The threshold is the minimum number of organisations, 1 or more"
+_THRESHOLD_HINT = lazy_gettext("The threshold is the minimum number of organisations, 1 or more")
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,8 @@ class CampaignTerms:
             raise CoalitionError(_("A campaign needs a title"), _("Give it a short, public title"))
         if self.threshold < 1:
             raise CoalitionError(
-                f"A campaign threshold of {self.threshold} is not allowed", _THRESHOLD_HINT
+                _("A campaign threshold of %(n)d is not allowed") % {"n": self.threshold},
+                str(_THRESHOLD_HINT),
             )
         _require_aware(self.deadline, "The pledge deadline")
         _require_aware(self.departure_at, "The departure time")
@@ -510,9 +514,15 @@ def amend_terms(
         ]
         if locked:
             raise CoalitionError(
-                f"The campaign's terms are locked since it opened on {_show(campaign.opened_at)}; "
-                f"cannot change the {', '.join(_TERM_NAMES[name] for name in locked)}",
-                "Organisations pledged to these terms; for other terms, start a new campaign",
+                _(
+                    "The campaign's terms are locked since it opened on %(when)s; cannot change "
+                    "the %(terms)s"
+                )
+                % {
+                    "when": _show(campaign.opened_at),
+                    "terms": ", ".join(str(_TERM_NAMES[name]) for name in locked),
+                },
+                _("Organisations pledged to these terms; for other terms, start a new campaign"),
             )
     return CampaignTerms(
         title=campaign.title if title is None else title,
@@ -526,10 +536,10 @@ def amend_terms(
 
 
 _TERM_NAMES = {
-    "title": "title",
-    "threshold": "threshold",
-    "deadline": "pledge deadline",
-    "departure_at": "departure time",
+    "title": lazy_gettext("title"),
+    "threshold": lazy_gettext("threshold"),
+    "deadline": lazy_gettext("pledge deadline"),
+    "departure_at": lazy_gettext("departure time"),
 }
 
 
