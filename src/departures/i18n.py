@@ -40,6 +40,7 @@ __all__ = [
     "format_date",
     "format_datetime",
     "format_decimal",
+    "format_moment",
     "format_number",
     "format_percent",
     "format_time",
@@ -54,6 +55,7 @@ __all__ = [
     "normalise_language",
     "npgettext",
     "pgettext",
+    "split_languages",
     "translations",
     "use_language",
 ]
@@ -84,6 +86,13 @@ def normalise_language(tag: str | None) -> str | None:
 def language_or_default(tag: str | None) -> str:
     """A supported language for ``tag``, the default one when it names none."""
     return normalise_language(tag) or DEFAULT_LANGUAGE
+
+
+def split_languages(stored: str | None) -> tuple[str, ...]:
+    """A comma-separated list of language codes ("nl,fr", as a campaign stores its own) as
+    supported codes, in order, each once; the default language when it names none."""
+    codes = (normalise_language(code) for code in (stored or "").split(","))
+    return tuple(dict.fromkeys(code for code in codes if code)) or (DEFAULT_LANGUAGE,)
 
 
 def current_language() -> str:
@@ -272,6 +281,21 @@ def format_timedelta(value: timedelta, threshold: float = 0.85, add_direction: b
     )
 
 
+def format_moment(value: datetime, zone: tzinfo | None = None) -> str:
+    """A moment for people: the date in words and the time to the minute, in ``zone`` (when
+    given), with the zone's abbreviation — "7 December 2026, 15:05 CET", "7 december 2026,
+    15:05 CET", "7 décembre 2026, 15:05 CET". The locale's own pattern joins date and time."""
+    local = value.astimezone(zone) if zone is not None else value
+    locale = babel_locale()
+    joined = str(locale.datetime_formats["medium"])
+    date_pattern = locale.date_formats["long"].pattern
+    time_pattern = locale.time_formats["short"].pattern
+    pattern = joined.replace("{1}", date_pattern).replace("{0}", time_pattern)
+    text = dates.format_datetime(local, pattern, locale=locale)
+    abbreviation = local.tzname() if local.tzinfo is not None else None
+    return f"{text} {abbreviation}" if abbreviation else text
+
+
 def format_number(value: int | float | Decimal) -> str:
     """A number with the current reader's separators (``1.234`` in Dutch, ``1 234`` in
     French, ``1,234`` in English)."""
@@ -294,6 +318,7 @@ _FORMATTERS: Mapping[str, Callable[..., str]] = {
     "format_date": format_date,
     "format_time": format_time,
     "format_timedelta": format_timedelta,
+    "format_moment": format_moment,
     "format_number": format_number,
     "format_decimal": format_decimal,
     "format_percent": format_percent,

@@ -87,12 +87,6 @@ def _new_catalogue(language: str | None) -> Catalog:
     )
 
 
-def _searched(path: str) -> bool:
-    """Whether extraction looks inside the folder ``path``."""
-    name = Path(path).name
-    return not name.startswith(".") and name != "__pycache__"
-
-
 def extract() -> Catalog:
     """Every text marked for translation in ``src/departures`` (Python and the Jinja templates
     that ``babel.cfg`` names): the template the catalogues follow."""
@@ -109,8 +103,6 @@ def extract() -> Catalog:
         keywords=KEYWORDS,
         comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
-        # Babel skips folders starting with "_" by default: the templates' _partials hold
-        # texts too ("__pycache__" and hidden folders stay skipped).
         directory_filter=_searched,
     ):
         template.add(
@@ -121,6 +113,12 @@ def extract() -> Catalog:
             context=context,
         )
     return template
+
+
+def _searched(path: str) -> bool:
+    # Babel skips folders starting with "_" by default: templates/_partials must be read.
+    name = Path(path).name
+    return not name.startswith(".") and name != "__pycache__"
 
 
 def read_catalogue(language: str) -> Catalog:

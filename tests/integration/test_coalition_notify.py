@@ -141,7 +141,7 @@ def test_deadline_reminders_go_once_to_members_who_have_not_pledged(
     assert inbox.to("a@example.org") == []
     subjects = inbox.to("b@example.org")
     assert len(subjects) == 2
-    assert all(s.startswith("Leave X: pledge before 2025-01-11") for s in subjects)
+    assert all(s.startswith("Leave X: pledge before 11 January 2025") for s in subjects)
 
 
 def test_members_who_pledged_but_have_not_landed_are_followed_up_after_departure(

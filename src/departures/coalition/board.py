@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, current_language, lazy_gettext
 from departures.coalition.rules import CampaignStatus, Event, State
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 
@@ -40,7 +40,7 @@ class BoardEntry:
         """The status in words, for the board."""
         if self.status == "conditional":
             return _("pledged if %(n)d others go") % {"n": self.min_others}
-        return _STATUS_LABELS[self.status]
+        return str(_STATUS_LABELS[self.status])
 
     @property
     def display_name(self) -> str:
@@ -81,10 +81,11 @@ class Board:
         return sum(1 for entry in self.entries if not entry.public)
 
 
+# Translated when shown, in the reader's language (not once at import).
 _STATUS_LABELS = {
-    "pledged": _("pledged"),
-    "departed": _("departed"),
-    "landed": _("landed"),
+    "pledged": lazy_gettext("pledged"),
+    "departed": lazy_gettext("departed"),
+    "landed": lazy_gettext("landed"),
 }
 
 
@@ -136,6 +137,7 @@ def board_json(board: Board) -> dict[str, Any]:
                 "name": org.name if entry.public else None,
                 "public": entry.public,
                 "status": entry.status,
+                "status_label": entry.status_label,
                 "min_others": entry.min_others,
                 "bluesky_handle": (org.bluesky_handle or None) if entry.public else None,
                 "bluesky_did": (org.bluesky_did or None) if entry.public else None,
@@ -147,6 +149,8 @@ def board_json(board: Board) -> dict[str, Any]:
     return {
         "slug": campaign.slug,
         "title": campaign.title,
+        # The language of the texts in words (status labels), as the reader negotiated it.
+        "language": current_language(),
         "state": board.state.value,
         "threshold": campaign.threshold,
         "going": board.status.tipping.going,
@@ -160,11 +164,12 @@ def board_json(board: Board) -> dict[str, Any]:
     }
 
 
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _EVENT_TITLES = {
-    Event.CAMPAIGN_ON: "The campaign is on: the threshold is reached",
-    Event.CAMPAIGN_OFF: "The campaign is off: the threshold was not reached",
-    Event.BACK_TO_OPEN: "The campaign is open again: a pledge was withdrawn",
-    Event.DEPARTED: "Departure: the organisations have left X",
+    Event.CAMPAIGN_ON: lazy_gettext("The campaign is on: the threshold is reached"),
+    Event.CAMPAIGN_OFF: lazy_gettext("The campaign is off: the threshold was not reached"),
+    Event.BACK_TO_OPEN: lazy_gettext("The campaign is open again: a pledge was withdrawn"),
+    Event.DEPARTED: lazy_gettext("Departure: the organisations have left X"),
 }
 
 
@@ -175,7 +180,7 @@ def atom_feed(board: Board, base_url: str) -> bytes:
     tag = f"tag:departures,2025:campaign/{campaign.slug}"
     items: list[tuple[datetime, str, str, str]] = []
     for seq, event, at in board.announcements:
-        items.append((at, f"{tag}/event/{seq}", _(_EVENT_TITLES[event]), campaign.title))
+        items.append((at, f"{tag}/event/{seq}", str(_EVENT_TITLES[event]), campaign.title))
     for entry in board.entries:
         org = entry.organisation
         if org.landed_at is None:
@@ -191,7 +196,8 @@ def atom_feed(board: Board, base_url: str) -> bytes:
         )
     items.sort(key=lambda item: item[0], reverse=True)
     ET.register_namespace("", ATOM)
-    feed = ET.Element(f"{{{ATOM}}}feed")
+    # The entries' titles are in the current language (the board's, negotiated per reader).
+    feed = ET.Element(f"{{{ATOM}}}feed", {_XML_LANG: current_language()})
     ET.SubElement(feed, f"{{{ATOM}}}id").text = tag
     ET.SubElement(feed, f"{{{ATOM}}}title").text = campaign.title
     updated = items[0][0] if items else campaign.created_at

@@ -27,7 +27,7 @@ from departures.bluesky.session import open_client
 from departures.bluesky.writer import Write, Writer, open_writer
 from departures.coalition import handles
 from departures.coalition.errors import BadInput
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, use_language
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import departure as departure_rows
@@ -44,6 +44,7 @@ __all__ = [
     "WelcomePost",
     "check_welcome_text",
     "welcome_rkey",
+    "welcome_suggestion",
 ]
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,16 @@ def check_welcome_text(text: str) -> str:
             % {"max": MAX_WELCOME_GRAPHEMES},
         )
     return text
+
+
+def welcome_suggestion(campaign: Campaign, organisation: Organisation) -> str:
+    """A welcome post to start from, in the organisation's own language (the member edits
+    it before the day; nothing is published unless it opts in)."""
+    with use_language(organisation.language):
+        return _(
+            "Hello Bluesky! Today %(name)s leaves X, together with the organisations of "
+            "“%(campaign)s”. From now on, this is where you will find us."
+        ) % {"name": organisation.name, "campaign": campaign.title}
 
 
 def welcome_rkey(campaign: Campaign, organisation_id: int) -> str:
@@ -346,7 +357,10 @@ class DepartureDay:
                 uri = known.uri  # published by a pass that stopped before recording it here
             else:
                 rich = build_post_text(SourceText(""), footer=post.text)
-                record = post_record(rich, created_at=_iso(campaign.departure_at))
+                # Tagged with the member's language, so Bluesky's feeds and filters know it.
+                record = post_record(
+                    rich, created_at=_iso(campaign.departure_at), langs=[member.language]
+                )
                 write = Write.create(key, POST, welcome_rkey(campaign, member.id), record)
                 sent = writer.send_isolating([write])
                 if sent.refused:

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 from starlette.responses import Response
 
 from departures.coalition.errors import BadInput
+from departures.coalition.i18n import _
 from departures.coalition.limits import StoredLimit
 from departures.coalition.store import access as access_rows
 from departures.coalition.store import directory as directory_rows
@@ -68,8 +69,8 @@ def account_from_archive(data: bytes) -> tuple[str, str]:
     except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
         # RecursionError: JSON nested thousands deep, which no account.js is.
         raise DirectoryError(
-            "this file is not the account.js of an X archive",
-            "Upload data/account.js from your own archive",
+            _("this file is not the account.js of an X archive"),
+            _("Upload data/account.js from your own archive"),
         ) from exc
 
 

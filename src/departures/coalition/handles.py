@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from departures.errors import BlueskyError, DeparturesError
+from departures.i18n import _
 from departures.netguard import NetGuard
 
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ def normalise_handle(handle: str) -> str:
     cleaned = handle.strip().lstrip("@").lower()
     if not _HANDLE.match(cleaned):
         raise HandleError(
-            f"{handle.strip()[:80]!r} is not a Bluesky handle",
-            "Give it as shown on the profile, e.g. example.bsky.social or example.org",
+            _("%(handle)r is not a Bluesky handle") % {"handle": handle.strip()[:80]},
+            _("Give it as shown on the profile, e.g. example.bsky.social or example.org"),
         )
     return cleaned
 
@@ -143,14 +144,17 @@ class XrpcHandleResolver:
             response = client.com.atproto.identity.resolve_handle(params)
         except BadRequestError:
             raise HandleError(
-                f"the Bluesky handle {handle} does not exist",
-                "Check the spelling, or create the account first and come back",
+                _("the Bluesky handle %(handle)s does not exist") % {"handle": handle},
+                _("Check the spelling, or create the account first and come back"),
             ) from None
         except (NetworkError, InvokeTimeoutError, RequestErrorBase):
             raise HandleError(
-                f"could not check the Bluesky handle {handle} right now "
-                f"({self.service_url} did not answer)",
-                "Try again in a minute",
+                _(
+                    "could not check the Bluesky handle %(handle)s right now "
+                    "(%(url)s did not answer)"
+                )
+                % {"handle": handle, "url": self.service_url},
+                _("Try again in a minute"),
             ) from None
         finally:
             client.request.close()
@@ -256,8 +260,8 @@ def resolve_identity(
             ).did
         except BadRequestError:
             raise HandleError(
-                f"the Bluesky handle {handle} does not exist",
-                "Check the spelling, or create the account first and come back",
+                _("the Bluesky handle %(handle)s does not exist") % {"handle": handle},
+                _("Check the spelling, or create the account first and come back"),
             ) from None
         except AtProtocolError:
             raise _unreachable(handle) from None

@@ -45,7 +45,7 @@ import httpx
 from departures.coalition import rules
 from departures.coalition.handles import LandingChecker
 from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, lazy_gettext, use_language
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import Event, State
 from departures.coalition.store import (
@@ -58,6 +58,7 @@ from departures.coalition.store import (
 )
 from departures.coalition.store import access as access_rows
 from departures.coalition.store.campaigns import OUTBOX_LEASE
+from departures.i18n import format_moment, format_number
 from departures.netguard import NetGuard
 
 __all__ = ["REMINDERS", "Notifier", "SMTPSettings", "TickReport"]
@@ -105,22 +106,31 @@ class TickReport:
     errors: list[str] = field(default_factory=list)
 
 
+# Translated for each recipient, in the organisation's own language.
 _EVENT_SUBJECTS = {
-    Event.CAMPAIGN_ON: "{title}: the campaign is on",
-    Event.CAMPAIGN_OFF: "{title}: the campaign is off",
-    Event.BACK_TO_OPEN: "{title}: the campaign is open again",
-    Event.DEPARTED: "{title}: departure day",
+    Event.CAMPAIGN_ON: lazy_gettext("{title}: the campaign is on"),
+    Event.CAMPAIGN_OFF: lazy_gettext("{title}: the campaign is off"),
+    Event.BACK_TO_OPEN: lazy_gettext("{title}: the campaign is open again"),
+    Event.DEPARTED: lazy_gettext("{title}: departure day"),
 }
 _EVENT_BODIES = {
-    Event.CAMPAIGN_ON: "Enough organisations have pledged: {going} are going, the threshold "
-    "was {threshold}. The departure is on {departure}. Pledges can still change until "
-    "{deadline}.",
-    Event.CAMPAIGN_OFF: "The pledge deadline passed without reaching the threshold of "
-    "{threshold} organisations ({going} would have gone). Nobody is bound to leave.",
-    Event.BACK_TO_OPEN: "A pledge was withdrawn: {going} organisations are going, the "
-    "threshold is {threshold}. Until {deadline}, new pledges can put it on again.",
-    Event.DEPARTED: "Today is the day: the {going} organisations leave X together and land "
-    "on Bluesky. Your checklist and farewell text are on your member page.",
+    Event.CAMPAIGN_ON: lazy_gettext(
+        "Enough organisations have pledged: {going} are going, the threshold was "
+        "{threshold}. The departure is on {departure}. Pledges can still change until "
+        "{deadline}."
+    ),
+    Event.CAMPAIGN_OFF: lazy_gettext(
+        "The pledge deadline passed without reaching the threshold of {threshold} "
+        "organisations ({going} would have gone). Nobody is bound to leave."
+    ),
+    Event.BACK_TO_OPEN: lazy_gettext(
+        "A pledge was withdrawn: {going} organisations are going, the threshold is "
+        "{threshold}. Until {deadline}, new pledges can put it on again."
+    ),
+    Event.DEPARTED: lazy_gettext(
+        "Today is the day: the {going} organisations leave X together and land on Bluesky. "
+        "Your checklist and farewell text are on your member page."
+    ),
 }
 
 
@@ -253,17 +263,28 @@ class Notifier:
         status: rules.CampaignStatus,
         recipients: Sequence[Organisation],
     ) -> int:
-        facts = {
-            "title": campaign.title,
-            "going": status.tipping.going,
-            "threshold": campaign.threshold,
-            "deadline": campaign.local(campaign.deadline).strftime("%Y-%m-%d %H:%M %Z"),
-            "departure": campaign.local(campaign.departure_at).strftime("%Y-%m-%d %H:%M %Z"),
-        }
-        subject = _(_EVENT_SUBJECTS[event]).format(**facts)
-        body = _(_EVENT_BODIES[event]).format(**facts) + "\n\n" + self._page(campaign) + "\n"
-        entries = [(org.email, "email", subject, body) for org in recipients if org.email]
+
+        def texts() -> tuple[str, str]:
+            facts = {
+                "title": campaign.title,
+                "going": format_number(status.tipping.going),
+                "threshold": format_number(campaign.threshold),
+                "deadline": format_moment(campaign.deadline, campaign.zone),
+                "departure": format_moment(campaign.departure_at, campaign.zone),
+            }
+            subject = str(_EVENT_SUBJECTS[event]).format(**facts)
+            body = str(_EVENT_BODIES[event]).format(**facts)
+            return subject, body + "\n\n" + self._page(campaign) + "\n"
+
+        entries = []
+        for org in recipients:
+            if org.email:
+                with use_language(org.language):
+                    entries.append((org.email, "email", *texts()))
         if self.webhook_url:
+            # The webhook's subject is for the operator's logs: in English (the source).
+            with use_language("en"):
+                subject, _body = texts()
             payload = {
                 "campaign": campaign.slug,
                 "event": event.value,
@@ -293,20 +314,28 @@ class Notifier:
         # 1-day reminder later, not the 7-day one late.
         before = min(due)
         pledged = {pledge.organisation for pledge in status.resolution.pledges}
-        deadline = campaign.local(campaign.deadline).strftime("%Y-%m-%d %H:%M %Z")
-        subject = _("{title}: pledge before {deadline}").format(
-            title=campaign.title, deadline=deadline
-        )
-        body = _(
-            "Your organisation has not pledged yet. {going} organisations are going; the "
-            "campaign needs {threshold}. Pledge (or pledge on condition that others go) before "
-            "{deadline} on your member page."
-        ).format(going=status.tipping.going, threshold=campaign.threshold, deadline=deadline)
-        entries = [
-            (org.email, "email", subject, body + "\n\n" + self._page(campaign) + "\n")
-            for org in organisations
-            if org.email and org.key not in pledged
-        ]
+
+        def texts() -> tuple[str, str]:
+            deadline = format_moment(campaign.deadline, campaign.zone)
+            subject = _("{title}: pledge before {deadline}").format(
+                title=campaign.title, deadline=deadline
+            )
+            body = _(
+                "Your organisation has not pledged yet. {going} organisations are going; the "
+                "campaign needs {threshold}. Pledge (or pledge on condition that others go) "
+                "before {deadline} on your member page."
+            ).format(
+                going=format_number(status.tipping.going),
+                threshold=format_number(campaign.threshold),
+                deadline=deadline,
+            )
+            return subject, body + "\n\n" + self._page(campaign) + "\n"
+
+        entries = []
+        for org in organisations:
+            if org.email and org.key not in pledged:
+                with use_language(org.language):
+                    entries.append((org.email, "email", *texts()))
         return self.store.queue(campaign.id, f"reminder-{before.days}d", entries)
 
     def _follow_through(
@@ -330,18 +359,21 @@ class Notifier:
                 report.landed += 1
                 continue
             missing.append(org)
-        subject = _("{title}: have you landed on Bluesky?").format(title=campaign.title)
-        body = _(
-            "Your organisation pledged to leave X on the departure day, but the board does not "
-            "show it as landed yet: your Bluesky account has no posts and you have not marked "
-            "yourself landed. Post your welcome message, then mark yourself landed on your "
-            "member page."
-        )
-        entries = [
-            (org.email, "email", subject, body + "\n\n" + self._page(campaign) + "\n")
-            for org in missing
-            if org.email
-        ]
+        entries = []
+        for org in missing:
+            if not org.email:
+                continue
+            with use_language(org.language):
+                subject = _("{title}: have you landed on Bluesky?").format(title=campaign.title)
+                body = _(
+                    "Your organisation pledged to leave X on the departure day, but the board "
+                    "does not show it as landed yet: your Bluesky account has no posts and you "
+                    "have not marked yourself landed. Post your welcome message, then mark "
+                    "yourself landed on your member page."
+                )
+            entries.append(
+                (org.email, "email", subject, body + "\n\n" + self._page(campaign) + "\n")
+            )
         return self.store.queue(campaign.id, "follow-through", entries)
 
     # --- delivery ----------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.records import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import account_writer
-from departures.coalition.i18n import _, ngettext
+from departures.coalition.i18n import _, ngettext, use_language
 from departures.coalition.store import CoalitionStore, Organisation
 from departures.coalition.store import reconnect as reconnect_rows
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
@@ -406,7 +406,15 @@ class Reconnect:
 def proposal_email(
     organisation: Organisation, entries: Sequence[Entry], base_url: str, *, auto: bool
 ) -> tuple[str, str]:
-    """The subject and body of the e-mail that lists newly found accounts."""
+    """The subject and body of the e-mail that lists newly found accounts, in the
+    organisation's own language."""
+    with use_language(organisation.language):
+        return _proposal_texts(organisation, entries, base_url, auto=auto)
+
+
+def _proposal_texts(
+    organisation: Organisation, entries: Sequence[Entry], base_url: str, *, auto: bool
+) -> tuple[str, str]:
     n = len(entries)
     subject = ngettext(
         "%(n)d account you followed on X is now on Bluesky",

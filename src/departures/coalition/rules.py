@@ -31,6 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from departures.errors import DeparturesError
+from departures.i18n import _, lazy_gettext
 
 __all__ = [
     "LOCKED_TERMS",
@@ -87,17 +88,17 @@ class Pledge:
 
     def __post_init__(self) -> None:
         if not self.organisation:
-            raise CoalitionError("A pledge needs the organisation that makes it")
+            raise CoalitionError(_("A pledge needs the organisation that makes it"))
         if self.min_others < 0:
             raise CoalitionError(
-                f"A pledge cannot require {self.min_others} other organisations",
-                "Give 0 for an unconditional pledge, or the number of others you need",
+                _("A pledge cannot require %(n)d other organisations") % {"n": self.min_others},
+                _("Give 0 for an unconditional pledge, or the number of others you need"),
             )
         _require_aware(self.pledged_at, "The pledge time")
         if self.withdrawn_at is not None:
             _require_aware(self.withdrawn_at, "The withdrawal time")
             if self.withdrawn_at < self.pledged_at:
-                raise CoalitionError("A pledge cannot be withdrawn before it was made")
+                raise CoalitionError(_("A pledge cannot be withdrawn before it was made"))
 
     @property
     def is_conditional(self) -> bool:
@@ -254,7 +255,10 @@ def tipping(resolution: Resolution, threshold: int) -> Tipping:
     alone). The answer is the least of these, in O(n log n).
     """
     if threshold < 1:
-        raise CoalitionError(f"A campaign threshold of {threshold} is not allowed", _THRESHOLD_HINT)
+        raise CoalitionError(
+            _("A campaign threshold of %(n)d is not allowed") % {"n": threshold},
+            str(_THRESHOLD_HINT),
+        )
     conditions = sorted(pledge.min_others for pledge in resolution.pledges)
     more = threshold
     for j, condition in enumerate(conditions, start=1):
@@ -296,7 +300,7 @@ class Event(StrEnum):
 LOCKED_TERMS = ("title", "threshold", "deadline", "departure_at")
 """The terms that cannot change once the campaign opens: organisations pledge to them."""
 
-_THRESHOLD_HINT = "The threshold is the minimum number of organisations, 1 or more"
+_THRESHOLD_HINT = lazy_gettext("The threshold is the minimum number of organisations, 1 or more")
 
 
 @dataclass(frozen=True)
@@ -320,25 +324,29 @@ class CampaignTerms:
 
     def __post_init__(self) -> None:
         if not self.title.strip():
-            raise CoalitionError("A campaign needs a title", "Give it a short, public title")
+            raise CoalitionError(_("A campaign needs a title"), _("Give it a short, public title"))
         if self.threshold < 1:
             raise CoalitionError(
-                f"A campaign threshold of {self.threshold} is not allowed", _THRESHOLD_HINT
+                _("A campaign threshold of %(n)d is not allowed") % {"n": self.threshold},
+                str(_THRESHOLD_HINT),
             )
         _require_aware(self.deadline, "The pledge deadline")
         _require_aware(self.departure_at, "The departure time")
         if self.departure_at <= self.deadline:
             raise CoalitionError(
-                f"The departure time ({_show(self.departure_at)}) must come after the pledge "
-                f"deadline ({_show(self.deadline)})",
-                "Set the deadline before the departure, leaving members time to prepare",
+                _(
+                    "The departure time (%(departure)s) must come after the pledge deadline "
+                    "(%(deadline)s)"
+                )
+                % {"departure": _show(self.departure_at), "deadline": _show(self.deadline)},
+                _("Set the deadline before the departure, leaving members time to prepare"),
             )
         if self.opened_at is not None:
             _require_aware(self.opened_at, "The opening time")
         if self.closed_at is not None:
             _require_aware(self.closed_at, "The closing time")
             if self.opened_at is None or self.closed_at < self.opened_at:
-                raise CoalitionError("A campaign cannot be closed before it was opened")
+                raise CoalitionError(_("A campaign cannot be closed before it was opened"))
 
 
 @dataclass(frozen=True)
@@ -463,11 +471,14 @@ def open_campaign(campaign: CampaignTerms, now: datetime) -> CampaignTerms:
     """Open a draft campaign for pledges at ``now``; from then on its terms are locked."""
     _require_aware(now, "The current time")
     if campaign.opened_at is not None:
-        raise CoalitionError(f"The campaign is already open since {_show(campaign.opened_at)}")
+        raise CoalitionError(
+            _("The campaign is already open since %(when)s") % {"when": _show(campaign.opened_at)}
+        )
     if now >= campaign.deadline:
         raise CoalitionError(
-            f"The pledge deadline ({_show(campaign.deadline)}) has already passed",
-            "Move the deadline and the departure into the future before opening the campaign",
+            _("The pledge deadline (%(when)s) has already passed")
+            % {"when": _show(campaign.deadline)},
+            _("Move the deadline and the departure into the future before opening the campaign"),
         )
     return dataclasses.replace(campaign, opened_at=now)
 
@@ -503,9 +514,15 @@ def amend_terms(
         ]
         if locked:
             raise CoalitionError(
-                f"The campaign's terms are locked since it opened on {_show(campaign.opened_at)}; "
-                f"cannot change the {', '.join(_TERM_NAMES[name] for name in locked)}",
-                "Organisations pledged to these terms; for other terms, start a new campaign",
+                _(
+                    "The campaign's terms are locked since it opened on %(when)s; cannot change "
+                    "the %(terms)s"
+                )
+                % {
+                    "when": _show(campaign.opened_at),
+                    "terms": ", ".join(str(_TERM_NAMES[name]) for name in locked),
+                },
+                _("Organisations pledged to these terms; for other terms, start a new campaign"),
             )
     return CampaignTerms(
         title=campaign.title if title is None else title,
@@ -519,10 +536,10 @@ def amend_terms(
 
 
 _TERM_NAMES = {
-    "title": "title",
-    "threshold": "threshold",
-    "deadline": "pledge deadline",
-    "departure_at": "departure time",
+    "title": lazy_gettext("title"),
+    "threshold": lazy_gettext("threshold"),
+    "deadline": lazy_gettext("pledge deadline"),
+    "departure_at": lazy_gettext("departure time"),
 }
 
 
@@ -531,15 +548,16 @@ def check_can_change_pledges(campaign: CampaignTerms, now: datetime) -> None:
     _require_aware(now, "The current time")
     if campaign.opened_at is None or now < campaign.opened_at:
         raise CoalitionError(
-            "The campaign is not open for pledges yet",
-            "Wait until the coordinator opens it",
+            _("The campaign is not open for pledges yet"),
+            _("Wait until the coordinator opens it"),
         )
     if campaign.closed_at is not None and now >= campaign.closed_at:
-        raise CoalitionError("The campaign is closed")
+        raise CoalitionError(_("The campaign is closed"))
     if now >= campaign.deadline:
         raise CoalitionError(
-            f"The pledge deadline passed on {_show(campaign.deadline)}; pledges are final",
-            "Ask the coordinator if something is wrong",
+            _("The pledge deadline passed on %(when)s; pledges are final")
+            % {"when": _show(campaign.deadline)},
+            _("Ask the coordinator if something is wrong"),
         )
 
 
@@ -560,10 +578,11 @@ def withdraw_pledge(campaign: CampaignTerms, pledge: Pledge, now: datetime) -> P
     check_can_change_pledges(campaign, now)
     if pledge.withdrawn_at is not None:
         raise CoalitionError(
-            f"This pledge was already withdrawn on {_show(pledge.withdrawn_at)}",
+            _("This pledge was already withdrawn on %(when)s")
+            % {"when": _show(pledge.withdrawn_at)},
         )
     if now < pledge.pledged_at:
-        raise CoalitionError("A pledge cannot be withdrawn before it was made")
+        raise CoalitionError(_("A pledge cannot be withdrawn before it was made"))
     return dataclasses.replace(pledge, withdrawn_at=now)
 
 
@@ -577,11 +596,11 @@ def close_campaign(
     """
     state = campaign_state(campaign, pledges, now)
     if state == State.CLOSED:
-        raise CoalitionError("The campaign is already closed")
+        raise CoalitionError(_("The campaign is already closed"))
     if state not in (State.DEPARTED, State.OFF):
         raise CoalitionError(
-            f"A campaign that is {state} cannot be closed",
-            "Close it after its departure time, or once it is off",
+            _("A campaign that is %(state)s cannot be closed") % {"state": state},
+            _("Close it after its departure time, or once it is off"),
         )
     return dataclasses.replace(campaign, closed_at=now)
 

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from departures.coalition.board import Board
 from departures.coalition.i18n import _, ngettext
+from departures.i18n import format_moment
 
 __all__ = ["HEIGHT", "WIDTH", "share_png"]
 
@@ -126,8 +127,7 @@ def share_png(board: Board) -> bytes:
     count = ngettext("%(n)d organisation gone", "%(n)d organisations gone", gone) % {"n": gone}
     count = _fit(draw, _printable(count, count_font), count_font, WIDTH - 2 * MARGIN)
     draw.text((MARGIN, HEIGHT - 250), count, font=count_font, fill=ACCENT)
-    local = campaign.local(campaign.departure_at)
-    when = f"{_('Departure:')} {local:%Y-%m-%d %H:%M} ({campaign.timezone})"
+    when = _("Departure: %(when)s") % {"when": format_moment(campaign.departure_at, campaign.zone)}
     draw.text(
         (MARGIN, HEIGHT - MARGIN - 48), _printable(when, line_font), font=line_font, fill=MUTED
     )

@@ -252,8 +252,9 @@ def coalition() -> None:
     envvar="DEPARTURES_COALITION_LANGUAGE",
     default="en",
     show_default=True,
-    help="Language of the pages (a gettext catalogue in coalition/locale; English otherwise) "
-    "[env DEPARTURES_COALITION_LANGUAGE].",
+    type=click.Choice(["en", "nl", "fr"]),
+    help="Language of the pages for browsers that ask for none of en, nl, fr (each reader "
+    "can switch) [env DEPARTURES_COALITION_LANGUAGE].",
 )
 @click.option(
     "--directory-lookups-per-minute",

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from departures.coalition.store.schema import board_versions, campaigns
+from departures.i18n import split_languages
 
 __all__ = ["BoardVersion", "board_version", "bump_board"]
 
@@ -30,6 +31,8 @@ class BoardVersion:
     """The pledge deadline: the board's state can change when it passes, with no write."""
     departure_at: datetime
     """The departure: the countdown ends then."""
+    languages: tuple[str, ...] = ("en",)
+    """The languages the board is published in (the first for readers of any other)."""
 
 
 def bump_board(conn: Connection, campaign_id: int, at: datetime) -> None:
@@ -54,6 +57,7 @@ def board_version(engine: Engine, slug: str) -> BoardVersion | None:
             campaigns.c.created_at,
             campaigns.c.deadline,
             campaigns.c.departure_at,
+            campaigns.c.languages,
             board_versions.c.version,
             board_versions.c.changed_at,
         )
@@ -64,6 +68,9 @@ def board_version(engine: Engine, slug: str) -> BoardVersion | None:
         row = conn.execute(query).first()
     if row is None:
         return None
+    languages = split_languages(row.languages)
     if row.version is None:
-        return BoardVersion(row.id, 0, row.created_at, row.deadline, row.departure_at)
-    return BoardVersion(row.id, row.version, row.changed_at, row.deadline, row.departure_at)
+        return BoardVersion(row.id, 0, row.created_at, row.deadline, row.departure_at, languages)
+    return BoardVersion(
+        row.id, row.version, row.changed_at, row.deadline, row.departure_at, languages
+    )

@@ -37,6 +37,7 @@ from departures.coalition.store.schema import (
     pledges,
 )
 from departures.coalition.store.values import check_text, check_texts
+from departures.i18n import _, split_languages
 
 __all__ = [
     "INVITE_TTL",
@@ -79,6 +80,8 @@ class Campaign:
     closed_at: datetime | None
     announced_state: State
     created_at: datetime
+    languages: tuple[str, ...] = ("en",)
+    """The languages its board publishes in, the first one for readers of any other."""
 
     @property
     def terms(self) -> CampaignTerms:
@@ -119,6 +122,8 @@ class Organisation:
     public_name: bool
     landed_at: datetime | None
     created_at: datetime
+    language: str = "en"
+    """The language of its e-mails and of its default welcome post."""
 
     @property
     def key(self) -> str:
@@ -156,6 +161,8 @@ class OutboxMessage:
 def _campaign(row: Row[Any]) -> Campaign:
     values = dict(row._mapping)
     values["announced_state"] = State(values["announced_state"])
+    if "languages" in values:
+        values["languages"] = split_languages(values["languages"])
     return Campaign(**values)
 
 
@@ -184,8 +191,8 @@ def check_timezone(name: str) -> str:
         ZoneInfo(name)
     except (ValueError, KeyError, OSError):
         raise BadInput(
-            f"{name[:60]!r} is not a timezone",
-            "Give an IANA timezone name such as Europe/Brussels or UTC",
+            _("%(name)r is not a timezone") % {"name": name[:60]},
+            _("Give an IANA timezone name such as Europe/Brussels or UTC"),
         ) from None
     return name
 
@@ -228,7 +235,7 @@ class CoalitionStore:
                 select(coordinators.c.name).where(coordinators.c.id == coordinator_id)
             ).scalar()
         if name is None:
-            raise NotFound("no such coordinator")
+            raise NotFound(_("no such coordinator"))
         return str(name)
 
     # --- campaigns ----------------------------------------------------------------------------
@@ -295,7 +302,10 @@ class CoalitionStore:
         else:
             row = conn.execute(query).first()
         if row is None:
-            raise NotFound(f"there is no campaign {slug[:80]!r}", "Check the link you followed")
+            raise NotFound(
+                _("there is no campaign %(slug)r") % {"slug": slug[:80]},
+                _("Check the link you followed"),
+            )
         return _campaign(row)
 
     def campaign_by_id(self, campaign_id: int) -> Campaign:
@@ -303,7 +313,7 @@ class CoalitionStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
         if row is None:
-            raise NotFound("there is no such campaign")
+            raise NotFound(_("there is no such campaign"))
         return _campaign(row)
 
     def campaigns(self, coordinator_id: int | None = None) -> list[Campaign]:
@@ -318,8 +328,8 @@ class CoalitionStore:
         campaign = self.campaign(slug, conn)
         if campaign.coordinator_id != coordinator_id:
             raise NotAllowed(
-                "only the campaign's coordinator can change it",
-                "Sign in with the coordinator token of this campaign",
+                _("only the campaign's coordinator can change it"),
+                _("Sign in with the coordinator token of this campaign"),
             )
         return campaign
 
@@ -364,8 +374,8 @@ class CoalitionStore:
             if timezone is not None and timezone != campaign.timezone:
                 if campaign.opened_at is not None:
                     raise CoalitionError(
-                        "The campaign's timezone is locked since it opened",
-                        "Organisations pledged to the departure time as shown",
+                        _("The campaign's timezone is locked since it opened"),
+                        _("Organisations pledged to the departure time as shown"),
                     )
                 values["timezone"] = check_timezone(timezone)
             if coordinator_handle is not None:
@@ -415,7 +425,7 @@ class CoalitionStore:
         with self.engine.begin() as conn:
             campaign = self._own_campaign(conn, slug, coordinator_id)
             if campaign.closed_at is not None:
-                raise CoalitionError("The campaign is closed")
+                raise CoalitionError(_("The campaign is closed"))
             now = self.clock()
             conn.execute(
                 insert(invites).values(
@@ -446,19 +456,19 @@ class CoalitionStore:
             ).first()
         if row is None:
             raise NotFound(
-                "this invitation link is not valid",
-                "Check that you copied the whole link, or ask the coordinator for a new one",
+                _("this invitation link is not valid"),
+                _("Check that you copied the whole link, or ask the coordinator for a new one"),
             )
         invite = _invite(row)
         if invite.used_at is not None:
             raise CoalitionError(
-                "this invitation link was already used",
-                "Each link admits one organisation; ask the coordinator for a new one",
+                _("this invitation link was already used"),
+                _("Each link admits one organisation; ask the coordinator for a new one"),
             )
         if invite.expires_at <= self.clock():
             raise CoalitionError(
-                "this invitation link has expired",
-                "Ask the coordinator for a new one",
+                _("this invitation link has expired"),
+                _("Ask the coordinator for a new one"),
             )
         return invite, self.campaign_by_id(invite.campaign_id)
 
@@ -481,7 +491,7 @@ class CoalitionStore:
         link cannot both join.
         """
         if not name.strip():
-            raise BadInput("the organisation needs a name", "Give its public name")
+            raise BadInput(_("the organisation needs a name"), _("Give its public name"))
         details = check_texts(
             {
                 "name": name.strip(),
@@ -494,7 +504,7 @@ class CoalitionStore:
         )
         invite, campaign = self.check_invite(token)
         if campaign.closed_at is not None:
-            raise CoalitionError("The campaign is closed")
+            raise CoalitionError(_("The campaign is closed"))
         key = new_token()
         now = self.clock()
         with self.engine.begin() as conn:
@@ -504,7 +514,7 @@ class CoalitionStore:
                 .values(used_at=now)
             )
             if claimed.rowcount != 1:
-                raise CoalitionError("this invitation link was already used")
+                raise CoalitionError(_("this invitation link was already used"))
             result = conn.execute(
                 insert(organisations).values(
                     campaign_id=campaign.id,
@@ -533,7 +543,7 @@ class CoalitionStore:
                 select(organisations).where(organisations.c.id == organisation_id)
             ).first()
         if row is None:
-            raise NotFound("there is no such organisation")
+            raise NotFound(_("there is no such organisation"))
         return _organisation(row)
 
     def organisation_by_key(self, key: str) -> Organisation | None:
@@ -570,7 +580,7 @@ class CoalitionStore:
         if unknown:
             raise ValueError(f"not an organisation detail: {sorted(unknown)}")
         if "name" in values and not str(values["name"]).strip():
-            raise BadInput("the organisation needs a name", "Give its public name")
+            raise BadInput(_("the organisation needs a name"), _("Give its public name"))
         values = check_texts(values)
         organisation = self.organisation(organisation_id)
         with self.engine.begin() as conn:
@@ -587,13 +597,13 @@ class CoalitionStore:
         moment = at or self.clock()
         if moment < campaign.departure_at:
             raise CoalitionError(
-                "an organisation lands after the departure time",
-                "Come back on the departure day, once your welcome post is out",
+                _("an organisation lands after the departure time"),
+                _("Come back on the departure day, once your welcome post is out"),
             )
         if not organisation.bluesky_handle:
             raise CoalitionError(
-                "give your Bluesky handle before marking yourself landed",
-                "Fill it in under your organisation's details",
+                _("give your Bluesky handle before marking yourself landed"),
+                _("Fill it in under your organisation's details"),
             )
         with self.engine.begin() as conn:
             conn.execute(
@@ -646,8 +656,8 @@ class CoalitionStore:
         """Pledge (again) for the organisation: 0 = unconditional, N = if N others go."""
         if not 0 <= min_others <= MAX_MIN_OTHERS:
             raise BadInput(
-                f"{min_others} is not a number of other organisations",
-                "Give 0 for an unconditional pledge, or how many others must go too",
+                _("%(n)d is not a number of other organisations") % {"n": min_others},
+                _("Give 0 for an unconditional pledge, or how many others must go too"),
             )
         organisation = self.organisation(organisation_id)
         campaign = self.campaign_by_id(organisation.campaign_id)
@@ -676,7 +686,7 @@ class CoalitionStore:
                 .limit(1)
             ).first()
             if row is None or row.withdrawn_at is not None:
-                raise CoalitionError("there is no pledge to withdraw")
+                raise CoalitionError(_("there is no pledge to withdraw"))
             current = rules.Pledge(organisation.key, row.min_others, row.pledged_at, None)
             withdrawn = rules.withdraw_pledge(campaign.terms, current, self.clock())
             conn.execute(

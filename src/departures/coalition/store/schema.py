@@ -117,6 +117,9 @@ campaigns = Table(
     # The last state the notifier announced (rules.events_since compares against it).
     Column("announced_state", String(16), nullable=False, default="draft"),
     Column("created_at", UTCDateTime, nullable=False),
+    # The languages the board publishes in, comma-separated codes, the first the fallback
+    # (store/languages.py); "en" until the coordinator chooses.
+    Column("languages", String(32), nullable=False, default="en", server_default="en"),
 )
 
 organisations = Table(
@@ -136,6 +139,8 @@ organisations = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("landed_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
+    # The member's chosen language for its e-mails and its default welcome post.
+    Column("language", String(8), nullable=False, default="en", server_default="en"),
 )
 
 invites = Table(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from departures.coalition.errors import BadInput
+from departures.i18n import _, lazy_gettext
 
 __all__ = ["LIMITS", "check_text", "check_texts"]
 
@@ -41,35 +42,44 @@ LIMITS: dict[str, int] = {
     "welcome_text": 3000,
 }
 MULTILINE = frozenset({"description", "welcome_text"})
+# The fields as people call them, translated when a message names one.
 LABELS = {
-    "x_handle": "X handle",
-    "bluesky_handle": "Bluesky handle",
-    "bluesky_did": "Bluesky DID",
-    "coordinator_handle": "coordinator's Bluesky handle",
-    "starter_pack_url": "starter pack URL",
-    "x_username": "X username",
-    "did": "DID",
-    "email": "e-mail address",
-    "welcome_text": "welcome post",
+    "x_handle": lazy_gettext("X handle"),
+    "bluesky_handle": lazy_gettext("Bluesky handle"),
+    "bluesky_did": lazy_gettext("Bluesky DID"),
+    "coordinator_handle": lazy_gettext("coordinator's Bluesky handle"),
+    "starter_pack_url": lazy_gettext("starter pack URL"),
+    "x_username": lazy_gettext("X username"),
+    "did": lazy_gettext("DID"),
+    "email": lazy_gettext("e-mail address"),
+    "welcome_text": lazy_gettext("welcome post"),
+    "name": lazy_gettext("name"),
+    "title": lazy_gettext("title"),
+    "description": lazy_gettext("description"),
+    "website": lazy_gettext("website"),
+    "note": lazy_gettext("note"),
 }
 
 
 def check_text(field: str, value: str) -> str:
     """``value`` as the store keeps it in ``field``; BadInput when it cannot be kept."""
-    label = LABELS.get(field, field)
+    label = str(LABELS.get(field, field))
     multiline = field in MULTILINE
     if multiline:
         value = value.replace("\r\n", "\n")
     found = (_FORBIDDEN_MULTILINE if multiline else _FORBIDDEN).search(value)
     if found is not None:
         raise BadInput(
-            f"the {label} contains a control character (U+{ord(found.group()):04X})",
-            "Retype it without the invisible character that pasted text can carry",
+            _("the %(label)s contains a control character (U+%(code)04X)")
+            % {"label": label, "code": ord(found.group())},
+            _("Retype it without the invisible character that pasted text can carry"),
         )
     limit = LIMITS.get(field)
     if limit is not None and len(value) > limit:
         raise BadInput(
-            f"the {label} is longer than {limit} characters", f"Shorten it to {limit} or fewer"
+            _("the %(label)s is longer than %(limit)d characters")
+            % {"label": label, "limit": limit},
+            _("Shorten it to %(limit)d or fewer") % {"limit": limit},
         )
     return value
 

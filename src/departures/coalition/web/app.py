@@ -33,8 +33,9 @@ from departures.coalition.handles import HandleResolver
 from departures.coalition.i18n import DEFAULT_LANGUAGE
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import board, coordinator, directory, member, middleware
+from departures.coalition.web import board, coordinator, directory, languages, member, middleware
 from departures.coalition.web import moderation as moderation_views
+from departures.coalition.web.language import Languages
 from departures.coalition.web.perimeter import Perimeter
 from departures.coalition.web.sessions import SESSION_COOKIE
 from departures.coalition.web.settings import Deployment, Settings
@@ -85,6 +86,7 @@ class CoalitionApp:
             *coordinator.routes(self.site),
             *member.routes(self.site),
             *moderation_views.routes(self.site),
+            *languages.routes(self.site),
             # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
             # and its public API (lookup, export), rate-limited per client address.
             *directory.routes(self.site, bluesky_sign_in, directory_limits),
@@ -101,8 +103,12 @@ class CoalitionApp:
         # Its redirect trusts the Host header; _not_found redirects with a relative URL.
         self.app.router.redirect_slashes = False
         self.deployment = deployment or Deployment()
+        # Each request in its reader's language (Accept-Language, the switcher's cookie).
+        in_language = Languages(
+            self.app, self.settings.language, secure=base_url.startswith("https://")
+        )
         self.outer: ASGIApp = Perimeter(
-            self.app, self.settings, self.deployment, session_cookie=SESSION_COOKIE
+            in_language, self.settings, self.deployment, session_cookie=SESSION_COOKIE
         )
         self._not_found_page = middleware.not_found_handler(self.site)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
@@ -28,7 +29,7 @@ from starlette.routing import Route
 
 from departures.coalition import board as boards
 from departures.coalition.errors import NotFound
-from departures.coalition.i18n import _, ngettext
+from departures.coalition.i18n import _, current_language, ngettext, use_language
 from departures.coalition.rules import State
 from departures.coalition.share_image import share_png
 from departures.coalition.store.board_version import BoardVersion
@@ -36,11 +37,12 @@ from departures.coalition.web import middleware
 from departures.coalition.web.middleware import View
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site
+from departures.i18n import format_moment
 
-__all__ = ["BoardCache", "countdown", "not_modified", "routes"]
+__all__ = ["BoardCache", "board_language", "countdown", "not_modified", "routes"]
 
 #: The headers a 304 repeats from the full answer (RFC 9110, 15.4.5).
-_REVALIDATION_HEADERS = ("etag", "last-modified", "cache-control", "vary")
+_REVALIDATION_HEADERS = ("etag", "last-modified", "cache-control", "vary", "content-language")
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def _last_change(version: BoardVersion, now: datetime, by_minute: bool) -> datet
 
 
 class BoardCache:
-    """Rendered board documents for anonymous readers, one per path and board version.
+    """Rendered board documents for anonymous readers, one per path, reader's language and
+    board version.
 
     ``hold_seconds``: how long a process serves its copy before reading the version again
     (0: on every request).
@@ -84,7 +87,7 @@ class BoardCache:
     def __init__(self, hold_seconds: float, max_entries: int = 1000) -> None:
         self.hold_seconds = max(hold_seconds, 0.0)
         self.max_entries = max_entries
-        self._entries: dict[str, _Rendered] = {}
+        self._entries: dict[tuple[str, str], _Rendered] = {}
         self._lock = threading.Lock()
 
     def wrap(self, view: View, by_minute: bool = False) -> View:
@@ -94,8 +97,11 @@ class BoardCache:
             if not ctx.anonymous:
                 return view(site, ctx)
             path = ctx.request.url.path
+            # One rendering per path and reader's language: a Dutch board is never served to
+            # a French reader (the answers also say Vary: Accept-Language, Cookie).
+            slot = (path, current_language())
             with self._lock:
-                entry = self._entries.get(path)
+                entry = self._entries.get(slot)
             clock = time.monotonic()
             if entry is None or entry.checked_until <= clock:
                 # The version is read before the board: a rendering is never older than the
@@ -104,7 +110,8 @@ class BoardCache:
                 if version is None:
                     return view(site, ctx)
                 now = site.store.clock()
-                key = (version.version, *_moment_key(version, now, by_minute))
+                language = board_language(version.languages)
+                key = (version.version, language, *_moment_key(version, now, by_minute))
                 until = clock + self.hold_seconds
                 if entry is not None and entry.key == key:
                     entry = replace(entry, checked_until=until)
@@ -124,9 +131,9 @@ class BoardCache:
                         entry.last_modified, usegmt=True
                     )
                 with self._lock:
-                    if path not in self._entries and len(self._entries) >= self.max_entries:
+                    if slot not in self._entries and len(self._entries) >= self.max_entries:
                         self._entries.clear()
-                    self._entries[path] = entry
+                    self._entries[slot] = entry
             if not_modified(ctx.request, entry.etag, entry.last_modified):
                 return Response(
                     status_code=304,
@@ -192,18 +199,29 @@ def _public_board(site: Site, ctx: Ctx) -> boards.Board:
     return board
 
 
+def board_language(languages: Sequence[str]) -> str:
+    """The language a board is shown in to this reader: the reader's own when the campaign
+    publishes in it, else the campaign's first language."""
+    current = current_language()
+    return current if current in languages or not languages else languages[0]
+
+
 def board_page(site: Site, ctx: Ctx) -> Response:
     """The departures board of one campaign (a draft only for its coordinator)."""
     board = boards.load_board(site.store, ctx.param("slug"))
     if board.state == State.DRAFT and board.campaign.coordinator_id != ctx.coordinator_id:
         raise NotFound(_("this campaign is not public yet"))
-    response = site.render(
-        ctx,
-        "board.html",
-        board=board,
-        countdown=countdown(board),
-        share_description=share_description(board),
-    )
+    languages = board.campaign.languages
+    with use_language(board_language(languages)) as language:
+        response = site.render(
+            ctx,
+            "board.html",
+            board=board,
+            countdown=countdown(board),
+            share_description=share_description(board),
+            languages=languages,
+        )
+    response.headers["Content-Language"] = language
     if ctx.anonymous:
         response.headers["Cache-Control"] = "max-age=5"
     return response
@@ -212,35 +230,55 @@ def board_page(site: Site, ctx: Ctx) -> Response:
 def share_description(board: boards.Board) -> str:
     """The one line a shared link to the board shows under its title."""
     gone = board.gone_count
-    count = ngettext("%(n)d organisation gone", "%(n)d organisations gone", gone) % {"n": gone}
-    local = board.campaign.local(board.campaign.departure_at)
-    return f"{count} · {_('Departure:')} {local:%Y-%m-%d %H:%M} ({board.campaign.timezone})"
+    campaign = board.campaign
+    return _("%(count)s · Departure: %(when)s") % {
+        "count": ngettext("%(n)d organisation gone", "%(n)d organisations gone", gone)
+        % {"n": gone},
+        "when": format_moment(campaign.departure_at, campaign.zone),
+    }
+
+
+def _in_board_language(board: boards.Board, make: Callable[[], Response]) -> Response:
+    with use_language(board_language(board.campaign.languages)) as language:
+        response = make()
+    response.headers["Content-Language"] = language
+    return response
 
 
 def share_image(site: Site, ctx: Ctx) -> Response:
-    """The board's Open Graph image (PNG, 1200×630)."""
-    return Response(
-        share_png(_public_board(site, ctx)),
-        media_type="image/png",
-        headers={"Cache-Control": "max-age=60"},
+    """The board's Open Graph image (PNG, 1200×630), its texts in the board's language."""
+    board = _public_board(site, ctx)
+    return _in_board_language(
+        board,
+        lambda: Response(
+            share_png(board), media_type="image/png", headers={"Cache-Control": "max-age=60"}
+        ),
     )
 
 
 def board_json(site: Site, ctx: Ctx) -> Response:
-    """The board as JSON."""
-    return Response(
-        orjson.dumps(boards.board_json(_public_board(site, ctx))),
-        media_type="application/json",
-        headers={"Cache-Control": "max-age=5"},
+    """The board as JSON (its status labels in the board's language)."""
+    board = _public_board(site, ctx)
+    return _in_board_language(
+        board,
+        lambda: Response(
+            orjson.dumps(boards.board_json(board)),
+            media_type="application/json",
+            headers={"Cache-Control": "max-age=5"},
+        ),
     )
 
 
 def board_atom(site: Site, ctx: Ctx) -> Response:
-    """The board's Atom feed."""
-    return Response(
-        boards.atom_feed(_public_board(site, ctx), site.base_url),
-        media_type="application/atom+xml; charset=utf-8",
-        headers={"Cache-Control": "max-age=60"},
+    """The board's Atom feed (its entries' titles in the board's language)."""
+    board = _public_board(site, ctx)
+    return _in_board_language(
+        board,
+        lambda: Response(
+            boards.atom_feed(board, site.base_url),
+            media_type="application/atom+xml; charset=utf-8",
+            headers={"Cache-Control": "max-age=60"},
+        ),
     )
 
 

@@ -11,12 +11,12 @@ import orjson
 from starlette.responses import Response
 from starlette.routing import Route
 
-from departures.coalition.departure import MAX_WELCOME_GRAPHEMES
+from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, welcome_suggestion
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.handles import verified_domain
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, current_language
 from departures.coalition.moderation import member_view as moderation_view
-from departures.coalition.store import Organisation, access
+from departures.coalition.store import Organisation, access, languages
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
 from departures.coalition.web.guards import member_signed_in
@@ -71,6 +71,11 @@ def accept_invite(site: Site, ctx: Ctx) -> Response:
     organisation, key = site.store.accept_invite(
         ctx.param("token"), **_organisation_fields(site, ctx)
     )
+    # The language of its e-mails and welcome post: as chosen, else the page's (web/languages.py).
+    languages.set_organisation_language(
+        site.store.engine, organisation.id, ctx.form.fields.get("language") or current_language()
+    )
+    organisation = site.store.organisation(organisation.id)
     ctx.set("organisation", organisation.id)
     ctx.renew_csrf()
     return _member_page(site, ctx, organisation, new_key=key)
@@ -129,6 +134,7 @@ def _member_page(
         modlist=departure.modlist_uri(campaign.id) if departure else "",
         subscribed=departure.subscribed(organisation) if departure else False,
         max_welcome=MAX_WELCOME_GRAPHEMES,
+        welcome_suggestion=welcome_suggestion(campaign, organisation),
         reconnect=site.reconnect.settings(organisation),
         proposals=site.reconnect.proposals(organisation),
         can_follow_for_us=welcome is not None and bool(welcome.account_handle),

@@ -4,9 +4,11 @@ renders) and the filters the templates use."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
@@ -14,10 +16,11 @@ from starlette.responses import HTMLResponse
 from departures.coalition.i18n import _
 from departures.coalition.rules import State
 from departures.coalition.store import Campaign
+from departures.coalition.web.language import LANGUAGE_PARAM
 from departures.coalition.web.sessions import Ctx, csrf_token
-from departures.i18n import install_jinja, use_language
+from departures.i18n import LANGUAGE_NAMES, LANGUAGES, format_moment, install_jinja
 
-__all__ = ["TEMPLATES", "Renderer", "error_title", "when"]
+__all__ = ["TEMPLATES", "Renderer", "error_title", "language_links", "when"]
 
 TEMPLATES = Path(__file__).parent.parent / "templates"
 
@@ -25,7 +28,7 @@ TEMPLATES = Path(__file__).parent.parent / "templates"
 class Renderer:
     """Renders a template for one request, with what every page shows (sign-in, CSRF)."""
 
-    def __init__(self, language: str, base_url: str) -> None:
+    def __init__(self, base_url: str) -> None:
         self.base_url = base_url
         self.environment = Environment(
             loader=FileSystemLoader(TEMPLATES),
@@ -33,7 +36,6 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.language = language
         # gettext, ngettext and the date/number formatters read the current language at
         # render time, so one environment serves every language.
         install_jinja(self.environment)
@@ -42,12 +44,15 @@ class Renderer:
 
     def render(self, ctx: Ctx, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         """The page ``template`` as a response with status ``code``."""
-        with use_language(self.language):
-            page = self._render(ctx, template, **values)
+        page = self._render(ctx, template, **values)
         return HTMLResponse(page, status_code=code)
 
     def _render(self, ctx: Ctx, template: str, **values: Any) -> str:
+        # The page is in the current language (web/language.py set it for the request); the
+        # switcher offers the languages the page exists in (a board: its campaign's).
+        offered = values.pop("languages", LANGUAGES)
         return self.environment.get_template(template).render(
+            language_links=language_links(ctx, offered),
             # Called only by pages with a form: a visitor reading the board gets no cookie.
             csrf_token=lambda: csrf_token(ctx),
             signed_in_coordinator=ctx.coordinator_id is not None,
@@ -57,12 +62,28 @@ class Renderer:
         )
 
 
+def language_links(ctx: Ctx, offered: Sequence[str]) -> list[tuple[str, str, str]]:
+    """The language switcher's links: (code, name in its own language, address). Each is
+    this page with ``?lang=`` (other query parameters kept), or the start page after a form
+    was posted (its address takes no GET)."""
+    request = ctx.request
+    if request.method in ("GET", "HEAD"):
+        path = request.url.path
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k != LANGUAGE_PARAM]
+    else:
+        path, kept = "/", []
+    return [
+        (code, LANGUAGE_NAMES[code], f"{path}?{urlencode([*kept, (LANGUAGE_PARAM, code)])}")
+        for code in offered
+    ]
+
+
 def when(moment: datetime | None, campaign: Campaign | None = None) -> str:
-    """A time for people: in the campaign's timezone, with the zone's abbreviation."""
+    """A time for people, in the reader's language: in the campaign's timezone, with the
+    zone's abbreviation ("7 december 2026, 15:05 CET")."""
     if moment is None:
         return ""
-    local = campaign.local(moment) if campaign is not None else moment
-    return local.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return format_moment(moment, campaign.zone if campaign is not None else None)
 
 
 def error_title(status: int) -> str:

@@ -25,7 +25,10 @@ class Settings:
     )
     language: str = field(
         default=DEFAULT_LANGUAGE,
-        metadata={"help": "Language of the pages (English when it has no catalogue)"},
+        metadata={
+            "help": "Language of the pages for readers whose browser asks for none of "
+            "en, nl, fr (each reader can switch)"
+        },
     )
     forms_per_minute: int = field(
         default=60, metadata={"help": "Forms one client address may send per minute"}

@@ -65,7 +65,7 @@ class Site:
             reconnect=Reconnect(store),
             # Sessions expire in real time, whatever clock the campaign rules are run on.
             sessions=Sessions(store.engine, secure=settings.secure_cookies),
-            renderer=Renderer(settings.language, settings.base_url),
+            renderer=Renderer(settings.base_url),
             form_limiter=RateLimiter(settings.forms_per_minute, 60.0),
             # Counted in the store too: the limit holds across every server process.
             sign_in_throttle=SignInThrottle(engine=store.engine),
