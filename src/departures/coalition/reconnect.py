@@ -11,7 +11,8 @@ On every scheduler pass (:meth:`Reconnect.run`, called by
    half-way has either done both or neither, and nothing is ever proposed twice (the
    proposals' primary key; a concurrent pass that lost the race rolls back);
 2. **follow** (only when the member ticked "follow them for us" and connected its Bluesky
-   account for the departure day): the proposed accounts are followed through the one
+   account for the departure day): the proposed accounts whose X claim is proven
+   (``verified`` or ``vouched``, :mod:`departures.coalition.claims`) are followed through the one
    journaled writer (:mod:`departures.bluesky.writer`) with the same deterministic record
    keys and journal keys as ``departures audience follow`` (:func:`derived_rkey`,
    :func:`follow_key`): after a kill the journal and the server tell what was done, and an
@@ -38,6 +39,7 @@ from departures.bluesky.writer import Write, Writer
 from departures.coalition.departure import account_writer
 from departures.coalition.i18n import _, ngettext
 from departures.coalition.store import CoalitionStore, Organisation
+from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import reconnect as reconnect_rows
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.netguard import NetGuard
@@ -311,7 +313,14 @@ class Reconnect:
         return reconnect_rows.followed_since(self.engine, organisation.id, since)
 
     def _pending(self, organisation: Organisation) -> list[Proposal]:
-        return [p for p in reversed(self.proposals(organisation)) if p.state == "proposed"]
+        """The proposals to follow for the member: only claims that stand and are proven.
+
+        A claim that is only declared or from an archive is proposed (the member may follow
+        it by hand) but never followed by the service: anyone can type an X id.
+        """
+        pending = [p for p in reversed(self.proposals(organisation)) if p.state == "proposed"]
+        trusted = claim_rows.trusted_pairs(self.engine, [p.x_id for p in pending])
+        return [p for p in pending if (p.x_id, p.did) in trusted]
 
     def follow(
         self, organisation: Organisation, now: datetime, report: ReconnectReport | None = None

@@ -87,7 +87,8 @@ def audience() -> None:
 def import_directory(app: AppContext, file: Path) -> None:
     """Read a directory export (JSON) of consented X id → Bluesky pairs.
 
-    Pairs for accounts you followed or that followed you are accepted right away.
+    Pairs for accounts you followed or that followed you are accepted right away when their
+    X side is proven (verified or vouched); the others wait for your review.
 
     Example: departures audience import-directory directory.json
     """
@@ -99,9 +100,11 @@ def import_directory(app: AppContext, file: Path) -> None:
     relevant = set(_ids(workspace, "both"))
     mine = [e for e in entries if e.x_id in relevant]
     stored, new = store.save_directory(workspace, mine, f"file:{file.name}")
+    proven = sum(1 for e in mine if e.trusted)
     click.echo(
         f"Read {len(entries)} directory entries; {stored} are in your audience "
-        f"({new} new matches, accepted)."
+        f"({new} new matches; {proven} proven and accepted, {stored - proven} to review: "
+        "departures audience review)."
     )
     _next("departures audience match (search for the others), or departures audience follow")
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from departures.coalition.store.claims import standing_pairs
 from departures.coalition.store.schema import (
     directory_entries,
     outbox,
@@ -237,12 +238,16 @@ def proposals_of(engine: Engine, organisation_id: int) -> list[StoredProposal]:
 def _candidates(conn: Connection, organisation_id: int) -> list[DirectoryPair]:
     # The join runs in the database: a member follows up to ~200,000 accounts, the
     # directory can hold millions; only the (few) matches come back.
+    # Several DIDs may claim one X id: only the claim that stands is proposed (none while a
+    # dispute waits for a coordinator).
     query = (
-        select(directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle)
+        select(directory_entries)
         .join(reconnect_followings, reconnect_followings.c.x_id == directory_entries.c.x_id)
         .where(reconnect_followings.c.organisation_id == organisation_id)
     )
-    return [DirectoryPair(row.x_id, row.did, row.handle) for row in conn.execute(query)]
+    return [
+        DirectoryPair(row.x_id, row.did, row.handle) for row in standing_pairs(conn.execute(query))
+    ]
 
 
 def _proposed_ids(conn: Connection, organisation_id: int) -> set[str]:
