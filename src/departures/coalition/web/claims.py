@@ -23,11 +23,7 @@ from departures.coalition import directory as directories
 from departures.coalition import domains
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
-from departures.coalition.web import member as member_views
 from departures.coalition.web import middleware
-from departures.coalition.web.coordinator import coordinator_id
-from departures.coalition.web.directory import visitor
-from departures.coalition.web.member import member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.coalition.xsignin import XApp, XSignIn
@@ -37,6 +33,37 @@ __all__ = ["ClaimViews", "routes", "x_app"]
 _X_STATE = "x_oauth_state"
 _X_VERIFIER = "x_oauth_verifier"
 _MAX_CODE = 2000  # X's codes are ~90 characters; anything far longer is not one
+
+
+# The guards, as the directory, coordinator and member views define them (a view module does
+# not import another): they read the session only.
+
+
+def visitor(ctx: Ctx) -> tuple[str, str]:
+    """The directory visitor signed in with Bluesky: (DID, handle); refused otherwise."""
+    did, handle = ctx.session.get("directory_did"), ctx.session.get("directory_handle")
+    if not isinstance(did, str) or not isinstance(handle, str):
+        raise NotAllowed(
+            _("sign in with your Bluesky account first"), _("Use the form at /directory")
+        )
+    return did, handle
+
+
+def coordinator_id(ctx: Ctx) -> int:
+    """The signed-in coordinator; refused otherwise."""
+    if ctx.coordinator_id is None:
+        raise NotAllowed(_("this page is for coordinators"), _("Sign in at /login first"))
+    return ctx.coordinator_id
+
+
+def member_signed_in(ctx: Ctx) -> int:
+    """The signed-in member organisation's id; refused otherwise."""
+    if ctx.organisation_id is None:
+        raise NotAllowed(
+            _("this page is for member organisations"),
+            _("Sign in at /member/sign-in with your member key"),
+        )
+    return ctx.organisation_id
 
 
 def x_app(site: Site) -> XApp | None:
@@ -177,7 +204,7 @@ class ClaimViews:
             result = domains.check_dns(domain_help.domain, domain_help.did)
         else:
             result = domains.check_well_known(domain_help.domain, domain_help.did)
-        return member_views._member_page(site, ctx, organisation, domain_check=result)
+        return site.render(ctx, "claims_domain_check.html", domain=domain_help, result=result)
 
 
 def routes(site: Site) -> list[Route]:
