@@ -250,6 +250,12 @@ def _candidates(conn: Connection, organisation_id: int) -> list[DirectoryPair]:
     ]
 
 
+def _round_of(message: str) -> int:
+    """The round of a reconnect e-mail's id ``reconnect:<member>#<round>`` (0 if unreadable)."""
+    tail = message.rpartition("#")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _proposed_ids(conn: Connection, organisation_id: int) -> set[str]:
     return {
         str(row[0])
@@ -290,7 +296,14 @@ def propose_round(
                     reconnect_proposals.c.organisation_id == organisation_id
                 )
             ).scalar()
-            round_no = int(last or 0) + 1
+            # A round's proposals can be withdrawn (their claim no longer stands) after its
+            # e-mail was queued: the rounds already e-mailed count too, so no id is reused.
+            mailed = conn.execute(
+                select(outbox.c.message).where(
+                    outbox.c.message.like(f"reconnect:{organisation_id}#%")
+                )
+            ).scalars()
+            round_no = max([int(last or 0), *(_round_of(m) for m in mailed)]) + 1
             conn.execute(
                 insert(reconnect_proposals),
                 [
