@@ -243,7 +243,7 @@ def vouch(engine: Engine, *, x_id: str, did: str, actor: str, reason: str, now: 
         if row is None:
             raise NotFound(
                 f"{did} has no claim on the X id {x_id}",
-                "See the claims with: departures coalition claims list X_ID",
+                "See the claims with: departures coalition claims show X_ID",
             )
         level = stronger(row.level, "vouched")
         conn.execute(
