@@ -80,7 +80,13 @@ def test_lookup_api_answers_json_and_refuses_bad_ids(
     assert ok.status_code == 200
     assert ok.json() == {
         "entries": [
-            {"x_id": "12", "did": DID_A, "handle": "oxfam.be", "level": "archive", "disputed": False}
+            {
+                "x_id": "12",
+                "did": DID_A,
+                "handle": "oxfam.be",
+                "level": "archive",
+                "disputed": False,
+            }
         ]
     }
     bad = httpx.get(

@@ -44,7 +44,14 @@ def match(value: float) -> Match:
 
 def test_directory_pairs_and_accepted_matches_give_ids_and_known_names(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
-    store.save_directory(ws, [store.DirectoryEntry(1, DID_A, level="verified"), store.DirectoryEntry(4, DID_D, level="verified")], "t")
+    store.save_directory(
+        ws,
+        [
+            store.DirectoryEntry(1, DID_A, level="verified"),
+            store.DirectoryEntry(4, DID_D, level="verified"),
+        ],
+        "t",
+    )
     store.save_match(ws, XSide(2, "jan"), DID_B, "jan.test", "Jan", match(0.95))  # auto
     store.save_match(ws, XSide(3, "maybe_org"), DID_C, "maybe.test", "", match(0.5))  # proposed
     dids = store.mention_dids(ws)
