@@ -183,6 +183,8 @@ def test_reconnect_proposes_the_claim_that_stands_and_follows_only_proven_ones(
     service.run("http://coalition.test")
     assert [(p.did, p.state) for p in service.proposals(member)] == [(ALICE, "proposed")]
     assert service._pending(member) == []  # proposed, never followed for the member
+    [mail] = [m for m in store.outbox() if m["message"].startswith("reconnect:")]
+    assert "@alice.test" in mail["body"] and "not proven to be the same person" in mail["body"]
     # The owner proves it: the impostor's unfollowed proposal is withdrawn, the owner's made.
     clock.advance(days=1)
     directory.register("783214", "XSquat", OWNER, "owner.test", source="x")
@@ -190,6 +192,8 @@ def test_reconnect_proposes_the_claim_that_stands_and_follows_only_proven_ones(
     service.run("http://coalition.test")
     assert [(p.did, p.state) for p in service.proposals(member)] == [(OWNER, "proposed")]
     assert [p.did for p in service._pending(member)] == [OWNER]
+    second = [m for m in store.outbox() if m["message"].startswith("reconnect:")][-1]
+    assert "@owner.test" in second["body"] and "not proven" not in second["body"]
 
 
 def test_a_dispute_is_proposed_to_nobody_until_decided(

@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.records import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.writer import Write, Writer
+from departures.coalition.claims import TRUSTED
 from departures.coalition.departure import account_writer
 from departures.coalition.i18n import _, ngettext
 from departures.coalition.store import CoalitionStore, Organisation
@@ -70,6 +71,9 @@ class Entry:
     x_id: str
     did: str
     handle: str
+    level: str = "verified"
+    """How the X side is known (:mod:`departures.coalition.claims`); only ``verified`` and
+    ``vouched`` entries are followed for a member."""
 
 
 @dataclass(frozen=True)
@@ -426,11 +430,17 @@ def proposal_email(
         "These accounts that %(name)s followed on X have joined the coalition's directory "
         "and are on Bluesky now:"
     ) % {"name": organisation.name}
-    lines = [f"- @{e.handle}  {profile_url(e.handle or e.did)}" for e in entries]
+    unproven = _("(not proven to be the same person: follow only if you recognise them)")
+    lines = [
+        f"- @{e.handle}  {profile_url(e.handle or e.did)}"
+        + ("" if e.level in TRUSTED else f"  {unproven}")
+        for e in entries
+    ]
     if auto:
         action = _(
-            "As you asked, the coalition follows them for you from your Bluesky account "
-            "(a limited number a day)."
+            "As you asked, the coalition follows the proven ones for you from your Bluesky "
+            "account (a limited number a day); the others you follow yourself if they are who "
+            "you think."
         )
     else:
         action = _(

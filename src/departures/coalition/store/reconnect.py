@@ -51,11 +51,12 @@ _INSERT_CHUNK = 5000
 
 
 class DirectoryPair(NamedTuple):
-    """A directory entry a member followed on X: X id, DID, handle."""
+    """A directory entry a member followed on X: X id, DID, handle, and its proof level."""
 
     x_id: str
     did: str
     handle: str
+    level: str = "declared"
 
 
 class StoredSettings(NamedTuple):
@@ -246,7 +247,8 @@ def _candidates(conn: Connection, organisation_id: int) -> list[DirectoryPair]:
         .where(reconnect_followings.c.organisation_id == organisation_id)
     )
     return [
-        DirectoryPair(row.x_id, row.did, row.handle) for row in standing_pairs(conn.execute(query))
+        DirectoryPair(row.x_id, row.did, row.handle, row.level)
+        for row in standing_pairs(conn.execute(query))
     ]
 
 
