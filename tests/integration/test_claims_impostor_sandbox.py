@@ -33,7 +33,7 @@ from departures.coalition.web import CoalitionApp
 from departures.netguard import ALLOW_HOSTS_ENV, NetGuard
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.coalition import join, open_campaign
-from helpers.uploads import account_js
+from helpers.uploads import account_js, following_js
 from helpers.web import InProcessBrowser, coalition_app, on_sandbox
 from helpers.x_standin import CLIENT_ID, CLIENT_SECRET, XStandIn, x_standin
 
@@ -189,8 +189,21 @@ def test_the_impostor_loses_and_is_never_followed(
 
         # 7. Bob uploads his real archive: same level as alice's forgery, a dispute.
         assert bob_browser.sign_in_to_directory(bob.handle, bob.app_password).status_code == 200
-        bobs = register(bob_browser, files={"archive": ("account.js", account_js(BOB_X, "bob_x"))})
+        bobs = register(
+            bob_browser,
+            files={
+                "archive": ("account.js", account_js(BOB_X, "bob_x")),
+                "following": ("following.js", following_js(XSQUAT, BOB_X)),
+            },
+        )
         assert bobs.status_code == 200
+        # Bob followed both on X: the page lists both with their proof, and its Follow all
+        # takes only the proven owner, never the impostor's unproven claim.
+        found = bobs.text[bobs.text.index('id="found"') :]
+        assert owner.handle in found and alice.handle in found
+        follow_all = re.search(r'name="dids" value="([^"]*)"', bobs.text)
+        assert follow_all is not None and follow_all.group(1) == owner.did
+        assert 'id="unproven-note"' in bobs.text
         assert lookup(bob_browser, BOB_X) == {
             (BOB_X, alice.did, "archive", True),
             (BOB_X, bob.did, "archive", True),
