@@ -134,11 +134,18 @@ def _next(step: str) -> None:
 
 
 def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int:
+    """Ask the directory about ``ids``; how many new matches (proven ones accepted, the
+    others proposed for review with their proof level)."""
+    new, _review = _directory_lookup(workspace, directory, ids)
+    return new
+
+
+def _directory_lookup(workspace: Workspace, directory: str, ids: list[int]) -> tuple[int, int]:
     from departures.audience import inputs
 
     entries = inputs.lookup(directory, ids)
     _, new = store.save_directory(workspace, entries, f"server:{directory.rstrip('/')}")
-    return new
+    return new, sum(1 for e in entries if not e.trusted)
 
 
 @audience.command("match")
@@ -170,8 +177,11 @@ def match_command(
     ids = _ids(workspace, relation)
     whom = _RELATION_WORDS[relation]
     if directory:
-        new = _directory_step(workspace, directory, ids)
-        click.echo(f"Directory: {plural(new, 'new match', 'new matches')} (accepted).")
+        new, review = _directory_lookup(workspace, directory, ids)
+        click.echo(
+            f"Directory: {plural(new, 'new match', 'new matches')} (accepted when verified or "
+            f"vouched; {review} not proven, to review with their proof level)."
+        )
     else:
         click.echo(
             "Directory: skipped, as no --directory was given (a coalition's directory holds "
