@@ -246,3 +246,33 @@ def test_the_verified_domain_mark_needs_an_oauth_connection_of_the_account_on_it
     assert claim_rows.member_connection(engine, org.id) is None
     with pytest.raises(ValueError, match="not a connection method"):
         claim_rows.record_member_connection(engine, org.id, ORG, "oxfam.test", "password")
+
+
+def test_withdrawal_erases_the_claims_audit_and_the_connection_that_name_the_did(
+    store: CoalitionStore, engine: Engine, directory: Directory
+) -> None:
+    from sqlalchemy import select
+
+    from departures.coalition.store.schema import directory_claim_audit, member_connections
+
+    coordinator, campaign = open_campaign(store)
+    org, _key = join(
+        store,
+        campaign.slug,
+        coordinator,
+        "Oxfam",
+        website="https://oxfam.test",
+        bluesky_handle="oxfam.test",
+        bluesky_did=ORG,
+    )
+    directory.register("12", "oxfam_be", ORG, "oxfam.test", source="x")
+    directory.register("13", "other", ALICE, "alice.test", source="declared")
+    directory.vouch("13", ALICE, "Office", "known to us")
+    claim_rows.record_member_connection(engine, org.id, ORG, "oxfam.test", "oauth")
+    assert store.organisation(org.id).verified_domain
+    assert directory.withdraw(ORG) == 1
+    with engine.connect() as conn:
+        audit = conn.execute(select(directory_claim_audit.c.did)).scalars().all()
+        connections = conn.execute(select(member_connections.c.did)).scalars().all()
+    assert audit == [ALICE] and connections == []
+    assert not store.organisation(org.id).verified_domain

@@ -372,6 +372,12 @@ def _erase_did(conn: Connection, did: str) -> int:
             .where(organisations.c.id.in_(connected))
             .values(verified_domain=False)
         )
+        for campaign_id in set(
+            conn.execute(
+                select(organisations.c.campaign_id).where(organisations.c.id.in_(connected))
+            ).scalars()
+        ):
+            bump_board(conn, campaign_id, datetime.now(UTC))
     conn.execute(delete(directory_sessions).where(directory_sessions.c.did == did))
     _end_sessions(conn, did=did)
     _erase_journals(conn, did, own=True)
