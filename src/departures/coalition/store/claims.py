@@ -27,6 +27,7 @@ from departures.coalition.claims import (
     stronger,
 )
 from departures.coalition.errors import BadInput, NotFound
+from departures.coalition.i18n import _, ngettext
 from departures.coalition.store.board_version import bump_board
 from departures.coalition.store.schema import (
     directory_claim_audit,
@@ -195,9 +196,13 @@ def put_claim(
         if row is None:
             if level in UNVERIFIED and _unverified_count(conn, did) >= max_unverified:
                 raise TooManyClaims(
-                    f"this Bluesky account already claims {max_unverified} X accounts "
-                    "without proof",
-                    "Prove one with Sign in with X, or withdraw and register again",
+                    ngettext(
+                        "this Bluesky account already claims %(n)d X account without proof",
+                        "this Bluesky account already claims %(n)d X accounts without proof",
+                        max_unverified,
+                    )
+                    % {"n": max_unverified},
+                    _("Prove one with Sign in with X, or withdraw and register again"),
                 )
             conn.execute(
                 insert(directory_entries).values(
@@ -235,15 +240,15 @@ def vouch(engine: Engine, *, x_id: str, did: str, actor: str, reason: str, now: 
     """
     if not reason.strip():
         raise BadInput(
-            "say why you vouch for this claim", "Write a short reason, e.g. 'our member'"
+            _("say why you vouch for this claim"), _("Write a short reason, e.g. “our member”")
         )
     key = and_(directory_entries.c.x_id == x_id, directory_entries.c.did == did)
     with engine.begin() as conn:
         row = conn.execute(select(directory_entries).where(key)).first()
         if row is None:
             raise NotFound(
-                f"{did} has no claim on the X id {x_id}",
-                "See the claims with: departures coalition claims show X_ID",
+                _("%(did)s has no claim on the X id %(x_id)s") % {"did": did, "x_id": x_id},
+                _("See the claims with: departures coalition claims show X_ID"),
             )
         level = stronger(row.level, "vouched")
         conn.execute(
@@ -308,19 +313,20 @@ def decide_dispute(
     again); each decision is written to the audit.
     """
     if not reason.strip():
-        raise BadInput("say why you decide so", "Write a short reason for the audit")
+        raise BadInput(_("say why you decide so"), _("Write a short reason for the audit"))
     with engine.begin() as conn:
         current = standing(x_id, _claims_of(conn, [x_id]).get(x_id, []))
         if not current.disputed:
             raise BadInput(
-                f"the X id {x_id} is not disputed (any more)",
-                "Reload the review queue",
+                _("the X id %(x_id)s is not disputed (any more)") % {"x_id": x_id},
+                _("Reload the review queue"),
             )
         losers = [c for c in current.contenders if c.did != winner_did]
         if len(losers) == len(current.contenders):
             raise BadInput(
-                f"{winner_did} is not one of the disputed claims on {x_id}",
-                "Choose one of the claims shown in the queue",
+                _("%(did)s is not one of the disputed claims on %(x_id)s")
+                % {"did": winner_did, "x_id": x_id},
+                _("Choose one of the claims shown in the queue"),
             )
         for loser in losers:
             conn.execute(
