@@ -36,6 +36,10 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
 
 
+# The registrants below are vouched for by a coordinator: only proven claims (verified,
+# vouched) are followed for a member (tests/integration/test_claims_impostor_sandbox.py).
+
+
 def connected_member(
     sandbox: TestSandbox, store: CoalitionStore, account: Account
 ) -> tuple[Organisation, Reconnect]:
@@ -93,8 +97,8 @@ def test_a_late_registrant_is_followed_once_across_passes_and_interruptions(
     by_hand.request.close()
     clock.now += timedelta(days=30)
     directory = Directory(store.engine, clock=clock)
-    directory.register("400", "late_comer", late.did, late.handle)
-    directory.register("500", "known_one", known.did, known.handle)
+    directory.register("400", "late_comer", late.did, late.handle, source="coordinator")
+    directory.register("500", "known_one", known.did, known.handle, source="coordinator")
 
     # A pass killed after the server wrote the follow, before the store recorded it.
     settle = reconnects.Reconnect._settle
@@ -140,8 +144,8 @@ def test_follows_stop_at_the_daily_cap_and_resume_the_next_day(
     service.daily_cap = 1
     service.save_followings(organisation, ["700", "800"])
     directory = Directory(store.engine, clock=clock)
-    directory.register("700", "cap_one", first.did, first.handle)
-    directory.register("800", "cap_two", second.did, second.handle)
+    directory.register("700", "cap_one", first.did, first.handle, source="coordinator")
+    directory.register("800", "cap_two", second.did, second.handle, source="coordinator")
 
     assert service.run("http://coalition.test").followed == 1
     assert service.run("http://coalition.test").followed == 0
@@ -158,7 +162,7 @@ def test_without_follow_them_for_us_nothing_is_followed(
     organisation, service = connected_member(sandbox, store, member)
     service.set_auto_follow(organisation, False)
     service.save_followings(organisation, ["900"])
-    Directory(store.engine).register("900", "off_late", late.did, late.handle)
+    Directory(store.engine).register("900", "off_late", late.did, late.handle, source="coordinator")
 
     report = service.run("http://coalition.test")
 

@@ -12,6 +12,7 @@ from departures.coalition.board import board_json, load_board
 from departures.coalition.handles import HandleError, XrpcHandleResolver, verified_domain
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
+from departures.coalition.store.claims import record_member_connection
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.clock import START, Clock
 from helpers.coalition import join, open_campaign
@@ -64,9 +65,10 @@ def test_the_follow_through_marks_members_whose_account_posted_as_landed(
             website=f"https://{account.handle}",
             bluesky_handle=account.handle,
             bluesky_did=resolver.resolve(account.handle),
-            verified_domain=verified_domain(account.handle, f"https://{account.handle}"),
             public_name=True,
         )
+        # The mark is earned by connecting the account through OAuth (test_claims_badge_*).
+        record_member_connection(store.engine, org.id, account.did, account.handle, "oauth")
         store.pledge(org.id, 0)
         members.append(org)
     assert not appview.has_posted(poster.did)

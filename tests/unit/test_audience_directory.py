@@ -40,8 +40,14 @@ def test_register_lookup_and_withdraw_remove_the_pair_everywhere(
     directory.register("12", "@Oxfam_BE", DID_A, "oxfam.be")
     directory.bulk_add([("13", "greenpeace", DID_B, "greenpeace.test")])
     assert directory.lookup(["12", "13", "99"]) == [
-        {"x_id": "12", "did": DID_A, "handle": "oxfam.be"},
-        {"x_id": "13", "did": DID_B, "handle": "greenpeace.test"},
+        {"x_id": "12", "did": DID_A, "handle": "oxfam.be", "level": "archive", "disputed": False},
+        {
+            "x_id": "13",
+            "did": DID_B,
+            "handle": "greenpeace.test",
+            "level": "vouched",
+            "disputed": False,
+        },
     ]
     assert directory.withdraw(DID_A) == 1
     assert directory.lookup(["12"]) == []
@@ -72,7 +78,17 @@ def test_lookup_api_answers_json_and_refuses_bad_ids(
     Directory(coalition.engine).register("12", "oxfam", DID_A, "oxfam.be")
     ok = httpx.get(f"{server}/directory/lookup", params={"x_ids": "12,99"})
     assert ok.status_code == 200
-    assert ok.json() == {"entries": [{"x_id": "12", "did": DID_A, "handle": "oxfam.be"}]}
+    assert ok.json() == {
+        "entries": [
+            {
+                "x_id": "12",
+                "did": DID_A,
+                "handle": "oxfam.be",
+                "level": "archive",
+                "disputed": False,
+            }
+        ]
+    }
     bad = httpx.get(
         f"{server}/directory/lookup",
         params={"x_ids": "12,abc"},
@@ -81,7 +97,7 @@ def test_lookup_api_answers_json_and_refuses_bad_ids(
     assert bad.status_code == 400 and "not a number" in bad.json()["error"]
     exported = httpx.get(f"{server}/directory/export.json").json()
     assert inputs.parse_directory(exported, "export") == [
-        store.DirectoryEntry(12, DID_A, "oxfam.be")
+        store.DirectoryEntry(12, DID_A, "oxfam.be", "archive")
     ]
 
 
@@ -96,13 +112,15 @@ def test_sync_picks_up_a_late_registrant_and_withdrawal_is_respected(
         )
         conn.executemany("INSERT INTO following (account_id) VALUES (?)", [(12,), (13,)])
     directory = Directory(coalition.engine)
-    directory.register("12", "oxfam", DID_A, "oxfam.be")
+    # Proven claims (a coordinator's) are accepted without review; see test_claims_* for
+    # the others.
+    directory.register("12", "oxfam", DID_A, "oxfam.be", source="coordinator")
     directory.register("77", "stranger", DID_B, "b.test")  # not in our audience
     entries = inputs.lookup(server, store.sources(ws, "following"))
     store.save_directory(ws, entries, server)
     assert store.accepted_dids(ws) == [(DID_A, 12)]
     # Someone the organisation followed registers later: the next sync finds them.
-    directory.register("13", "greenpeace", DID_B, "greenpeace.test")
+    directory.register("13", "greenpeace", DID_B, "greenpeace.test", source="coordinator")
     try:
         main(["--workspace", str(tmp_path / "ws"), "audience", "sync", "--directory", server])
     except SystemExit as exc:

@@ -60,11 +60,12 @@ def test_known_handle_is_the_most_seen_and_supplied_names_win(tmp_path: Path) ->
 
 def test_directory_matches_are_accepted_but_a_persons_rejection_stands(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
-    assert store.save_directory(ws, [store.DirectoryEntry(1, DID_A, "a.test")], "f") == (1, 1)
+    proven = store.DirectoryEntry(1, DID_A, "a.test", "vouched")
+    assert store.save_directory(ws, [proven], "f") == (1, 1)
     [c] = store.candidates(ws)
     assert (c.status, c.decided_by, c.found_by, c.score) == ("accepted", "auto", "directory", 1.0)
     store.decide(ws, [c.id], "rejected")
-    assert store.save_directory(ws, [store.DirectoryEntry(1, DID_A, "a.test")], "f") == (1, 0)
+    assert store.save_directory(ws, [proven], "f") == (1, 0)
     assert store.candidates(ws)[0].status == "rejected"
     assert store.accepted_dids(ws) == []
 
@@ -95,7 +96,7 @@ def test_unknown_candidate_ids_are_refused_and_nothing_changes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     ws = seeded(tmp_path / "ws")
-    store.save_directory(ws, [store.DirectoryEntry(1, DID_A)], "f")
+    store.save_directory(ws, [store.DirectoryEntry(1, DID_A, level="verified")], "f")
     code, out = run(capsys, tmp_path / "ws", "audience", "reject", "1", "99")
     assert code == 1
     assert "No candidate with id 99" in out
@@ -137,7 +138,8 @@ def test_cli_bad_inputs_are_one_line_errors_and_change_nothing(
 ) -> None:
     ws_path = tmp_path / "ws"
     empty = tmp_path / "empty"
-    (tmp_path / "d.json").write_text(json.dumps({"entries": [{"x_id": 1, "did": DID_A}]}))
+    entry = {"x_id": 1, "did": DID_A, "level": "verified"}
+    (tmp_path / "d.json").write_text(json.dumps({"entries": [entry]}))
     code, out = run(capsys, empty, "audience", "import-directory", str(tmp_path / "d.json"))
     assert code == 1 and "holds no X archive" in out and out.count("\n") == 1
     seeded(ws_path)
@@ -152,7 +154,7 @@ def test_cli_bad_inputs_are_one_line_errors_and_change_nothing(
     assert code == 1 and "Cannot reach the directory at http://127.0.0.1:9" in out
     assert store.candidates(Workspace.open(ws_path)) == []
     code, out = run(capsys, ws_path, "audience", "import-directory", str(tmp_path / "d.json"))
-    assert code == 0 and "1 are in your audience (1 new matches, accepted)" in out
+    assert code == 0 and "1 are in your audience (1 new matches; 1 proven and accepted" in out
 
 
 def test_review_page_escapes_strangers_text(

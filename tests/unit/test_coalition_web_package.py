@@ -116,6 +116,11 @@ def test_every_setting_has_a_default_and_a_help_text() -> None:
         "forms_per_minute",
         "public_cache_seconds",
         "tick_seconds",
+        "max_unverified_claims",
+        "x_client_id",
+        "x_client_secret",
+        "x_authorize_url",
+        "x_api_url",
     ]
     assert all(help_text.strip() for _name, _default, help_text in described)
     assert Settings(base_url="https://example.org/").base_url == "https://example.org"

@@ -128,7 +128,17 @@ def test_register_from_account_js_then_lookup_then_withdraw(
     assert response.status_code == 200, response.text
     assert "@alice_x" in response.text and "from your archive" in response.text
     lookup = client.get("/directory/lookup?x_ids=12345").json()
-    assert lookup == {"entries": [{"x_id": "12345", "did": ALICE_DID, "handle": "alice.test"}]}
+    assert lookup == {
+        "entries": [
+            {
+                "x_id": "12345",
+                "did": ALICE_DID,
+                "handle": "alice.test",
+                "level": "archive",
+                "disputed": False,
+            }
+        ]
+    }
     assert "secret@x" not in json.dumps(Directory(store.engine).export())
 
     withdrawn = client.post("/directory/withdraw", data={"csrf": token(client)})
@@ -199,11 +209,17 @@ def test_registering_needs_a_signed_in_bluesky_account(client: InProcessBrowser)
 def test_someone_elses_x_account_cannot_be_taken_over(
     client: InProcessBrowser, store: CoalitionStore
 ) -> None:
+    # A second claim at the same level neither locks its maker out nor takes the account
+    # over: both are kept, and the lookup answers them as disputed until a coordinator decides.
     Directory(store.engine).register("12345", "alice_x", BOB_DID, "bob.test")
     signed_in(client)
     response = register(client, {"archive": ("account.js", account_js())})
-    assert response.status_code == 409
-    assert client.get("/directory/lookup?x_ids=12345").json()["entries"][0]["did"] == BOB_DID
+    assert response.status_code == 200
+    entries = client.get("/directory/lookup?x_ids=12345").json()["entries"]
+    assert {(e["did"], e["level"], e["disputed"]) for e in entries} == {
+        (BOB_DID, "archive", True),
+        (ALICE_DID, "archive", True),
+    }
 
 
 def test_a_script_as_username_is_refused_and_shown_as_text(client: InProcessBrowser) -> None:

@@ -44,7 +44,14 @@ def match(value: float) -> Match:
 
 def test_directory_pairs_and_accepted_matches_give_ids_and_known_names(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
-    store.save_directory(ws, [store.DirectoryEntry(1, DID_A), store.DirectoryEntry(4, DID_D)], "t")
+    store.save_directory(
+        ws,
+        [
+            store.DirectoryEntry(1, DID_A, level="verified"),
+            store.DirectoryEntry(4, DID_D, level="verified"),
+        ],
+        "t",
+    )
     store.save_match(ws, XSide(2, "jan"), DID_B, "jan.test", "Jan", match(0.95))  # auto
     store.save_match(ws, XSide(3, "maybe_org"), DID_C, "maybe.test", "", match(0.5))  # proposed
     dids = store.mention_dids(ws)
@@ -57,7 +64,7 @@ def test_directory_pairs_and_accepted_matches_give_ids_and_known_names(tmp_path:
 def test_a_person_accepting_adds_the_mention_and_rejecting_removes_it(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
     store.save_match(ws, XSide(3, "maybe_org"), DID_C, "maybe.test", "", match(0.5))
-    store.save_directory(ws, [store.DirectoryEntry(6, DID_D)], "t")
+    store.save_directory(ws, [store.DirectoryEntry(6, DID_D, level="verified")], "t")
     proposed = {c.x_id: c.id for c in store.candidates(ws)}
     store.decide(ws, [proposed[3]], "accepted")
     store.decide(ws, [proposed[6]], "rejected")
@@ -69,13 +76,13 @@ def test_a_person_accepting_adds_the_mention_and_rejecting_removes_it(tmp_path: 
 def test_a_directory_pair_wins_over_a_searched_match_of_the_same_account(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
     store.save_match(ws, XSide(1, "Oxfam_BE"), DID_B, "oxfam-be.test", "", match(0.99))
-    store.save_directory(ws, [store.DirectoryEntry(1, DID_A)], "t")
+    store.save_directory(ws, [store.DirectoryEntry(1, DID_A, level="verified")], "t")
     assert store.mention_dids(ws)["1"] == DID_A
 
 
 def test_the_mapping_turns_a_mention_into_a_bluesky_mention_facet(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
-    store.save_directory(ws, [store.DirectoryEntry(1, DID_A)], "t")
+    store.save_directory(ws, [store.DirectoryEntry(1, DID_A, level="verified")], "t")
     dids = store.mention_dids(ws)
     text = "Thanks @Oxfam_BE and @someone_else!"
     by_id = SourceText(text, mentions=(Mention(7, 16, "Oxfam_BE", "1"),))

@@ -91,8 +91,12 @@ def read_names(path: Path) -> list[NameRow]:
     return rows
 
 
+_LEVELS = ("verified", "vouched", "archive", "declared")
+
+
 def parse_directory(data: Any, where: str) -> list[DirectoryEntry]:
-    """Entries of a directory export or lookup answer: ``{"entries": [{x_id, did, handle}]}``.
+    """Entries of a directory export or lookup answer: ``{"entries": [{x_id, did, handle,
+    level, disputed}]}`` (an entry without a level counts as ``declared``).
 
     A bare list of entries is accepted too.
     """
@@ -107,11 +111,15 @@ def parse_directory(data: Any, where: str) -> list[DirectoryEntry]:
         at = f"{where} entry {index + 1}"
         if not isinstance(item, dict):
             raise InputError(f"{at} is not an object", "Each entry has x_id, did and handle")
+        level = str(item.get("level") or "declared")
         entries.append(
             DirectoryEntry(
                 _x_id(item.get("x_id"), at),
                 _did(item.get("did"), at),
                 str(item.get("handle") or ""),
+                # A directory that does not say how it knows (an older server) is reviewed.
+                level if level in _LEVELS else "declared",
+                item.get("disputed") is True,
             )
         )
     return entries

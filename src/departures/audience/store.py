@@ -99,19 +99,55 @@ def save_names(workspace: Workspace, rows: Sequence[NameRow]) -> int:
 # --- the directory ------------------------------------------------------------------------
 
 
+# The directory's proof levels (a coalition's ``coalition/claims.py``): only these two are
+# accepted without a person's review; anyone can type an X id or write an account.js.
+TRUSTED_LEVELS = frozenset({"verified", "vouched"})
+_LEVEL_WORDS = {
+    "verified": "its owner proved the X account by signing in with X",
+    "vouched": "a coalition coordinator vouches for it",
+    "archive": "it comes from an uploaded archive (plausible, not proof)",
+    "declared": "its X side was only typed by its owner (not proven)",
+}
+
+
 @dataclass(frozen=True)
 class DirectoryEntry:
-    """One consented X id → Bluesky DID pair of the directory."""
+    """One consented X id → Bluesky DID pair of the directory, and how its X side is known."""
 
     x_id: int
     did: str
     handle: str = ""
+    level: str = "declared"
+    """``verified``, ``vouched``, ``archive`` or ``declared`` (unknown levels: ``declared``)."""
+    disputed: bool = False
+    """Whether other accounts claim the X id at the same level (a coordinator decides)."""
+
+    @property
+    def trusted(self) -> bool:
+        """Whether the pair may be accepted without a person's review."""
+        return self.level in TRUSTED_LEVELS and not self.disputed
+
+    @property
+    def evidence(self) -> list[str]:
+        """What review shows about the pair."""
+        lines = [
+            f"the coalition directory pairs this X id with {self.did} (consented)",
+            f"proof level: {self.level} — {_LEVEL_WORDS.get(self.level, 'unknown')}",
+        ]
+        if self.disputed:
+            lines.append("disputed: another Bluesky account claims this X id at the same level")
+        return lines
 
 
 def save_directory(
     workspace: Workspace, entries: Sequence[DirectoryEntry], source: str
 ) -> tuple[int, int]:
-    """Store directory pairs and accept them as candidates; (pairs stored, new candidates)."""
+    """Store directory pairs as candidates; (pairs stored, new candidates).
+
+    A ``verified`` or ``vouched`` pair is accepted (``auto``); any other (only declared, from
+    an archive, or disputed) is proposed for review with its level as evidence. A person's
+    decision always stands.
+    """
     stamp = now_iso()
     new = 0
     with workspace.transaction() as conn:
@@ -126,18 +162,29 @@ def save_directory(
                 (entry.x_id, entry.did),
             ).fetchone()
             new += seen is None
-            evidence = [f"the coalition directory pairs this X id with {entry.did} (consented)"]
+            status = "accepted" if entry.trusted else "proposed"
+            decided_by = "auto" if entry.trusted else None
             conn.execute(
                 "INSERT INTO audience_candidates (x_id, did, handle, score, evidence, found_by, "
                 "status, decided_by, found_at, decided_at) "
-                "VALUES (?, ?, ?, 1.0, ?, 'directory', 'accepted', 'auto', ?, ?) "
+                "VALUES (?, ?, ?, 1.0, ?, 'directory', ?, ?, ?, ?) "
                 "ON CONFLICT (x_id, did) DO UPDATE SET score = 1.0, found_by = 'directory', "
                 "evidence = excluded.evidence, handle = excluded.handle, "
-                # A person's rejection stands; anything else becomes an accepted match.
+                # A person's decision stands; otherwise the level decides, as it is now.
                 "status = CASE WHEN audience_candidates.decided_by = 'user' "
-                "THEN audience_candidates.status ELSE 'accepted' END, "
-                "decided_by = COALESCE(audience_candidates.decided_by, 'auto')",
-                (entry.x_id, entry.did, entry.handle, json.dumps(evidence), stamp, stamp),
+                "THEN audience_candidates.status ELSE excluded.status END, "
+                "decided_by = CASE WHEN audience_candidates.decided_by = 'user' THEN 'user' "
+                "ELSE excluded.decided_by END",
+                (
+                    entry.x_id,
+                    entry.did,
+                    entry.handle,
+                    json.dumps(entry.evidence),
+                    status,
+                    decided_by,
+                    stamp,
+                    stamp if entry.trusted else None,
+                ),
             )
     return len(entries), new
 

@@ -11,9 +11,12 @@ from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from departures.coalition.handles import website_host
 from departures.coalition.i18n import _, current_language, lazy_gettext
 from departures.coalition.rules import CampaignStatus, Event, State
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.store import claims as claim_rows
+from departures.coalition.store.claims import MemberConnection
 
 __all__ = ["Board", "BoardEntry", "atom_feed", "board_json", "load_board"]
 
@@ -29,6 +32,8 @@ class BoardEntry:
     """``pledged``, ``conditional`` (waiting for others), ``departed`` or ``landed``."""
     min_others: int
     pledged_at: datetime | None
+    connection: MemberConnection | None = None
+    """The Bluesky account the organisation connected (how its domain mark was earned)."""
 
     @property
     def public(self) -> bool:
@@ -41,6 +46,19 @@ class BoardEntry:
         if self.status == "conditional":
             return _("pledged if %(n)d others go") % {"n": self.min_others}
         return str(_STATUS_LABELS[self.status])
+
+    @property
+    def domain_mark(self) -> dict[str, str] | None:
+        """How the "✓ verified domain" mark was earned, or None when it is not shown."""
+        org = self.organisation
+        if not (self.public and org.verified_domain and self.connection is not None):
+            return None
+        return {
+            "earned_by": "bluesky_oauth_connection",
+            "handle": self.connection.handle,
+            "website_domain": website_host(org.website),
+            "connected_at": self.connection.connected_at.isoformat(),
+        }
 
     @property
     def display_name(self) -> str:
@@ -98,7 +116,9 @@ def load_board(store: CoalitionStore, slug: str, now: datetime | None = None) ->
     departed = status.state == State.DEPARTED or any(e == Event.DEPARTED for _, e, _ in history)
     by_key = {pledge.organisation: pledge for pledge in status.resolution.pledges}
     entries: list[BoardEntry] = []
-    for organisation in store.organisations(campaign.id):
+    members = store.organisations(campaign.id)
+    connections = claim_rows.member_connections_of(store.engine, [o.id for o in members])
+    for organisation in members:
         pledge = by_key.get(organisation.key)
         going = organisation.key in status.resolution.members
         if organisation.landed_at is not None and (pledge is not None or departed):
@@ -117,6 +137,7 @@ def load_board(store: CoalitionStore, slug: str, now: datetime | None = None) ->
                 state,
                 pledge.min_others if pledge else 0,
                 pledge.pledged_at if pledge else None,
+                connections.get(organisation.id),
             )
         )
     return Board(campaign, status, tuple(entries), history, moment)
@@ -141,7 +162,10 @@ def board_json(board: Board) -> dict[str, Any]:
                 "min_others": entry.min_others,
                 "bluesky_handle": (org.bluesky_handle or None) if entry.public else None,
                 "bluesky_did": (org.bluesky_did or None) if entry.public else None,
-                "verified_domain": org.verified_domain if entry.public else False,
+                "verified_domain": entry.domain_mark is not None,
+                # How the mark was earned: the account connected through Bluesky's OAuth
+                # sign-in, and its handle is the website's domain (None: no mark).
+                "verified_domain_how": entry.domain_mark,
                 "pledged_at": _iso(entry.pledged_at),
                 "landed_at": _iso(org.landed_at),
             }

@@ -30,6 +30,7 @@ from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _, use_language
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
+from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import departure as departure_rows
 from departures.coalition.store import graph as graph_rows
 from departures.coalition.store.write_journal import CoalitionJournal
@@ -237,6 +238,14 @@ class DepartureDay:
                     _("Create the app password in the account %(handle)s")
                     % {"handle": organisation.bluesky_handle},
                 )
+            claim_rows.record_member_connection(
+                self.store.engine,
+                organisation.id,
+                stored.did,
+                stored.handle,
+                "app_password",
+                self.store.clock(),
+            )
         elif opted_in and not current.account_handle:
             raise BadInput(
                 _("connect your Bluesky account to have the post published"),
@@ -256,6 +265,7 @@ class DepartureDay:
         stored = self.sessions(organisation).remove()
         if stored is not None:
             handles.revoke_session(stored, self.guard)
+        claim_rows.forget_member_connection(self.store.engine, organisation.id, self.store.clock())
         departure_rows.clear_welcome_opt_in(self.store.engine, organisation.id, self.store.clock())
 
     # --- the shared moderation list -------------------------------------------------------

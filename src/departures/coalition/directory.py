@@ -6,11 +6,15 @@ handle) or because a coordinator added a member organisation. Withdrawing delete
 pair of the DID, so the lookup API and the export never show it again. Only consented pairs
 are ever stored, hence only consented pairs are ever answered.
 
+Every pair is a *claim* with a proof level (:mod:`departures.coalition.claims`): several
+DIDs may claim one X id, the strongest level wins and same-level ties wait for a coordinator.
 ``GET /directory/lookup?x_ids=1,2,…`` (at most :data:`MAX_LOOKUP`) and
-``GET /directory/export.json`` answer ``{"entries": [{"x_id", "did", "handle"}]}``, the
-format ``departures audience import-directory`` and ``--directory`` read. Both are public,
-so each client address draws on a :class:`TokenBucket` (:class:`ApiLimits`: 60 lookups a
-minute, 10 exports an hour by default); over it, a 429 with ``Retry-After``.
+``GET /directory/export.json`` answer ``{"entries": [{"x_id", "did", "handle", "level",
+"disputed"}]}`` — the standing claim of each X id, or every tied claim with ``"disputed":
+true`` — the format ``departures audience import-directory`` and ``--directory`` read.
+Both are public, so each client address draws on a :class:`TokenBucket`
+(:class:`ApiLimits`: 60 lookups a minute, 10 exports an hour by default); over it, a 429 with
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,16 +33,26 @@ import orjson
 from sqlalchemy import Engine
 from starlette.responses import Response
 
+from departures.coalition.claims import Standing
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
 from departures.coalition.limits import StoredLimit
 from departures.coalition.store import access as access_rows
+from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import directory as directory_rows
 
 MAX_LOOKUP = 1000
 # "self": from the owner's own archive; "declared": an X handle and id the owner stated;
-# "coordinator": a member organisation added by its campaign's coordinator.
-SOURCES = ("self", "declared", "coordinator")
+# "coordinator": a member organisation added by its campaign's coordinator; "x": its owner
+# signed in with X. Each gives the claim its proof level.
+SOURCES = ("self", "declared", "coordinator", "x")
+LEVEL_OF_SOURCE = {
+    "self": "archive",
+    "declared": "declared",
+    "coordinator": "vouched",
+    "x": "verified",
+}
+DEFAULT_MAX_UNVERIFIED = 3
 
 _X_ID = re.compile(r"^[0-9]{1,20}$")
 _X_USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
@@ -77,35 +91,108 @@ def account_from_archive(data: bytes) -> tuple[str, str]:
 class Directory:
     """The directory's reads and writes in the coalition store."""
 
-    def __init__(self, engine: Engine, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Callable[[], datetime] | None = None,
+        *,
+        max_unverified: int = DEFAULT_MAX_UNVERIFIED,
+    ) -> None:
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.max_unverified = max_unverified
 
     def register(
-        self, x_id: str, x_username: str, did: str, handle: str, *, source: str = "self"
-    ) -> None:
-        """Store (or replace) the consented pairing of X account ``x_id`` with ``did``."""
+        self,
+        x_id: str,
+        x_username: str,
+        did: str,
+        handle: str,
+        *,
+        source: str = "self",
+        actor: str = "",
+        reason: str = "",
+    ) -> str:
+        """Store the consented claim of ``did`` on X account ``x_id``; its proof level now.
+
+        The level comes from ``source`` (:data:`LEVEL_OF_SOURCE`) and never goes down; other
+        DIDs' claims on the same X id are kept (the strongest wins, ties go to a coordinator).
+        """
         x_id, x_username = str(x_id).strip(), x_username.strip().removeprefix("@")
         _check(x_id, x_username, did)
         if source not in SOURCES:
             raise ValueError(source)
-        directory_rows.upsert_entry(
+        claim = claim_rows.put_claim(
             self.engine,
             x_id=x_id,
             x_username=x_username,
             did=did,
             handle=handle.strip().lower(),
             source=source,
-            consented_at=self.clock(),
+            level=LEVEL_OF_SOURCE[source],
+            now=self.clock(),
+            max_unverified=self.max_unverified,
+            actor=actor,
+            reason=reason,
         )
+        return claim.level
 
-    def bulk_add(self, rows: Sequence[tuple[str, str, str, str]]) -> int:
-        """A coordinator adds member organisations: (x_id, x_username, did, handle) each."""
+    def bulk_add(self, rows: Sequence[tuple[str, str, str, str]], actor: str = "") -> int:
+        """A coordinator adds member organisations: (x_id, x_username, did, handle) each.
+
+        The coordinator vouches for each (``actor`` names them in the audit).
+        """
         for row in rows:
             _check(*row[:3])
         for x_id, username, did, handle in rows:
-            self.register(x_id, username, did, handle, source="coordinator")
+            self.register(
+                x_id,
+                username,
+                did,
+                handle,
+                source="coordinator",
+                actor=actor or "coordinator",
+                reason="added as a member organisation",
+            )
         return len(rows)
+
+    def vouch(self, x_id: str, did: str, actor: str, reason: str) -> str:
+        """A coordinator vouches for ``did``'s claim on ``x_id``; the claim's level now."""
+        x_id = str(x_id).strip()
+        if not _X_ID.match(x_id):
+            raise DirectoryError(f"the X id {x_id[:30]!r} is not a number", "X ids are digits only")
+        if not _DID.match(did):
+            raise DirectoryError(f"{did[:60]!r} is not a Bluesky DID", "A DID looks like did:plc:…")
+        claim = claim_rows.vouch(
+            self.engine, x_id=x_id, did=did, actor=actor, reason=reason, now=self.clock()
+        )
+        return claim.level
+
+    def disputes(self) -> list[Standing]:
+        """The coordinators' review queue: X ids claimed at the same top level by several."""
+        return claim_rows.disputes(self.engine)
+
+    def decide(self, x_id: str, winner_did: str, actor: str, reason: str) -> Standing:
+        """A coordinator decides a dispute on ``x_id`` for ``winner_did``."""
+        return claim_rows.decide_dispute(
+            self.engine,
+            x_id=str(x_id).strip(),
+            winner_did=winner_did.strip(),
+            actor=actor,
+            reason=reason,
+            now=self.clock(),
+        )
+
+    def claims_on(self, x_id: str) -> Standing | None:
+        """Every claim on one X id and where they stand (None when nobody claims it)."""
+        x_id = str(x_id).strip()
+        if not _X_ID.match(x_id):
+            raise DirectoryError(f"the X id {x_id[:30]!r} is not a number", "X ids are digits only")
+        return claim_rows.standings(self.engine, [x_id]).get(x_id)
+
+    def audit(self, x_ids: Sequence[str] | None = None) -> list[claim_rows.AuditLine]:
+        """The latest vouches, proofs and decisions (of these X ids, or all), newest first."""
+        return claim_rows.audit_lines(self.engine, x_ids)
 
     def withdraw(self, did: str) -> int:
         """Consent withdrawn: every pair of ``did`` is deleted; how many.
@@ -119,20 +206,32 @@ class Directory:
         return access_rows.erase_did(self.engine, did)
 
     def entries_for(self, did: str) -> list[dict[str, str]]:
-        """The pairs of one DID (what its owner sees on the directory page)."""
-        return [
-            {
-                "x_id": row["x_id"],
-                "x_username": row["x_username"],
-                "handle": row["handle"],
-                "source": row["source"],
-                "consented_at": row["consented_at"].isoformat(timespec="seconds"),
-            }
-            for row in directory_rows.entries_of_did(self.engine, did)
-        ]
+        """The claims of one DID (what its owner sees on the directory page), with levels."""
+        rows = directory_rows.entries_of_did(self.engine, did)
+        standings = claim_rows.standings(self.engine, [row["x_id"] for row in rows])
+        out = []
+        for row in rows:
+            where = standings.get(row["x_id"])
+            winner = where.winner if where is not None else None
+            out.append(
+                {
+                    "x_id": row["x_id"],
+                    "x_username": row["x_username"],
+                    "handle": row["handle"],
+                    "source": row["source"],
+                    "level": row["level"],
+                    "status": row["status"],
+                    # "stands", "disputed" or "outranked": what the lookup answers for it.
+                    "standing": "stands"
+                    if winner is not None and winner.did == did
+                    else ("disputed" if where is not None and where.disputed else "outranked"),
+                    "consented_at": row["consented_at"].isoformat(timespec="seconds"),
+                }
+            )
+        return out
 
-    def lookup(self, x_ids: Sequence[str]) -> list[dict[str, str]]:
-        """The consented pairs of these X ids (unknown ids are simply absent)."""
+    def lookup(self, x_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The standing claims on these X ids, with their levels (unknown ids are absent)."""
         if len(x_ids) > MAX_LOOKUP:
             raise DirectoryError(
                 f"at most {MAX_LOOKUP} X ids a lookup ({len(x_ids)} given)", "Ask in batches"
@@ -144,11 +243,31 @@ class Directory:
                 )
         if not x_ids:
             return []
-        return directory_rows.lookup_pairs(self.engine, x_ids)
+        return _answer(claim_rows.standings(self.engine, x_ids).values())
 
-    def export(self) -> list[dict[str, str]]:
-        """Every consented pair, for ``departures audience import-directory``."""
-        return directory_rows.export_pairs(self.engine)
+    def export(self) -> list[dict[str, Any]]:
+        """Every standing claim, for ``departures audience import-directory``."""
+        return _answer(claim_rows.standings_all(self.engine))
+
+
+def _answer(standings: Iterable[Standing]) -> list[dict[str, Any]]:
+    """The API's entries: each X id's standing claim, or its tied claims marked disputed."""
+    entries: list[dict[str, Any]] = []
+    for where in standings:
+        shown = (where.winner,) if where.winner is not None else where.contenders
+        for claim in shown:
+            if claim is None:
+                continue
+            entries.append(
+                {
+                    "x_id": claim.x_id,
+                    "did": claim.did,
+                    "handle": claim.handle,
+                    "level": claim.level,
+                    "disputed": where.disputed,
+                }
+            )
+    return entries
 
 
 BULK_COLUMNS = ("x_id", "x_handle", "bluesky_handle")

@@ -11,7 +11,8 @@ On every scheduler pass (:meth:`Reconnect.run`, called by
    half-way has either done both or neither, and nothing is ever proposed twice (the
    proposals' primary key; a concurrent pass that lost the race rolls back);
 2. **follow** (only when the member ticked "follow them for us" and connected its Bluesky
-   account for the departure day): the proposed accounts are followed through the one
+   account for the departure day): the proposed accounts whose X claim is proven
+   (``verified`` or ``vouched``, :mod:`departures.coalition.claims`) are followed through the one
    journaled writer (:mod:`departures.bluesky.writer`) with the same deterministic record
    keys and journal keys as ``departures audience follow`` (:func:`derived_rkey`,
    :func:`follow_key`): after a kill the journal and the server tell what was done, and an
@@ -35,9 +36,11 @@ from sqlalchemy import Engine
 from departures.bluesky.budget import BudgetConfig, WriteKind
 from departures.bluesky.records import FOLLOW, derived_rkey, follow_key
 from departures.bluesky.writer import Write, Writer
+from departures.coalition.claims import TRUSTED
 from departures.coalition.departure import account_writer
 from departures.coalition.i18n import _, ngettext, use_language
 from departures.coalition.store import CoalitionStore, Organisation
+from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import reconnect as reconnect_rows
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.netguard import NetGuard
@@ -68,6 +71,9 @@ class Entry:
     x_id: str
     did: str
     handle: str
+    level: str = "verified"
+    """How the X side is known (:mod:`departures.coalition.claims`); only ``verified`` and
+    ``vouched`` entries are followed for a member."""
 
 
 @dataclass(frozen=True)
@@ -311,7 +317,14 @@ class Reconnect:
         return reconnect_rows.followed_since(self.engine, organisation.id, since)
 
     def _pending(self, organisation: Organisation) -> list[Proposal]:
-        return [p for p in reversed(self.proposals(organisation)) if p.state == "proposed"]
+        """The proposals to follow for the member: only claims that stand and are proven.
+
+        A claim that is only declared or from an archive is proposed (the member may follow
+        it by hand) but never followed by the service: anyone can type an X id.
+        """
+        pending = [p for p in reversed(self.proposals(organisation)) if p.state == "proposed"]
+        trusted = claim_rows.trusted_pairs(self.engine, [p.x_id for p in pending])
+        return [p for p in pending if (p.x_id, p.did) in trusted]
 
     def follow(
         self, organisation: Organisation, now: datetime, report: ReconnectReport | None = None
@@ -425,11 +438,17 @@ def _proposal_texts(
         "These accounts that %(name)s followed on X have joined the coalition's directory "
         "and are on Bluesky now:"
     ) % {"name": organisation.name}
-    lines = [f"- @{e.handle}  {profile_url(e.handle or e.did)}" for e in entries]
+    unproven = _("(not proven to be the same person: follow only if you recognise them)")
+    lines = [
+        f"- @{e.handle}  {profile_url(e.handle or e.did)}"
+        + ("" if e.level in TRUSTED else f"  {unproven}")
+        for e in entries
+    ]
     if auto:
         action = _(
-            "As you asked, the coalition follows them for you from your Bluesky account "
-            "(a limited number a day)."
+            "As you asked, the coalition follows the proven ones for you from your Bluesky "
+            "account (a limited number a day); the others you follow yourself if they are who "
+            "you think."
         )
     else:
         action = _(

@@ -87,7 +87,8 @@ def audience() -> None:
 def import_directory(app: AppContext, file: Path) -> None:
     """Read a directory export (JSON) of consented X id → Bluesky pairs.
 
-    Pairs for accounts you followed or that followed you are accepted right away.
+    Pairs for accounts you followed or that followed you are accepted right away when their
+    X side is proven (verified or vouched); the others wait for your review.
 
     Example: departures audience import-directory directory.json
     """
@@ -99,9 +100,11 @@ def import_directory(app: AppContext, file: Path) -> None:
     relevant = set(_ids(workspace, "both"))
     mine = [e for e in entries if e.x_id in relevant]
     stored, new = store.save_directory(workspace, mine, f"file:{file.name}")
+    proven = sum(1 for e in mine if e.trusted)
     click.echo(
         f"Read {len(entries)} directory entries; {stored} are in your audience "
-        f"({new} new matches, accepted)."
+        f"({new} new matches; {proven} proven and accepted, {stored - proven} to review: "
+        "departures audience review)."
     )
     _next("departures audience match (search for the others), or departures audience follow")
 
@@ -131,11 +134,18 @@ def _next(step: str) -> None:
 
 
 def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int:
+    """Ask the directory about ``ids``; how many new matches (proven ones accepted, the
+    others proposed for review with their proof level)."""
+    new, _review = _directory_lookup(workspace, directory, ids)
+    return new
+
+
+def _directory_lookup(workspace: Workspace, directory: str, ids: list[int]) -> tuple[int, int]:
     from departures.audience import inputs
 
     entries = inputs.lookup(directory, ids)
     _, new = store.save_directory(workspace, entries, f"server:{directory.rstrip('/')}")
-    return new
+    return new, sum(1 for e in entries if not e.trusted)
 
 
 @audience.command("match")
@@ -167,8 +177,11 @@ def match_command(
     ids = _ids(workspace, relation)
     whom = _RELATION_WORDS[relation]
     if directory:
-        new = _directory_step(workspace, directory, ids)
-        click.echo(f"Directory: {plural(new, 'new match', 'new matches')} (accepted).")
+        new, review = _directory_lookup(workspace, directory, ids)
+        click.echo(
+            f"Directory: {plural(new, 'new match', 'new matches')} (accepted when verified or "
+            f"vouched; {review} not proven, to review with their proof level)."
+        )
     else:
         click.echo(
             "Directory: skipped, as no --directory was given (a coalition's directory holds "

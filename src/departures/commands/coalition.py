@@ -9,6 +9,7 @@ environment or prompts and never printed except the one token a command creates.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 TOKEN_ENV = "DEPARTURES_COALITION_TOKEN"
 BLUESKY_SERVICE_ENV = "DEPARTURES_COALITION_BLUESKY_SERVICE"
+X_SECRET_ENV = "DEPARTURES_X_CLIENT_SECRET"
 
 
 def db_option(func: F) -> F:
@@ -289,6 +291,22 @@ def coalition() -> None:
     help="Comma-separated host names answered besides the base URL's own "
     "[env DEPARTURES_ALLOWED_HOSTS].",
 )
+@click.option(
+    "--max-unverified-claims",
+    envvar="DEPARTURES_DIRECTORY_MAX_UNVERIFIED_CLAIMS",
+    default=3,
+    show_default=True,
+    type=click.IntRange(0),
+    help="X accounts one Bluesky account may claim in the directory without proof "
+    "[env DEPARTURES_DIRECTORY_MAX_UNVERIFIED_CLAIMS].",
+)
+@click.option(
+    "--x-client-id",
+    envvar="DEPARTURES_X_CLIENT_ID",
+    default="",
+    help="Client id of the coalition's X API app: turns Sign in with X on (with the secret "
+    "in DEPARTURES_X_CLIENT_SECRET) [env DEPARTURES_X_CLIENT_ID].",
+)
 def serve(
     db_url: str | None,
     host: str,
@@ -333,7 +351,13 @@ def serve(
             options["directory_lookups_per_minute"], options["directory_exports_per_hour"]
         ),
         deployment=deployment,
+        max_unverified_claims=options["max_unverified_claims"],
+        x_client_id=options["x_client_id"],
+        # The secret only from the environment: a command line shows in the process list.
+        x_client_secret=os.environ.get(X_SECRET_ENV, "") if options["x_client_id"] else "",
     )
+    if options["x_client_id"] and not os.environ.get(X_SECRET_ENV):
+        click.echo(f"Sign in with X is off: set {X_SECRET_ENV} beside --x-client-id", err=True)
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # No access log: invitation links carry their token in the path. Proxy headers are the
@@ -737,9 +761,17 @@ def directory_bulk_add(
     for number, (x_id, x_handle, handle) in enumerate(rows, start=1):
         resolved.append((x_id, x_handle, resolver.resolve(handle), handle))
         click.echo(f"[{number}/{len(rows)}] @{x_handle} -> {handle}", err=True)
-    added = Directory(store.engine).bulk_add(resolved)
+    # The coordinator vouches for their members: the audit names them.
+    added = Directory(store.engine).bulk_add(
+        resolved, actor=store.coordinator_name(found.coordinator_id)
+    )
     click.echo(f"Added {added} organisations to the directory (by the coordinator of {slug}).")
 
+
+# X claims: vouching, the review queue of disputes, the audit (its own module).
+from departures.commands.coalition_claims import claims  # noqa: E402
+
+coalition.add_command(claims)
 
 __all__ = ["coalition"]
 

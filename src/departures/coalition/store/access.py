@@ -30,10 +30,12 @@ from departures.coalition.store.schema import (
     bluesky_records,
     coordinators,
     departure_posts,
+    directory_claim_audit,
     directory_entries,
     directory_follow_batches,
     directory_sessions,
     invites,
+    member_connections,
     modlist_choices,
     modlist_events,
     modlist_proposals,
@@ -360,6 +362,26 @@ def _erase_did(conn: Connection, did: str) -> int:
         conn.execute(delete(reconnect_proposals).where(reconnect_proposals.c.x_id.in_(x_ids)))
         conn.execute(delete(reconnect_followings).where(reconnect_followings.c.x_id.in_(x_ids)))
     removed = conn.execute(delete(directory_entries).where(directory_entries.c.did == did)).rowcount
+    conn.execute(delete(directory_claim_audit).where(directory_claim_audit.c.did == did))
+    connected = list(
+        conn.execute(
+            select(member_connections.c.organisation_id).where(member_connections.c.did == did)
+        ).scalars()
+    )
+    if connected:
+        # The verified-domain mark rested on that connection: it goes with it.
+        conn.execute(delete(member_connections).where(member_connections.c.did == did))
+        conn.execute(
+            update(organisations)
+            .where(organisations.c.id.in_(connected))
+            .values(verified_domain=False)
+        )
+        for campaign_id in set(
+            conn.execute(
+                select(organisations.c.campaign_id).where(organisations.c.id.in_(connected))
+            ).scalars()
+        ):
+            bump_board(conn, campaign_id, datetime.now(UTC))
     conn.execute(delete(directory_sessions).where(directory_sessions.c.did == did))
     moderation.erase_subject(conn, did)
     _end_sessions(conn, did=did)
@@ -399,6 +421,9 @@ def organisation_export(engine: Engine, organisation_id: int) -> dict[str, Any]:
                 conn, departure_posts, departure_posts.c.organisation_id == organisation_id
             ),
             "bluesky_account": accounts,
+            "bluesky_connection": _rows(
+                conn, member_connections, member_connections.c.organisation_id == organisation_id
+            ),
             "bluesky_records": _rows(
                 conn, bluesky_records, bluesky_records.c.account_id.in_(account_ids)
             ),
@@ -468,6 +493,7 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
             )
             conn.execute(delete(bluesky_accounts).where(bluesky_accounts.c.id.in_(account_ids)))
         for table in (
+            member_connections,
             departure_posts,
             reconnect_proposals,
             reconnect_followings,

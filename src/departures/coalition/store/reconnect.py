@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from departures.coalition.store.claims import standing_pairs
 from departures.coalition.store.schema import (
     directory_entries,
     outbox,
@@ -50,11 +51,12 @@ _INSERT_CHUNK = 5000
 
 
 class DirectoryPair(NamedTuple):
-    """A directory entry a member followed on X: X id, DID, handle."""
+    """A directory entry a member followed on X: X id, DID, handle, and its proof level."""
 
     x_id: str
     did: str
     handle: str
+    level: str = "declared"
 
 
 class StoredSettings(NamedTuple):
@@ -237,12 +239,23 @@ def proposals_of(engine: Engine, organisation_id: int) -> list[StoredProposal]:
 def _candidates(conn: Connection, organisation_id: int) -> list[DirectoryPair]:
     # The join runs in the database: a member follows up to ~200,000 accounts, the
     # directory can hold millions; only the (few) matches come back.
+    # Several DIDs may claim one X id: only the claim that stands is proposed (none while a
+    # dispute waits for a coordinator).
     query = (
-        select(directory_entries.c.x_id, directory_entries.c.did, directory_entries.c.handle)
+        select(directory_entries)
         .join(reconnect_followings, reconnect_followings.c.x_id == directory_entries.c.x_id)
         .where(reconnect_followings.c.organisation_id == organisation_id)
     )
-    return [DirectoryPair(row.x_id, row.did, row.handle) for row in conn.execute(query)]
+    return [
+        DirectoryPair(row.x_id, row.did, row.handle, row.level)
+        for row in standing_pairs(conn.execute(query))
+    ]
+
+
+def _round_of(message: str) -> int:
+    """The round of a reconnect e-mail's id ``reconnect:<member>#<round>`` (0 if unreadable)."""
+    tail = message.rpartition("#")[2]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _proposed_ids(conn: Connection, organisation_id: int) -> set[str]:
@@ -285,7 +298,14 @@ def propose_round(
                     reconnect_proposals.c.organisation_id == organisation_id
                 )
             ).scalar()
-            round_no = int(last or 0) + 1
+            # A round's proposals can be withdrawn (their claim no longer stands) after its
+            # e-mail was queued: the rounds already e-mailed count too, so no id is reused.
+            mailed = conn.execute(
+                select(outbox.c.message).where(
+                    outbox.c.message.like(f"reconnect:{organisation_id}#%")
+                )
+            ).scalars()
+            round_no = max([int(last or 0), *(_round_of(m) for m in mailed)]) + 1
             conn.execute(
                 insert(reconnect_proposals),
                 [

@@ -45,10 +45,12 @@ __all__ = [
     "campaigns",
     "coordinators",
     "departure_posts",
+    "directory_claim_audit",
     "directory_entries",
     "directory_follow_batches",
     "directory_sessions",
     "invites",
+    "member_connections",
     "metadata",
     "modlist_appeals",
     "modlist_choices",
@@ -338,12 +340,47 @@ reconnect_proposals = Table(
 directory_entries = Table(
     "directory_entries",
     metadata,
+    # Several claims on one X id are kept (revision 0010): one row per (X id, DID).
     Column("x_id", String(20), primary_key=True),
+    Column("did", String(200), primary_key=True, index=True),
     Column("x_username", String(15), nullable=False),
-    Column("did", String(200), nullable=False, index=True),
     Column("handle", String(253), nullable=False),
     Column("source", String(16), nullable=False),
     Column("consented_at", UTCDateTime, nullable=False),
+    # How the X side is known: "verified", "vouched", "archive" or "declared"
+    # (:mod:`departures.coalition.claims`).
+    Column("level", String(10), nullable=False),
+    # "active", or "rejected" when a coordinator decided a same-level dispute against it.
+    Column("status", String(10), nullable=False),
+    Column("level_at", UTCDateTime, nullable=False),
+)
+
+# --- X claims' audit, members' Bluesky connections (revision 0010) ---------------------------
+
+# Every vouch, proof and dispute decision on a claim: who, when, why (shown to coordinators).
+directory_claim_audit = Table(
+    "directory_claim_audit",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("x_id", String(20), nullable=False, index=True),
+    Column("did", String(200), nullable=False, index=True),
+    Column("action", String(16), nullable=False),
+    Column("level", String(10), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+# The Bluesky account a member organisation connected, and how ("oauth" or "app_password"):
+# the board's verified-domain mark rests on it.
+member_connections = Table(
+    "member_connections",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("did", String(200), nullable=False, index=True),
+    Column("handle", String(253), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("connected_at", UTCDateTime, nullable=False),
 )
 
 # --- Follow all from the directory (revision 0005) -------------------------------------------

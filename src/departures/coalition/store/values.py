@@ -37,6 +37,7 @@ LIMITS: dict[str, int] = {
     "x_username": 15,
     "handle": 253,
     "did": 200,
+    "reason": 500,
     # A welcome post is at most 300 graphemes; its rules live with the departure day. This
     # only keeps a stored text from being anything at all.
     "welcome_text": 3000,

@@ -33,7 +33,15 @@ from departures.coalition.handles import HandleResolver
 from departures.coalition.i18n import DEFAULT_LANGUAGE
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import board, coordinator, directory, languages, member, middleware
+from departures.coalition.web import (
+    board,
+    claims,
+    coordinator,
+    directory,
+    languages,
+    member,
+    middleware,
+)
 from departures.coalition.web import moderation as moderation_views
 from departures.coalition.web.language import Languages
 from departures.coalition.web.perimeter import Perimeter
@@ -68,6 +76,11 @@ class CoalitionApp:
         bluesky_sign_in: BlueskySignIn | None = None,
         directory_limits: directories.ApiLimits | None = None,
         deployment: Deployment | None = None,
+        max_unverified_claims: int = 3,
+        x_client_id: str = "",
+        x_client_secret: str = "",
+        x_authorize_url: str = "https://x.com/i/oauth2/authorize",
+        x_api_url: str = "https://api.x.com",
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -77,6 +90,11 @@ class CoalitionApp:
             forms_per_minute=forms_per_minute,
             public_cache_seconds=public_cache_seconds,
             tick_seconds=tick_seconds,
+            max_unverified_claims=max_unverified_claims,
+            x_client_id=x_client_id,
+            x_client_secret=x_client_secret,
+            x_authorize_url=x_authorize_url,
+            x_api_url=x_api_url,
         )
         self.site = Site.build(
             store, self.settings, secret_key=secret_key, resolver=resolver, departure=departure
@@ -90,6 +108,8 @@ class CoalitionApp:
             # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
             # and its public API (lookup, export), rate-limited per client address.
             *directory.routes(self.site, bluesky_sign_in, directory_limits),
+            # Sign in with X, the coordinators' claims page, the member's domain check.
+            *claims.routes(self.site),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         self.app = Starlette(

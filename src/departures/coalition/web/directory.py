@@ -32,7 +32,7 @@ from departures.coalition.i18n import _
 from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
-from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, X_ID, read_upload
+from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, read_upload
 from departures.coalition.web.guards import BLUESKY_DID, BLUESKY_HANDLE, bluesky_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.signin import BlueskySignIn
@@ -76,7 +76,8 @@ FOLLOW_ALL_FORM = UploadLimits(
 
 
 class AlreadyRegistered(WebError):
-    """The X account is paired with another Bluesky account already."""
+    """The X account is paired with another Bluesky account already (no longer raised: both
+    claims are kept since proof levels; kept for callers that name it)."""
 
     status = 409
 
@@ -131,6 +132,7 @@ class DirectoryViews:
             can_follow=self._sessions(ctx) is not None,
             max_follow=follows.MAX_FOLLOW_ALL,
             max_zip_mb=MAX_ZIP // (1024 * 1024),
+            can_prove_x=self.site.settings.x_sign_in_configured,
             **values,
         )
 
@@ -242,13 +244,9 @@ class DirectoryViews:
                     _("The id is accountId in data/account.js of your archive"),
                 )
             source = "declared"
-        owners = self.directory.lookup([x_id]) if X_ID.match(x_id) else []
-        if owners and owners[0]["did"] != did:
-            raise AlreadyRegistered(
-                _("this X account is already paired with another Bluesky account"),
-                _("If it is yours, ask the coordinator of your campaign to correct it"),
-            )
-        self.directory.register(x_id, username, did, handle, source=source)
+        # Another account's claim on the same X id does not lock this one out: both are
+        # kept, the stronger proof wins and a tie goes to the coordinators' review queue.
+        level = self.directory.register(x_id, username, did, handle, source=source)
         found = self._in_directory(upload.following, exclude=did)
         packs = [
             (c.title, c.starter_pack_url)
@@ -258,6 +256,7 @@ class DirectoryViews:
         return self._page(
             ctx,
             registered=username,
+            registered_level=level,
             found=found,
             following_count=None if upload.following is None else len(upload.following),
             starter_packs=packs,
@@ -349,7 +348,12 @@ def routes(
     """The ``/directory`` pages and the directory's API."""
     limits = limits or directories.ApiLimits()
     views = DirectoryViews(
-        site, sign_in, directories.Directory(site.store.engine), Vault(site.secret_key)
+        site,
+        sign_in,
+        directories.Directory(
+            site.store.engine, max_unverified=site.settings.max_unverified_claims
+        ),
+        Vault(site.secret_key),
     )
     return [
         Route(

@@ -12,11 +12,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, welcome_suggestion
+from departures.coalition.domains import domain_help
 from departures.coalition.errors import BadInput, NotAllowed
-from departures.coalition.handles import verified_domain
 from departures.coalition.i18n import _, current_language
 from departures.coalition.moderation import member_view as moderation_view
 from departures.coalition.store import Organisation, access, languages
+from departures.coalition.store import claims as claim_rows
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
 from departures.coalition.web.guards import member_signed_in
@@ -61,7 +62,8 @@ def _organisation_fields(site: Site, ctx: Ctx) -> dict[str, Any]:
         "x_handle": form.x_handle("x_handle", _("X handle")),
         "bluesky_handle": handle,
         "bluesky_did": did,
-        "verified_domain": bool(handle) and verified_domain(handle, website),
+        # The verified-domain mark is earned by connecting the account through OAuth
+        # (store.claims.record_member_connection), never by typing a handle.
         "public_name": form.flag("public_name"),
     }
 
@@ -139,7 +141,19 @@ def _member_page(
         proposals=site.reconnect.proposals(organisation),
         can_follow_for_us=welcome is not None and bool(welcome.account_handle),
         modlist_view=moderation_view(store, organisation),
+        domain=_domain_help(site, organisation),
         **extra,
+    )
+
+
+def _domain_help(site: Site, organisation: Organisation) -> Any:
+    connection = claim_rows.member_connection(site.store.engine, organisation.id)
+    return domain_help(
+        website=organisation.website,
+        did=organisation.bluesky_did or (connection.did if connection else ""),
+        handle=organisation.bluesky_handle,
+        connected_method=connection.method if connection else None,
+        mark=organisation.verified_domain,
     )
 
 
@@ -147,6 +161,8 @@ def details(site: Site, ctx: Ctx) -> Response:
     """Update the organisation's own details."""
     organisation = _organisation(site, ctx)
     site.store.update_organisation(organisation.id, **_organisation_fields(site, ctx))
+    # A changed handle or website may end (or restore) the verified-domain mark.
+    claim_rows.refresh_domain_mark(site.store.engine, organisation.id, site.store.clock())
     return redirect("/member")
 
 

@@ -44,9 +44,43 @@ class Settings:
         default=None,
         metadata={"help": "Run the scheduler pass every so many seconds (None: not here)"},
     )
+    max_unverified_claims: int = field(
+        default=3,
+        metadata={
+            "help": "X accounts one Bluesky account may claim in the directory without proof "
+            "(declared or from an archive)"
+        },
+    )
+    x_client_id: str = field(
+        default="",
+        metadata={
+            "help": "Client id of the coalition's X API app, for Sign in with X (empty: off)"
+        },
+    )
+    # repr=False: the secret never shows in a log line or a traceback's locals.
+    x_client_secret: str = field(
+        default="",
+        repr=False,
+        metadata={"help": "Client secret of that X app (from the environment; never logged)"},
+    )
+    x_authorize_url: str = field(
+        default="https://x.com/i/oauth2/authorize",
+        metadata={"help": "X's OAuth 2.0 authorisation page"},
+    )
+    x_api_url: str = field(
+        default="https://api.x.com",
+        metadata={"help": "X's API (the token endpoint and /2/users/me)"},
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
+        if self.max_unverified_claims < 0:
+            raise ValueError("max_unverified_claims cannot be negative")
+
+    @property
+    def x_sign_in_configured(self) -> bool:
+        """Whether Sign in with X is offered (the coalition configured its X app)."""
+        return bool(self.x_client_id and self.x_client_secret)
 
     @property
     def secure_cookies(self) -> bool:
