@@ -670,7 +670,8 @@ class OAuthRequest(Request):  # type: ignore[misc]  # the SDK ships no types
         return OAuthRequest(self._oauth, self._session, self._on_change)
 
     def close(self) -> None:
-        """Nothing to close: the httpx client belongs to the OAuth client's owner."""
+        """Close the OAuth client's connections (``Pds.close``): one client per Pds."""
+        self._client.close()
 
     def _refresh(self) -> None:
         with self._lock:

@@ -32,8 +32,10 @@ from departures.coalition.departure import DepartureDay
 from departures.coalition.handles import HandleResolver
 from departures.coalition.i18n import DEFAULT_LANGUAGE
 from departures.coalition.notify import Notifier
+from departures.coalition.oauth import OAuthService
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import board, coordinator, directory, member, middleware
+from departures.coalition.web import oauth as oauth_views
 from departures.coalition.web.perimeter import Perimeter
 from departures.coalition.web.sessions import SESSION_COOKIE
 from departures.coalition.web.settings import Deployment, Settings
@@ -66,6 +68,7 @@ class CoalitionApp:
         bluesky_sign_in: BlueskySignIn | None = None,
         directory_limits: directories.ApiLimits | None = None,
         deployment: Deployment | None = None,
+        oauth: OAuthService | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -79,6 +82,7 @@ class CoalitionApp:
         self.site = Site.build(
             store, self.settings, secret_key=secret_key, resolver=resolver, departure=departure
         )
+        self.site.oauth = oauth
         routes: list[BaseRoute] = [
             *board.routes(self.site),
             *coordinator.routes(self.site),
@@ -86,6 +90,7 @@ class CoalitionApp:
             # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
             # and its public API (lookup, export), rate-limited per client address.
             *directory.routes(self.site, bluesky_sign_in, directory_limits),
+            *oauth_views.routes(self.site, oauth),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         self.app = Starlette(
