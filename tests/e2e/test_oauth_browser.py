@@ -11,16 +11,12 @@ Chromium is told the same with ``--host-resolver-rules`` and accepts the certifi
 from __future__ import annotations
 
 import ssl
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, select
 
 from departures.bluesky.pds import Pds
@@ -33,41 +29,10 @@ from departures.errors import BlueskyError
 from departures.sandbox import tls
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers import web
-from helpers.ports import free_port
+from helpers.oauth import HOST, follow_write, serve_tls, sign_in_at_the_pds, tls_browser
 from helpers.uploads import following_js
 
-HOST = f"coalition.{tls.LOCAL_DOMAIN}"
-
-
-@contextmanager
-def serve_tls(make_app: Any, folder: Path) -> Iterator[str]:
-    """Serve ``make_app(base_url)`` over HTTPS on ``HOST`` (loopback) in a thread."""
-    port = free_port()
-    base = f"https://{HOST}:{port}"
-    issued = tls.issue(HOST, folder)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            make_app(base),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            ssl_certfile=str(issued.cert_file),
-            ssl_keyfile=str(issued.key_file),
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                pytest.fail("uvicorn did not start")
-            time.sleep(0.05)
-        yield base
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+__all__ = ["tls_browser"]  # the fixture, imported for this module's tests
 
 
 @pytest.fixture
@@ -93,52 +58,6 @@ def oauth_site(
 
     with serve_tls(make, tmp_path / "tls") as base:
         yield base, store, made[0]
-
-
-@pytest.fixture
-def tls_browser(chromium: str) -> Iterator[Any]:
-    """Chromium that resolves ``HOST`` to loopback and accepts the sandbox CA's certificate."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=chromium,
-            headless=True,
-            # The flags of tests/e2e/conftest.py, and HOST on loopback.
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                f"--host-resolver-rules=MAP {HOST} 127.0.0.1",
-            ],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _follow(subject: str, rkey: str) -> dict[str, Any]:
-    return {
-        "$type": "com.atproto.repo.applyWrites#create",
-        "collection": "app.bsky.graph.follow",
-        "rkey": rkey,
-        "value": {
-            "$type": "app.bsky.graph.follow",
-            "subject": subject,
-            "createdAt": "2026-12-07T05:00:00.000Z",
-        },
-    }
-
-
-def _sign_in_at_the_pds(page: Any, password: str, *, accept: bool = True) -> None:
-    """The sandbox PDS's own pages: the password, then the consent."""
-    page.locator("input[name=password]").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("button", name="Authorize" if accept else "Deny access").click()
 
 
 @pytest.mark.sandbox
@@ -175,7 +94,7 @@ def test_directory_sign_in_through_oauth_then_follow_all(
     page.get_by_label("Your Bluesky handle").fill(person.handle)
     page.get_by_role("button", name="Continue with Bluesky").click()
     page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
-    _sign_in_at_the_pds(page, person.password)
+    sign_in_at_the_pds(page, person.password)
     page.wait_for_selector("#signed-in-handle")
     assert person.handle in page.inner_text("#signed-in-handle")
 
@@ -211,7 +130,7 @@ def test_directory_sign_in_through_oauth_then_follow_all(
     client = _service.client()
     pds = Pds(client.sdk_client(kept, lambda changed: None), kept.did, kept.handle)
     with pytest.raises(BlueskyError, match="expired or was revoked"):
-        pds.apply_writes([_follow(organisation.did, "3kaaaaaaaaaa2")])
+        pds.apply_writes([follow_write(organisation.did, "3kaaaaaaaaaa2")])
     pds.close()
     context.close()
 
@@ -231,7 +150,7 @@ def test_declining_at_the_pds_says_so_in_one_line(
     page.get_by_label("Your Bluesky handle").fill(person.handle)
     page.get_by_role("button", name="Continue with Bluesky").click()
     page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
-    _sign_in_at_the_pds(page, person.password, accept=False)
+    sign_in_at_the_pds(page, person.password, accept=False)
     page.wait_for_url(f"{base}/oauth/callback**")
     assert "cancelled at your Bluesky server" in page.inner_text("main")
     assert "Traceback" not in page.content()
