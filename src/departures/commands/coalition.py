@@ -317,9 +317,20 @@ def serve(
     )
     store = _store(db_url)
     url = base_url or f"http://{host}:{port}"
+    secret_key = load_secret_key(_db_dir(db_url))
+    oauth = None
+    if url.startswith("https://"):
+        # Sign in with Bluesky through OAuth needs the public https address (the client_id
+        # servers fetch); over plain http only the app-password sign-in is offered.
+        from departures.coalition.oauth import OAuthService
+        from departures.coalition.vault import Vault
+
+        oauth = OAuthService(
+            store.engine, Vault(secret_key), url, service=options["handle_service"]
+        )
     app = CoalitionApp(
         store,
-        secret_key=load_secret_key(_db_dir(db_url)),
+        secret_key=secret_key,
         resolver=XrpcHandleResolver(options["handle_service"]),
         base_url=url,
         notifier=_notifier(store, url, options, db_url),
@@ -331,8 +342,13 @@ def serve(
             options["directory_lookups_per_minute"], options["directory_exports_per_hour"]
         ),
         deployment=deployment,
+        oauth=oauth,
     )
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
+    if oauth is not None:
+        click.echo(f"Sign in with Bluesky (OAuth): client {oauth.config().client_id}")
+    else:
+        click.echo("Sign in with Bluesky: app passwords (OAuth needs an https:// --base-url)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # No access log: invitation links carry their token in the path. Proxy headers are the
     # app's business (its perimeter believes them only from --forwarded-allow-ips): uvicorn's

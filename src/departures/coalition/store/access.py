@@ -33,6 +33,7 @@ from departures.coalition.store.schema import (
     directory_follow_batches,
     directory_sessions,
     invites,
+    oauth_connections,
     organisations,
     outbox,
     pledges,
@@ -357,6 +358,7 @@ def _erase_did(conn: Connection, did: str) -> int:
         conn.execute(delete(reconnect_followings).where(reconnect_followings.c.x_id.in_(x_ids)))
     removed = conn.execute(delete(directory_entries).where(directory_entries.c.did == did)).rowcount
     conn.execute(delete(directory_sessions).where(directory_sessions.c.did == did))
+    conn.execute(delete(oauth_connections).where(oauth_connections.c.did == did))
     _end_sessions(conn, did=did)
     _erase_journals(conn, did, own=True)
     return int(removed)
@@ -463,6 +465,11 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
             conn.execute(delete(outbox).where(outbox.c.recipient == row.email))
         conn.execute(delete(outbox).where(outbox.c.message.like(f"reconnect:{organisation_id}#%")))
         _end_sessions(conn, organisation_id=organisation_id)
+        conn.execute(
+            delete(oauth_connections).where(
+                oauth_connections.c.owner == f"organisation:{organisation_id}"
+            )
+        )
         conn.execute(delete(organisations).where(organisations.c.id == organisation_id))
         bump_board(conn, row.campaign_id, datetime.now(UTC))
         if row.bluesky_did:

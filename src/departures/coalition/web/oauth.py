@@ -28,13 +28,14 @@ from departures.bluesky.oauth import OAuthError
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.oauth import PURPOSES, OAuthService
+from departures.coalition.store import accounts
 from departures.coalition.store import oauth as oauth_rows
 from departures.coalition.vault import AccountSessions, campaign_owner, organisation_owner
 from departures.coalition.web import middleware
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
-__all__ = ["routes"]
+__all__ = ["coalition_account", "routes"]
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,18 @@ def _signed_in(value: int | None) -> int:
     if value is None:
         raise NotAllowed(_("your session ended while you signed in"), _("Sign in again"))
     return value
+
+
+def coalition_account(site: Site, campaign_id: int) -> dict[str, Any] | None:
+    """What the coordinator page shows of the campaign's own account (None: no OAuth)."""
+    if site.oauth is None:
+        return None
+    owner = campaign_owner(campaign_id)
+    account = accounts.account_row(site.store.engine, owner)
+    return {
+        "handle": account.handle if account is not None and account.connected else "",
+        "through_oauth": oauth_rows.connected_through_oauth(site.store.engine, owner) is not None,
+    }
 
 
 def routes(site: Site, service: OAuthService | None) -> list[Route]:
