@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, select
@@ -19,6 +20,7 @@ from departures.coalition.store.campaigns import utc_now
 from departures.coalition.store.schema import oauth_client_keys, oauth_pending
 from departures.coalition.vault import Vault
 from helpers import web
+from helpers.cli import run_cli
 from helpers.stores import ON_BOTH_STORES
 
 BASE = "https://coalition.example.org"
@@ -158,3 +160,20 @@ def test_app_passwords_are_a_fallback_the_operator_turns_on(
     assert app_passwords_allowed()
     with web.InProcessBrowser(app) as visitor:
         assert 'name="password"' in visitor.get("/directory").text
+
+
+def test_the_rotate_command_makes_a_new_signing_key(tmp_path: Path) -> None:
+    from departures.coalition.db import connect
+
+    url = f"sqlite:///{tmp_path / 'coalition.db'}"
+    env = {"DEPARTURES_COALITION_SECRET": "a-long-and-varied-secret-for-this-test-0123456789"}
+    first = run_cli("coalition", "oauth-rotate-key", "--db", url, env=env)
+    second = run_cli("coalition", "oauth-rotate-key", "--db", url, env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert "signs from now on" in second.stdout
+    engine = connect(url)
+    try:
+        keys = rows.client_keys(engine)
+    finally:
+        engine.dispose()
+    assert len(keys) == 2 and [retired for _kid, _secret, retired in keys] == [False, True]

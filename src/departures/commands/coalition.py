@@ -756,3 +756,29 @@ def directory_bulk_add(
 
 
 __all__ = ["coalition"]
+
+
+@coalition.command("oauth-rotate-key")
+@db_option
+def oauth_rotate_key(db_url: str | None) -> None:
+    """Make a new OAuth client key for Sign in with Bluesky.
+
+    The new key signs from now on; the old ones stay published in /oauth/jwks.json (servers
+    cache keys for a while) but no longer sign. Keys are kept encrypted with the coalition's
+    secret.
+
+    Example: departures coalition oauth-rotate-key --db sqlite:////srv/coalition/coalition.db
+    """
+    from departures.coalition.oauth import OAuthService
+    from departures.coalition.vault import Vault
+
+    store = _store(db_url)
+    # Rotation needs neither the public address nor a Bluesky service.
+    service = OAuthService(
+        store.engine,
+        Vault(load_secret_key(_db_dir(db_url))),
+        "https://unused.invalid",
+        service="https://unused.invalid",
+    )
+    kid = service.rotate_key()
+    click.echo(f"New OAuth client key {kid}: it signs from now on; the old ones stay published.")
