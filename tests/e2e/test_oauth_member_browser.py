@@ -6,6 +6,7 @@ that DPoP-bound session, and the member page's sign-in with Bluesky finds the or
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from departures.bluesky.records import POST
+from departures.bluesky.records import CURATELIST, LIST, POST
 from departures.bluesky.writer import Write
 from departures.coalition.departure import DepartureDay, account_writer
 from departures.coalition.oauth import OAuthService
 from departures.coalition.store import CoalitionStore
 from departures.coalition.store import oauth as oauth_rows
 from departures.coalition.store.campaigns import utc_now
-from departures.coalition.vault import Vault, organisation_owner
+from departures.coalition.vault import AccountSessions, Vault, campaign_owner, organisation_owner
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers import web
 from helpers.coalition import join, open_campaign
@@ -112,3 +113,58 @@ def test_member_connects_through_oauth_and_the_departure_day_writes(
     page.wait_for_selector("#welcome")
     assert "Oxfam test" in page.inner_text("main")
     context.close()
+
+
+@pytest.mark.sandbox
+def test_the_coordinator_connects_the_coalitions_own_account_through_oauth(
+    tls_browser: Any,
+    member_site: tuple[str, CoalitionStore, OAuthService, DepartureDay],
+    sandbox: TestSandbox,
+) -> None:
+    base, store, service, _departure = member_site
+    account = sandbox.new_account("oacoal")
+    coordinator, token = store.create_coordinator("Coalition office")
+    campaign = store.create_campaign(
+        coordinator,
+        title="Leave X",
+        threshold=1,
+        deadline=utc_now() + timedelta(days=7),
+        departure_at=utc_now() + timedelta(days=14),
+    )
+    context = tls_browser.new_context(ignore_https_errors=True)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{base}/login")
+    page.get_by_label("Coordinator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{base}/coordinator/campaigns/{campaign.slug}")
+    page.locator("#oauth-handle-coalition").fill(account.handle)
+    page.locator("#oauth-coalition button").click()
+    page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+    sign_in_at_the_pds(page, account.password)
+    page.wait_for_selector("#coalition-account-handle")
+    assert account.handle in page.inner_text("#coalition-account-handle")
+    assert "through Bluesky's own sign-in" in page.inner_text("#coalition-account-handle")
+    context.close()
+
+    owner = campaign_owner(campaign.id)
+    assert oauth_rows.connected_through_oauth(store.engine, owner) == account.did
+    sessions = AccountSessions(
+        store.engine, Vault(b"test-key"), owner, campaign_id=campaign.id, clock=store.clock
+    )
+    opened = account_writer(sessions, guard=service.guard)
+    assert opened is not None
+    writer, _journal = opened
+    record = {
+        "$type": LIST,
+        "purpose": CURATELIST,
+        "name": "Leave X",
+        "createdAt": "2026-12-07T05:00:00.000Z",
+    }
+    sent = writer.send_isolating([Write.create("list:test", LIST, "3kaaaaaaaac22", record)])
+    assert not sent.refused and sent.results
+
+    # Disconnecting revokes the grant at the PDS and forgets the session and the mark.
+    assert service.disconnect(sessions)
+    assert oauth_rows.connected_through_oauth(store.engine, owner) is None
+    assert account_writer(sessions, guard=service.guard) is None

@@ -681,7 +681,15 @@ class OAuthRequest(Request):  # type: ignore[misc]  # the SDK ships no types
     def _send_request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = self.get_headers(kwargs.pop("headers", None))
         if self._session.expires_at - 30 < time.time():
-            self._refresh()
+            try:
+                self._refresh()
+            except OAuthError as exc:
+                if exc.reason == "unreachable":
+                    raise
+                # Refused (revoked, expired): what every session's end looks like to callers.
+                from departures.bluesky.session import expired
+
+                raise expired(self._session.handle) from exc
         refreshed = renonced = False
         while True:
             session = self._session

@@ -189,6 +189,12 @@ class OAuthViews:
             slug = site.store.campaign_by_id(campaign_id).slug
             return redirect(f"/coordinator/campaigns/{slug}")
         elif purpose == "sign-in":
+            # Only who it is was needed: the grant is given back at once.
+            client = self.service.client()
+            try:
+                client.revoke(session)
+            finally:
+                client.http.close()
             self._member_sign_in(site, ctx, session.did)
         ctx.renew_csrf()
         return redirect(_BACK[purpose])
