@@ -14,18 +14,20 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
+from departures.bluesky.pds import Pds
 from departures.bluesky.records import CURATELIST, LIST, POST
 from departures.bluesky.writer import Write
 from departures.coalition.departure import DepartureDay, account_writer
-from departures.coalition.oauth import OAuthService
-from departures.coalition.store import CoalitionStore
+from departures.coalition.oauth import OAuthService, load_secret
+from departures.coalition.store import CoalitionStore, accounts
 from departures.coalition.store import oauth as oauth_rows
 from departures.coalition.store.campaigns import utc_now
 from departures.coalition.vault import AccountSessions, Vault, campaign_owner, organisation_owner
+from departures.errors import BlueskyError
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers import web
 from helpers.coalition import join, open_campaign
-from helpers.oauth import serve_tls, sign_in_at_the_pds, tls_browser
+from helpers.oauth import follow_write, serve_tls, sign_in_at_the_pds, tls_browser
 
 __all__ = ["tls_browser"]  # the fixture, imported for this module's tests
 
@@ -100,6 +102,7 @@ def test_member_connects_through_oauth_and_the_departure_day_writes(
         params={"repo": account.did, "collection": POST, "rkey": "3kaaaaaaaab22"},
     ).json()
     assert got["value"]["text"] == "We have landed."
+    writer.pds.close()
 
     # The member page's sign-in with Bluesky opens this organisation's page.
     context = tls_browser.new_context(ignore_https_errors=True)
@@ -113,6 +116,18 @@ def test_member_connects_through_oauth_and_the_departure_day_writes(
     page.wait_for_selector("#welcome")
     assert "Oxfam test" in page.inner_text("main")
     context.close()
+
+    # Leaving (disconnect, as the member's deletion does first) revokes the grant at the
+    # PDS: the session as it was kept no longer writes.
+    secret = accounts.account_secret(store.engine, owner)
+    kept, _client_id = load_secret(Vault(b"test-key").decrypt(secret))
+    departure.disconnect(organisation)
+    assert oauth_rows.connected_through_oauth(store.engine, owner) is None
+    client = service.client()
+    pds = Pds(client.sdk_client(kept, lambda changed: None), kept.did, kept.handle)
+    with pytest.raises(BlueskyError, match="expired or was revoked"):
+        pds.apply_writes([follow_write(account.did, "3kaaaaaaaad22")])
+    pds.close()
 
 
 @pytest.mark.sandbox
@@ -163,6 +178,7 @@ def test_the_coordinator_connects_the_coalitions_own_account_through_oauth(
     }
     sent = writer.send_isolating([Write.create("list:test", LIST, "3kaaaaaaaac22", record)])
     assert not sent.refused and sent.results
+    writer.pds.close()
 
     # Disconnecting revokes the grant at the PDS and forgets the session and the mark.
     assert service.disconnect(sessions)

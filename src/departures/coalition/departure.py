@@ -28,7 +28,7 @@ from departures.bluesky.writer import Write, Writer, open_writer
 from departures.coalition import handles
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _
-from departures.coalition.oauth import account_pds
+from departures.coalition.oauth import account_pds, revoke_account
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import departure as departure_rows
@@ -246,6 +246,7 @@ class DepartureDay:
 
     def disconnect(self, organisation: Organisation) -> None:
         """Forget the member's Bluesky session (revoked at its PDS too) and so its opt-in."""
+        revoke_account(self.sessions(organisation), self.guard)  # connected through OAuth
         stored = self.sessions(organisation).remove()
         if stored is not None:
             handles.revoke_session(stored, self.guard)

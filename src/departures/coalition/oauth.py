@@ -62,6 +62,8 @@ __all__ = [
     "app_passwords_allowed",
     "is_oauth_secret",
     "load_secret",
+    "revoke_account",
+    "revoke_visitor_sessions",
 ]
 
 APP_PASSWORDS_ENV = "DEPARTURES_COALITION_APP_PASSWORDS"
@@ -289,11 +291,8 @@ def _pds(
 ) -> Pds:
     from departures.bluesky.pds import Pds
 
-    base = client_id.removesuffix("/oauth/client-metadata.json")
-    config = ClientConfig(base, _keys(engine, vault, utc_now))
-    http = guard.client()
-    http.timeout = httpx.Timeout(60.0, connect=5.0)  # a batch of 200 writes takes a while
-    client = OAuthClient(config, http, service=service, plc=plc_url())
+    client = _client_for(engine, vault, client_id, service, guard)
+    client.http.timeout = httpx.Timeout(60.0, connect=5.0)  # 200 writes take a while
     return Pds(client.sdk_client(session, save), session.did, session.handle)
 
 
@@ -325,3 +324,62 @@ def account_pds(sessions: AccountSessions, guard: NetGuard) -> Pds | None:
         )
 
     return _pds(sessions.engine, sessions.secrets, session, client_id, service, guard, save)
+
+
+def _client_for(
+    engine: Engine, vault: Vault, client_id: str, service: str, guard: NetGuard
+) -> OAuthClient:
+    base = client_id.removesuffix("/oauth/client-metadata.json")
+    return OAuthClient(
+        ClientConfig(base, _keys(engine, vault, utc_now)),
+        guard.client(),
+        service=service,
+        plc=plc_url(),
+    )
+
+
+def revoke_account(sessions: AccountSessions, guard: NetGuard) -> bool:
+    """Revoke the owner's OAuth session at its server and drop the OAuth mark; True if the
+    server accepted. Nothing happens for an app-password session (the caller revokes it)."""
+    secret = accounts.account_secret(sessions.engine, sessions.owner)
+    if not secret:
+        return False
+    plain = sessions.secrets.decrypt(secret)
+    if not is_oauth_secret(plain):
+        return False
+    session, client_id = load_secret(plain)
+    account = sessions.account()
+    client = _client_for(
+        sessions.engine,
+        sessions.secrets,
+        client_id,
+        account.service if account is not None else "",
+        guard,
+    )
+    try:
+        return client.revoke(session)
+    finally:
+        client.http.close()
+        store.forget_connection(sessions.engine, sessions.owner)
+
+
+def revoke_visitor_sessions(engine: Engine, vault: Vault, did: str, guard: NetGuard) -> int:
+    """Revoke every kept OAuth session of a directory visitor (withdrawal, sign-out
+    everywhere) at its server; how many the server accepted. The rows are the caller's."""
+    from departures.coalition.store import access
+
+    done = 0
+    for secret in access.visitor_secrets_of(engine, did):
+        try:
+            plain = vault.decrypt(secret)
+        except Exception:  # the secret changed: nothing left to revoke with
+            continue
+        if not is_oauth_secret(plain):
+            continue
+        session, client_id = load_secret(plain)
+        client = _client_for(engine, vault, client_id, "", guard)
+        try:
+            done += client.revoke(session)
+        finally:
+            client.http.close()
+    return done

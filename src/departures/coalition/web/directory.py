@@ -29,7 +29,7 @@ from departures.coalition import directory as directories
 from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, WebError
 from departures.coalition.i18n import _
-from departures.coalition.oauth import app_passwords_allowed
+from departures.coalition.oauth import app_passwords_allowed, revoke_visitor_sessions
 from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
@@ -218,6 +218,8 @@ class DirectoryViews:
     def _revoke_kept(self, did: str) -> None:
         for stored in follows.VisitorSessions.of_did(self.site.store.engine, self.vault, did):
             self._revoke(stored)
+        if self.site.oauth is not None:  # the sessions granted through OAuth
+            revoke_visitor_sessions(self.site.store.engine, self.vault, did, self.site.oauth.guard)
 
     def register(self, site: Site, ctx: Ctx, files: Files) -> Response:
         """Register the pairing (from the archive or as stated), then show the reconnect list."""
