@@ -15,12 +15,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from departures.bluesky.oauth import OAuthError, OAuthSession
 from departures.bluesky.pds import Pds
-from departures.coalition.oauth import OAuthService
+from departures.coalition.oauth import OAuthService, load_secret
 from departures.coalition.store import CoalitionStore
+from departures.coalition.store.schema import directory_sessions
 from departures.coalition.vault import Vault
 from departures.errors import BlueskyError
 from departures.sandbox.pytest_plugin import TestSandbox
@@ -145,6 +146,14 @@ def test_nonce_change_expiry_tampering_and_revocation(
     assert session.expires_at > 0
     pds.close()
 
+    # The PDS refuses the access token (as it does once it expired): one refresh, then the
+    # write goes through.
+    session.access_token = session.access_token[:-4] + "AAAA"
+    refused_once = _pds(service, session, changes)
+    refused_once.apply_writes([follow_write(target.did, "3kaaaaaaaaaf2")])
+    refused_once.close()
+    assert not session.access_token.endswith("AAAA")
+
     # A tampered access token is refused by the PDS; with its refresh token tampered as well
     # the writer sees the one "expired or was revoked" error (sign in again), no traceback.
     forged = OAuthSession.from_json(session.to_json())
@@ -183,7 +192,7 @@ def test_nonce_change_expiry_tampering_and_revocation(
 def test_a_replayed_callback_gets_one_line_in_the_browser(
     tls_browser: Any, served: tuple[str, OAuthService], sandbox: TestSandbox
 ) -> None:
-    base, _service = served
+    base, service = served
     person = sandbox.new_account("oareplay")
     context = tls_browser.new_context(ignore_https_errors=True)
     page = context.new_page()
@@ -200,4 +209,18 @@ def test_a_replayed_callback_gets_one_line_in_the_browser(
     page.goto(callbacks[0])
     assert "already used or has expired" in page.inner_text("main")
     assert "Traceback" not in page.content()
+
+    # Still signed in; "sign out everywhere" revokes the kept grant at the PDS.
+    with service.engine.connect() as conn:
+        secret = conn.execute(
+            select(directory_sessions.c.secret).where(directory_sessions.c.did == person.did)
+        ).scalar_one()
+    kept, _client_id = load_secret(Vault(b"test-key").decrypt(secret))
+    page.goto(f"{base}/directory")
+    page.locator("#sign-out-everywhere").click()
+    page.wait_for_selector("#oauth-directory")
+    pds = _pds(service, kept, [])
+    with pytest.raises(BlueskyError, match="expired or was revoked"):
+        pds.apply_writes([follow_write(person.did, "3kaaaaaaaaag2")])
+    pds.close()
     context.close()
