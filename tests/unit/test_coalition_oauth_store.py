@@ -177,3 +177,58 @@ def test_the_rotate_command_makes_a_new_signing_key(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert len(keys) == 2 and [retired for _kid, _secret, retired in keys] == [False, True]
+
+
+def _pending(state: str, issuer: str) -> str:
+    from joserfc.jwk import ECKey
+
+    pending = PendingAuth(
+        state=state,
+        issuer=issuer,
+        pds="https://pds.example",
+        did=DID,
+        handle="a.example",
+        code_verifier="v",
+        dpop_key=ECKey.generate_key("P-256", private=True).as_dict(private=True),
+        dpop_nonce=None,
+        scope="atproto",
+        server={
+            "issuer": issuer,
+            "par_endpoint": f"{issuer}/oauth/par",
+            "authorization_endpoint": f"{issuer}/oauth/authorize",
+            "token_endpoint": f"{issuer}/oauth/token",
+            "revocation_endpoint": f"{issuer}/oauth/revoke",
+        },
+    )
+    plain = {"pending": json.loads(pending.to_json()), "purpose": "directory", "binding": "b"}
+    return Vault(b"test-key").encrypt(json.dumps(plain))
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "line"),
+    [
+        ("state=never-made&code=c&iss=https://as.example", 400, "already used or has expired"),
+        ("state=s1&code=c&iss=https://evil.example", 403, "did not come from your account"),
+        ("state=s1&error=access_denied&iss=https://as.example", 403, "was cancelled at"),
+    ],
+)
+def test_a_bad_callback_gets_one_line_and_signs_nobody_in(
+    engine: Engine, query: str, status: int, line: str
+) -> None:
+    import hashlib
+
+    rows.keep_pending(
+        engine,
+        hashlib.sha256(b"s1").hexdigest(),
+        _pending("s1", "https://as.example"),
+        utc_now(),
+    )
+    app = web.coalition_app(CoalitionStore(engine), oauth=_service(engine))
+    with web.InProcessBrowser(app) as visitor:
+        answer = visitor.get(f"/oauth/callback?{query}")
+        assert answer.status_code == status
+        assert line in answer.text and "Traceback" not in answer.text
+        assert 'id="signed-in-handle"' not in visitor.get("/directory").text
+    # Whatever the answer, the state is spent: the genuine answer cannot come after it.
+    if "s1" in query:
+        assert rows.take_pending(engine, hashlib.sha256(b"s1").hexdigest(), utc_now()) == ""

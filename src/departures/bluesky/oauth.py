@@ -368,7 +368,10 @@ class OAuthClient:
             )
         if response.status_code != 200:
             raise _unreachable(urlsplit(self.service).netloc)
-        did = response.json().get("did")
+        try:
+            did = response.json().get("did")
+        except (ValueError, AttributeError) as exc:
+            raise _unreachable(urlsplit(self.service).netloc) from exc
         if not isinstance(did, str) or not did.startswith("did:"):
             raise _unreachable(urlsplit(self.service).netloc)
         return did
@@ -490,7 +493,10 @@ class OAuthClient:
                 f"The Bluesky server refused the sign-in request ({_error_code(response)})",
                 "Try again; if it keeps failing, tell the coalition",
             )
-        request_uri = response.json().get("request_uri")
+        try:
+            request_uri = response.json().get("request_uri")
+        except (ValueError, AttributeError):
+            request_uri = None
         if not isinstance(request_uri, str):
             raise OAuthError("rejected", "The Bluesky server answered without a request_uri")
         pending = PendingAuth(
@@ -575,7 +581,10 @@ class OAuthClient:
                 f"The Bluesky server refused the token request ({code or response.status_code})",
                 "Sign in again",
             )
-        tokens = response.json()
+        try:
+            tokens = response.json()
+        except ValueError:
+            tokens = None
         if (
             not isinstance(tokens, dict)
             or str(tokens.get("token_type", "")).lower() != "dpop"
