@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from departures.bluesky.oauth import OAuthError, OAuthSession
-from departures.bluesky.pds import Pds
+from departures.bluesky.pds import InvalidWrites, Pds
 from departures.coalition.oauth import OAuthService, load_secret
 from departures.coalition.store import CoalitionStore
 from departures.coalition.store.schema import directory_sessions
@@ -135,6 +135,17 @@ def test_nonce_change_expiry_tampering_and_revocation(
     results, _headers = pds.apply_writes([follow_write(target.did, "3kaaaaaaaaaa2")])
     assert results[0]["uri"].endswith("/3kaaaaaaaaaa2")
     assert session.pds_nonce != "a-nonce-the-server-no-longer-takes"
+
+    # The grant is narrow: a record kind the member's scopes do not name is refused.
+    profile = {
+        "$type": "com.atproto.repo.applyWrites#create",
+        "collection": "app.bsky.actor.profile",
+        "rkey": "self",
+        "value": {"$type": "app.bsky.actor.profile", "displayName": "Not ours to change"},
+    }
+    with pytest.raises((BlueskyError, InvalidWrites)):
+        pds.apply_writes([profile])
+    assert pds.get_record("app.bsky.actor.profile", "self") is None
 
     # The access token expired: it is refreshed (at the authorisation server, whose nonce
     # also changed) before the request, and the rotated tokens are handed back to store.

@@ -73,17 +73,20 @@ SCOPES: dict[str, str] = {
     # Directory and member pages: who you are. The directory's "Follow all" follows.
     "sign-in": "atproto",
     "directory": "atproto repo:app.bsky.graph.follow?action=create",
-    # A member's departure day: its welcome post (and threadgate), reconnect follows.
+    # A member's departure day: its welcome post (with its reply and quote controls), the
+    # subscription to the coalition's moderation list, reconnect's follows.
     "member": (
         "atproto repo:app.bsky.feed.post?action=create&action=delete "
-        "repo:app.bsky.feed.threadgate repo:app.bsky.graph.follow?action=create"
+        "repo:app.bsky.feed.threadgate repo:app.bsky.feed.postgate "
+        "repo:app.bsky.graph.listblock?action=create&action=delete "
+        "repo:app.bsky.graph.follow?action=create"
     ),
-    # The coalition's own account: announcements, the campaign list, its members, the
-    # starter pack and the moderation list.
+    # The coalition's own account: announcements, the campaign's lists (and moderation
+    # list) with their members, the starter pack.
     "coalition": (
         "atproto repo:app.bsky.feed.post?action=create&action=delete "
-        "repo:app.bsky.feed.threadgate repo:app.bsky.graph.list repo:app.bsky.graph.listitem "
-        "repo:app.bsky.graph.starterpack repo:app.bsky.graph.listblock"
+        "repo:app.bsky.feed.threadgate repo:app.bsky.feed.postgate repo:app.bsky.graph.list "
+        "repo:app.bsky.graph.listitem repo:app.bsky.graph.starterpack"
     ),
 }
 
