@@ -2,8 +2,10 @@
 see which accounts one followed on X are in the directory now and follow them all; and the
 directory's public API (lookup, export), limited per client address.
 
-A visitor signs in with their Bluesky handle and an app password (:mod:`.signin`); the signed
-cookie then holds their DID, handle and a random token naming their kept Bluesky session.
+A visitor signs in with Bluesky through AT Protocol OAuth (:mod:`.oauth`) when the service has
+an OAuth client, otherwise (or with the ``DEPARTURES_COALITION_APP_PASSWORDS`` fallback) with
+their handle and an app password (:mod:`.signin`); the session then holds their DID, handle and
+a random token naming their kept Bluesky session.
 
 Registering takes either the visitor's own archive's ``account.js`` (alone, or the archive's
 zip; :mod:`.archive_upload`) or a stated X handle and numeric id ("self-declared"). An
