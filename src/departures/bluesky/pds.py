@@ -122,6 +122,12 @@ class Pds:
             match = _WRITE_INDEX.search(message)
             raise InvalidWrites(message, int(match.group(1)) if match else None) from exc
         except (UnauthorizedError, LoginRequiredError) as exc:
+            if "Missing required scope" in _message(exc):
+                # An OAuth session granted without this kind of write: nothing was written.
+                raise BlueskyError(
+                    f"The session of {self.handle} was not granted this kind of write",
+                    "Connect the account again and accept what the service asks for",
+                ) from exc
             raise expired(self.handle) from exc
         except (InvokeTimeoutError, NetworkError, RequestErrorBase) as exc:
             # A timeout, a dropped connection, a 5xx: the server may have written.

@@ -28,6 +28,7 @@ from departures.bluesky.writer import Write, Writer, open_writer
 from departures.coalition import handles
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _, use_language
+from departures.coalition.oauth import account_pds, revoke_account
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import claims as claim_rows
@@ -142,9 +143,12 @@ def account_writer(
     account = sessions.account()
     if account is None or not account.connected:
         return None
-    request = (guard or NetGuard.for_service()).sdk_request()
-    pds = Pds(
-        open_client(account.did, store=sessions, request=request), account.did, account.handle
+    guard = guard or NetGuard.for_service()
+    # Connected through OAuth: DPoP-bound requests; otherwise the app-password session.
+    pds = account_pds(sessions, guard) or Pds(
+        open_client(account.did, store=sessions, request=guard.sdk_request()),
+        account.did,
+        account.handle,
     )
     journal = CoalitionJournal(sessions.engine, account.id, clock=sessions.clock)
     writer = open_writer(pds, journal, config, sleep=sleep, max_attempts=4, reconcile=True)
@@ -262,6 +266,7 @@ class DepartureDay:
 
     def disconnect(self, organisation: Organisation) -> None:
         """Forget the member's Bluesky session (revoked at its PDS too) and so its opt-in."""
+        revoke_account(self.sessions(organisation), self.guard)  # connected through OAuth
         stored = self.sessions(organisation).remove()
         if stored is not None:
             handles.revoke_session(stored, self.guard)

@@ -143,7 +143,10 @@ class AccountSessions(SessionStore):
         secret = accounts.account_secret(self.engine, self.owner)
         if not secret:
             return None
-        return StoredSession(**json.loads(self.secrets.decrypt(secret)))
+        plain = self.secrets.decrypt(secret)
+        if plain.startswith('{"oauth":'):  # an OAuth session: coalition.oauth.account_pds
+            return None
+        return StoredSession(**json.loads(plain))
 
     def put(self, session: StoredSession, *, make_current: bool = True) -> None:
         """Store (or replace) the owner's session, encrypted."""

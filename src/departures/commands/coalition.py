@@ -337,9 +337,20 @@ def serve(
     )
     store = _store(db_url)
     url = base_url or f"http://{host}:{port}"
+    secret_key = load_secret_key(_db_dir(db_url))
+    oauth = None
+    if url.startswith("https://"):
+        # Sign in with Bluesky through OAuth needs the public https address (the client_id
+        # servers fetch); over plain http only the app-password sign-in is offered.
+        from departures.coalition.oauth import OAuthService
+        from departures.coalition.vault import Vault
+
+        oauth = OAuthService(
+            store.engine, Vault(secret_key), url, service=options["handle_service"]
+        )
     app = CoalitionApp(
         store,
-        secret_key=load_secret_key(_db_dir(db_url)),
+        secret_key=secret_key,
         resolver=XrpcHandleResolver(options["handle_service"]),
         base_url=url,
         notifier=_notifier(store, url, options, db_url),
@@ -355,10 +366,15 @@ def serve(
         x_client_id=options["x_client_id"],
         # The secret only from the environment: a command line shows in the process list.
         x_client_secret=os.environ.get(X_SECRET_ENV, "") if options["x_client_id"] else "",
+        oauth=oauth,
     )
     if options["x_client_id"] and not os.environ.get(X_SECRET_ENV):
         click.echo(f"Sign in with X is off: set {X_SECRET_ENV} beside --x-client-id", err=True)
     click.echo(f"Serving the coalition at {url}/ (Ctrl-C to stop)")
+    if oauth is not None:
+        click.echo(f"Sign in with Bluesky (OAuth): client {oauth.config().client_id}")
+    else:
+        click.echo("Sign in with Bluesky: app passwords (OAuth needs an https:// --base-url)")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # No access log: invitation links carry their token in the path. Proxy headers are the
     # app's business (its perimeter believes them only from --forwarded-allow-ips): uvicorn's
@@ -814,3 +830,29 @@ MODLIST_COMMANDS: tuple[LazyCommand, ...] = (
 @coalition.group(name="modlist", cls=LazyGroup, lazy=MODLIST_COMMANDS)
 def modlist() -> None:
     """The shared moderation list: proposals, decisions and appeals, with an audit log."""
+
+
+@coalition.command("oauth-rotate-key")
+@db_option
+def oauth_rotate_key(db_url: str | None) -> None:
+    """Make a new OAuth client key for Sign in with Bluesky.
+
+    The new key signs from now on; the old ones stay published in /oauth/jwks.json (servers
+    cache keys for a while) but no longer sign. Keys are kept encrypted with the coalition's
+    secret.
+
+    Example: departures coalition oauth-rotate-key --db sqlite:////srv/coalition/coalition.db
+    """
+    from departures.coalition.oauth import OAuthService
+    from departures.coalition.vault import Vault
+
+    store = _store(db_url)
+    # Rotation needs neither the public address nor a Bluesky service.
+    service = OAuthService(
+        store.engine,
+        Vault(load_secret_key(_db_dir(db_url))),
+        "https://unused.invalid",
+        service="https://unused.invalid",
+    )
+    kid = service.rotate_key()
+    click.echo(f"New OAuth client key {kid}: it signs from now on; the old ones stay published.")

@@ -27,7 +27,7 @@ import httpx
 
 from departures.bluesky.appviews import forget_local, register_local
 from departures.errors import SandboxError
-from departures.sandbox import litter
+from departures.sandbox import litter, tls
 from departures.sandbox.install import ProgressCallback, cache_root, ensure_runtime
 from departures.sandbox.postgres import Cluster, cluster_dir, find_bindir
 from departures.sandbox.processes import (
@@ -265,6 +265,8 @@ class Network:
                     "readyFile": str(ready_file),
                     "watchPid": os.getpid() if tie_to_this_process else None,
                     "onOrphan": cluster.stop_command() if cluster else None,
+                    # OAuth clients are https:// on a non-local name: see sandbox/tls.py.
+                    "localDomain": tls.LOCAL_DOMAIN,
                 },
             )
             state.pid, state.start_time = proc.pid, proc.start_time
@@ -313,6 +315,8 @@ class Network:
             TMPDIR=str(tmpdir),  # dev-env writes every server's data under os.tmpdir()
             REDIS_HOST="127.0.0.1:1",  # TestNetwork asserts it is set; nothing connects
             NODE_ENV="development",
+            # The PDS fetches OAuth client metadata from services served with this CA.
+            NODE_EXTRA_CA_CERTS=str(tls.ca_file()),
         )
         # Our own Node 22 first, so that nothing the servers spawn picks the machine's node.
         env["PATH"] = f"{node.parent}{os.pathsep}{env.get('PATH', '')}"

@@ -39,6 +39,7 @@ from departures.coalition.store.schema import (
     modlist_choices,
     modlist_events,
     modlist_proposals,
+    oauth_connections,
     organisations,
     outbox,
     pledges,
@@ -384,6 +385,7 @@ def _erase_did(conn: Connection, did: str) -> int:
             bump_board(conn, campaign_id, datetime.now(UTC))
     conn.execute(delete(directory_sessions).where(directory_sessions.c.did == did))
     moderation.erase_subject(conn, did)
+    conn.execute(delete(oauth_connections).where(oauth_connections.c.did == did))
     _end_sessions(conn, did=did)
     _erase_journals(conn, did, own=True)
     return int(removed)
@@ -507,6 +509,11 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
         conn.execute(delete(outbox).where(outbox.c.message.like(f"reconnect:{organisation_id}#%")))
         moderation.erase_member(conn, organisation_id)
         _end_sessions(conn, organisation_id=organisation_id)
+        conn.execute(
+            delete(oauth_connections).where(
+                oauth_connections.c.owner == f"organisation:{organisation_id}"
+            )
+        )
         conn.execute(delete(organisations).where(organisations.c.id == organisation_id))
         bump_board(conn, row.campaign_id, datetime.now(UTC))
         if row.bluesky_did:

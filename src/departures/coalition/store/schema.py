@@ -56,6 +56,9 @@ __all__ = [
     "modlist_choices",
     "modlist_events",
     "modlist_proposals",
+    "oauth_client_keys",
+    "oauth_connections",
+    "oauth_pending",
     "organisations",
     "outbox",
     "pledges",
@@ -530,4 +533,37 @@ modlist_choices = Table(
     Column("organisation_id", Integer, primary_key=True),
     Column("choice", String(8), nullable=False),
     Column("changed_at", UTCDateTime, nullable=False),
+)
+
+# --- AT Protocol OAuth (revision 0009) -------------------------------------------------------
+
+# The service's OAuth client keys (ES256 private JWKs, encrypted with the vault), newest
+# first by created_at; a retired key stays published in the JWKS until it is deleted.
+oauth_client_keys = Table(
+    "oauth_client_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+)
+
+# A sign-in between the redirect to the authorisation server and its callback: the PKCE
+# verifier and DPoP key (encrypted) under the SHA-256 of the OAuth ``state``; taken once.
+oauth_pending = Table(
+    "oauth_pending",
+    metadata,
+    Column("state_hash", String(64), primary_key=True),
+    Column("secret", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+)
+
+# Which owner's account (organisation:N, campaign:N) was connected through OAuth, and as
+# which DID: what the verified-domain mark relies on (a password proves less).
+oauth_connections = Table(
+    "oauth_connections",
+    metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("did", String(200), nullable=False, index=True),
+    Column("connected_at", UTCDateTime, nullable=False),
 )

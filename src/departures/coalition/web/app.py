@@ -32,6 +32,7 @@ from departures.coalition.departure import DepartureDay
 from departures.coalition.handles import HandleResolver
 from departures.coalition.i18n import DEFAULT_LANGUAGE
 from departures.coalition.notify import Notifier
+from departures.coalition.oauth import OAuthService
 from departures.coalition.store import CoalitionStore
 from departures.coalition.web import (
     board,
@@ -43,6 +44,7 @@ from departures.coalition.web import (
     middleware,
 )
 from departures.coalition.web import moderation as moderation_views
+from departures.coalition.web import oauth as oauth_views
 from departures.coalition.web.language import Languages
 from departures.coalition.web.perimeter import Perimeter
 from departures.coalition.web.sessions import SESSION_COOKIE
@@ -81,6 +83,7 @@ class CoalitionApp:
         x_client_secret: str = "",
         x_authorize_url: str = "https://x.com/i/oauth2/authorize",
         x_api_url: str = "https://api.x.com",
+        oauth: OAuthService | None = None,
     ) -> None:
         self.store = store
         self.notifier = notifier
@@ -99,6 +102,7 @@ class CoalitionApp:
         self.site = Site.build(
             store, self.settings, secret_key=secret_key, resolver=resolver, departure=departure
         )
+        self.site.oauth = oauth
         routes: list[BaseRoute] = [
             *board.routes(self.site),
             *coordinator.routes(self.site),
@@ -110,6 +114,7 @@ class CoalitionApp:
             *directory.routes(self.site, bluesky_sign_in, directory_limits),
             # Sign in with X, the coordinators' claims page, the member's domain check.
             *claims.routes(self.site),
+            *oauth_views.routes(self.site, oauth),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         self.app = Starlette(

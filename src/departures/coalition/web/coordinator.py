@@ -14,6 +14,7 @@ from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.store import Campaign, access
 from departures.coalition.web import middleware
+from departures.coalition.web import oauth as oauth_views
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
@@ -153,6 +154,7 @@ def manage(
         now=site.store.clock(),
         new_invite=new_invite,
         new_member_key=new_member_key,
+        coalition_account=oauth_views.coalition_account(site, campaign.id),
     )
     if new_invite or new_member_key:
         response.headers["Cache-Control"] = "no-store"

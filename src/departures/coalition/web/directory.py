@@ -2,8 +2,10 @@
 see which accounts one followed on X are in the directory now and follow them all; and the
 directory's public API (lookup, export), limited per client address.
 
-A visitor signs in with their Bluesky handle and an app password (:mod:`.signin`); the signed
-cookie then holds their DID, handle and a random token naming their kept Bluesky session.
+A visitor signs in with Bluesky through AT Protocol OAuth (:mod:`.oauth`) when the service has
+an OAuth client, otherwise (or with the ``DEPARTURES_COALITION_APP_PASSWORDS`` fallback) with
+their handle and an app password (:mod:`.signin`); the session then holds their DID, handle and
+a random token naming their kept Bluesky session.
 
 Registering takes either the visitor's own archive's ``account.js`` (alone, or the archive's
 zip; :mod:`.archive_upload`) or a stated X handle and numeric id ("self-declared"). An
@@ -29,6 +31,7 @@ from departures.coalition import directory as directories
 from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, WebError
 from departures.coalition.i18n import _
+from departures.coalition.oauth import app_passwords_allowed, revoke_visitor_sessions
 from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
@@ -55,6 +58,7 @@ log = logging.getLogger(__name__)
 _DID = BLUESKY_DID
 _HANDLE = BLUESKY_HANDLE
 _SESSION = "directory_session"  # a random token; the session itself is in the store, encrypted
+_OAUTH_SESSION = "directory_oauth"  # the same for a session granted through OAuth (web/oauth.py)
 
 REGISTER_UPLOAD = UploadLimits(
     max_body=MAX_UPLOAD,
@@ -128,8 +132,10 @@ class DirectoryViews:
             did=did if isinstance(did, str) else None,
             handle=ctx.session.get(_HANDLE),
             entries=entries,
-            can_sign_in=self.sign_in is not None,
-            can_follow=self._sessions(ctx) is not None,
+            can_sign_in=self.sign_in is not None
+            and (self.site.oauth is None or app_passwords_allowed()),
+            oauth=self.site.oauth is not None,
+            can_follow=self._sessions(ctx) is not None or self._oauth_token(ctx) is not None,
             max_follow=follows.MAX_FOLLOW_ALL,
             max_zip_mb=MAX_ZIP // (1024 * 1024),
             can_prove_x=self.site.settings.x_sign_in_configured,
@@ -142,7 +148,7 @@ class DirectoryViews:
 
     def sign_in_form(self, site: Site, ctx: Ctx) -> Response:
         """Check the handle and app password once on the account's PDS; keep only the DID."""
-        if self.sign_in is None:
+        if self.sign_in is None or (self.site.oauth is not None and not app_passwords_allowed()):
             raise BadInput(
                 _("this service does not offer Bluesky sign-in"),
                 _("Ask the coordinator to add you to the directory"),
@@ -219,6 +225,8 @@ class DirectoryViews:
     def _revoke_kept(self, did: str) -> None:
         for stored in follows.VisitorSessions.of_did(self.site.store.engine, self.vault, did):
             self._revoke(stored)
+        if self.site.oauth is not None:  # the sessions granted through OAuth
+            revoke_visitor_sessions(self.site.store.engine, self.vault, did, self.site.oauth.guard)
 
     def register(self, site: Site, ctx: Ctx, files: Files) -> Response:
         """Register the pairing (from the archive or as stated), then show the reconnect list."""
@@ -271,7 +279,19 @@ class DirectoryViews:
         stored = sessions.get()
         return sessions if stored is not None and stored.did == did else None
 
+    def _oauth_token(self, ctx: Ctx) -> str | None:
+        """The token of the visitor's kept OAuth session (web/oauth.py), if any."""
+        token = ctx.session.get(_OAUTH_SESSION)
+        return token if isinstance(token, str) and self.site.oauth is not None else None
+
     def _drop_session(self, ctx: Ctx) -> None:
+        oauth_token = self._oauth_token(ctx)
+        if oauth_token is not None and self.site.oauth is not None:
+            # Sign-out revokes the grant at the visitor's server, then forgets it here.
+            if not self.site.oauth.revoke_visitor(oauth_token):
+                log.info("a directory visitor's OAuth session could not be revoked")
+            follows.VisitorSessions(self.site.store.engine, self.vault, oauth_token).remove()
+        ctx.drop(_OAUTH_SESSION)
         token = ctx.session.get(_SESSION)
         if isinstance(token, str):
             sessions = follows.VisitorSessions(self.site.store.engine, self.vault, token)
@@ -293,19 +313,28 @@ class DirectoryViews:
             raise BadInput(_("this form takes no files"), _("Use the form on the page"))
         found = follows.parse_follow_dids(ctx.form.fields.get("dids", ""), did, site.store.engine)
         sessions = self._sessions(ctx)
+        oauth_token = self._oauth_token(ctx)
         expired = NotAllowed(
             _("your Bluesky sign-in on this page has expired (it lasts 30 minutes)"),
             _("Sign in again with your app password, then press Follow all again"),
         )
-        if sessions is None:
-            raise expired
-        try:
-            client = open_client(did, store=sessions, request=self._request())
-        except BlueskyError:
-            self._drop_session(ctx)
-            raise expired from None
-        stored = sessions.get()
-        pds = Pds(client, did, stored.handle if stored else "")
+        oauth_pds = (
+            self.site.oauth.visitor_pds(oauth_token)
+            if oauth_token is not None and self.site.oauth is not None
+            else None
+        )
+        if oauth_pds is not None:
+            pds = oauth_pds  # signed in through OAuth: DPoP-bound, refreshed as needed
+        else:
+            if sessions is None:
+                raise expired
+            try:
+                client = open_client(did, store=sessions, request=self._request())
+            except BlueskyError:
+                self._drop_session(ctx)
+                raise expired from None
+            stored = sessions.get()
+            pds = Pds(client, did, stored.handle if stored else "")
         journal = follows.VisitorJournal(site.store.engine, did)
         try:
             outcome = follows.follow_all(

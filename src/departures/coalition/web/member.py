@@ -16,6 +16,7 @@ from departures.coalition.domains import domain_help
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _, current_language
 from departures.coalition.moderation import member_view as moderation_view
+from departures.coalition.oauth import app_passwords_allowed
 from departures.coalition.store import Organisation, access, languages
 from departures.coalition.store import claims as claim_rows
 from departures.coalition.web import middleware
@@ -85,7 +86,7 @@ def accept_invite(site: Site, ctx: Ctx) -> Response:
 
 def sign_in_page(site: Site, ctx: Ctx) -> Response:
     """The member sign-in form (with the key shown when the organisation joined)."""
-    return site.render(ctx, "member_sign_in.html")
+    return site.render(ctx, "member_sign_in.html", oauth=site.oauth is not None)
 
 
 def sign_in(site: Site, ctx: Ctx) -> Response:
@@ -142,6 +143,8 @@ def _member_page(
         can_follow_for_us=welcome is not None and bool(welcome.account_handle),
         modlist_view=moderation_view(store, organisation),
         domain=_domain_help(site, organisation),
+        oauth=site.oauth is not None,
+        app_passwords=site.oauth is None or app_passwords_allowed(),
         **extra,
     )
 
@@ -202,6 +205,11 @@ def welcome(site: Site, ctx: Ctx) -> Response:
     # Length is checked in graphemes by the departure day; this only bounds the form.
     text = ctx.form.text("welcome_text", _("Welcome post"), max_length=3000, multiline=True)
     password = ctx.form.text("app_password", _("App password"), max_length=100)
+    if password and site.oauth is not None and not app_passwords_allowed():
+        raise BadInput(
+            _("this coalition connects Bluesky accounts through Bluesky's own sign-in"),
+            _("Use the Continue with Bluesky button instead of an app password"),
+        )
     site.departure.prepare(
         organisation, text, opted_in=ctx.form.flag("opted_in"), app_password=password
     )

@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from departures.coalition.departure import DepartureDay
 from departures.coalition.handles import HandleResolver
+from departures.coalition.oauth import OAuthService
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.security import RateLimiter
 from departures.coalition.store import CoalitionStore
@@ -44,6 +45,8 @@ class Site:
     form_limiter: RateLimiter
     # Failed sign-ins (tokens, member keys, app passwords) per address and per account.
     sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    # Sign in with Bluesky through OAuth (web/oauth.py); None: not configured.
+    oauth: OAuthService | None = None
 
     @classmethod
     def build(

@@ -9,10 +9,37 @@
 // It writes the ready file (URLs and ports) once every server answers, and closes the
 // network cleanly on SIGTERM/SIGINT so that no port or child is left behind.
 import { spawnSync } from 'node:child_process'
+import dns from 'node:dns'
 import { writeFileSync, renameSync } from 'node:fs'
 import { TestNetwork, TestNetworkNoAppView } from '@atproto/dev-env'
 
 const config = JSON.parse(process.argv[2])
+
+// Names under config.localDomain resolve to 127.0.0.1 in this process only: an OAuth client
+// must be https:// on a name the PDS does not refuse as local, and tests serve one on
+// loopback (with a certificate of the sandbox's CA, trusted through NODE_EXTRA_CA_CERTS).
+if (config.localDomain) {
+  const suffix = String(config.localDomain).toLowerCase()
+  const systemLookup = dns.lookup
+  dns.lookup = function (hostname, options, callback) {
+    if (typeof options === 'function') {
+      callback = options
+      options = {}
+    } else if (typeof options === 'number') {
+      options = { family: options }
+    }
+    const name = String(hostname).toLowerCase()
+    if (name === suffix || name.endsWith(`.${suffix}`)) {
+      if (options && options.all) {
+        process.nextTick(callback, null, [{ address: '127.0.0.1', family: 4 }])
+      } else {
+        process.nextTick(callback, null, '127.0.0.1', 4)
+      }
+      return
+    }
+    return systemLookup.call(this, hostname, options, callback)
+  }
+}
 const base = config.base
 const pds = { port: base + 1, rateLimitsEnabled: Boolean(config.rateLimits) }
 
