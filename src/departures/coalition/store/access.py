@@ -27,11 +27,13 @@ from departures.coalition.store.schema import (
     bluesky_accounts,
     bluesky_batches,
     bluesky_records,
+    checklist_ticks,
     coordinators,
     departure_posts,
     directory_entries,
     directory_follow_batches,
     directory_sessions,
+    invitations,
     invites,
     organisations,
     outbox,
@@ -450,7 +452,21 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
                 delete(bluesky_batches).where(bluesky_batches.c.account_id.in_(account_ids))
             )
             conn.execute(delete(bluesky_accounts).where(bluesky_accounts.c.id.in_(account_ids)))
+        # Its e-mailed invitation and the e-mails of it name it too (before its invite goes).
+        invited = conn.execute(
+            select(invitations.c.id).where(
+                invitations.c.invite_id.in_(
+                    select(invites.c.id).where(invites.c.organisation_id == organisation_id)
+                )
+            )
+        ).scalars()
+        for invitation_id in list(invited):
+            conn.execute(
+                delete(outbox).where(outbox.c.message.like(f"invitation:{invitation_id}#%"))
+            )
+            conn.execute(delete(invitations).where(invitations.c.id == invitation_id))
         for table in (
+            checklist_ticks,
             departure_posts,
             reconnect_proposals,
             reconnect_followings,
