@@ -12,7 +12,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from departures.coalition.web import middleware
-from departures.coalition.web.coordinator import _own, coordinator_id
+from departures.coalition.web.guards import coordinator_id
+from departures.coalition.web.guards import own_campaign as _own
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site
 

@@ -18,7 +18,8 @@ from departures.coalition.i18n import _
 from departures.coalition.invitations import MAX_CSV_BYTES, Invitations, check_invitee
 from departures.coalition.store import Campaign
 from departures.coalition.web import middleware
-from departures.coalition.web.coordinator import _own, coordinator_id
+from departures.coalition.web.guards import coordinator_id
+from departures.coalition.web.guards import own_campaign as _own
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.coalition.web.uploads import Files, UploadLimits

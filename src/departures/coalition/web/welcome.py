@@ -23,7 +23,7 @@ from departures.coalition.errors import NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.store import Organisation
 from departures.coalition.web import middleware
-from departures.coalition.web.member import member_signed_in
+from departures.coalition.web.guards import member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.errors import DeparturesError
