@@ -101,7 +101,7 @@ def test_a_csv_is_invited_by_email_with_links_that_are_never_stored(
 def test_a_csv_with_a_bad_row_imports_nothing(store: CoalitionStore) -> None:
     coordinator, campaign = open_campaign(store)
     service = Invitations(store, KEY, BASE)
-    broken = CSV + "Bad row;not-an-address;\r\n".encode()
+    broken = CSV + b"Bad row;not-an-address;\r\n"
     with pytest.raises(BadInput) as refused:
         service.invite_csv(campaign.slug, coordinator, broken)
     assert refused.value.message.startswith("row 5:")
@@ -195,6 +195,9 @@ def test_checklists_are_remembered_counted_and_erased_with_the_member(
     assert checklist.progress(store.engine, campaign.id) == {other.id: 1}
     with store.engine.connect() as conn:
         assert conn.execute(select(invitations.c.id)).all() == []
-        assert conn.execute(
-            select(outbox.c.id).where(outbox.c.recipient == "info@oxfam.example")
-        ).all() == []
+        assert (
+            conn.execute(
+                select(outbox.c.id).where(outbox.c.recipient == "info@oxfam.example")
+            ).all()
+            == []
+        )

@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.forms import Form
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, ngettext
 from departures.coalition.rules import CoalitionError
 from departures.coalition.security import hash_token
 from departures.coalition.store import INVITE_TTL, Campaign, CoalitionStore
@@ -147,7 +147,8 @@ def parse_csv(data: bytes) -> list[Invitee]:
     numbered = [(n, row) for n, row in enumerate(table, start=1) if any(c.strip() for c in row)]
     if not numbered:
         raise BadInput(
-            _("the file has no rows"), _("Give one organisation per row: name, e-mail, website")
+            _("the file has no rows"),
+            _("Give one organisation per row: name, e-mail, website; nothing was imported"),
         )
     order = ["name", "email", "website"]
     header = [_column(cell) for cell in numbered[0][1]]
@@ -164,8 +165,12 @@ def parse_csv(data: bytes) -> list[Invitee]:
     for line, row in numbered:
         if len(row) < 2 or (len(row) > len(order) and any(c.strip() for c in row[len(order) :])):
             raise BadInput(
-                _("row %(line)d has %(n)d columns; expected name, e-mail and website")
-                % {"line": line, "n": len(row)},
+                ngettext(
+                    "row %(line)d has %(num)d column; expected name, e-mail and website",
+                    "row %(line)d has %(num)d columns; expected name, e-mail and website",
+                    len(row),
+                )
+                % {"line": line, "num": len(row)},
                 _("Correct that row and import the file again; nothing was imported"),
             )
         cells = {column: row[i].strip() for i, column in enumerate(order) if i < len(row)}
