@@ -15,7 +15,9 @@
     var count = document.createElement("p");
     count.id = "welcome-count";
     count.className = "welcome-count" + (data.fits ? "" : " over");
-    count.textContent = data.graphemes + " / " + data.limit + (data.fits ? "" : " ✗");
+    count.textContent = (box.getAttribute("data-count") || "{n} / {max}")
+      .replace("{n}", data.graphemes).replace("{max}", data.limit) +
+      (data.fits ? "" : " — " + (box.getAttribute("data-over") || ""));
     box.appendChild(count);
     var quote = document.createElement("blockquote");
     quote.id = "welcome-rendered";

@@ -51,7 +51,8 @@ def page(site: Site, ctx: Ctx) -> Response:
         if org.landed_at is not None:
             link = f"https://bsky.app/profile/{org.bluesky_handle}" if org.bluesky_handle else ""
             happenings.append(Happening(org.landed_at, org.name, "landed", link))
-    happenings.sort(key=lambda h: h.at, reverse=True)
+    # Newest first; at the same minute a landing follows its welcome post.
+    happenings.sort(key=lambda h: (h.at, h.kind == "landed"), reverse=True)
     now = site.store.clock()
     return site.render(
         ctx,
