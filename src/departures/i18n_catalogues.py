@@ -87,6 +87,11 @@ def _new_catalogue(language: str | None) -> Catalog:
     )
 
 
+def _searched_folder(path: str) -> bool:
+    name = Path(path).name
+    return not name.startswith(".") and name != "__pycache__"
+
+
 def extract() -> Catalog:
     """Every text marked for translation in ``src/departures`` (Python and the Jinja templates
     that ``babel.cfg`` names): the template the catalogues follow."""
@@ -103,6 +108,8 @@ def extract() -> Catalog:
         keywords=KEYWORDS,
         comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
+        # Babel skips folders named "_…" by default: the templates' _partials hold texts too.
+        directory_filter=_searched_folder,
     ):
         template.add(
             message,

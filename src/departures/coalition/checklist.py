@@ -16,8 +16,9 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from departures.coalition.errors import BadInput
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, lazy_gettext
 from departures.coalition.store import checklist as rows
+from departures.i18n import LazyString
 
 __all__ = ["ITEMS", "Item", "items", "progress", "save", "ticked"]
 
@@ -30,22 +31,25 @@ class Item:
     """One checklist item as the member sees it."""
 
     key: str
-    text: str
+    text: LazyString
+    """Translated where it is shown, in the language of the page."""
     ticked_at: datetime | None
 
 
-def _texts() -> dict[str, str]:
-    # Translated when asked for, in the language of the moment.
+def _texts() -> dict[str, LazyString]:
+    # Translated where they are shown (the page's language), not where they are listed.
     return {
-        "archive": _(
+        "archive": lazy_gettext(
             "We downloaded our X archive (Settings → Your account → Download an archive)."
         ),
-        "profile": _("Our Bluesky profile has our name, logo and description."),
-        "welcome": _("Our welcome post on Bluesky is written (or we post it ourselves)."),
-        "farewell": _("The farewell post is on X, pinned to our profile."),
-        "bio": _("Our X bio points to our Bluesky handle."),
-        "links": _("Our website and newsletter link to Bluesky instead of X."),
-        "dormant": _(
+        "profile": lazy_gettext("Our Bluesky profile has our name, logo and description."),
+        "welcome": lazy_gettext(
+            "Our welcome post on Bluesky is written (or we post it ourselves)."
+        ),
+        "farewell": lazy_gettext("The farewell post is on X, pinned to our profile."),
+        "bio": lazy_gettext("Our X bio points to our Bluesky handle."),
+        "links": lazy_gettext("Our website and newsletter link to Bluesky instead of X."),
+        "dormant": lazy_gettext(
             "Our X account is dormant, not deleted: we signed out and turned notifications "
             "off, so nobody can take our name."
         ),

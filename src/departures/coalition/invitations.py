@@ -184,10 +184,11 @@ def _check(line: int, name: str, email: str, website: str, *, in_file: bool = Tr
     form = Form({"name": name, "email": email, "website": website})
     try:
         checked_name = form.text("name", _("the name"), max_length=200, required=True)
-        checked_email = form.email("email", _("the e-mail address"))
+        # The value itself names the field in the message: "“info@” is not an e-mail address".
+        checked_email = form.email("email", _("“%(value)s”") % {"value": email.strip()[:80]})
         if not checked_email:
             raise BadInput(_("the e-mail address is missing"))
-        checked_site = form.url("website", _("the website"))
+        checked_site = form.url("website", _("“%(value)s”") % {"value": website.strip()[:80]})
     except BadInput as error:
         if not in_file:
             raise

@@ -9,12 +9,13 @@ not at all, and a bad file is explained on the page with the row it stumbled on.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from starlette.responses import Response
 from starlette.routing import Route
 
 from departures.coalition.errors import BadInput
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, lazy_gettext
 from departures.coalition.invitations import MAX_CSV_BYTES, Invitations, check_invitee
 from departures.coalition.store import Campaign
 from departures.coalition.web import middleware
@@ -32,7 +33,8 @@ CSV_UPLOAD = UploadLimits(
     max_files=1,
     max_fields=3,  # csrf, days; the file input when a client sends it empty as a field
     max_field_size=1024,
-    too_large_hint=_("Invite at most 500 organisations per file"),
+    # Translated when the hint is shown, in the language of that request.
+    too_large_hint=cast(str, lazy_gettext("Invite at most 500 organisations per file")),
 )
 
 
