@@ -39,11 +39,17 @@ def test_columns_follow_the_header_and_commas_work_without_one() -> None:
 @pytest.mark.parametrize(
     ("data", "said"),
     [
-        (b"Oxfam;info@oxfam.example;\nBad;not-an-address;\n", "row 2: “not-an-address” is not an e-mail address"),
+        (
+            b"Oxfam;info@oxfam.example;\nBad;not-an-address;\n",
+            "row 2: “not-an-address” is not an e-mail address",
+        ),
         (b"name;email\nOxfam;info@oxfam.example\n;x@y.example\n", "row 3: the name"),
         (b"Oxfam;info@oxfam.example;a;b\n", "row 1 has 4 columns"),
         (b"Oxfam\n", "row 1 has 1 column;"),
-        (b"Oxfam;info@oxfam.example;javascript:alert(1)\n", "row 1: “javascript:alert(1)” is not a web address"),
+        (
+            b"Oxfam;info@oxfam.example;javascript:alert(1)\n",
+            "row 1: “javascript:alert(1)” is not a web address",
+        ),
         ("Caf\u00e9;cafe@example.org;\n".encode("cp1252"), "not UTF-8 text (row 1"),
         (b"\n\n", "the file has no rows"),
         (b"PK\x03\x04\x00\x00", "not a CSV text file"),
