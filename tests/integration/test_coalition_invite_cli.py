@@ -10,7 +10,7 @@ from pathlib import Path
 
 from departures.coalition.store import CoalitionStore
 from helpers.cli import run_cli
-from helpers.mail import Inbox
+from helpers.mail import Inbox, delivery_report
 
 CSV = "\ufeffname;email;website\nOxfam;info@oxfam.example;oxfam.example\nGone;x@bounces.invalid;\n"
 
@@ -92,3 +92,42 @@ def test_a_script_invites_from_a_csv_lists_resends_and_revokes(
     twice = run_cli("coalition", "revoke-invite", "--db", db, slug, oxfam, env=env)
     assert twice.returncode == 1
     assert "revoked" in twice.stderr
+
+
+def test_a_bounce_that_comes_back_later_is_recorded_through_the_bounce_address(
+    tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    db = f"sqlite:///{tmp_path / 'coalition.db'}"
+    assert run_cli("coalition", "migrate", "--db", db).returncode == 0
+    slug, token = _campaign(db)
+    env = {"DEPARTURES_COALITION_TOKEN": token}
+    invited = run_cli(
+        "coalition", "invite", "--db", db, slug, "--email", "info@oxfam.example",
+        "--name", "Oxfam", env=env,
+    )  # fmt: skip
+    assert invited.returncode == 0, invited.stderr
+    tick = run_cli(
+        "coalition", "tick", "--db", db, "--smtp-host", "127.0.0.1", "--smtp-port", str(port),
+        "--smtp-bounce-address", "bounces@coalition.example",
+    )  # fmt: skip
+    assert "1 sent" in tick.stdout, tick.stdout + tick.stderr
+    # Accepted by the server, with its own envelope sender...
+    [sender] = inbox.senders
+    found = re.fullmatch(r"bounces\+(\d+)@coalition\.example", sender)
+    assert found is not None, sender
+    listed = run_cli("coalition", "invitations", "--db", db, slug, env=env)
+    assert "\tsent\t" in listed.stdout
+
+    # ...then the mailbox turns out full: the report comes back to that address.
+    dsn = delivery_report(to=sender, message_id=str(inbox.messages[0]["Message-ID"])).decode()
+    recorded = run_cli("coalition", "bounce", "--db", db, input=dsn)
+    assert recorded.returncode == 0, recorded.stderr
+    assert f"Message {found.group(1)} bounced" in recorded.stdout
+    listed = run_cli("coalition", "invitations", "--db", db, slug, env=env)
+    [row] = listed.stdout.splitlines()
+    assert row.split("\t")[1] == "bounced"
+    assert row.split("\t")[4] == "5.2.2 smtp; 552 5.2.2 Mailbox full"
+    # A delay report, or any other mail to the address, changes nothing (and exits 0).
+    delayed = run_cli("coalition", "bounce", "--db", db, input="Subject: hi\r\n\r\nhello\r\n")
+    assert delayed.returncode == 0 and "nothing recorded" in delayed.stdout

@@ -43,6 +43,7 @@ from email.message import EmailMessage
 import httpx
 
 from departures.coalition import rules
+from departures.coalition.bounces import verp_address
 from departures.coalition.handles import LandingChecker
 from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
 from departures.coalition.i18n import _
@@ -89,6 +90,9 @@ class SMTPSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 20.0
+    # Where later bounces go: each message is sent from bounces+<outbox id>@… (VERP), so a
+    # delivery report names it (departures.coalition.bounces). None: the sender address.
+    bounce_address: str | None = None
 
 
 @dataclass
@@ -383,8 +387,13 @@ class Notifier:
                             report,
                         )
                         continue
+                    envelope = (
+                        verp_address(self.smtp.bounce_address, message.id)
+                        if self.smtp.bounce_address
+                        else None
+                    )
                     try:
-                        smtp.send_message(email)
+                        smtp.send_message(email, from_addr=envelope)
                     except smtplib.SMTPRecipientsRefused as exc:
                         self._refused(message, exc, report)
                     except smtplib.SMTPException as exc:

@@ -105,6 +105,14 @@ def notify_options(func: F) -> F:
             help="SMTP login; the password comes from env DEPARTURES_SMTP_PASSWORD.",
         ),
         click.option(
+            "--smtp-bounce-address",
+            envvar="DEPARTURES_SMTP_BOUNCE_ADDRESS",
+            default=None,
+            help="Send each e-mail from BOUNCE+ID@DOMAIN for this address, so that the "
+            "reports of later bounces, piped into `departures coalition bounce`, name it "
+            "[env DEPARTURES_SMTP_BOUNCE_ADDRESS].",
+        ),
+        click.option(
             "--webhook",
             "webhook_url",
             envvar="DEPARTURES_COALITION_WEBHOOK",
@@ -167,6 +175,7 @@ def _smtp(options: dict[str, Any]) -> SMTPSettings | None:
         starttls=options["smtp_starttls"],
         username=options["smtp_user"],
         password=os.environ.get("DEPARTURES_SMTP_PASSWORD"),
+        bounce_address=options.get("smtp_bounce_address"),
     )
 
 
@@ -740,6 +749,39 @@ def invitations_command(db_url: str | None, token: str | None, slug: str) -> Non
     now = store.clock()
     for item in Invitations(store, b"", "").list(found):
         click.echo(f"{item.id}\t{item.state(now)}\t{item.email}\t{item.name}\t{item.last_error}")
+
+
+@coalition.command(name="bounce")
+@db_option
+@click.option(
+    "--recipient",
+    envvar="ORIGINAL_RECIPIENT",
+    default="",
+    help="The address the report was sent to (BOUNCE+ID@DOMAIN); read from the report "
+    "otherwise [env ORIGINAL_RECIPIENT, as Postfix sets it for a pipe].",
+)
+def bounce_command(db_url: str | None, recipient: str) -> None:
+    """Record a delivery report (a bounce) read from standard input.
+
+    For the mail server's alias of --smtp-bounce-address, e.g. in Postfix's aliases:
+    bounces: "|departures coalition bounce --db postgresql+psycopg://…"
+    A report that is not a failure of one of the coalition's messages is ignored (exit 0, so
+    the mail server does not bounce the bounce).
+    """
+    import sys
+
+    from departures.coalition.bounces import read_bounce
+    from departures.coalition.store import invitations as invitation_rows
+
+    found = read_bounce(sys.stdin.buffer.read(1024 * 1024), recipient)
+    if found is None:
+        click.echo("Not a failure report of a coalition message; nothing recorded.")
+        return
+    store = _store(db_url)
+    if invitation_rows.mark_bounced(store.engine, found.message_id, found.reason, store.clock()):
+        click.echo(f"Message {found.message_id} bounced: {found.reason}")
+    else:
+        click.echo(f"No message {found.message_id} in this store; nothing recorded.")
 
 
 @coalition.command(name="resend-invite")

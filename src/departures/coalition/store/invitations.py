@@ -332,14 +332,16 @@ def invitation_nonce(engine: Engine, invitation_id: int) -> str | None:
     return str(nonce) if nonce is not None else None
 
 
-def mark_bounced(engine: Engine, message_id: int, error: str, now: datetime) -> None:
-    """The receiving server refused the message for good: never tried again."""
+def mark_bounced(engine: Engine, message_id: int, error: str, now: datetime) -> bool:
+    """The receiving server refused the message for good: never tried again (at send time),
+    or it came back later (a delivery report). False when there is no such message."""
     with engine.begin() as conn:
-        conn.execute(
+        result = conn.execute(
             update(outbox)
             .where(outbox.c.id == message_id)
             .values(bounced_at=now, claimed_at=None, last_error=error[:500])
         )
+    return bool(result.rowcount)
 
 
 def count_invitations(engine: Engine, campaign_id: int) -> int:
