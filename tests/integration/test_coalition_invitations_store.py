@@ -191,6 +191,11 @@ def test_checklists_are_remembered_counted_and_erased_with_the_member(
     with pytest.raises(BadInput):
         checklist.save(store.engine, member.id, ["delete-x"], store.clock())
 
+    exported = access.organisation_export(store.engine, member.id)
+    assert sorted(row["item"] for row in exported["checklist"]) == ["archive", "bio", "dormant"]
+    assert [row["email"] for row in exported["invitation"]] == ["info@oxfam.example"]
+    assert "nonce" not in exported["invitation"][0]
+
     assert access.erase_organisation(store.engine, member.id)
     assert checklist.progress(store.engine, campaign.id) == {other.id: 1}
     with store.engine.connect() as conn:

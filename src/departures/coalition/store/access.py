@@ -419,6 +419,20 @@ def organisation_export(engine: Engine, organisation_id: int) -> dict[str, Any]:
             "messages": _rows(conn, outbox, outbox.c.recipient == organisation["email"])
             if organisation["email"]
             else [],
+            "checklist": _rows(
+                conn, checklist_ticks, checklist_ticks.c.organisation_id == organisation_id
+            ),
+            # The e-mailed invitation it joined with, without the nonce its link came from.
+            "invitation": [
+                {key: value for key, value in row.items() if key != "nonce"}
+                for row in _rows(
+                    conn,
+                    invitations,
+                    invitations.c.invite_id.in_(
+                        select(invites.c.id).where(invites.c.organisation_id == organisation_id)
+                    ),
+                )
+            ],
         }
 
 
