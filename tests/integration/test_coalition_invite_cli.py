@@ -131,3 +131,35 @@ def test_a_bounce_that_comes_back_later_is_recorded_through_the_bounce_address(
     # A delay report, or any other mail to the address, changes nothing (and exits 0).
     delayed = run_cli("coalition", "bounce", "--db", db, input="Subject: hi\r\n\r\nhello\r\n")
     assert delayed.returncode == 0 and "nothing recorded" in delayed.stdout
+
+
+def test_a_script_reads_who_goes_and_why(tmp_path: Path) -> None:
+    from departures.coalition.db import connect
+
+    db = f"sqlite:///{tmp_path / 'coalition.db'}"
+    assert run_cli("coalition", "migrate", "--db", db).returncode == 0
+    slug, token = _campaign(db)
+    engine = connect(db)
+    try:
+        store = CoalitionStore(engine)
+        campaign = store.campaign(slug)
+        for name, condition in (("Oxfam", 0), ("LDH", 1), ("CNCD", 1), ("Greenpeace", 9)):
+            org, _key = store.accept_invite(
+                store.create_invite(slug, campaign.coordinator_id), name=name
+            )
+            store.pledge(org.id, condition)
+        store.accept_invite(store.create_invite(slug, campaign.coordinator_id), name="Late")
+    finally:
+        engine.dispose()
+    shown = run_cli(
+        "coalition", "pledges", "--db", db, slug, env={"DEPARTURES_COALITION_TOKEN": token}
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "unconditional\tOxfam",
+        "conditional\tLDH\t1\t2",
+        "conditional\tCNCD\t1\t2",
+        "waiting\tGreenpeace\t9\t6",
+        "no-pledge\tLate",
+    ]
+    assert "3 go (on)" in shown.stderr

@@ -751,6 +751,44 @@ def invitations_command(db_url: str | None, token: str | None, slug: str) -> Non
         click.echo(f"{item.id}\t{item.state(now)}\t{item.email}\t{item.name}\t{item.last_error}")
 
 
+@coalition.command(name="pledges")
+@db_option
+@token_option
+@click.argument("slug")
+def pledges_command(db_url: str | None, token: str | None, slug: str) -> None:
+    """Who goes and why, as the resolver decides now (tab-separated, one organisation a line):
+    unconditional NAME; conditional NAME NEEDS OTHERS [held-up]; waiting NAME NEEDS SHORT_BY;
+    no-pledge NAME.
+
+    Example: departures coalition pledges leave-x-together
+    """
+    from departures.coalition import rules
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    status = store.status(found)
+    names = {org.key: org.name for org in store.organisations(found.id)}
+    explanation = rules.explain(status.resolution)
+    for key in explanation.unconditional:
+        click.echo(f"unconditional\t{names[key]}")
+    for reason in explanation.conditional:
+        held = "\theld-up" if reason.needs_conditional else ""
+        click.echo(
+            f"conditional\t{names[reason.organisation]}\t{reason.needs}\t{reason.others}{held}"
+        )
+    for waiting in explanation.excluded:
+        click.echo(f"waiting\t{names[waiting.organisation]}\t{waiting.needs}\t{waiting.short_by}")
+    pledged = {pledge.organisation for pledge in status.resolution.pledges}
+    for key, name in names.items():
+        if key not in pledged:
+            click.echo(f"no-pledge\t{name}")
+    click.echo(
+        f"{explanation.going} go ({status.state}); the campaign needs {found.threshold}.", err=True
+    )
+
+
 @coalition.command(name="bounce")
 @db_option
 @click.option(

@@ -69,6 +69,6 @@
 
   area.addEventListener("input", function () {
     if (timer) { clearTimeout(timer); }
-    timer = setTimeout(ask, 300);
+    timer = setTimeout(ask, 500);  // a pause in typing, not every key: forms are rate-limited
   });
 })();
