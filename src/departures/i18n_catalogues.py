@@ -87,11 +87,6 @@ def _new_catalogue(language: str | None) -> Catalog:
     )
 
 
-def _searched_folder(path: str) -> bool:
-    name = Path(path).name
-    return not name.startswith(".") and name != "__pycache__"
-
-
 def extract() -> Catalog:
     """Every text marked for translation in ``src/departures`` (Python and the Jinja templates
     that ``babel.cfg`` names): the template the catalogues follow."""
@@ -108,8 +103,7 @@ def extract() -> Catalog:
         keywords=KEYWORDS,
         comment_tags=COMMENT_TAGS,
         strip_comment_tags=True,
-        # Babel skips folders named "_…" by default: the templates' _partials hold texts too.
-        directory_filter=_searched_folder,
+        directory_filter=_searched,
     ):
         template.add(
             message,
@@ -119,6 +113,12 @@ def extract() -> Catalog:
             context=context,
         )
     return template
+
+
+def _searched(path: str) -> bool:
+    # Babel skips folders starting with "_" by default: templates/_partials must be read.
+    name = Path(path).name
+    return not name.startswith(".") and name != "__pycache__"
 
 
 def read_catalogue(language: str) -> Catalog:

@@ -30,6 +30,7 @@ def test_the_sources_have_texts_to_translate(source_messages: Catalog) -> None:
     files = {path for message in source_messages for path, _line in message.locations}
     assert any(path.endswith(".py") for path in files)
     assert any(path.startswith("coalition/templates/") for path in files)
+    assert any(path.startswith("coalition/templates/_partials/") for path in files)
     assert len([m for m in source_messages if m.id]) > 300
 
 
