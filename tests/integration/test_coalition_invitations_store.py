@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select, text
 
 from departures.coalition import checklist
-from departures.coalition.errors import BadInput
+from departures.coalition.errors import BadInput, NotFound
 from departures.coalition.invitations import Invitations, check_invitee
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.rules import CoalitionError
@@ -161,7 +161,22 @@ def test_resend_revoke_and_the_sender_skipping_a_revoked_invitation(
 
     with pytest.raises(CoalitionError):
         service.resend(campaign.slug, coordinator, second)
-    store.accept_invite(link_two.group(1), name="Oxfam")
+
+    # After the service's key changed, sending again sends a link that works (the old one no
+    # longer does: it was derived from the old key).
+    Invitations(store, b"a new key", BASE).resend(campaign.slug, coordinator, first)
+    rotated = Notifier(
+        store,
+        base_url=BASE,
+        smtp=SMTPSettings(host="127.0.0.1", port=port, sender="coalition@test"),
+        secret_key=b"a new key",
+    )
+    rotated.tick()
+    link_three = re.search(r"/invite/(\S+)", inbox.messages[2].get_content())
+    assert link_three is not None and link_three.group(1) != link_two.group(1)
+    with pytest.raises(NotFound):
+        store.check_invite(link_two.group(1))
+    store.accept_invite(link_three.group(1), name="Oxfam")
     with pytest.raises(CoalitionError):
         service.revoke(campaign.slug, coordinator, first)
     with store.engine.connect() as conn:
@@ -206,3 +221,26 @@ def test_checklists_are_remembered_counted_and_erased_with_the_member(
             ).all()
             == []
         )
+
+
+def test_an_invite_revoked_as_a_plain_link_is_not_emailed(
+    store: CoalitionStore, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    coordinator, campaign = open_campaign(store)
+    service = Invitations(store, KEY, BASE)
+    [invitation] = service.invite(
+        campaign.slug, coordinator, [check_invitee("Oxfam", "info@oxfam.example", "")]
+    )
+    [listed] = service.list(campaign)
+    with store.engine.connect() as conn:
+        invite_id = conn.execute(
+            select(invitations.c.invite_id).where(invitations.c.id == invitation)
+        ).scalar()
+    # The campaign page's "Revoke" of the invitation links deletes the invite itself.
+    assert access.revoke_invite(store.engine, campaign.id, int(invite_id))
+    report = _notifier(store, port).tick()
+    assert (report.sent, report.failed) == (0, 1)
+    assert inbox.messages == []
+    assert [i.state(store.clock()) for i in service.list(campaign)] == ["revoked"]
+    assert listed.state(store.clock()) == "queued"

@@ -296,6 +296,8 @@ class Invitations:
             raise BadInput(_("there is no such invitation in this campaign"))
         now = self.store.clock()
         subject, body = self._texts(campaign, found.name, now + ttl)
+        nonce = rows.invitation_nonce_any(self.store.engine, invitation_id)
+        assert nonce is not None  # listed just above
         rows.resend_invitation(
             self.store.engine,
             campaign.id,
@@ -304,6 +306,7 @@ class Invitations:
             body=body,
             now=now,
             ttl=ttl,
+            token_hash=hash_token(invitation_token(self.secret_key, nonce)),
         )
 
     def revoke(self, slug: str, coordinator_id: int, invitation_id: int) -> None:

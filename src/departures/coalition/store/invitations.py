@@ -34,6 +34,7 @@ __all__ = [
     "NewInvitation",
     "create_invitations",
     "invitation_nonce",
+    "invitation_nonce_any",
     "list_invitations",
     "mark_bounced",
     "message_name",
@@ -290,11 +291,18 @@ def resend_invitation(
     body: str,
     now: datetime,
     ttl: timedelta,
+    token_hash: str,
 ) -> None:
-    """Queue the invitation's e-mail again (same link, valid ``ttl`` from now)."""
+    """Queue the invitation's e-mail again, valid ``ttl`` from now. ``token_hash`` is the hash
+    of the link's token as the service derives it now: the same link, unless the service's
+    key changed since (then the new link works, the old one no longer)."""
     with engine.begin() as conn:
         invite_id, email, sends = _changeable(conn, campaign_id, invitation_id)
-        conn.execute(update(invites).where(invites.c.id == invite_id).values(expires_at=now + ttl))
+        conn.execute(
+            update(invites)
+            .where(invites.c.id == invite_id)
+            .values(expires_at=now + ttl, token_hash=token_hash)
+        )
         conn.execute(
             update(invitations).where(invitations.c.id == invitation_id).values(sends=sends + 1)
         )
@@ -321,13 +329,23 @@ def revoke_invitation(engine: Engine, campaign_id: int, invitation_id: int, now:
         )
 
 
-def invitation_nonce(engine: Engine, invitation_id: int) -> str | None:
-    """The nonce of a live invitation (None once revoked or gone): its link's seed."""
+def invitation_nonce_any(engine: Engine, invitation_id: int) -> str | None:
+    """The nonce of an invitation, revoked or not (None when there is none)."""
     with engine.connect() as conn:
         nonce = conn.execute(
-            select(invitations.c.nonce).where(
-                invitations.c.id == invitation_id, invitations.c.revoked_at.is_(None)
-            )
+            select(invitations.c.nonce).where(invitations.c.id == invitation_id)
+        ).scalar()
+    return str(nonce) if nonce is not None else None
+
+
+def invitation_nonce(engine: Engine, invitation_id: int) -> str | None:
+    """The nonce of a live invitation, its link's seed: None once revoked, or once its invite
+    is gone (revoked from the campaign page as a plain invitation link)."""
+    with engine.connect() as conn:
+        nonce = conn.execute(
+            select(invitations.c.nonce)
+            .select_from(invitations.join(invites, invites.c.id == invitations.c.invite_id))
+            .where(invitations.c.id == invitation_id, invitations.c.revoked_at.is_(None))
         ).scalar()
     return str(nonce) if nonce is not None else None
 
