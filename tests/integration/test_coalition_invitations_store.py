@@ -58,18 +58,18 @@ def test_a_csv_is_invited_by_email_with_links_that_are_never_stored(
     service = Invitations(store, KEY, BASE)
     ids = service.invite_csv(campaign.slug, coordinator, CSV)
     assert len(ids) == 3
-    states = {i.email: i.state(store.clock()) for i in service.list(campaign)}
+    states = {i.email: i.state(store.clock()) for i in service.of_campaign(campaign)}
     assert set(states.values()) == {"queued"}
 
     report = _notifier(store, port).tick()
     assert report.sent == 2 and report.failed == 1
-    states = {i.email: i.state(store.clock()) for i in service.list(campaign)}
+    states = {i.email: i.state(store.clock()) for i in service.of_campaign(campaign)}
     assert states == {
         "info@oxfam.example": "sent",
         "contact@elf.example": "sent",
         "gp@bounces.invalid": "bounced",
     }
-    bounced = next(i for i in service.list(campaign) if i.email == "gp@bounces.invalid")
+    bounced = next(i for i in service.of_campaign(campaign) if i.email == "gp@bounces.invalid")
     assert bounced.last_error.startswith("550")
 
     mail = next(m for m in inbox.messages if m["To"] == "info@oxfam.example")
@@ -94,7 +94,7 @@ def test_a_csv_is_invited_by_email_with_links_that_are_never_stored(
 
     # Accepting through the e-mailed link shows as accepted.
     store.accept_invite(token, name="Oxfam België", email="info@oxfam.example")
-    states = {i.email: i.state(store.clock()) for i in service.list(campaign)}
+    states = {i.email: i.state(store.clock()) for i in service.of_campaign(campaign)}
     assert states["info@oxfam.example"] == "accepted"
 
 
@@ -149,10 +149,10 @@ def test_resend_revoke_and_the_sender_skipping_a_revoked_invitation(
 
     # After expiry, sending again revives the same link for another ttl.
     clock.advance(days=3)
-    states = {i.id: i.state(store.clock()) for i in service.list(campaign)}
+    states = {i.id: i.state(store.clock()) for i in service.of_campaign(campaign)}
     assert states == {first: "expired", second: "revoked"}
     service.resend(campaign.slug, coordinator, first)
-    assert {i.id: i.state(store.clock()) for i in service.list(campaign)}[first] == "queued"
+    assert {i.id: i.state(store.clock()) for i in service.of_campaign(campaign)}[first] == "queued"
     _notifier(store, port).tick()
     assert [m["To"] for m in inbox.messages] == ["info@oxfam.example"] * 2
     link_two = re.search(r"/invite/(\S+)", inbox.messages[1].get_content())
@@ -232,7 +232,7 @@ def test_an_invite_revoked_as_a_plain_link_is_not_emailed(
     [invitation] = service.invite(
         campaign.slug, coordinator, [check_invitee("Oxfam", "info@oxfam.example", "")]
     )
-    [listed] = service.list(campaign)
+    [listed] = service.of_campaign(campaign)
     with store.engine.connect() as conn:
         invite_id = conn.execute(
             select(invitations.c.invite_id).where(invitations.c.id == invitation)
@@ -242,5 +242,5 @@ def test_an_invite_revoked_as_a_plain_link_is_not_emailed(
     report = _notifier(store, port).tick()
     assert (report.sent, report.failed) == (0, 1)
     assert inbox.messages == []
-    assert [i.state(store.clock()) for i in service.list(campaign)] == ["revoked"]
+    assert [i.state(store.clock()) for i in service.of_campaign(campaign)] == ["revoked"]
     assert listed.state(store.clock()) == "queued"

@@ -291,7 +291,7 @@ class Invitations:
     ) -> None:
         """Send the invitation's e-mail again (same link, valid ``ttl`` from now)."""
         campaign = self._campaign(slug, coordinator_id)
-        found = next((i for i in self.list(campaign) if i.id == invitation_id), None)
+        found = next((i for i in self.of_campaign(campaign) if i.id == invitation_id), None)
         if found is None:
             raise BadInput(_("there is no such invitation in this campaign"))
         now = self.store.clock()
@@ -316,7 +316,7 @@ class Invitations:
             raise NotAllowed(_("only the campaign's coordinator can manage it"))
         rows.revoke_invitation(self.store.engine, campaign.id, invitation_id, self.store.clock())
 
-    def list(self, campaign: Campaign) -> list[Invitation]:
+    def of_campaign(self, campaign: Campaign) -> list[Invitation]:
         """The campaign's e-mailed invitations, newest first."""
         return rows.list_invitations(self.store.engine, campaign.id)
 

@@ -747,7 +747,7 @@ def invitations_command(db_url: str | None, token: str | None, slug: str) -> Non
     if found.coordinator_id != _coordinator(store, token):
         raise NotAllowed("this campaign belongs to another coordinator")
     now = store.clock()
-    for item in Invitations(store, b"", "").list(found):
+    for item in Invitations(store, b"", "").of_campaign(found):
         click.echo(f"{item.id}\t{item.state(now)}\t{item.email}\t{item.name}\t{item.last_error}")
 
 

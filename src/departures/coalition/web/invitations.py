@@ -44,7 +44,7 @@ def _invitations(site: Site) -> Invitations:
 
 def _page(site: Site, ctx: Ctx, campaign: Campaign, code: int = 200, **extra: object) -> Response:
     now = site.store.clock()
-    listed = _invitations(site).list(campaign)
+    listed = _invitations(site).of_campaign(campaign)
     states = [item.state(now) for item in listed]
     return site.render(
         ctx,
