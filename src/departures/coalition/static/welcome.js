@@ -45,7 +45,8 @@
       var missing = document.createElement("p");
       missing.className = "help";
       missing.id = "welcome-unresolved";
-      missing.textContent = "@" + data.unresolved.join(", @") + " ?";
+      missing.textContent = (box.getAttribute("data-unresolved") || "{handles}")
+        .replace("{handles}", data.unresolved.join(", "));
       box.appendChild(missing);
     }
   }
