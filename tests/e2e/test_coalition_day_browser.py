@@ -247,7 +247,7 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
 
     texts = [
         "Nous avons quitté X : retrouvez-nous ici ! #QuitterX https://org0.example/bluesky",
-        "We have left X together with the coalition. #LeaveX",
+        f"We have left X with @{accounts[0].handle} and @nobody-here.test. #LeaveX",
         "Nous sommes sur Bluesky, avec toute la coalition. #QuitterX",
     ]
     for n, page in enumerate(members):
@@ -270,6 +270,9 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
         _submit(page, "/member/departure/checklist")
         shots.take(page, f"member-{n}-welcome-and-checklist")
     assert members[0].locator("#welcome-rendered a.facet-link").count() == 1
+    # Mentions: a handle that exists becomes a mention, an unknown one is said to be plain text.
+    assert members[1].locator("#welcome-rendered .facet-mention").count() == 1
+    assert "nobody-here.test" in members[1].inner_text("#welcome-unresolved")
     assert "Notre liste de contrôle du départ" in members[0].inner_text("main")
     assert "Our departure checklist" in members[1].inner_text("main")
 
@@ -304,6 +307,12 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
         assert post.value.text.split("#")[0] == text.split("#")[0]
         tags = [f.features[0].tag for f in post.value.facets or [] if hasattr(f.features[0], "tag")]
         assert tags and tags[0] in ("QuitterX", "LeaveX")
+    [mentioned] = [
+        f.features[0].did
+        for f in _posts(sandbox, accounts[1].did)[0].value.facets or []
+        if hasattr(f.features[0], "did")
+    ]
+    assert mentioned == accounts[0].did
     for n, page in enumerate(members):
         page.goto(f"{base}/member")
         _submit(page, "/member/landed")
