@@ -13,6 +13,7 @@ sending, settles with the server and never posts twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -36,7 +37,8 @@ from departures.coalition.store import departure as departure_rows
 from departures.coalition.store import graph as graph_rows
 from departures.coalition.store.write_journal import CoalitionJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
-from departures.migrate.richtext import SourceText, build_post_text, grapheme_count, post_record
+from departures.errors import DeparturesError
+from departures.migrate.richtext import RichText, SourceText, build_post_text, post_record
 from departures.netguard import NetGuard
 
 __all__ = [
@@ -44,9 +46,11 @@ __all__ = [
     "POST",
     "DepartureDay",
     "WelcomePost",
+    "WelcomeText",
     "check_welcome_text",
     "welcome_rkey",
     "welcome_suggestion",
+    "welcome_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,13 +86,56 @@ def post_link(uri: str, handle: str) -> str:
     return f"https://bsky.app/profile/{handle}/post/{uri.rsplit('/', 1)[-1]}"
 
 
+@dataclass(frozen=True)
+class WelcomeText:
+    """A welcome post as Bluesky will show it: text, facets, and the handles not found."""
+
+    rich: RichText
+    unresolved: tuple[str, ...]
+
+    @property
+    def graphemes(self) -> int:
+        """Its length as Bluesky counts it."""
+        return self.rich.grapheme_length
+
+    @property
+    def fits(self) -> bool:
+        """Within Bluesky's limits (graphemes and bytes)."""
+        return (
+            self.graphemes <= MAX_WELCOME_GRAPHEMES and self.rich.byte_length <= MAX_WELCOME_BYTES
+        )
+
+
+def welcome_text(text: str, resolve: Callable[[str], str] | None = None) -> WelcomeText:
+    """The post the departure day publishes for ``text``: links (shown shortened, as
+    Bluesky's apps do), ``#tags`` and the ``@handle`` mentions ``resolve`` finds a DID for
+    become facets (the migration's rich-text code, :mod:`departures.migrate.richtext`)."""
+    text = text.replace("\r\n", "\n").strip()
+    source = SourceText.from_plain(text)
+    dids: dict[str, str] = {}
+    unresolved: list[str] = []
+    for mention in source.mentions:
+        handle = mention.screen_name.lower()
+        if handle in dids or resolve is None:
+            continue
+        try:
+            dids[handle] = resolve(handle)
+        except DeparturesError:
+            unresolved.append(handle)
+    source = dataclasses.replace(
+        source, mentions=tuple(m for m in source.mentions if m.screen_name.lower() in dids)
+    )
+    return WelcomeText(build_post_text(source, mention_dids=dids), tuple(unresolved))
+
+
 def check_welcome_text(text: str) -> str:
     """The welcome text, stripped; :class:`BadInput` when empty or over the limits."""
     text = text.replace("\r\n", "\n").strip()
     if not text:
         raise BadInput(_("the welcome post is empty"), _("Write the post your followers will see"))
-    count = grapheme_count(text)
-    if count > MAX_WELCOME_GRAPHEMES or len(text.encode("utf-8")) > MAX_WELCOME_BYTES:
+    built = welcome_text(text)
+    count = built.graphemes
+    if not built.fits:
         raise BadInput(
             _("the welcome post is too long (%(n)d characters)") % {"n": count},
             _("Bluesky posts hold at most %(max)d characters; shorten it")
@@ -371,7 +418,8 @@ class DepartureDay:
             if known is not None and known.action is WriteKind.CREATE:
                 uri = known.uri  # published by a pass that stopped before recording it here
             else:
-                rich = build_post_text(SourceText(""), footer=post.text)
+                resolver = handles.XrpcHandleResolver(self.service, guard=self.guard)
+                rich = welcome_text(post.text, resolver.resolve).rich
                 # Tagged with the member's language, so Bluesky's feeds and filters know it.
                 record = post_record(
                     rich, created_at=_iso(campaign.departure_at), langs=[member.language]

@@ -43,9 +43,11 @@ from email.message import EmailMessage
 import httpx
 
 from departures.coalition import rules
+from departures.coalition.bounces import verp_address
 from departures.coalition.handles import LandingChecker
 from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
 from departures.coalition.i18n import _, lazy_gettext, use_language
+from departures.coalition.invitations import expand_link
 from departures.coalition.reconnect import Reconnect
 from departures.coalition.rules import Event, State
 from departures.coalition.store import (
@@ -57,6 +59,7 @@ from departures.coalition.store import (
     utc_now,
 )
 from departures.coalition.store import access as access_rows
+from departures.coalition.store import invitations as invitation_rows
 from departures.coalition.store.campaigns import OUTBOX_LEASE
 from departures.i18n import format_moment, format_number
 from departures.netguard import NetGuard
@@ -88,6 +91,9 @@ class SMTPSettings:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 20.0
+    # Where later bounces go: each message is sent from bounces+<outbox id>@… (VERP), so a
+    # delivery report names it (departures.coalition.bounces). None: the sender address.
+    bounce_address: str | None = None
 
 
 @dataclass
@@ -151,8 +157,11 @@ class Notifier:
         outbox_lease: timedelta = OUTBOX_LEASE,
         pass_lease: timedelta = PASS_LEASE,
         outbox_batch: int = 100,
+        secret_key: bytes | None = None,
     ) -> None:
         self.store = store
+        # Writes the links into invitation e-mails at send time (they are never stored).
+        self.secret_key = secret_key
         self.outbox_batch = outbox_batch
         self.outbox_lease = outbox_lease
         self.pass_lease = pass_lease
@@ -402,8 +411,23 @@ class Notifier:
                 if self.smtp.username and self.smtp.password:
                     smtp.login(self.smtp.username, self.smtp.password)
                 for message in messages:
+                    email = self._email(message)
+                    if email is None:
+                        self._failed(
+                            message,
+                            "no invitation link to write (revoked, or no secret key)",
+                            report,
+                        )
+                        continue
+                    envelope = (
+                        verp_address(self.smtp.bounce_address, message.id)
+                        if self.smtp.bounce_address
+                        else None
+                    )
                     try:
-                        smtp.send_message(self._email(message))
+                        smtp.send_message(email, from_addr=envelope)
+                    except smtplib.SMTPRecipientsRefused as exc:
+                        self._refused(message, exc, report)
                     except smtplib.SMTPException as exc:
                         self._failed(message, f"SMTP: {exc}", report)
                     else:
@@ -413,8 +437,34 @@ class Notifier:
             for message in messages:
                 self._failed(message, f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}", report)
 
-    def _email(self, message: OutboxMessage) -> EmailMessage:
+    def _refused(
+        self, message: OutboxMessage, refusal: smtplib.SMTPRecipientsRefused, report: TickReport
+    ) -> None:
+        # A 5xx reply to RCPT is the server's final word (no such mailbox): a bounce, shown
+        # as such and never tried again; a 4xx is a "later", retried like any failure.
+        replies = list(refusal.recipients.values())
+        reason = "; ".join(
+            f"{code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+            for code, text in replies
+        )
+        if replies and all(code >= 500 for code, _text in replies):
+            log.warning("notification %s bounced: %s", message.message, reason)
+            invitation_rows.mark_bounced(self.store.engine, message.id, reason, utc_now())
+            report.failed += 1
+        else:
+            self._failed(message, f"SMTP: {reason}", report)
+
+    def _email(self, message: OutboxMessage) -> EmailMessage | None:
         assert self.smtp is not None
+        body = expand_link(
+            self.store.engine,
+            message.message,
+            message.body,
+            base_url=self.base_url,
+            secret_key=self.secret_key,
+        )
+        if body is None:
+            return None
         email = EmailMessage()
         email["From"] = self.smtp.sender
         email["To"] = message.recipient
@@ -422,7 +472,7 @@ class Notifier:
         # From the row, not random: a message repeated after a kill keeps its id.
         email["Message-ID"] = f"<outbox.{message.campaign_id}.{message.id}@departures.local>"
         email["X-Departures-Message"] = f"{message.campaign_id}/{message.message}"
-        email.set_content(message.body)
+        email.set_content(body)
         return email
 
     def _send_webhook(self, message: OutboxMessage, report: TickReport) -> None:

@@ -41,17 +41,21 @@ __all__ = [
     "CoalitionError",
     "Event",
     "Exclusion",
+    "Explanation",
     "Pledge",
+    "Reason",
     "Resolution",
     "State",
     "Tipping",
     "amend_terms",
     "campaign_state",
     "campaign_status",
+    "check_ahead",
     "check_can_change_pledges",
     "close_campaign",
     "events_between",
     "events_since",
+    "explain",
     "largest_consistent_set",
     "make_pledge",
     "open_campaign",
@@ -223,6 +227,70 @@ def resolve_pledges(pledges: Iterable[Pledge], at: datetime | None = None) -> Re
         excluded=tuple(excluded),
         pledges=tuple(in_force[organisation] for organisation in sorted(in_force)),
     )
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one organisation that goes, goes: its condition against the others in the set."""
+
+    organisation: str
+    needs: int
+    """How many other organisations its pledge requires (0: unconditional)."""
+    others: int
+    """How many other organisations go with it (the set's size minus one)."""
+    needs_conditional: bool
+    """True when the unconditional pledges alone do not meet its condition: it goes only
+    because other conditional pledges go too (they hold each other up)."""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The resolver's reasons, for the pledge picture ("these 12 go because these 9 go").
+
+    ``unconditional`` go whatever others do; each of ``conditional`` goes because at least
+    ``needs`` others go (see its :class:`Reason`); ``excluded`` wait for more than go.
+    """
+
+    unconditional: tuple[str, ...]
+    conditional: tuple[Reason, ...]
+    excluded: tuple[Exclusion, ...]
+
+    @property
+    def going(self) -> int:
+        """How many organisations go."""
+        return len(self.unconditional) + len(self.conditional)
+
+    @property
+    def held_up_by_each_other(self) -> tuple[str, ...]:
+        """The conditional members whose condition the unconditional ones alone do not meet."""
+        return tuple(r.organisation for r in self.conditional if r.needs_conditional)
+
+
+def explain(resolution: Resolution) -> Explanation:
+    """Why the resolution is what it is: who goes regardless, who goes on condition and on
+    which count of others, and who waits for more than go.
+
+    Every conditional member's condition is met by the others in the set (that is what the
+    set is); it *needs the other conditional pledges* when its ``min_others`` is more than the
+    unconditional pledges alone give it — those go together or not at all. Ordered by
+    condition, then organisation, so the picture reads from the safest pledge up.
+    """
+    members = resolution.members
+    others = max(len(members) - 1, 0)
+    in_set = [p for p in resolution.pledges if p.organisation in members]
+    unconditional = tuple(sorted(p.organisation for p in in_set if not p.is_conditional))
+    base = len(unconditional)
+    conditional = tuple(
+        sorted(
+            (
+                Reason(p.organisation, p.min_others, others, p.min_others > base)
+                for p in in_set
+                if p.is_conditional
+            ),
+            key=lambda reason: (reason.needs, reason.organisation),
+        )
+    )
+    return Explanation(unconditional, conditional, resolution.excluded)
 
 
 @dataclass(frozen=True)
@@ -541,6 +609,25 @@ _TERM_NAMES = {
     "deadline": lazy_gettext("pledge deadline"),
     "departure_at": lazy_gettext("departure time"),
 }
+
+
+def check_ahead(deadline: datetime, departure_at: datetime, now: datetime) -> None:
+    """Refuse a pledge deadline or a departure time that is not in the future.
+
+    A person typing a campaign's times into a form means the future: a time already past is
+    a typo (a wrong year, a wrong month) that would open a campaign nobody can pledge to.
+    """
+    _require_aware(now, "The current time")
+    hint = _("Give a date and time in the future (check the year), in the campaign's timezone")
+    if departure_at <= now:
+        raise CoalitionError(
+            _("The departure time (%(when)s) is in the past") % {"when": _show(departure_at)},
+            hint,
+        )
+    if deadline <= now:
+        raise CoalitionError(
+            _("The pledge deadline (%(when)s) is in the past") % {"when": _show(deadline)}, hint
+        )
 
 
 def check_can_change_pledges(campaign: CampaignTerms, now: datetime) -> None:

@@ -108,6 +108,14 @@ def notify_options(func: F) -> F:
             help="SMTP login; the password comes from env DEPARTURES_SMTP_PASSWORD.",
         ),
         click.option(
+            "--smtp-bounce-address",
+            envvar="DEPARTURES_SMTP_BOUNCE_ADDRESS",
+            default=None,
+            help="Send each e-mail from BOUNCE+ID@DOMAIN for this address, so that the "
+            "reports of later bounces, piped into `departures coalition bounce`, name it "
+            "[env DEPARTURES_SMTP_BOUNCE_ADDRESS].",
+        ),
+        click.option(
             "--webhook",
             "webhook_url",
             envvar="DEPARTURES_COALITION_WEBHOOK",
@@ -170,6 +178,7 @@ def _smtp(options: dict[str, Any]) -> SMTPSettings | None:
         starttls=options["smtp_starttls"],
         username=options["smtp_user"],
         password=os.environ.get("DEPARTURES_SMTP_PASSWORD"),
+        bounce_address=options.get("smtp_bounce_address"),
     )
 
 
@@ -204,6 +213,7 @@ def _notifier(
         departure_hook=departure,
         list_sync=lists,
         reconnect=reconnect,
+        secret_key=load_secret_key(_db_dir(db_url)),
     )
 
 
@@ -702,16 +712,178 @@ def campaign_moderate(
     type=click.IntRange(1, 90),
     help="How long the link stays valid.",
 )
+@click.option(
+    "--csv",
+    "csv_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="E-mail an invitation to every organisation of this CSV file (name, e-mail, "
+    "website; UTF-8, commas or semicolons): all rows or none.",
+)
+@click.option("--email", default=None, help="E-mail the invitation to this address.")
+@click.option("--name", default=None, help="The organisation's name (with --email).")
+@click.option("--website", default="", help="The organisation's website (with --email).")
 def invite(
-    db_url: str | None, token: str | None, base_url: str | None, slug: str, note: str, days: int
+    db_url: str | None,
+    token: str | None,
+    base_url: str | None,
+    slug: str,
+    note: str,
+    days: int,
+    csv_file: Path | None,
+    email: str | None,
+    name: str | None,
+    website: str,
 ) -> None:
-    """Print a single-use invitation link for one organisation.
+    """Print a single-use invitation link for one organisation, or e-mail invitations.
+
+    The e-mails wait in the outbox until the next scheduler pass (`coalition tick` or a
+    running `coalition serve`) sends them.
 
     Example: departures coalition invite leave-x-together --note "Oxfam Belgium"
+
+    Example: departures coalition invite leave-x-together --csv members.csv
+
+    Example: departures coalition invite leave-x-together --email info@oxfam.be --name Oxfam
     """
+    from departures.coalition.invitations import Invitations, check_invitee
+
     store = _store(db_url)
-    secret = store.create_invite(slug, _coordinator(store, token), note, timedelta(days=days))
-    click.echo(f"{(base_url or 'http://127.0.0.1:8000').rstrip('/')}/invite/{secret}")
+    coordinator_id = _coordinator(store, token)
+    url = (base_url or "http://127.0.0.1:8000").rstrip("/")
+    if csv_file is None and email is None:
+        secret = store.create_invite(slug, coordinator_id, note, timedelta(days=days))
+        click.echo(f"{url}/invite/{secret}")
+        return
+    if csv_file is not None and email is not None:
+        raise click.UsageError("give either --csv or --email, not both")
+    invitations = Invitations(store, load_secret_key(_db_dir(db_url)), url)
+    if csv_file is not None:
+        ids = invitations.invite_csv(
+            slug, coordinator_id, csv_file.read_bytes(), timedelta(days=days)
+        )
+    else:
+        invitee = check_invitee(name or "", email or "", website)
+        ids = invitations.invite(slug, coordinator_id, [invitee], timedelta(days=days))
+    click.echo(
+        f"{len(ids)} invitation(s) queued (ids {', '.join(map(str, ids))}); the next "
+        "scheduler pass sends them. See them with `departures coalition invitations "
+        f"{slug}`."
+    )
+
+
+@coalition.command(name="invitations")
+@db_option
+@token_option
+@click.argument("slug")
+def invitations_command(db_url: str | None, token: str | None, slug: str) -> None:
+    """List the campaign's e-mailed invitations and what became of each (tab-separated:
+    id, state, e-mail, name, last delivery error).
+
+    Example: departures coalition invitations leave-x-together
+    """
+    from departures.coalition.invitations import Invitations
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    now = store.clock()
+    for item in Invitations(store, b"", "").of_campaign(found):
+        click.echo(f"{item.id}\t{item.state(now)}\t{item.email}\t{item.name}\t{item.last_error}")
+
+
+@coalition.command(name="pledges")
+@db_option
+@token_option
+@click.argument("slug")
+def pledges_command(db_url: str | None, token: str | None, slug: str) -> None:
+    """Who goes and why, as the resolver decides now (tab-separated, one organisation a line):
+    unconditional NAME; conditional NAME NEEDS OTHERS [held-up]; waiting NAME NEEDS SHORT_BY;
+    no-pledge NAME.
+
+    Example: departures coalition pledges leave-x-together
+    """
+    from departures.coalition import rules
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    status = store.status(found)
+    names = {org.key: org.name for org in store.organisations(found.id)}
+    explanation = rules.explain(status.resolution)
+    for key in explanation.unconditional:
+        click.echo(f"unconditional\t{names[key]}")
+    for reason in explanation.conditional:
+        held = "\theld-up" if reason.needs_conditional else ""
+        click.echo(
+            f"conditional\t{names[reason.organisation]}\t{reason.needs}\t{reason.others}{held}"
+        )
+    for waiting in explanation.excluded:
+        click.echo(f"waiting\t{names[waiting.organisation]}\t{waiting.needs}\t{waiting.short_by}")
+    pledged = {pledge.organisation for pledge in status.resolution.pledges}
+    for key, name in names.items():
+        if key not in pledged:
+            click.echo(f"no-pledge\t{name}")
+    click.echo(
+        f"{explanation.going} go ({status.state}); the campaign needs {found.threshold}.", err=True
+    )
+
+
+@coalition.command(name="bounce")
+@db_option
+@click.option(
+    "--recipient",
+    envvar="ORIGINAL_RECIPIENT",
+    default="",
+    help="The address the report was sent to (BOUNCE+ID@DOMAIN); read from the report "
+    "otherwise [env ORIGINAL_RECIPIENT, as Postfix sets it for a pipe].",
+)
+def bounce_command(db_url: str | None, recipient: str) -> None:
+    """Record a delivery report (a bounce) read from standard input.
+
+    For the mail server's alias of --smtp-bounce-address, e.g. in Postfix's aliases:
+    bounces: "|departures coalition bounce --db postgresql+psycopg://…"
+    A report that is not a failure of one of the coalition's messages is ignored (exit 0, so
+    the mail server does not bounce the bounce).
+    """
+    import sys
+
+    from departures.coalition.bounces import read_bounce
+    from departures.coalition.store import invitations as invitation_rows
+
+    found = read_bounce(sys.stdin.buffer.read(1024 * 1024), recipient)
+    if found is None:
+        click.echo("Not a failure report of a coalition message; nothing recorded.")
+        return
+    store = _store(db_url)
+    if invitation_rows.mark_bounced(store.engine, found.message_id, found.reason, store.clock()):
+        click.echo(f"Message {found.message_id} bounced: {found.reason}")
+    else:
+        click.echo(f"No message {found.message_id} in this store; nothing recorded.")
+
+
+@coalition.command(name="resend-invite")
+@db_option
+@token_option
+@click.argument("slug")
+@click.argument("invitation_id", type=int)
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 90))
+def resend_invite(
+    db_url: str | None, token: str | None, slug: str, invitation_id: int, days: int
+) -> None:
+    """E-mail an invitation again (same link, valid DAYS from now).
+
+    Example: departures coalition resend-invite leave-x-together 12
+    """
+    from departures.coalition.invitations import Invitations
+
+    store = _store(db_url)
+    Invitations(store, load_secret_key(_db_dir(db_url)), "").resend(
+        slug, _coordinator(store, token), invitation_id, timedelta(days=days)
+    )
+    click.echo("The invitation is queued again; the next scheduler pass sends it.")
 
 
 @coalition.command(name="revoke-invite")
@@ -722,7 +894,8 @@ def invite(
 def revoke_invite(db_url: str | None, token: str | None, slug: str, invitation: str) -> None:
     """Revoke an unused invitation: its link stops working.
 
-    INVITATION is the link (or its last part) that `departures coalition invite` printed.
+    INVITATION is the link (or its last part) that `departures coalition invite` printed, or
+    the id of an e-mailed invitation (`departures coalition invitations`).
     Example: departures coalition revoke-invite leave-x-together https://…/invite/Xq3…
     """
     from departures.coalition.store import access
@@ -731,6 +904,13 @@ def revoke_invite(db_url: str | None, token: str | None, slug: str, invitation: 
     found = store.campaign(slug)
     if found.coordinator_id != _coordinator(store, token):
         raise NotAllowed("this campaign belongs to another coordinator")
+    if invitation.isdigit():
+        # The id of an e-mailed invitation (`departures coalition invitations` lists them).
+        from departures.coalition.invitations import Invitations
+
+        Invitations(store, b"", "").revoke(slug, found.coordinator_id, int(invitation))
+        click.echo("The invitation is revoked: its link no longer works.")
+        return
     invite_id = access.invite_of_token(store.engine, invitation.rstrip("/").rsplit("/", 1)[-1])
     if invite_id is None or not access.revoke_invite(store.engine, found.id, invite_id):
         raise click.ClickException(

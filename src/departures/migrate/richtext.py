@@ -43,6 +43,14 @@ _GRAPHEME = regex.compile(r"\X")
 _FOOTER_URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]}'’”]")
 
 
+# In text people write for Bluesky: @handle (a domain name) and #tag (up to punctuation).
+_PLAIN_MENTION = re.compile(
+    r"(?<![\w@.])@([a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+    r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)+)"
+)
+_PLAIN_TAG = re.compile(r"(?<![\w#＃&])[#＃]([^\s#＃.,;:!?()\[\]{}'\"’”]+)")
+
+
 def grapheme_count(text: str) -> int:
     """The number of extended grapheme clusters in ``text`` (what Bluesky counts)."""
     return len(_GRAPHEME.findall(text))
@@ -123,6 +131,27 @@ class SourceText:
             for e, start, end in _located(
                 text, entities.get("hashtags"), lambda e: ("#" + str(e["text"]).lstrip("#＃"),)
             )
+        )
+        return cls(text, links, mentions, hashtags)
+
+    @classmethod
+    def from_plain(cls, text: str) -> SourceText:
+        """Find links, ``@handle`` mentions and ``#tags`` in text written for Bluesky.
+
+        What Bluesky's own apps detect when a person types a post: ``http(s)://`` links
+        (trailing punctuation left out), mentions of handles (names with a dot, such as
+        ``@oxfam.bsky.social``) and tags (not only digits). The mentions carry the handle as
+        ``screen_name``; ``build_post_text`` makes a mention facet of those it is given a DID
+        for (give only resolved ones).
+        """
+        links = tuple(Link(m.start(), m.end(), m.group()) for m in _FOOTER_URL.finditer(text))
+        mentions = tuple(
+            Mention(m.start(), m.end(), m.group(1)) for m in _PLAIN_MENTION.finditer(text)
+        )
+        hashtags = tuple(
+            Hashtag(m.start(), m.end(), m.group(1))
+            for m in _PLAIN_TAG.finditer(text)
+            if not m.group(1).isdigit()
         )
         return cls(text, links, mentions, hashtags)
 

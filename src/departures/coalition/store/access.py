@@ -28,12 +28,14 @@ from departures.coalition.store.schema import (
     bluesky_accounts,
     bluesky_batches,
     bluesky_records,
+    checklist_ticks,
     coordinators,
     departure_posts,
     directory_claim_audit,
     directory_entries,
     directory_follow_batches,
     directory_sessions,
+    invitations,
     invites,
     member_connections,
     modlist_choices,
@@ -461,6 +463,20 @@ def organisation_export(engine: Engine, organisation_id: int) -> dict[str, Any]:
             "messages": _rows(conn, outbox, outbox.c.recipient == organisation["email"])
             if organisation["email"]
             else [],
+            "checklist": _rows(
+                conn, checklist_ticks, checklist_ticks.c.organisation_id == organisation_id
+            ),
+            # The e-mailed invitation it joined with, without the nonce its link came from.
+            "invitation": [
+                {key: value for key, value in row.items() if key != "nonce"}
+                for row in _rows(
+                    conn,
+                    invitations,
+                    invitations.c.invite_id.in_(
+                        select(invites.c.id).where(invites.c.organisation_id == organisation_id)
+                    ),
+                )
+            ],
         }
 
 
@@ -494,8 +510,22 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
                 delete(bluesky_batches).where(bluesky_batches.c.account_id.in_(account_ids))
             )
             conn.execute(delete(bluesky_accounts).where(bluesky_accounts.c.id.in_(account_ids)))
+        # Its e-mailed invitation and the e-mails of it name it too (before its invite goes).
+        invited = conn.execute(
+            select(invitations.c.id).where(
+                invitations.c.invite_id.in_(
+                    select(invites.c.id).where(invites.c.organisation_id == organisation_id)
+                )
+            )
+        ).scalars()
+        for invitation_id in list(invited):
+            conn.execute(
+                delete(outbox).where(outbox.c.message.like(f"invitation:{invitation_id}#%"))
+            )
+            conn.execute(delete(invitations).where(invitations.c.id == invitation_id))
         for table in (
             member_connections,
+            checklist_ticks,
             departure_posts,
             reconnect_proposals,
             reconnect_followings,

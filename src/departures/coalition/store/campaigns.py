@@ -817,6 +817,7 @@ class CoalitionStore:
         stale = now - lease
         claimable = (
             outbox.c.sent_at.is_(None),
+            outbox.c.bounced_at.is_(None),
             outbox.c.attempts < max_attempts,
             (outbox.c.claimed_at.is_(None)) | (outbox.c.claimed_at < stale),
         )

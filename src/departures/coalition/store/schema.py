@@ -43,12 +43,14 @@ __all__ = [
     "board_versions",
     "campaign_graph",
     "campaigns",
+    "checklist_ticks",
     "coordinators",
     "departure_posts",
     "directory_claim_audit",
     "directory_entries",
     "directory_follow_batches",
     "directory_sessions",
+    "invitations",
     "invites",
     "member_connections",
     "metadata",
@@ -214,6 +216,9 @@ outbox = Table(
     Column("sent_at", UTCDateTime),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(500), nullable=False, default=""),
+    # Set when the receiving server refused the message for good (a 5xx reply at send time):
+    # never tried again, shown as bounced (revision 0011).
+    Column("bounced_at", UTCDateTime),
     UniqueConstraint("campaign_id", "message", "recipient", name="uq_outbox_message_recipient"),
 )
 
@@ -566,4 +571,36 @@ oauth_connections = Table(
     Column("owner", String(64), primary_key=True),
     Column("did", String(200), nullable=False, index=True),
     Column("connected_at", UTCDateTime, nullable=False),
+)
+
+# --- Invitations sent by e-mail and the members' checklists (revision 0011) -----------------
+
+# An invitation the service e-mails (one by one or from a CSV): who it is for and the random
+# ``nonce`` from which the link's token is derived with the service's secret key
+# (:mod:`departures.coalition.invitations`), so the token itself is never stored and the same
+# link can be sent again. ``invite_id`` is the single-use invite it admits with (no foreign
+# key: revoking deletes that invite, the invitation row stays, revoked). ``sends`` counts the
+# e-mails queued for it: each is the outbox message ``invitation:<id>#<n>``.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=False, index=True),
+    Column("invite_id", Integer, index=True),
+    Column("name", String(200), nullable=False),
+    Column("email", String(254), nullable=False),
+    Column("website", String(500), nullable=False, default=""),
+    Column("nonce", String(64), nullable=False, unique=True),
+    Column("sends", Integer, nullable=False, default=1),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+# A member's departure checklist: one row per item ticked (unticking deletes it).
+checklist_ticks = Table(
+    "checklist_ticks",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("item", String(32), primary_key=True),
+    Column("ticked_at", UTCDateTime, nullable=False),
 )

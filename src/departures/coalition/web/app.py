@@ -38,10 +38,14 @@ from departures.coalition.web import (
     board,
     claims,
     coordinator,
+    day,
     directory,
+    invitations,
     languages,
     member,
     middleware,
+    pledges,
+    welcome,
 )
 from departures.coalition.web import moderation as moderation_views
 from departures.coalition.web import oauth as oauth_views
@@ -109,6 +113,10 @@ class CoalitionApp:
             *member.routes(self.site),
             *moderation_views.routes(self.site),
             *languages.routes(self.site),
+            *invitations.routes(self.site),
+            *pledges.routes(self.site),
+            *day.routes(self.site),
+            *welcome.routes(self.site),
             # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
             # and its public API (lookup, export), rate-limited per client address.
             *directory.routes(self.site, bluesky_sign_in, directory_limits),

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from starlette.responses import Response
 from starlette.routing import Route
 
+from departures.coalition import rules
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.store import Campaign, access
@@ -121,7 +122,9 @@ def _campaign_fields(ctx: Ctx) -> dict[str, Any]:
 
 def create_campaign(site: Site, ctx: Ctx) -> Response:
     """Create a draft campaign."""
-    campaign = site.store.create_campaign(coordinator_id(ctx), **_campaign_fields(ctx))
+    fields = _campaign_fields(ctx)
+    rules.check_ahead(fields["deadline"], fields["departure_at"], site.store.clock())
+    campaign = site.store.create_campaign(coordinator_id(ctx), **fields)
     return redirect(f"/coordinator/campaigns/{campaign.slug}")
 
 
@@ -169,6 +172,7 @@ def edit_campaign(site: Site, ctx: Ctx) -> Response:
         raise BadInput(_("the starter pack link must start with https://"))
     if campaign.opened_at is None:
         fields = _campaign_fields(ctx)
+        rules.check_ahead(fields["deadline"], fields["departure_at"], site.store.clock())
     else:
         fields = {
             "description": ctx.form.text(

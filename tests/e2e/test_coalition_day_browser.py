@@ -1,0 +1,336 @@
+"""The coalition's whole story in a real headless Chromium, against the local Bluesky sandbox
+and a real SMTP receiver, with a screenshot of each step in ``test-artifacts/coalition/``.
+
+A coordinator (browser in Dutch) creates a campaign — a departure in the past is refused
+first — opens it and invites three organisations from a CSV (a CSV with a broken row is
+refused first, naming the row, nothing imported), plus one whose address bounces. The
+service e-mails the invitations; each organisation follows its e-mailed link (browsers in
+French and English), joins with its sandbox Bluesky account, pledges (one on condition),
+writes its welcome post with the live preview (one over the limit first: refused, the text
+kept) and ticks its checklist. The coordinator sees who goes and why; the campaign tips; at
+the departure time the scheduler publishes the welcome posts on the sandbox; the members mark
+themselves landed; the day view and the public board show them landed.
+
+Until the pages follow each request's ``Accept-Language``, the app is served once per
+language on the one store (the coordinator's in Dutch, the members' in French and English);
+messages raised by the views (errors) are still English. Every selector is an id or a form's
+action, so the test does not depend on the language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from atproto import Client
+from sqlalchemy import Engine
+
+from departures.coalition.departure import DepartureDay, welcome_text
+from departures.coalition.notify import Notifier, SMTPSettings
+from departures.coalition.store import CoalitionStore
+from departures.coalition.vault import Vault
+from departures.sandbox import Account
+from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.clock import Clock
+from helpers.mail import Inbox
+from helpers.web import coalition_app, on_sandbox, serve
+
+pytestmark = pytest.mark.sandbox
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "coalition"
+KEY = b"test-key"  # coalition_app's cookie and link key
+ZONE = ZoneInfo("Europe/Brussels")
+COORDINATOR_LOCALE = "nl-BE"
+# Organisation name, browser locale, pledge (0 = unconditional, N = if N others go).
+MEMBERS = [
+    ("Ligue des droits humains", "fr-BE", 0),
+    ("Oxfam Belgium", "en-GB", 1),
+    ("CNCD-11.11.11", "fr-BE", 0),
+]
+
+
+@pytest.fixture(autouse=True)
+def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPARTURES_PLC_URL", sandbox.plc_url)
+
+
+@pytest.fixture
+def world(
+    engine: Engine, sandbox: TestSandbox, smtp: tuple[Inbox, int]
+) -> Iterator[dict[str, Any]]:
+    """The app (Bluesky writes on the sandbox) served once per language on one store, the
+    store's clock and the scheduler.
+
+    One server per language until the pages follow each request's Accept-Language: the
+    coordinator works on the Dutch one, each member on the one of its browser's language.
+    """
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    store = CoalitionStore(engine, clock=clock)
+    day = DepartureDay(store, Vault(b"a test secret that is long enough"), sandbox.pds_url)
+
+    def app(language: str) -> Any:
+        return lambda base: coalition_app(
+            store, base_url=base, departure=day, language=language, **on_sandbox(sandbox.pds_url)
+        )
+
+    with serve(app("nl")) as nl, serve(app("fr")) as fr, serve(app("en")) as en:
+        notifier = Notifier(
+            store,
+            base_url=nl,
+            smtp=SMTPSettings(host="127.0.0.1", port=smtp[1], sender="coalition@test"),
+            secret_key=KEY,
+            departure_hook=day,
+        )
+        yield {
+            "base": nl,
+            "bases": {"nl": nl, "fr": fr, "en": en},
+            "store": store,
+            "clock": clock,
+            "notifier": notifier,
+        }
+
+
+class Shots:
+    """Numbered screenshots of the story."""
+
+    def __init__(self) -> None:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for old in ARTIFACTS.glob("*.png"):
+            old.unlink()
+        self.n = 0
+
+    def take(self, page: Any, name: str) -> None:
+        self.n += 1
+        page.screenshot(path=str(ARTIFACTS / f"{self.n:02d}-{name}.png"), full_page=True)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(ZONE).strftime("%Y-%m-%dT%H:%M")
+
+
+def _page(browser: Any, locale: str) -> Any:
+    page = browser.new_context(locale=locale).new_page()
+    page.set_default_timeout(20_000)
+    page.on("dialog", lambda dialog: pytest.fail(f"a script ran: {dialog.message}"))
+    return page
+
+
+def _submit(page: Any, action: str) -> None:
+    page.click(f'form[action="{action}"] button[type="submit"]')
+
+
+def _posts(sandbox: TestSandbox, did: str) -> list[Any]:
+    client = Client(base_url=f"{sandbox.pds_url}/xrpc")
+    try:
+        listed = client.com.atproto.repo.list_records(
+            {"repo": did, "collection": "app.bsky.feed.post", "limit": 10}
+        )
+        return list(listed.records)
+    finally:
+        client.request.close()
+
+
+def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
+    browser: Any, world: dict[str, Any], sandbox: TestSandbox, smtp: tuple[Inbox, int]
+) -> None:
+    base, store, clock, notifier = (world[k] for k in ("base", "store", "clock", "notifier"))
+    bases: dict[str, str] = world["bases"]
+    inbox = smtp[0]
+    shots = Shots()
+    accounts: list[Account] = [sandbox.new_account(f"org{n}") for n in range(len(MEMBERS))]
+    _, token = store.create_coordinator("Coalitie Vertrek")
+    now = clock()
+
+    # --- the coordinator creates and opens the campaign --------------------------------
+    office = _page(browser, COORDINATOR_LOCALE)
+    office.goto(f"{base}/login")
+    office.fill("#token", token)
+    _submit(office, "/login")
+    assert office.evaluate("document.documentElement.lang") == "nl"
+    office.fill("#title", "Samen weg van X")
+    office.fill("#description", "Op één dag verlaten we X en landen we op Bluesky.")
+    office.fill("#threshold", "2")
+    office.fill("#deadline", _local(now + timedelta(days=7)))
+    office.fill("#departure_at", _local(now - timedelta(days=1)))  # a typo: in the past
+    _submit(office, "/coordinator/campaigns")
+    assert office.locator(".error[role=alert]").count() == 1
+    # The view's message: English until each request has its language, then Dutch.
+    assert any(said in office.inner_text("main") for said in ("in the past", "in het verleden"))
+    shots.take(office, "departure-in-the-past-refused")
+    office.go_back()
+    office.fill("#departure_at", _local(now + timedelta(days=14)))
+    _submit(office, "/coordinator/campaigns")
+    slug = office.url.rsplit("/", 1)[-1]
+    shots.take(office, "campaign-created")
+    _submit(office, f"/coordinator/campaigns/{slug}/open")
+    shots.take(office, "campaign-open")
+
+    # --- invitations: a broken CSV, then the right one, then one that bounces ----------
+    office.click("#nav-invitations")
+    header = "\ufeffnaam;e-mail;website\r\n"
+    rows = [
+        f"{name};contact{n}@members.example;https://org{n}.example"
+        for n, (name, _locale, _pledge) in enumerate(MEMBERS)
+    ]
+    broken = header + "\r\n".join([*rows, "Kapot;geen-adres;"]) + "\r\n"
+    office.set_input_files(
+        "#inv-csv",
+        {"name": "leden.csv", "mimeType": "text/csv", "buffer": broken.encode("utf-8")},
+    )
+    _submit(office, f"/coordinator/campaigns/{slug}/invitations/csv")
+    error = office.inner_text("#csv-error")
+    assert any(row in error.lower() for row in ("row 5:", "rij 5:"))  # the header is row 1
+    assert "CSV-bestand" in office.inner_text("main")  # the page itself is Dutch
+    assert office.locator("#invitations").count() == 0  # nothing imported
+    shots.take(office, "csv-broken-row-refused")
+    good = header + "\r\n".join(rows) + "\r\n"
+    office.set_input_files(
+        "#inv-csv",
+        {"name": "leden.csv", "mimeType": "text/csv", "buffer": good.encode("utf-8")},
+    )
+    _submit(office, f"/coordinator/campaigns/{slug}/invitations/csv")
+    assert office.locator("#invitations tbody tr").count() == 3
+    office.fill("#inv-name", "Vergeten Vereniging")
+    office.fill("#inv-email", "info@bounces.invalid")
+    _submit(office, f"/coordinator/campaigns/{slug}/invitations")
+    assert office.locator("#invitations .invitation-queued").count() == 4
+    report = notifier.tick()
+    assert (report.sent, report.failed) == (3, 1)
+    office.reload()
+    assert office.locator("#invitations .invitation-sent").count() == 3
+    assert office.locator("#invitations .invitation-bounced").count() == 1
+    assert "550" in office.inner_text("#invitations .invitation-bounced")
+    shots.take(office, "invitations-sent-and-one-bounced")
+
+    # --- each organisation joins through its e-mailed link and pledges ------------------
+    members = []
+    for n, ((name, locale, condition), account) in enumerate(zip(MEMBERS, accounts, strict=True)):
+        [mail] = [m for m in inbox.messages if m["To"] == f"contact{n}@members.example"]
+        found = re.search(r"(http://127\.0\.0\.1:\d+/invite/\S+)", mail.get_content())
+        assert found is not None, mail.get_content()
+        page = _page(browser, locale)
+        language = locale.split("-")[0]
+        # The e-mailed link, on the server of the member's language.
+        page.goto(bases[language] + "/invite/" + found.group(1).rsplit("/invite/", 1)[1])
+        assert page.evaluate("document.documentElement.lang") == language
+        page.fill("#name", name)
+        page.fill("#email", f"contact{n}@members.example")
+        page.fill("#website", f"https://org{n}.example")
+        page.fill("#bluesky_handle", account.handle)
+        page.check("#public_name")
+        page.click('form[action^="/invite/"] button[type="submit"]')
+        page.wait_for_selector("#member-key")
+        if condition:
+            page.check("#kind-conditional")
+            page.fill("#min_others", str(condition))
+        _submit(page, "/member/pledge")
+        assert page.inner_text("#our-pledge")
+        shots.take(page, f"member-{n}-pledged")
+        members.append(page)
+
+    # --- one member's welcome post: over the limit first, then the live preview ---------
+    first = members[0]
+    first.click("#prepare-departure")
+    first.fill("#welcome_text", "Bonjour Bluesky ! " * 20)
+    first.fill("#app_password", accounts[0].app_password)
+    first.check("#opted_in")
+    first.click("#save-welcome")
+    assert first.locator("#welcome-error").count() == 1
+    assert first.input_value("#welcome_text").startswith("Bonjour Bluesky !")  # kept
+    shots.take(first, "welcome-post-over-the-limit")
+
+    texts = [
+        "Nous avons quitté X : retrouvez-nous ici ! #QuitterX https://org0.example/bluesky",
+        f"We have left X with @{accounts[0].handle} and @nobody-here.test. #LeaveX",
+        "Nous sommes sur Bluesky, avec toute la coalition. #QuitterX",
+    ]
+    for n, page in enumerate(members):
+        if n:
+            page.click("#prepare-departure")
+        page.fill("#welcome_text", "")
+        page.type("#welcome_text", texts[n], delay=5)  # keystrokes: the live preview
+        # Drawn by welcome.js (the server's own preview had no tag, or no text at all).
+        page.wait_for_selector("#welcome-rendered .facet-tag")
+        expected = welcome_text(texts[n]).graphemes
+        assert page.inner_text("#welcome-count").startswith(f"{expected} ")
+        assert "300" in page.inner_text("#welcome-count")
+        page.fill("#app_password", accounts[n].app_password)
+        page.check("#opted_in")
+        page.click("#save-welcome")
+        assert page.locator("#welcome-saved").count() == 1
+        assert page.locator("#welcome-account").count() == 1
+        for item in ("archive", "profile", "welcome", "farewell")[: 4 - n]:
+            page.check(f"#item-{item}")
+        _submit(page, "/member/departure/checklist")
+        shots.take(page, f"member-{n}-welcome-and-checklist")
+    assert members[0].locator("#welcome-rendered a.facet-link").count() == 1
+    # Mentions: a handle that exists becomes a mention, an unknown one is said to be plain text.
+    assert members[1].locator("#welcome-rendered .facet-mention").count() == 1
+    assert "nobody-here.test" in members[1].inner_text("#welcome-unresolved")
+    assert "Notre liste de contrôle du départ" in members[0].inner_text("main")
+    assert "Our departure checklist" in members[1].inner_text("main")
+
+    # --- the coordinator's picture of the pledges; the campaign tips ---------------------
+    office.goto(f"{base}/coordinator/campaigns/{slug}/pledges")
+    assert "vertrekken" in office.inner_text("#pledge-summary")
+    assert office.locator("#unconditional li").count() == 2
+    assert office.locator("#conditional li").count() == 1
+    assert "Oxfam Belgium" in office.inner_text("#conditional")
+    assert office.locator("#waiting").count() == 0
+    member_ids = [row.get_attribute("id") for row in office.locator("tbody tr").all()]
+    assert len(member_ids) == 3
+    shots.take(office, "pledge-picture")
+    notifier.tick()
+    for n in range(len(MEMBERS)):
+        told = [
+            str(m["X-Departures-Message"])
+            for m in inbox.messages
+            if m["To"] == f"contact{n}@members.example"
+        ]
+        assert any("/campaign_on#" in name for name in told), told
+
+    # --- the departure passes in the sandbox ---------------------------------------------
+    campaign = store.campaign(slug)
+    clock.now = campaign.departure_at + timedelta(minutes=1)
+    office.goto(f"{base}/coordinator/campaigns/{slug}/day")
+    assert office.locator("#happenings-none").count() == 1
+    report = notifier.tick()
+    assert report.errors == []
+    for account, text in zip(accounts, texts, strict=True):
+        [post] = _posts(sandbox, account.did)
+        assert post.value.text.split("#")[0] == text.split("#")[0]
+        tags = [f.features[0].tag for f in post.value.facets or [] if hasattr(f.features[0], "tag")]
+        assert tags and tags[0] in ("QuitterX", "LeaveX")
+    [mentioned] = [
+        f.features[0].did
+        for f in _posts(sandbox, accounts[1].did)[0].value.facets or []
+        if hasattr(f.features[0], "did")
+    ]
+    assert mentioned == accounts[0].did
+    for n, page in enumerate(members):
+        page.goto(f"{base}/member")
+        _submit(page, "/member/landed")
+        shots.take(page, f"member-{n}-landed")
+    members[2].click("#prepare-departure")
+    members[2].check("#item-dormant")
+    _submit(members[2], "/member/departure/checklist")
+
+    # --- the day view and the public board show them landed ------------------------------
+    office.goto(f"{base}/coordinator/campaigns/{slug}/day")
+    assert office.locator("#happenings .happening-welcome").count() == 3
+    assert office.locator("#happenings .happening-landed").count() == 3
+    assert office.locator('meta[http-equiv="refresh"]').count() == 1
+    shots.take(office, "departure-day")
+    board = _page(browser, "fr-BE")
+    board.goto(f"{base}/campaigns/{slug}")
+    assert board.locator("li.org.status-landed").count() == 3
+    shots.take(board, "board-landed")
+    data = httpx.get(f"{base}/campaigns/{slug}/board.json").json()
+    assert {o["status"] for o in data["organisations"]} == {"landed"}
+    assert len(list(ARTIFACTS.glob("*.png"))) == shots.n >= 15
