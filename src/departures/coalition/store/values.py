@@ -39,8 +39,11 @@ LIMITS: dict[str, int] = {
     # A welcome post is at most 300 graphemes; its rules live with the departure day. This
     # only keeps a stored text from being anything at all.
     "welcome_text": 3000,
+    # The triage queue's word lists (one term a line) and a person's note on a decision.
+    "triage_words": 20000,
+    "decision_note": 500,
 }
-MULTILINE = frozenset({"description", "welcome_text"})
+MULTILINE = frozenset({"description", "welcome_text", "triage_words"})
 LABELS = {
     "x_handle": "X handle",
     "bluesky_handle": "Bluesky handle",
@@ -51,6 +54,8 @@ LABELS = {
     "did": "DID",
     "email": "e-mail address",
     "welcome_text": "welcome post",
+    "triage_words": "word list",
+    "decision_note": "note",
 }
 
 

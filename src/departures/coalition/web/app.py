@@ -33,7 +33,7 @@ from departures.coalition.handles import HandleResolver
 from departures.coalition.i18n import DEFAULT_LANGUAGE
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore
-from departures.coalition.web import board, coordinator, directory, member, middleware
+from departures.coalition.web import board, coordinator, directory, member, middleware, triage
 from departures.coalition.web.perimeter import Perimeter
 from departures.coalition.web.sessions import SESSION_COOKIE
 from departures.coalition.web.settings import Deployment, Settings
@@ -83,6 +83,7 @@ class CoalitionApp:
             *board.routes(self.site),
             *coordinator.routes(self.site),
             *member.routes(self.site),
+            *triage.routes(self.site),
             # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
             # and its public API (lookup, export), rate-limited per client address.
             *directory.routes(self.site, bluesky_sign_in, directory_limits),

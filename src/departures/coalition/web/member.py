@@ -16,6 +16,7 @@ from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.handles import verified_domain
 from departures.coalition.i18n import _
 from departures.coalition.store import Organisation, access
+from departures.coalition.triage import page_values as triage_page_values
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
 from departures.coalition.web.sessions import Ctx
@@ -140,6 +141,7 @@ def _member_page(
         reconnect=site.reconnect.settings(organisation),
         proposals=site.reconnect.proposals(organisation),
         can_follow_for_us=welcome is not None and bool(welcome.account_handle),
+        **triage_page_values(departure, organisation),
         **extra,
     )
 
