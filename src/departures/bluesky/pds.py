@@ -22,6 +22,7 @@ from typing import Any
 
 import orjson
 from atproto import Client, models
+from atproto_client.models.dot_dict import DotDict
 from atproto_client.exceptions import (
     AtProtocolError,
     BadRequestError,
@@ -203,7 +204,7 @@ class Pds:
         :class:`Uncertain` (the caller skips and tries again later).
         """
         try:
-            response = self._client.invoke_query(nsid, params=dict(params))
+            response = self._client.invoke_query(nsid, params=DotDict(dict(params)))
         except BadRequestError as exc:
             message = _message(exc)
             if "ExpiredToken" in message or "InvalidToken" in message:
@@ -215,7 +216,10 @@ class Pds:
             raise expired(self.handle) from exc
         except RequestErrorBase as exc:
             raise Uncertain(_message(exc)) from exc
-        return response.content if isinstance(response.content, dict) else {}
+        content = response.content
+        if isinstance(content, DotDict):
+            return dict(content.to_dict())
+        return content if isinstance(content, dict) else {}
 
     def upload_blob(self, data: bytes, mime: str) -> dict[str, Any]:
         """Upload ``data``; the blob reference (JSON form) to put into a record."""

@@ -47,7 +47,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand(
         "gates",
         "departures.commands.migrate_gates:gates_command",
-        "Choose who may reply to and quote the published posts (thread and post gates).",
+        "Choose who may reply to and quote every post this workspace published.",
     ),
     LazyCommand(
         "undo",
