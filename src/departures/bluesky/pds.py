@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 from atproto import Client, models
-from atproto_client.models.dot_dict import DotDict
 from atproto_client.exceptions import (
     AtProtocolError,
     BadRequestError,
@@ -33,6 +32,7 @@ from atproto_client.exceptions import (
     RequestErrorBase,
     UnauthorizedError,
 )
+from atproto_client.models.dot_dict import DotDict
 
 from departures.bluesky.records import FOLLOW
 from departures.bluesky.session import expired

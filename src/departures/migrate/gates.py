@@ -338,17 +338,20 @@ class GatesDone:
 
 
 def published_posts(conn: Any) -> list[GatedPost]:
-    """The workspace's published posts (not undone), with their createdAt and rootness."""
+    """The workspace's published posts (not undone), with their createdAt and rootness.
+
+    A post is a thread's root when the plan gives it no root (the publisher adds ``reply``
+    to the record from the plan's root and parent keys).
+    """
     rows = conn.execute(
-        "SELECT p.uri, pp.record FROM published p JOIN plan_posts pp ON pp.key = p.key "
-        "WHERE p.deleted_at IS NULL ORDER BY pp.seq"
+        "SELECT p.uri, pp.record, pp.root_key FROM published p "
+        "JOIN plan_posts pp ON pp.key = p.key WHERE p.deleted_at IS NULL ORDER BY pp.seq"
     ).fetchall()
     posts = []
-    for uri, record_text in rows:
+    for uri, record_text, root_key in rows:
         record = json.loads(record_text)
-        posts.append(
-            GatedPost(str(uri), str(record.get("createdAt", "")), is_root="reply" not in record)
-        )
+        is_root = root_key is None and "reply" not in record
+        posts.append(GatedPost(str(uri), str(record.get("createdAt", "")), is_root=is_root))
     return posts
 
 
