@@ -65,6 +65,17 @@ def save_controls(site: Site, ctx: Ctx) -> Response:
     replies = form.choice("replies", _("Who may reply"), ("everybody", "nobody", "some"))
     rules = [rule for rule in REPLY_RULES if form.flag(f"rule_{rule}")]
     list_uri = form.text("list_uri", _("List address"), max_length=600)
+    # The page's own words for what parse_choice refuses (its messages are the CLI's).
+    if replies == "some" and not rules and not list_uri:
+        raise BadInput(
+            _("no reply rule was chosen"),
+            _("Tick at least one kind of people who may reply, or give a list"),
+        )
+    if list_uri and not (list_uri.startswith("at://") and "/app.bsky.graph.list/" in list_uri):
+        raise BadInput(
+            _("this is not the address of a Bluesky list"),
+            _("Give it as at://did:.../app.bsky.graph.list/..."),
+        )
     try:
         choice = parse_choice(replies, rules, list_uri, quotes=not form.flag("no_quotes"))
     except DeparturesError as error:
