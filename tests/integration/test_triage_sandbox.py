@@ -19,6 +19,7 @@ import pytest
 from atproto import Client, models
 from sqlalchemy import Engine, func, select
 
+from departures.bluesky.budget import BudgetConfig
 from departures.coalition.departure import DepartureDay
 from departures.coalition.notify import Notifier
 from departures.coalition.store import CoalitionStore, Organisation
@@ -298,3 +299,50 @@ def _count(engine: Engine, organisation_id: int) -> int:
             ).scalar()
             or 0
         )
+
+
+def test_hides_keep_to_the_write_budget_and_wait_for_the_next_pass(
+    sandbox: TestSandbox,
+    store: CoalitionStore,
+    landed: tuple[Account, Organisation, DepartureDay, Triage, str],
+) -> None:
+    member, organisation, day, _triage, uri = landed
+    root = poll(lambda: appview(sandbox, "app.bsky.feed.getPosts", uris=[uri])["posts"])[0]
+    ref = {"uri": root["uri"], "cid": root["cid"]}
+    bad = logged_in(sandbox, sandbox.new_account("budget"))
+    insults = [reply(bad, ref, ref, f"{INSULT_EN} ({n})") for n in range(3)]
+    bad.request.close()
+    poll(lambda: len(thread(sandbox, uri)["thread"].get("replies") or []) >= 3)
+    # A tiny hourly budget: the post and its post gate (3 + 3 points) are spent already; a
+    # thread gate create (3) and one update (2) fit, a second update does not.
+    tight = Triage(
+        store,
+        day.secrets,
+        day.service,
+        budget=BudgetConfig(windows={3600: 11}, safety_margin=0.0),
+        guard=day.guard,
+    )
+    tight.run_member(organisation)
+    items = {i.subject_uri: i for i in tight.queue(organisation)}
+    assert tight.hide(organisation, items[insults[0]].id, by="Member NGO") == 1
+    assert tight.hide(organisation, items[insults[1]].id, by="Member NGO") == 1
+    rev = latest_rev(sandbox, member.did)
+    assert tight.hide(organisation, items[insults[2]].id, by="Member NGO") == 0
+    assert latest_rev(sandbox, member.did) == rev  # nothing was sent
+    waiting = rows_in(store, organisation, "hiding")
+    assert waiting == [insults[2]]
+    # The scheduler's pass tries again and still keeps to the budget...
+    report = tight.run()
+    assert report.written == 0 and any("next pass" in error for error in report.errors)
+    # ...and once the budget allows it (here: a larger one), the pass writes the hide.
+    Triage.from_departure(day).run()
+    gate = record_of(sandbox, member.did, THREADGATE, uri.rsplit("/", 1)[-1])
+    assert gate is not None and gate["value"]["hiddenReplies"] == insults
+    assert rows_in(store, organisation, "hiding") == []
+    assert len(rows_in(store, organisation, "hidden")) == 3
+
+
+def rows_in(store: CoalitionStore, organisation: Organisation, state: str) -> list[str]:
+    return [
+        i.subject_uri for i in triage_rows.queue(store.engine, organisation.id, states=(state,))
+    ]

@@ -23,10 +23,9 @@ have to wait for the budget leaves them for the next one.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from departures.bluesky.budget import BudgetConfig
@@ -63,6 +62,11 @@ log = logging.getLogger(__name__)
 RECENT_POSTS = 25
 #: Replies scored in one batch through the model (and stored before the next).
 SCORE_BATCH = 64
+#: How often the scheduler reads a member's replies (each read is ~2 requests per recent
+#: post with the member's session: every minute would strain the AppView's rate limits).
+TRIAGE_EVERY = timedelta(minutes=15)
+#: How often the scheduler checks that a welcome post's gates match its member's choice.
+GATES_EVERY = timedelta(hours=1)
 
 
 class BudgetLater(Exception):
@@ -132,6 +136,9 @@ class Triage:
         self.guard = guard or NetGuard.for_service(self.service)
         self.make_scorer = scorer
         self.sleep = sleep
+        # When each member's gates were last found as chosen (this process only: a server
+        # keeps its Triage, so it checks each hourly; a cron tick checks on every run).
+        self._gates_checked: dict[int, datetime] = {}
 
     @classmethod
     def from_departure(cls, departure: DepartureDay) -> Triage:
@@ -173,7 +180,8 @@ class Triage:
         """Store the member's choices; a published welcome post's gates change at once.
 
         Returns how many gate records were written (0 when the post is not published yet:
-        the departure day writes them with it).
+        the departure day writes them with it; 0 too when the write budget or Bluesky makes
+        it wait: the next scheduler pass writes them).
         """
         if opted_in and not self.connected(organisation):
             raise BadInput(
@@ -187,7 +195,12 @@ class Triage:
             opted_in=opted_in,
             gate_choice=choice.to_json(),
         )
-        return self.apply_gates(organisation, sleep=time.sleep)
+        try:
+            return self.apply_gates(organisation)
+        except (BudgetLater, Uncertain) as exc:
+            # Stored: the next scheduler pass writes it (see write_pending_gates).
+            log.info("reply controls of %s left for the next pass: %s", organisation.id, exc)
+            return 0
 
     def apply_gates(
         self, organisation: Organisation, *, sleep: Callable[[float], None] | None = None
@@ -264,7 +277,11 @@ class Triage:
         """
         report = TriageReport()
         scorers: dict[int, Scorer] = {}
+        now = self.store.clock()
         for organisation_id in rows.opted_in_members(self.store.engine):
+            last = rows.member(self.store.engine, organisation_id).last_pass_at
+            if last is not None and now - last < TRIAGE_EVERY:
+                continue  # read lately; its next turn comes
             try:
                 organisation = self.store.organisation(organisation_id)
                 if organisation.campaign_id not in scorers:
@@ -274,7 +291,28 @@ class Triage:
                 log.warning("triage of organisation %s failed: %s", organisation_id, exc)
                 report.errors.append(f"triage {organisation_id}: {exc}")
         self.write_pending_hides(report)
+        self.write_pending_gates(report)
         return report
+
+    def write_pending_gates(self, report: TriageReport) -> None:
+        """Bring every published welcome post's gates to its member's choice.
+
+        Nothing is written where they match already (two record reads per member); a
+        choice saved while the budget was spent, or while Bluesky failed, is written here.
+        """
+        now = self.store.clock()
+        for organisation_id in rows.members_with_choice(self.store.engine):
+            checked = self._gates_checked.get(organisation_id)
+            if checked is not None and now - checked < GATES_EVERY:
+                continue
+            try:
+                report.written += self.apply_gates(self.store.organisation(organisation_id))
+                self._gates_checked[organisation_id] = now
+            except BudgetLater as exc:
+                report.errors.append(f"reply controls of {organisation_id}: {exc}; next pass")
+            except Exception as exc:
+                log.warning("reply controls of %s not written: %s", organisation_id, exc)
+                report.errors.append(f"reply controls of {organisation_id}: {exc}")
 
     def run_member(
         self,

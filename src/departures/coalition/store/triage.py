@@ -35,6 +35,7 @@ __all__ = [
     "item",
     "known_subjects",
     "member",
+    "members_with_choice",
     "notes",
     "opted_in_members",
     "queue",
@@ -174,6 +175,19 @@ def opted_in_members(engine: Engine, campaign_id: int | None = None) -> list[int
         query = query.where(organisations.c.campaign_id == campaign_id)
     with engine.connect() as conn:
         return [int(i) for i in conn.execute(query).scalars()]
+
+
+def members_with_choice(engine: Engine) -> list[int]:
+    """Ids of the organisations that chose reply controls (the pass keeps their gates)."""
+    with engine.connect() as conn:
+        return [
+            int(i)
+            for i in conn.execute(
+                select(triage_members.c.organisation_id)
+                .where(triage_members.c.gate_choice != "")
+                .order_by(triage_members.c.organisation_id)
+            ).scalars()
+        ]
 
 
 def touch_pass(engine: Engine, organisation_id: int, now: datetime) -> None:
