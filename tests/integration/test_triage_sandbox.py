@@ -10,8 +10,12 @@ scoring anything twice.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,6 +34,7 @@ from departures.coalition.vault import Vault
 from departures.migrate.gates import parse_choice
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
+from helpers.cli import cli_argv
 from helpers.clock import Clock
 from helpers.coalition import join, open_campaign
 from helpers.waiting import poll
@@ -346,3 +351,89 @@ def rows_in(store: CoalitionStore, organisation: Organisation, state: str) -> li
     return [
         i.subject_uri for i in triage_rows.queue(store.engine, organisation.id, states=(state,))
     ]
+
+
+def test_a_scheduler_pass_killed_at_random_moments_writes_and_scores_everything_once(
+    sandbox: TestSandbox,
+    store: CoalitionStore,
+    engine: Engine,
+    landed: tuple[Account, Organisation, DepartureDay, Triage, str],
+    tmp_path: Path,
+) -> None:
+    member, organisation, _day, triage, uri = landed
+    root = poll(lambda: appview(sandbox, "app.bsky.feed.getPosts", uris=[uri])["posts"])[0]
+    ref = {"uri": root["uri"], "cid": root["cid"]}
+    bad = logged_in(sandbox, sandbox.new_account("killed"))
+    replies = [reply(bad, ref, ref, f"{INSULT_EN} [{n}]") for n in range(60)]
+    bad.request.close()
+    poll(lambda: len(thread(sandbox, uri)["thread"].get("replies") or []) >= 60, seconds=60)
+    # Two hides decided and waiting for a pass (as when the budget was spent).
+    triage.run_member(organisation)
+    items = {i.subject_uri: i for i in triage.queue(organisation)}
+    for subject in replies[:2]:
+        triage_rows.decide(
+            store.engine,
+            organisation.id,
+            items[subject].id,
+            state="hiding",
+            by="Member NGO",
+            note="",
+            now=datetime.now(UTC),
+        )
+    # Forget the scores, so that the killed passes score them again, as new.
+    with store.engine.begin() as conn:
+        conn.execute(
+            triage_items.delete().where(
+                triage_items.c.organisation_id == organisation.id,
+                triage_items.c.state != "hiding",
+            )
+        )
+    assert engine.url.database is not None
+    env = {
+        **os.environ,
+        "DEPARTURES_COALITION_SECRET": SECRET.decode(),
+        "DEPARTURES_PLC_URL": sandbox.plc_url,
+    }
+    command = cli_argv(
+        "coalition", "tick", "--db", f"sqlite:///{engine.url.database}",
+        "--handle-service", sandbox.pds_url, "--bluesky-service", sandbox.pds_url,
+    )  # fmt: skip
+
+    def hide_batches() -> int:
+        with engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count()).where(bluesky_batches.c.writes.contains(THREADGATE))
+                ).scalar()
+                or 0
+            )
+
+    # Killed the moment it has stored some scores, then the moment it has journaled the
+    # hides' batch (before or after Bluesky answered: the next pass settles it).
+    killed: list[tuple[int, int]] = []
+    for moment in (lambda: _count(engine, organisation.id) > 2, lambda: hide_batches() > 0):
+        process = subprocess.Popen(
+            command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        poll(
+            lambda at=moment, running=process: at() or running.poll() is not None,
+            seconds=120,
+            interval=0.005,
+        )
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed.append((_count(engine, organisation.id), hide_batches()))
+        process.communicate(timeout=30)
+    assert killed, "no pass was killed"
+    print("scores stored and hide batches at each kill:", killed)
+    done = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    # Every reply stored once; the two hides written once, in one thread gate.
+    assert triage_rows.known_subjects(engine, organisation.id) == set(replies)
+    assert _count(engine, organisation.id) == 60
+    gate = record_of(sandbox, member.did, THREADGATE, uri.rsplit("/", 1)[-1])
+    assert gate is not None and sorted(gate["value"]["hiddenReplies"]) == sorted(replies[:2])
+    hidden = triage_rows.queue(engine, organisation.id, states=("hidden",))
+    assert sorted(i.subject_uri for i in hidden) == sorted(replies[:2])
