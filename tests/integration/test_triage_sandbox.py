@@ -437,3 +437,22 @@ def test_a_scheduler_pass_killed_at_random_moments_writes_and_scores_everything_
     assert gate is not None and sorted(gate["value"]["hiddenReplies"]) == sorted(replies[:2])
     hidden = triage_rows.queue(engine, organisation.id, states=("hidden",))
     assert sorted(i.subject_uri for i in hidden) == sorted(replies[:2])
+
+
+def test_a_deleted_post_is_skipped_with_a_note(
+    sandbox: TestSandbox,
+    store: CoalitionStore,
+    landed: tuple[Account, Organisation, DepartureDay, Triage, str],
+) -> None:
+    member, organisation, _day, triage, uri = landed
+    own = logged_in(sandbox, member)
+    kept = str(own.send_post(text="Our first post after the welcome").uri)
+    own.delete_post(uri)  # the member deleted its welcome post by hand
+    own.request.close()
+    poll(lambda: not appview(sandbox, "app.bsky.feed.getPosts", uris=[uri])["posts"])
+    poll(lambda: appview(sandbox, "app.bsky.feed.getPosts", uris=[kept])["posts"])
+    report = triage.run_member(organisation)
+    assert report.skipped == 1 and report.errors == []
+    assert [(post, note) for _when, post, note in triage.notes(organisation)] == [
+        (uri, "deleted or not found")
+    ]

@@ -290,6 +290,16 @@ def test_a_member_reviews_its_queue_and_the_coordinator_edits_the_word_lists(
     page = browser.get("/member/triage")
     assert page.status_code == 200
     assert "reply 1" in page.text and "95%" in page.text
+    # The same page in the coalition's other languages.
+    for language, title, button in (
+        ("nl", "Te beoordelen reacties", "Reactie verbergen"),
+        ("fr", "Réponses à examiner", "Masquer la réponse"),
+    ):
+        day = DepartureDay(store, Vault(SECRET), "https://pds.example")
+        with InProcessBrowser(coalition_app(store, departure=day, language=language)) as other:
+            other.submit("/member/sign-in", {"key": key}, "/member/sign-in")
+            translated = other.get("/member/triage").text
+            assert title in translated and button in translated
     first, second = rows.queue(store.engine, member.id)
     # Proposing needs a reason; hiding needs a connected account's own thread.
     refused = browser.submit(
