@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func, select
 from departures.bluesky.budget import BudgetConfig
 from departures.coalition.departure import DepartureDay
 from departures.coalition.notify import Notifier
-from departures.coalition.store import CoalitionStore, Organisation
+from departures.coalition.store import CoalitionStore, Organisation, access
 from departures.coalition.store import triage as triage_rows
 from departures.coalition.store.schema import bluesky_batches, triage_items
 from departures.coalition.triage import Triage
@@ -34,7 +34,7 @@ from departures.coalition.vault import Vault
 from departures.migrate.gates import parse_choice
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
-from helpers.cli import cli_argv
+from helpers.cli import cli_argv, run_cli
 from helpers.clock import Clock
 from helpers.coalition import join, open_campaign
 from helpers.waiting import poll
@@ -456,3 +456,33 @@ def test_a_deleted_post_is_skipped_with_a_note(
     assert [(post, note) for _when, post, note in triage.notes(organisation)] == [
         (uri, "deleted or not found")
     ]
+
+
+def test_the_cli_triages_one_member_for_its_coordinator(
+    sandbox: TestSandbox,
+    store: CoalitionStore,
+    engine: Engine,
+    landed: tuple[Account, Organisation, DepartureDay, Triage, str],
+) -> None:
+    _member, organisation, _day, triage, uri = landed
+    root = poll(lambda: appview(sandbox, "app.bsky.feed.getPosts", uris=[uri])["posts"])[0]
+    ref = {"uri": root["uri"], "cid": root["cid"]}
+    bad = logged_in(sandbox, sandbox.new_account("cli"))
+    insult = reply(bad, ref, ref, INSULT_NL)
+    bad.request.close()
+    poll(lambda: thread(sandbox, uri)["thread"].get("replies"))
+    campaign = store.campaign_by_id(organisation.campaign_id)
+    token = access.replace_coordinator_token(store.engine, campaign.coordinator_id)
+    args = (
+        "coalition", "triage", "--db", f"sqlite:///{engine.url.database}",
+        "--bluesky-service", sandbox.pds_url, campaign.slug,
+    )  # fmt: skip
+    env = {"DEPARTURES_COALITION_SECRET": SECRET.decode(), "DEPARTURES_COALITION_TOKEN": token}
+    result = run_cli(*args, str(organisation.id), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "1 newly scored, 1 queued for a person" in result.stdout, result.stdout
+    assert [i.subject_uri for i in triage.queue(organisation)] == [insult]
+    # Another coordinator's token, or an organisation of another campaign: one error line.
+    wrong = run_cli(*args, str(organisation.id), env={**env, "DEPARTURES_COALITION_TOKEN": "x"})
+    assert wrong.returncode != 0 and "Traceback" not in wrong.stderr
+    assert wrong.stderr.strip().splitlines()[-1].startswith("Error: ")

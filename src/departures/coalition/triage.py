@@ -486,11 +486,14 @@ class Triage:
         report.written += len(sent.results)
         rows.mark_hidden(engine, organisation.id, root_uri, hidden)
 
-    def write_pending_hides(self, report: TriageReport) -> None:
-        """Write the hides decided but not written yet (a budget wait, a failure, a kill)."""
-        for organisation_id, root_uri in rows.hiding(self.store.engine):
+    def write_pending_hides(self, report: TriageReport, organisation_id: int | None = None) -> None:
+        """Write the hides decided but not written yet (a budget wait, a failure, a kill);
+        of one member only when ``organisation_id`` is given."""
+        for owner, root_uri in rows.hiding(self.store.engine):
+            if organisation_id is not None and owner != organisation_id:
+                continue
             try:
-                self._write_hides(self.store.organisation(organisation_id), root_uri, report)
+                self._write_hides(self.store.organisation(owner), root_uri, report)
             except BudgetLater as exc:
                 report.errors.append(f"hide in {root_uri}: {exc}; next pass")
             except Exception as exc:

@@ -490,7 +490,7 @@ def triage_command(
     triage = Triage.from_departure(DepartureDay(store, vault(_db_dir(db_url)), bluesky_service))
     report = triage.run_member(organisation)
     pending = TriageReport()
-    triage.write_pending_hides(pending)
+    triage.write_pending_hides(pending, organisation.id)
     click.echo(
         f"{organisation.name}: {report.read} replies, quotes and mentions read, "
         f"{report.scored} newly scored, {report.queued} queued for a person, "
