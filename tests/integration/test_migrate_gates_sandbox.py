@@ -141,6 +141,21 @@ def test_migrated_posts_get_the_chosen_gates_once_and_change_later(user: CliUser
     assert updated[rkeys["2000:0"]]["cid"] != threadgates[rkeys["2000:0"]]["cid"]
     assert ws.conn.execute("SELECT COUNT(*) FROM post_gates WHERE deleted = 1").fetchone()[0] == 3
 
+    # A post published later gets the last choice from `migrate run` itself.
+    with ws.transaction() as conn:
+        conn.execute(
+            "INSERT INTO plan_posts (key, tweet_id, part, parts, seq, rkey, root_key, "
+            "parent_key, quote_key, record, media, warnings, planned_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _row(3, 4000, "a later one"),
+        )
+    later = user.cli("migrate", "run")
+    assert later.returncode == 0, later.stderr
+    assert "1 gate records written for the new posts" in later.stdout, later.stdout
+    new_uri = ws.conn.execute("SELECT uri FROM published WHERE key = '4000:0'").fetchone()[0]
+    new_gate = _records(user, THREADGATE)[new_uri.rsplit("/", 1)[-1]]["value"]
+    assert new_gate["allow"] == [{"$type": f"{THREADGATE}#mentionRule"}]
+
 
 def test_bad_choices_are_one_line_errors(user: CliUser) -> None:
     result = user.cli("migrate", "gates", "--replies", "some")

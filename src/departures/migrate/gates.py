@@ -49,6 +49,7 @@ __all__ = [
     "gate_writes",
     "parse_choice",
     "postgate_value",
+    "stored_choice",
     "threadgate_value",
 ]
 
@@ -353,6 +354,12 @@ def published_posts(conn: Any) -> list[GatedPost]:
         is_root = root_key is None and "reply" not in record
         posts.append(GatedPost(str(uri), str(record.get("createdAt", "")), is_root=is_root))
     return posts
+
+
+def stored_choice(workspace: Any) -> GateChoice | None:
+    """The choice ``departures migrate gates`` last applied in this workspace, if any."""
+    row = workspace.conn.execute("SELECT choice FROM gate_choice WHERE id = 1").fetchone()
+    return GateChoice.from_json(str(row[0])) if row else None
 
 
 def apply_to_workspace(
