@@ -93,7 +93,7 @@ def test_a_groups_help_lists_its_commands_in_the_order_of_the_work() -> None:
     commands = result.output.split("Commands:", 1)[1]
     names = [line.split()[0] for line in commands.splitlines() if line.startswith("  ") and
              not line.startswith("    ")]  # fmt: skip
-    assert names == ["plan", "preview", "alt-text", "run", "status", "verify", "undo"]
+    assert names == ["plan", "preview", "alt-text", "run", "status", "verify", "gates", "undo"]
 
 
 @pytest.mark.parametrize("args", QUICK, ids=" ".join)

@@ -32,6 +32,7 @@ BAD_INPUT: dict[str, list[list[str]]] = {
     "migrate status": [[]],
     "migrate verify": [[], ["--appview", "ftp://x"]],
     "migrate undo": [["--yes"]],
+    "migrate gates": [["--replies", "some"], ["--list", "not-a-list"], []],
     "login": [["--handle", "our-ngo.org", "--service", "not a server"], []],
     "logout": [["--handle", "nobody.test"]],
     "audience import-directory": [["nothere.json"]],
@@ -88,7 +89,7 @@ def test_the_bad_input_table_names_real_commands() -> None:
     names = {name for name, _ in COMMANDS}
     assert set(BAD_INPUT) <= names
     assert len(names) > 30  # the lazy groups were walked, not skipped
-    assert len(WORKSPACE_COMMANDS) == 16
+    assert len(WORKSPACE_COMMANDS) == 17
 
 
 @pytest.mark.parametrize(("name", "command"), COMMANDS, ids=[n for n, _ in COMMANDS])

@@ -32,6 +32,7 @@ from atproto_client.exceptions import (
     RequestErrorBase,
     UnauthorizedError,
 )
+from atproto_client.models.dot_dict import DotDict
 
 from departures.bluesky.records import FOLLOW
 from departures.bluesky.session import expired
@@ -236,6 +237,32 @@ class Pds:
         content = response.content if isinstance(response.content, dict) else {}
         viewer = (content.get("list") or {}).get("viewer")
         return viewer if isinstance(viewer, dict) else {}
+
+    def appview_query(self, nsid: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """An ``app.bsky.*`` read with the account's session; None when the subject is gone.
+
+        The PDS forwards it to its AppView on the account's behalf, so the answer is what
+        the account itself would see (its blocks and mutes applied). A post or actor that
+        does not exist (deleted, taken down) is None; any other failure raises
+        :class:`Uncertain` (the caller skips and tries again later).
+        """
+        try:
+            response = self._client.invoke_query(nsid, params=DotDict(dict(params)))
+        except BadRequestError as exc:
+            message = _message(exc)
+            if "ExpiredToken" in message or "InvalidToken" in message:
+                raise expired(self.handle) from exc
+            if "NotFound" in message or "not found" in message.lower():
+                return None
+            raise Uncertain(message) from exc
+        except (UnauthorizedError, LoginRequiredError) as exc:
+            raise expired(self.handle) from exc
+        except RequestErrorBase as exc:
+            raise Uncertain(_message(exc)) from exc
+        content = response.content
+        if isinstance(content, DotDict):
+            return dict(content.to_dict())
+        return content if isinstance(content, dict) else {}
 
     def upload_blob(self, data: bytes, mime: str) -> dict[str, Any]:
         """Upload ``data``; the blob reference (JSON form) to put into a record."""

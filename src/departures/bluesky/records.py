@@ -10,6 +10,9 @@ Every key is a TID (13 base32-sortable characters: 53 bits of microseconds since
   URI...): the key of a follow or a list item, the same in the CLI and the coalition service;
 * :func:`follow_key` — the journal's name for following a DID (or listing it).
 
+A thread gate or post gate has no key of its own: the lexicon requires the record key of
+the post it governs (``departures.migrate.gates``).
+
 Keys derived from other sources live with their owner and use :func:`encode_tid`: a tweet's
 post (:func:`departures.migrate.rkeys.rkey_for`), a campaign's lists and welcome posts
 (:mod:`departures.coalition.listsync`, :mod:`departures.coalition.departure`).
@@ -27,9 +30,11 @@ __all__ = [
     "LISTITEM",
     "MODLIST",
     "POST",
+    "POSTGATE",
     "PROFILE",
     "REFERENCELIST",
     "STARTERPACK",
+    "THREADGATE",
     "TID_ALPHABET",
     "decode_tid",
     "derived_rkey",
@@ -46,6 +51,10 @@ LIST = "app.bsky.graph.list"
 LISTITEM = "app.bsky.graph.listitem"
 LISTBLOCK = "app.bsky.graph.listblock"
 STARTERPACK = "app.bsky.graph.starterpack"
+#: Who may reply to a thread, and which replies are hidden; its rkey is the root post's rkey.
+THREADGATE = "app.bsky.feed.threadgate"
+#: Whether a post may be quoted (and which quotes are detached); its rkey is the post's rkey.
+POSTGATE = "app.bsky.feed.postgate"
 #: A list's purpose: people to follow (the audience's list).
 CURATELIST = "app.bsky.graph.defs#curatelist"
 #: A list's purpose: the kind a starter pack points at.

@@ -74,6 +74,15 @@ class Write:
         return cls(key, WriteKind.CREATE, collection, rkey, value, cid_for_record(value))
 
     @classmethod
+    def update(cls, key: str, collection: str, rkey: str, value: Mapping[str, Any]) -> Write:
+        """An update (a whole new value) with its CID computed locally.
+
+        Exactly once like a create: reconciliation counts it done only when the server
+        holds a record with exactly this CID (see :meth:`Writer.check`).
+        """
+        return cls(key, WriteKind.UPDATE, collection, rkey, value, cid_for_record(value))
+
+    @classmethod
     def delete(cls, key: str, collection: str, rkey: str) -> Write:
         """A delete."""
         return cls(key, WriteKind.DELETE, collection, rkey)
@@ -257,6 +266,10 @@ class Writer:
             if write.action is WriteKind.DELETE:
                 if found is None:
                     done.append(WriteResult(write, uri, None, existed=True))
+            elif write.action is WriteKind.UPDATE:
+                # The record existed before: only its new content says the update happened.
+                if found is not None and found.cid == write.expected_cid:
+                    done.append(WriteResult(write, found.uri, found.cid, existed=True))
             elif found is not None:
                 done.append(WriteResult(write, found.uri, found.cid, existed=True))
         return done

@@ -30,6 +30,7 @@ from departures.coalition import handles
 from departures.coalition.errors import BadInput
 from departures.coalition.i18n import _, use_language
 from departures.coalition.oauth import account_pds, revoke_account
+from departures.coalition.reply_gates import new_post_gate_writes
 from departures.coalition.rules import CoalitionError
 from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import claims as claim_rows
@@ -424,15 +425,23 @@ class DepartureDay:
                 record = post_record(
                     rich, created_at=_iso(campaign.departure_at), langs=[member.language]
                 )
-                write = Write.create(key, POST, welcome_rkey(campaign, member.id), record)
-                sent = writer.send_isolating([write])
-                if sent.refused:
+                rkey = welcome_rkey(campaign, member.id)
+                write = Write.create(key, POST, rkey, record)
+                # The member's reply and quote controls go in the same batch as the post.
+                gates = new_post_gate_writes(
+                    self.store.engine, member.id, writer.pds.uri(POST, rkey), record["createdAt"]
+                )
+                sent = writer.send_isolating([write, *gates], stop_at_refusal=True)
+                posted = [r for r in sent.results if r.write.collection == POST]
+                if not posted:
                     raise CoalitionError(
                         _("Bluesky refused the welcome post: %(reason)s")
-                        % {"reason": sent.refused[0].reason},
+                        % {"reason": sent.refused[0].reason if sent.refused else "?"},
                         _("Change the text on the member page"),
                     )
-                uri = sent.results[0].uri
+                for refused in sent.refused:  # a gate: the member page can write it again
+                    log.warning("reply controls of %s refused: %s", member.name, refused.reason)
+                uri = posted[0].uri
         finally:
             writer.pds.close()
         departure_rows.mark_welcome_published(self.store.engine, member.id, uri, self.store.clock())

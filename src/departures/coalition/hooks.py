@@ -15,7 +15,7 @@ from typing import Protocol
 
 from departures.coalition.store import Campaign, Organisation
 
-__all__ = ["DepartureHook", "ListSync", "NoBlueskyWrites"]
+__all__ = ["DepartureHook", "ListSync", "NoBlueskyWrites", "TriagePass", "TriageSummary"]
 
 
 class DepartureHook(Protocol):
@@ -31,6 +31,21 @@ class ListSync(Protocol):
 
     def sync(self, campaign: Campaign, landed: Sequence[Organisation]) -> None:
         """Called on every pass for an open, on or departed campaign with its landed members."""
+        ...
+
+
+class TriageSummary(Protocol):
+    """What a triage pass reports to the scheduler."""
+
+    scored: int
+    errors: list[str]
+
+
+class TriagePass(Protocol):
+    """Reads, scores and queues the replies to opted-in members' posts (coalition/triage.py)."""
+
+    def run(self) -> TriageSummary:
+        """Called once per scheduler pass, in the scheduler's turn."""
         ...
 
 

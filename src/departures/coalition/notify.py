@@ -45,7 +45,7 @@ import httpx
 from departures.coalition import rules
 from departures.coalition.bounces import verp_address
 from departures.coalition.handles import LandingChecker
-from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites
+from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites, TriagePass
 from departures.coalition.i18n import _, lazy_gettext, use_language
 from departures.coalition.invitations import expand_link
 from departures.coalition.reconnect import Reconnect
@@ -108,6 +108,7 @@ class TickReport:
     proposed: int = 0  # directory entries proposed to members (reconnect)
     followed: int = 0  # follows made for members (reconnect)
     purged: int = 0  # expired web and directory sessions deleted
+    triaged: int = 0  # replies scored by the triage pass (queued: see the member pages)
     skipped: bool = False  # another process was running its pass: this one did nothing
     errors: list[str] = field(default_factory=list)
 
@@ -154,6 +155,7 @@ class Notifier:
         departure_hook: DepartureHook | None = None,
         list_sync: ListSync | None = None,
         reconnect: Reconnect | None = None,
+        triage: TriagePass | None = None,
         outbox_lease: timedelta = OUTBOX_LEASE,
         pass_lease: timedelta = PASS_LEASE,
         outbox_batch: int = 100,
@@ -174,6 +176,8 @@ class Notifier:
         self.list_sync: ListSync = list_sync or NoBlueskyWrites()
         # Without a configured one, the pass still proposes (by e-mail); it never follows.
         self.reconnect = reconnect or Reconnect(store)
+        # The triage queue's pass (coalition/triage.py) when Bluesky is configured.
+        self.triage = triage
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -202,6 +206,7 @@ class Notifier:
             report.campaigns += 1
             self._campaign_pass(campaign, moment, report)
         self._reconnect_pass(moment, report)
+        self._triage_pass(report)
         self.deliver(report)
 
     def _reconnect_pass(self, now: datetime, report: TickReport) -> None:
@@ -215,6 +220,19 @@ class Notifier:
         report.queued += done.queued
         report.proposed += done.proposed
         report.followed += done.followed
+        report.errors.extend(done.errors)
+
+    def _triage_pass(self, report: TickReport) -> None:
+        # Like a Bluesky hook: a failure is reported, the e-mails still go out.
+        if self.triage is None:
+            return
+        try:
+            done = self.triage.run()
+        except Exception as exc:
+            log.exception("triage pass failed")
+            report.errors.append(f"triage: {exc}")
+            return
+        report.triaged += done.scored
         report.errors.extend(done.errors)
 
     def _campaign_pass(self, campaign: Campaign, now: datetime, report: TickReport) -> None:

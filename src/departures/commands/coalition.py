@@ -204,6 +204,8 @@ def _notifier(
         daily_cap=options["reconnect_daily_cap"],
         guard=departure.guard if departure is not None else None,
     )
+    from departures.coalition.triage import Triage
+
     return Notifier(
         store,
         base_url=base_url,
@@ -214,6 +216,8 @@ def _notifier(
         list_sync=lists,
         reconnect=reconnect,
         secret_key=load_secret_key(_db_dir(db_url)),
+        # The triage pass reads with members' sessions: only with Bluesky configured.
+        triage=Triage.from_departure(departure) if departure is not None else None,
     )
 
 
@@ -439,7 +443,8 @@ def tick(db_url: str | None, base_url: str | None, **options: Any) -> None:
     click.echo(
         f"{report.campaigns} campaigns checked: {report.queued} messages queued, "
         f"{report.sent} sent, {report.failed} failed, {report.landed} newly landed; "
-        f"reconnect: {report.proposed} accounts proposed, {report.followed} followed."
+        f"reconnect: {report.proposed} accounts proposed, {report.followed} followed; "
+        f"triage: {report.triaged} replies scored."
     )
     for error in report.errors:
         click.echo(f"Warning: {error}", err=True)
@@ -501,6 +506,51 @@ def coordinator_revoke(db_url: str | None, coordinator_id: int, new_token: bool)
     if new_token:
         click.echo("New sign-in token (shown once, keep it safe):")
         click.echo(token)
+
+
+@coalition.command(name="triage")
+@db_option
+@token_option
+@click.option(
+    "--bluesky-service",
+    envvar="DEPARTURES_BLUESKY_SERVICE",
+    required=True,
+    help="The Bluesky service members' accounts were connected through "
+    "[env DEPARTURES_BLUESKY_SERVICE].",
+)
+@click.argument("slug")
+@click.argument("organisation_id", type=int)
+def triage_command(
+    db_url: str | None, token: str | None, bluesky_service: str, slug: str, organisation_id: int
+) -> None:
+    """Read, score and queue the replies to one member organisation's recent posts.
+
+    The same pass the scheduler runs for every member who turned triage on; scores are
+    computed here, offline. Safe to run again (and after a kill): a reply is scored once.
+    Example: departures coalition triage leave-x-together 12 --bluesky-service https://bsky.social
+    """
+    from departures.coalition.departure import DepartureDay
+    from departures.coalition.triage import Triage, TriageReport
+
+    store = _store(db_url)
+    found = store.campaign(slug)
+    if found.coordinator_id != _coordinator(store, token):
+        raise NotAllowed("this campaign belongs to another coordinator")
+    organisation = store.organisation(organisation_id)
+    if organisation.campaign_id != found.id:
+        raise NotAllowed(f"organisation {organisation_id} is not a member of {slug}")
+    triage = Triage.from_departure(DepartureDay(store, vault(_db_dir(db_url)), bluesky_service))
+    report = triage.run_member(organisation)
+    pending = TriageReport()
+    triage.write_pending_hides(pending, organisation.id)
+    click.echo(
+        f"{organisation.name}: {report.read} replies, quotes and mentions read, "
+        f"{report.scored} newly scored, {report.queued} queued for a person, "
+        f"{report.skipped} posts skipped (see the notes on the member's triage page); "
+        f"{pending.written} gate records written."
+    )
+    for error in [*report.errors, *pending.errors]:
+        click.echo(f"Warning: {error}", err=True)
 
 
 @coalition.group()

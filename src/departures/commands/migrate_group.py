@@ -45,6 +45,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Check that people can see the published posts on Bluesky.",
     ),
     LazyCommand(
+        "gates",
+        "departures.commands.migrate_gates:gates_command",
+        "Choose who may reply to and quote every post this workspace published.",
+    ),
+    LazyCommand(
         "undo",
         "departures.commands.migrate_publish:undo_command",
         "Delete from Bluesky every post this workspace published (replies first).",

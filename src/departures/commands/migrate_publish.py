@@ -25,6 +25,7 @@ from departures.commands.context import AppContext, pass_app
 from departures.commands.options import server_url
 from departures.errors import BlueskyError, WorkspaceError
 from departures.migrate import publish as publishing
+from departures.migrate.gates import apply_to_workspace, stored_choice
 from departures.migrate.undo import to_undo, undo
 from departures.migrate.verify import APPVIEW_ENV, default_appview, verify
 
@@ -160,6 +161,14 @@ def run_command(
         + (f", {len(status.failures)} cannot be published" if status.failures else "")
         + "."
     )
+    # Posts published after `migrate gates` get the controls chosen then (exactly once).
+    choice = stored_choice(workspace)
+    if choice is not None and report.published:
+        gates = apply_to_workspace(workspace, pds, choice, config, notify=click.echo)
+        click.echo(
+            f"Reply and quote controls ({choice.describe()}): "
+            f"{gates.written} gate records written for the new posts."
+        )
     if report.cid_mismatches:
         click.echo(
             f"Warning: {report.cid_mismatches} posts got another CID than computed locally; "

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from departures.bluesky.budget import WriteKind
-from departures.bluesky.records import FOLLOW, LISTITEM, POST
+from departures.bluesky.records import FOLLOW, LISTITEM, POST, POSTGATE, THREADGATE
 from departures.bluesky.writer import Write, WriteResult
 from departures.errors import WorkspaceError
 from departures.workspace.db import Workspace
@@ -129,6 +129,22 @@ class WorkspaceJournal:
         write = result.write
         if write.collection == POST:
             self._apply_post(conn, result, stamp)
+        elif write.collection in (THREADGATE, POSTGATE):
+            # A post's reply or quote controls (departures migrate gates).
+            conn.execute(
+                "INSERT INTO post_gates (collection, rkey, uri, cid, deleted, written_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(collection, rkey) DO UPDATE SET "
+                "uri = excluded.uri, cid = excluded.cid, deleted = excluded.deleted, "
+                "written_at = excluded.written_at",
+                (
+                    write.collection,
+                    write.rkey,
+                    result.uri,
+                    result.cid or "",
+                    int(write.action is WriteKind.DELETE),
+                    stamp,
+                ),
+            )
         elif write.collection in (FOLLOW, LISTITEM) and write.action is WriteKind.CREATE:
             # The audience's follow (or list item): done, whoever settled the batch.
             conn.execute(

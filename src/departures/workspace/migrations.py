@@ -403,6 +403,26 @@ def m030_plan_choices(conn: sqlite3.Connection) -> None:
     )
 
 
+def m033_gates(conn: sqlite3.Connection) -> None:
+    """Reply and quote controls of the migrated posts (``departures migrate gates``).
+
+    * ``gate_choice``: one row (``id`` 1), the organisation's last choice (JSON of
+      :class:`departures.migrate.gates.GateChoice`) and when it was made;
+    * ``post_gates``: one row per gate record written (``collection``: threadgate or
+      postgate, ``rkey``: the post's), its ``uri`` and ``cid`` as the server answered and
+      ``deleted`` when the gate was removed — filled by the journal whoever settles the batch.
+    """
+    conn.execute(
+        "CREATE TABLE gate_choice (id INTEGER PRIMARY KEY CHECK (id = 1), "
+        "choice TEXT NOT NULL, chosen_at TEXT NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE post_gates (collection TEXT NOT NULL, rkey TEXT NOT NULL, "
+        "uri TEXT NOT NULL, cid TEXT NOT NULL DEFAULT '', deleted INTEGER NOT NULL DEFAULT 0, "
+        "written_at TEXT NOT NULL, PRIMARY KEY (collection, rkey))"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     m001_initial,
     m002_archive,
@@ -411,4 +431,5 @@ MIGRATIONS: list[Migration] = [
     m011_publish_journal,
     m020_audience,
     m030_plan_choices,
+    m033_gates,
 ]

@@ -48,6 +48,9 @@ from departures.coalition.store.schema import (
     reconnect_followings,
     reconnect_members,
     reconnect_proposals,
+    triage_items,
+    triage_members,
+    triage_notes,
     web_sessions,
 )
 
@@ -361,6 +364,8 @@ def _erase_did(conn: Connection, did: str) -> int:
     x_ids = [row.x_id for row in pairs]
     _redact_outbox(conn, [did, *(f"@{h} " for h in handles if h), *(f"/{h}" for h in handles)])
     conn.execute(delete(reconnect_proposals).where(reconnect_proposals.c.did == did))
+    # Replies the person wrote that a member's triage scored (score, reasons and text).
+    conn.execute(delete(triage_items).where(triage_items.c.author_did == did))
     if x_ids:
         conn.execute(delete(reconnect_proposals).where(reconnect_proposals.c.x_id.in_(x_ids)))
         conn.execute(delete(reconnect_followings).where(reconnect_followings.c.x_id.in_(x_ids)))
@@ -445,6 +450,15 @@ def organisation_export(engine: Engine, organisation_id: int) -> dict[str, Any]:
             "reconnect_proposals": _rows(
                 conn, reconnect_proposals, reconnect_proposals.c.organisation_id == organisation_id
             ),
+            "triage": _rows(
+                conn, triage_members, triage_members.c.organisation_id == organisation_id
+            ),
+            "triage_items": _rows(
+                conn, triage_items, triage_items.c.organisation_id == organisation_id
+            ),
+            "triage_notes": _rows(
+                conn, triage_notes, triage_notes.c.organisation_id == organisation_id
+            ),
             "directory_entries": _rows(conn, directory_entries, directory_entries.c.did == did)
             if did
             else [],
@@ -527,6 +541,9 @@ def erase_organisation(engine: Engine, organisation_id: int) -> bool:
             member_connections,
             checklist_ticks,
             departure_posts,
+            triage_items,
+            triage_notes,
+            triage_members,
             reconnect_proposals,
             reconnect_followings,
             reconnect_members,

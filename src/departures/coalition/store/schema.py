@@ -69,6 +69,11 @@ __all__ = [
     "reconnect_members",
     "reconnect_proposals",
     "scheduler_leases",
+    "triage_items",
+    "triage_members",
+    "triage_notes",
+    "triage_settings",
+    "triage_words",
     "web_sessions",
 ]
 
@@ -603,4 +608,77 @@ checklist_ticks = Table(
     Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
     Column("item", String(32), primary_key=True),
     Column("ticked_at", UTCDateTime, nullable=False),
+)
+
+# --- Reply controls and the triage queue for hostile replies (revision 0013_triage) ----------
+
+# A member's reply and quote controls for its welcome post (JSON of migrate.gates.GateChoice)
+# and whether the triage pass reads the replies to its recent posts (off by default).
+triage_members = Table(
+    "triage_members",
+    metadata,
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), primary_key=True),
+    Column("opted_in", Boolean, nullable=False, default=False),
+    Column("gate_choice", Text, nullable=False, default=""),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_pass_at", UTCDateTime),
+)
+
+# The coalition's threshold (0-1) for queuing a reply, per campaign; edited by the coordinator.
+triage_settings = Table(
+    "triage_settings",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), primary_key=True),
+    Column("threshold", Integer, nullable=False),  # percent
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The coalition's word lists, one per campaign and language (one term or phrase a line).
+triage_words = Table(
+    "triage_words",
+    metadata,
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), primary_key=True),
+    Column("lang", String(8), primary_key=True),
+    Column("words", Text, nullable=False, default=""),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Every reply, mention or quote the pass scored, once per member (the unique key): its score
+# and reasons, kept to tune the threshold; the text only while it waits for a person.
+# ``state``: below (under the threshold), queued, hiding (a hide being written), hidden,
+# proposed (author proposed to the moderation list), dismissed.
+triage_items = Table(
+    "triage_items",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False),
+    Column("subject_uri", String(600), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("post_uri", String(600), nullable=False),
+    Column("root_uri", String(600), nullable=False, default=""),
+    Column("author_did", String(200), nullable=False, index=True),
+    Column("author_handle", String(253), nullable=False, default=""),
+    Column("text", Text, nullable=False, default=""),
+    Column("score", Integer, nullable=False),  # percent, the larger of the two below
+    Column("model_score", Integer, nullable=False),
+    Column("reasons", Text, nullable=False, default="[]"),
+    Column("threshold", Integer, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("scored_at", UTCDateTime, nullable=False),
+    Column("decided_by", String(200), nullable=False, default=""),
+    Column("decided_at", UTCDateTime),
+    Column("decision_note", String(500), nullable=False, default=""),
+    UniqueConstraint("organisation_id", "subject_uri", name="uq_triage_items_subject"),
+    Index("ix_triage_items_queue", "organisation_id", "state"),
+)
+
+# Posts the pass could not read (deleted, taken down, unreadable), with why: skipped, noted.
+triage_notes = Table(
+    "triage_notes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("organisation_id", Integer, ForeignKey("organisations.id"), nullable=False, index=True),
+    Column("post_uri", String(600), nullable=False),
+    Column("note", String(500), nullable=False),
+    Column("noted_at", UTCDateTime, nullable=False),
 )

@@ -41,8 +41,11 @@ LIMITS: dict[str, int] = {
     # A welcome post is at most 300 graphemes; its rules live with the departure day. This
     # only keeps a stored text from being anything at all.
     "welcome_text": 3000,
+    # The triage queue's word lists (one term a line) and a person's note on a decision.
+    "triage_words": 20000,
+    "decision_note": 500,
 }
-MULTILINE = frozenset({"description", "welcome_text"})
+MULTILINE = frozenset({"description", "welcome_text", "triage_words"})
 # The fields as people call them, translated when a message names one.
 LABELS = {
     "x_handle": lazy_gettext("X handle"),
@@ -54,6 +57,8 @@ LABELS = {
     "did": lazy_gettext("DID"),
     "email": lazy_gettext("e-mail address"),
     "welcome_text": lazy_gettext("welcome post"),
+    "triage_words": lazy_gettext("word list"),
+    "decision_note": lazy_gettext("note"),
     "name": lazy_gettext("name"),
     "title": lazy_gettext("title"),
     "description": lazy_gettext("description"),

@@ -45,6 +45,7 @@ from departures.coalition.web import (
     member,
     middleware,
     pledges,
+    triage,
     welcome,
 )
 from departures.coalition.web import moderation as moderation_views
@@ -117,6 +118,7 @@ class CoalitionApp:
             *pledges.routes(self.site),
             *day.routes(self.site),
             *welcome.routes(self.site),
+            *triage.routes(self.site),
             # The directory's own pages (sign-in with Bluesky, register, withdraw, follow all)
             # and its public API (lookup, export), rate-limited per client address.
             *directory.routes(self.site, bluesky_sign_in, directory_limits),

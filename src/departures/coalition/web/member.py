@@ -19,6 +19,7 @@ from departures.coalition.moderation import member_view as moderation_view
 from departures.coalition.oauth import app_passwords_allowed
 from departures.coalition.store import Organisation, access, languages
 from departures.coalition.store import claims as claim_rows
+from departures.coalition.triage import page_values as triage_page_values
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, is_zip, read_upload
 from departures.coalition.web.guards import member_signed_in
@@ -145,6 +146,7 @@ def _member_page(
         domain=_domain_help(site, organisation),
         oauth=site.oauth is not None,
         app_passwords=site.oauth is None or app_passwords_allowed(),
+        **triage_page_values(departure, organisation),
         **extra,
     )
 
