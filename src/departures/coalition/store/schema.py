@@ -222,7 +222,7 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", String(500), nullable=False, default=""),
     # Set when the receiving server refused the message for good (a 5xx reply at send time):
-    # never tried again, shown as bounced (revision 0011).
+    # never tried again, shown as bounced (revision 0013).
     Column("bounced_at", UTCDateTime),
     UniqueConstraint("campaign_id", "message", "recipient", name="uq_outbox_message_recipient"),
 )
@@ -353,7 +353,7 @@ reconnect_proposals = Table(
 directory_entries = Table(
     "directory_entries",
     metadata,
-    # Several claims on one X id are kept (revision 0010): one row per (X id, DID).
+    # Several claims on one X id are kept (revision 0011): one row per (X id, DID).
     Column("x_id", String(20), primary_key=True),
     Column("did", String(200), primary_key=True, index=True),
     Column("x_username", String(15), nullable=False),
@@ -368,7 +368,7 @@ directory_entries = Table(
     Column("level_at", UTCDateTime, nullable=False),
 )
 
-# --- X claims' audit, members' Bluesky connections (revision 0010) ---------------------------
+# --- X claims' audit, members' Bluesky connections (revision 0011) ---------------------------
 
 # Every vouch, proof and dispute decision on a claim: who, when, why (shown to coordinators).
 directory_claim_audit = Table(
@@ -467,7 +467,7 @@ scheduler_leases = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
-# --- The moderation list with due process (revision 0012) ------------------------------------
+# --- The moderation list with due process (revision 0009) ------------------------------------
 
 # An account proposed for the campaign's moderation list, and what became of it: "proposed",
 # then "rejected" or "listed" (approved: written to the list; ``listed_uri`` once the list item
@@ -545,7 +545,7 @@ modlist_choices = Table(
     Column("changed_at", UTCDateTime, nullable=False),
 )
 
-# --- AT Protocol OAuth (revision 0009) -------------------------------------------------------
+# --- AT Protocol OAuth (revision 0012) -------------------------------------------------------
 
 # The service's OAuth client keys (ES256 private JWKs, encrypted with the vault), newest
 # first by created_at; a retired key stays published in the JWKS until it is deleted.
@@ -578,7 +578,7 @@ oauth_connections = Table(
     Column("connected_at", UTCDateTime, nullable=False),
 )
 
-# --- Invitations sent by e-mail and the members' checklists (revision 0011) -----------------
+# --- Invitations sent by e-mail and the members' checklists (revision 0013) -----------------
 
 # An invitation the service e-mails (one by one or from a CSV): who it is for and the random
 # ``nonce`` from which the link's token is derived with the service's secret key
@@ -610,7 +610,7 @@ checklist_ticks = Table(
     Column("ticked_at", UTCDateTime, nullable=False),
 )
 
-# --- Reply controls and the triage queue for hostile replies (revision 0013_triage) ----------
+# --- Reply controls and the triage queue for hostile replies (revision 0014) -----------------
 
 # A member's reply and quote controls for its welcome post (JSON of migrate.gates.GateChoice)
 # and whether the triage pass reads the replies to its recent posts (off by default).

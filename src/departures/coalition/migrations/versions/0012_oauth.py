@@ -1,7 +1,7 @@
 """AT Protocol OAuth: the client's keys, pending sign-ins, and accounts connected through it.
 
-Revision ID: 0009_oauth
-Revises: 0010_claims
+Revision ID: 0012_oauth
+Revises: 0011_claims
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_oauth"
-down_revision = "0010_claims"
+revision = "0012_oauth"
+down_revision = "0011_claims"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Reply controls and the triage queue for hostile replies.
 
-Revision ID: 0013_triage
-Revises: 0011_invitations
+Revision ID: 0014_triage
+Revises: 0013_invitations
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013_triage"
-down_revision = "0011_invitations"
+revision = "0014_triage"
+down_revision = "0013_invitations"
 branch_labels = None
 depends_on = None
 

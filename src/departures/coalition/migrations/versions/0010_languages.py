@@ -1,7 +1,7 @@
 """Texts in three languages: each member organisation's language, each campaign's languages.
 
-Revision ID: 0014_languages
-Revises: 0012_modlist
+Revision ID: 0010_languages
+Revises: 0009_modlist
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014_languages"
-down_revision = "0012_modlist"
+revision = "0010_languages"
+down_revision = "0009_modlist"
 branch_labels = None
 depends_on = None
 

@@ -6,8 +6,8 @@ whether a coordinator decided a dispute against it (``status``). Existing pairs 
 meaning: from an archive → ``archive``, stated → ``declared``, added by a coordinator →
 ``vouched``.
 
-Revision ID: 0010_claims
-Revises: 0014_languages
+Revision ID: 0011_claims
+Revises: 0010_languages
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010_claims"
-down_revision = "0014_languages"
+revision = "0011_claims"
+down_revision = "0010_languages"
 branch_labels = None
 depends_on = None
 

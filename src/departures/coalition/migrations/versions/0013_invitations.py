@@ -1,7 +1,7 @@
 """Invitations e-mailed by the service, bounced e-mails, and the members' checklists.
 
-Revision ID: 0011_invitations
-Revises: 0009_oauth
+Revision ID: 0013_invitations
+Revises: 0012_oauth
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_invitations"
-down_revision = "0009_oauth"
+revision = "0013_invitations"
+down_revision = "0012_oauth"
 branch_labels = None
 depends_on = None
 

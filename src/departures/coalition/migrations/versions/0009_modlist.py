@@ -1,6 +1,6 @@
 """The moderation list with due process: proposals, appeals, the audit log, members' choices.
 
-Revision ID: 0012_modlist
+Revision ID: 0009_modlist
 Revises: 0008_processes
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_modlist"
+revision = "0009_modlist"
 down_revision = "0008_processes"
 branch_labels = None
 depends_on = None
