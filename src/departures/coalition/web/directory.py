@@ -36,7 +36,12 @@ from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
 from departures.coalition.web import middleware
 from departures.coalition.web.archive_upload import MAX_UPLOAD, MAX_ZIP, read_upload
-from departures.coalition.web.guards import BLUESKY_DID, BLUESKY_HANDLE, bluesky_signed_in
+from departures.coalition.web.guards import (
+    BLUESKY_DID,
+    BLUESKY_HANDLE,
+    bluesky_signed_in,
+    sign_in_return,
+)
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.signin import BlueskySignIn
 from departures.coalition.web.site import Site, redirect
@@ -89,14 +94,6 @@ class AlreadyRegistered(WebError):
 def visitor(ctx: Ctx) -> tuple[str, str]:
     """The signed-in visitor's (DID, handle); refused otherwise (a guard: session only)."""
     return bluesky_signed_in(ctx)
-
-
-def _back_to(path: str) -> str:
-    """Where the sign-in returns: a page of this service that asked for it (a moderation
-    list's appeal form), else the directory; never another site."""
-    if path.startswith("/campaigns/") and "//" not in path and "\\" not in path:
-        return path
-    return "/directory"
 
 
 @dataclass
@@ -175,7 +172,7 @@ class DirectoryViews:
         ctx.set(_DID, did)
         ctx.set(_HANDLE, checked)
         ctx.renew_csrf()
-        return redirect(_back_to(ctx.form.text("next", "next", max_length=300)))
+        return redirect(sign_in_return(ctx.form.text("next", "next", max_length=300)))
 
     def sign_out(self, site: Site, ctx: Ctx) -> Response:
         """Forget the signed-in DID and delete the kept Bluesky session."""

@@ -25,6 +25,7 @@ __all__ = [
     "coordinator_id",
     "member_signed_in",
     "own_campaign",
+    "sign_in_return",
 ]
 
 BLUESKY_DID = "directory_did"
@@ -66,3 +67,11 @@ def own_campaign(site: Site, ctx: Ctx) -> Campaign:
     if campaign.coordinator_id != own:
         raise NotAllowed(_("only the campaign's coordinator can manage it"))
     return campaign
+
+
+def sign_in_return(path: str) -> str:
+    """Where a Bluesky sign-in returns: a campaign page of this service that asked for it (a
+    moderation list's appeal form), else the directory; never another site."""
+    if path.startswith("/campaigns/") and "//" not in path and "\\" not in path:
+        return path
+    return "/directory"

@@ -108,6 +108,7 @@ def public_page(site: Site, ctx: Ctx, **extra: Any) -> Response:
         events=events,
         modlist=graph_rows.modlist_uri(site.store.engine, campaign.id),
         signed_in=signed_in,
+        oauth=site.oauth is not None,
         own=own,
         open_appeal=rows.open_appeal_of(site.store.engine, own.id) if own else None,
         **extra,

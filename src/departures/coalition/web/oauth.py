@@ -32,6 +32,7 @@ from departures.coalition.store import accounts
 from departures.coalition.store import oauth as oauth_rows
 from departures.coalition.vault import AccountSessions, campaign_owner, organisation_owner
 from departures.coalition.web import middleware
+from departures.coalition.web.guards import sign_in_return
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
@@ -40,6 +41,8 @@ __all__ = ["coalition_account", "routes"]
 log = logging.getLogger(__name__)
 
 _BINDING = "oauth_binding"
+# Where a directory sign-in returns when a page of the service asked for it (an appeal).
+_NEXT = "oauth_next"
 _CAMPAIGN = "oauth_campaign"
 # The directory page's session keys (web/directory.py).
 _DID, _HANDLE, _OAUTH_TOKEN = "directory_did", "directory_handle", "directory_oauth"
@@ -126,6 +129,11 @@ class OAuthViews:
                     _("Use your coordinator key"),
                 )
             ctx.set(_CAMPAIGN, campaign.id)
+        if purpose == "directory":
+            ctx.drop(_NEXT)
+            back = sign_in_return(ctx.form.text("next", "next", max_length=300))
+            if back != "/directory":
+                ctx.set(_NEXT, back)
         ctx.form.text("handle", _("Bluesky handle"), max_length=253, required=True)
         handle = ctx.form.bluesky_handle("handle", _("Bluesky handle"))
         site.sign_in_throttle.check(ctx.client, handle)
@@ -197,7 +205,9 @@ class OAuthViews:
                 client.http.close()
             self._member_sign_in(site, ctx, session.did)
         ctx.renew_csrf()
-        return redirect(_BACK[purpose])
+        back = ctx.session.get(_NEXT) if purpose == "directory" else None
+        ctx.drop(_NEXT)
+        return redirect(sign_in_return(back) if isinstance(back, str) else _BACK[purpose])
 
     def _connect_coalition(self, site: Site, ctx: Ctx, session: Any) -> int:
         coordinator = _signed_in(ctx.coordinator_id)
