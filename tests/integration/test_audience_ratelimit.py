@@ -82,7 +82,11 @@ def prepare(box: TestSandbox, tmp_path: Path, n: int, seed: int) -> tuple[Run, l
         )
         conn.executemany("INSERT INTO following (account_id) VALUES (?)", [(i,) for i in ids])
     export = tmp_path / "directory.json"
-    export.write_text(json.dumps([{"x_id": i, "did": d} for i, d in zip(ids, dids, strict=True)]))
+    export.write_text(
+        json.dumps(
+            [{"x_id": i, "did": d, "level": "vouched"} for i, d in zip(ids, dids, strict=True)]
+        )
+    )
     imported = run.cli("audience", "import-directory", str(export))
     assert imported.returncode == 0, imported.stderr
     return run, dids

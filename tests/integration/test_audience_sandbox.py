@@ -115,7 +115,12 @@ def test_follow_killed_at_random_moments_then_resumed_follows_each_once(setup: S
     export = setup.workspace.parent / "directory.json"
     export.write_text(
         json.dumps(
-            {"entries": [{"x_id": str(i), "did": d} for i, d in zip(ids, dids, strict=True)]}
+            {
+                "entries": [
+                    {"x_id": str(i), "did": d, "level": "vouched"}
+                    for i, d in zip(ids, dids, strict=True)
+                ]
+            }
         )
     )
     assert setup.cli("audience", "import-directory", str(export)).returncode == 0
@@ -160,7 +165,11 @@ def test_daily_cap_stops_the_run_and_says_when_to_resume(setup: Setup) -> None:
     ids = list(range(1, 8))
     seed(setup.workspace, ids, {})
     export = setup.workspace.parent / "directory.json"
-    export.write_text(json.dumps([{"x_id": i, "did": d} for i, d in zip(ids, dids, strict=True)]))
+    export.write_text(
+        json.dumps(
+            [{"x_id": i, "did": d, "level": "vouched"} for i, d in zip(ids, dids, strict=True)]
+        )
+    )
     assert setup.cli("audience", "import-directory", str(export)).returncode == 0
     first = setup.cli("audience", "follow", "--no-budget", "--per-hour", "0", "--daily-cap", "5")
     assert first.returncode == 0, first.stderr
@@ -176,7 +185,9 @@ def test_list_mode_adds_matches_to_one_curated_list_once(setup: Setup) -> None:
     dids = [fake_did(rng) for _ in range(4)]
     seed(setup.workspace, [1, 2, 3, 4], {})
     export = setup.workspace.parent / "directory.json"
-    export.write_text(json.dumps([{"x_id": i + 1, "did": d} for i, d in enumerate(dids)]))
+    export.write_text(
+        json.dumps([{"x_id": i + 1, "did": d, "level": "vouched"} for i, d in enumerate(dids)])
+    )
     assert setup.cli("audience", "import-directory", str(export)).returncode == 0
     for _ in range(2):
         result = setup.cli("audience", "follow", "--no-budget", "--list", "From X")

@@ -142,7 +142,11 @@ def test_follows_left_open_by_a_killed_audience_follow_are_settled_by_migrate_ru
             plan_posts(3),
         )
     export = org.workspace.parent / "directory.json"
-    export.write_text(json.dumps([{"x_id": i, "did": d} for i, d in zip(ids, dids, strict=True)]))
+    export.write_text(
+        json.dumps(
+            [{"x_id": i, "did": d, "level": "vouched"} for i, d in zip(ids, dids, strict=True)]
+        )
+    )
     assert org.cli("audience", "import-directory", str(export)).returncode == 0
 
     holder = Holder(org.sandbox.pds_url, hold_at=2)
