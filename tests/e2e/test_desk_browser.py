@@ -26,6 +26,12 @@ from helpers.ports import free_port
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desk"
 # Controls a screen reader would announce without a name ("- textbox" with nothing after).
+#: The first step's heading in each language (the catalogues are in use, not only <html lang>).
+HEADINGS = {
+    "en": "Step 1: bring the archive",
+    "nl": "Stap 1: het archief binnenbrengen",
+    "fr": "Étape 1 : apporter l'archive",
+}
 UNNAMED = re.compile(r"^\s*- (textbox|checkbox|button|combobox|spinbutton|link)\s*(\[|$)", re.M)
 
 
@@ -100,6 +106,7 @@ def test_steps_one_to_three_in_the_browser(
         page.goto(url)
         assert page.url.endswith("/archive")  # the token left the address bar
         assert page.locator("html").get_attribute("lang") == language
+        assert page.locator("h1").inner_text() == HEADINGS[language]
         _focus_is_visible(page)
         _check_accessible(page)
         _shot(page, language, "1-archive")

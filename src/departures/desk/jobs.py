@@ -30,7 +30,7 @@ class Job:
 
     id: str
     kind: str
-    title: str = ""  # what the progress page is headed with (an English msgid)
+    title: object = ""  # what the progress page is headed with (a lazy text)
     next_url: str = "/"  # where the desk goes once the job is done
     back_url: str = "/"  # where to start again after a failure
     stage: str = ""
@@ -96,7 +96,7 @@ class Jobs:
         work: Callable[[Progress], Any],
         hold: contextlib.AbstractContextManager[Any] | None = None,
         *,
-        title: str = "",
+        title: object = "",
         next_url: str = "/",
         back_url: str = "/",
     ) -> Job:

@@ -18,18 +18,14 @@ from departures.archive.run import import_into
 from departures.archive.stats import archive_overview, archive_stats
 from departures.desk.upload import discard, receive_archive
 from departures.errors import ArchiveError, DeparturesError
+from departures.i18n import _, lazy_gettext
 
 if TYPE_CHECKING:
     from departures.desk.app import Desk
     from departures.desk.jobs import Job
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction (translated where shown)."""
-    return message
-
-
-TITLE = N_("Importing the archive")
+TITLE = lazy_gettext("Importing the archive")
 
 
 def routes(desk: Desk) -> list[BaseRoute]:
@@ -93,13 +89,14 @@ def routes(desk: Desk) -> list[BaseRoute]:
         try:
             if not typed:
                 raise ArchiveError(
-                    "No path was given", "Type where the archive is, e.g. ~/Downloads/x.zip"
+                    _("No path was given"),
+                    _("Type where the archive is, e.g. ~/Downloads/x.zip"),
                 )
             path = Path(typed).expanduser()
             if not path.exists():
                 raise ArchiveError(
-                    f"There is no file or folder at {path}",
-                    "Check the path (copy it from your file manager), or upload the zip",
+                    _("There is no file or folder at %(path)s") % {"path": path},
+                    _("Check the path (copy it from your file manager), or upload the zip"),
                 )
             job = start_import(path, uploaded=False)
         except DeparturesError as exc:

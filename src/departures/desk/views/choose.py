@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from departures.errors import DeparturesError
+from departures.i18n import _, lazy_gettext
 from departures.migrate.convert import MISSING_ALT
 from departures.migrate.plan import (
     PLAN_OPTIONS_META,
@@ -59,12 +60,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction (translated where shown)."""
-    return message
-
-
-TITLE = N_("Planning the posts")
+TITLE = lazy_gettext("Planning the posts")
 
 
 class ChoiceError(DeparturesError):
@@ -91,7 +87,8 @@ def choices_from_form(form: ImmutableMultiDict[str, Any], base: dict[str, Any]) 
                 choices[name] = date.fromisoformat(raw).isoformat() if raw else None
             except ValueError:
                 raise ChoiceError(
-                    f"{raw!r} is not a date", "Write dates as YYYY-MM-DD, e.g. 2020-01-31"
+                    _("“%(value)s” is not a date") % {"value": raw},
+                    _("Write dates as YYYY-MM-DD, e.g. 2020-01-31"),
                 ) from None
         elif kind in ("int", "int?"):
             if not raw:
@@ -100,7 +97,8 @@ def choices_from_form(form: ImmutableMultiDict[str, Any], base: dict[str, Any]) 
                 continue
             if not raw.isdigit() or (kind == "int?" and int(raw) < 1):
                 raise ChoiceError(
-                    f"{raw!r} is not a whole number", "Type a number like 5, or leave it empty"
+                    _("“%(value)s” is not a whole number") % {"value": raw},
+                    _("Type a number like 5, or leave it empty"),
                 )
             choices[name] = int(raw)
         elif kind == "list":
@@ -110,7 +108,7 @@ def choices_from_form(form: ImmutableMultiDict[str, Any], base: dict[str, Any]) 
         elif shown or raw:
             choices[name] = raw or None
     if choices["since"] and choices["until"] and choices["since"] > choices["until"]:
-        raise ChoiceError("The first day is after the last day", "Swap the two dates")
+        raise ChoiceError(_("The first day is after the last day"), _("Swap the two dates"))
     return choices
 
 
@@ -232,9 +230,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
             try:
                 choices = choices_from_form(request.query_params, choices)
             except DeparturesError as exc:
-                return desk.render(request, "_partials/error.html", 400, error=exc)
+                return desk.render(request, "parts/error.html", 400, error=exc)
             return desk.render(
-                request, "_partials/choose_counts.html", counted=counts(workspace, choices)
+                request, "parts/choose_counts.html", counted=counts(workspace, choices)
             )
 
     async def apply(request: Request) -> Response:
@@ -263,7 +261,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         ids = {str(value) for value in form.getlist("tweet") if str(value).isdigit()}
         try:
             if not ids:
-                raise ChoiceError("No post was named", "Use the buttons next to the posts")
+                raise ChoiceError(_("No post was named"), _("Use the buttons next to the posts"))
             with desk.workspace() as workspace:
                 choices, _planned = current_choices(workspace)
                 if add and form.get("thread"):
