@@ -54,11 +54,14 @@ class DeskProcess:
 
     def __init__(self, workspace: Path) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", "from departures.entry import main; main()",
-             "--workspace", str(workspace), "desk", "--no-browser"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
-        )  # fmt: skip
+        # What the desk says on stderr (a traceback, if any) is kept for the report.
+        self.log = workspace.parent / f"{workspace.name}-desk.log"
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", "from departures.entry import main; main()",
+                 "--workspace", str(workspace), "desk", "--no-browser"],
+                stdout=subprocess.PIPE, stderr=log, text=True, env=env,
+            )  # fmt: skip
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         url = line.split(" at ", 1)[1].strip()
@@ -75,7 +78,12 @@ class DeskProcess:
         job = answer.headers["location"]
         assert job.startswith("/jobs/"), (answer.status_code, answer.text[:500])
         while True:
-            state = self.client.get(job + ".json").json()["state"]
+            try:
+                state = self.client.get(job + ".json").json()["state"]
+            except httpx.HTTPError:
+                print(f"the desk stopped (exit {self.process.poll()}):")
+                print(self.log.read_text()[-3000:])
+                raise
             if state != "running":
                 break
             time.sleep(0.05)

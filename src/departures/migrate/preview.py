@@ -133,10 +133,19 @@ def load_posts_page(
     conn = workspace.conn
     where = "WHERE warnings != '[]'" if warned else ""
     total = int(conn.execute(f"SELECT COUNT(*) FROM plan_posts {where}").fetchone()[0])
-    rows = conn.execute(
-        f"SELECT {_POST_COLUMNS} FROM plan_posts {where} ORDER BY seq, key LIMIT ? OFFSET ?",
-        (limit, offset),
-    ).fetchall()
+    if warned:
+        rows = conn.execute(
+            f"SELECT {_POST_COLUMNS} FROM plan_posts {where} ORDER BY seq LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+    else:
+        # ``seq`` is unique and indexed: the page's first ``seq`` is found in the index alone
+        # (no row read for the posts before the page), then only the page's rows are read.
+        rows = conn.execute(
+            f"SELECT {_POST_COLUMNS} FROM plan_posts WHERE seq >= "
+            "(SELECT seq FROM plan_posts ORDER BY seq LIMIT 1 OFFSET ?) ORDER BY seq LIMIT ?",
+            (offset, limit),
+        ).fetchall()
     keys = [str(row[0]) for row in rows]
     published: set[str] = set()
     if (
