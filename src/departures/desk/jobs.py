@@ -64,6 +64,7 @@ class Job:
             "percent": self.percent(),
             "state": self.state,
             "next": self.next_url,
+            "seconds": None if self.finished is None else self.finished - self.started,
         }
 
 
