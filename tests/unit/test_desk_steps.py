@@ -60,6 +60,7 @@ def test_a_file_that_is_not_an_archive_is_a_message_and_leaves_no_workspace(
         page = visitor.get(location)
     assert page.status_code == 400
     assert 'role="alert"' in page.text
+    assert "This file is not an X archive the desk can read." in page.text
     assert "Nothing was changed" in page.text
     assert "Traceback" not in page.text
     assert not (desk.workspace_path / DB_NAME).exists()
@@ -82,6 +83,8 @@ def test_a_truncated_upload_keeps_the_workspace_as_it_was(tmp_path: Path, archiv
         assert state["state"] == "failed"
         page = visitor.get(answer.headers["location"])
         assert 'role="alert"' in page.text
+        # The file is named as the person chose it, not by the desk's temporary path.
+        assert "x.zip" in page.text and "uploaded-" not in page.text
         with _open(desk) as workspace:
             assert archive_stats(workspace) == before
         # The failed upload is not kept; the workspace still reads its first archive.

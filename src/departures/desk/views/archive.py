@@ -31,7 +31,7 @@ TITLE = lazy_gettext("Importing the archive")
 def routes(desk: Desk) -> list[BaseRoute]:
     """Step 1's pages."""
 
-    def start_import(path: Path, uploaded: bool) -> Job:
+    def start_import(path: Path, uploaded: bool, name: str = "") -> Job:
         def work(progress: Any) -> Any:
             try:
                 return import_into(
@@ -50,6 +50,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 title=TITLE,
                 next_url="/archive/overview",
                 back_url="/archive",
+                shown_as={str(path): name} if uploaded and name else None,
             )
         except BaseException:
             if uploaded:
@@ -65,7 +66,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
     async def upload(request: Request) -> Response:
         desk.workspace_path.mkdir(parents=True, exist_ok=True)
         try:
-            path, _name = await receive_archive(
+            path, name = await receive_archive(
                 request.headers.get("content-type", ""),
                 request.headers.get("content-length"),
                 request.stream(),
@@ -76,7 +77,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 request, "archive.html", 400, error=exc, has_workspace=desk.has_workspace()
             )
         try:
-            job = start_import(path, uploaded=True)
+            job = start_import(path, uploaded=True, name=name or "archive.zip")
         except DeparturesError as exc:
             return desk.render(
                 request, "archive.html", 409, error=exc, has_workspace=desk.has_workspace()

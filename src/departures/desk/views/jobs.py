@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from departures.errors import ArchiveError
 from departures.i18n import format_number, lazy_gettext
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ def routes(desk: Desk) -> list[BaseRoute]:
             job=job,
             stage=STAGES.get(job.stage, WORKING),
             error=job.error,
+            details=job.error_text(),
+            unreadable=isinstance(job.error, ArchiveError),
         )
 
     def as_json(request: Request) -> Response:
