@@ -118,7 +118,9 @@ def test_the_desk_refuses_to_import_while_the_cli_imports(tmp_path: Path, archiv
     assert "Wait until it has finished" in page.text
 
 
-def test_the_cli_refuses_to_import_while_the_desk_plans(tmp_path: Path, archive: Path) -> None:
+def test_the_cli_refuses_to_import_or_plan_while_the_desk_works(
+    tmp_path: Path, archive: Path
+) -> None:
     desk = new_desk(tmp_path)
     with signed_in(desk) as visitor:
         assert _import(desk, visitor, archive)[0]["state"] == "done"
@@ -129,6 +131,15 @@ def test_the_cli_refuses_to_import_while_the_desk_plans(tmp_path: Path, archive:
         "Error: This workspace is busy: the desk is choosing the posts to publish (process "
     )
     assert (desk.workspace_path / DB_NAME).exists()  # an existing workspace is never removed
+    with desk.lock("import", "importing an archive"):
+        for args in (["migrate", "plan"], ["migrate", "alt-text", "import", str(archive)]):
+            refused = run_cli("--workspace", str(desk.workspace_path), *args)
+            assert refused.returncode == 1
+            assert "Error: This workspace is busy: the desk is importing an archive" in (
+                refused.stderr
+            )
+    planned = run_cli("--workspace", str(desk.workspace_path), "migrate", "plan")
+    assert planned.returncode == 0, planned.stderr
 
 
 def test_plan_leave_out_and_alt_text_through_the_desk(tmp_path: Path, archive: Path) -> None:
