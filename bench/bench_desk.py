@@ -82,7 +82,7 @@ class DeskProcess:
         assert job.startswith("/jobs/"), (answer.status_code, answer.text[:500])
         while True:
             try:
-                state = self.client.get(job + ".json").json()
+                state = self.get(job + ".json").json()
             except httpx.HTTPError:
                 print(f"the desk stopped (exit {self.process.poll()}):")
                 print(self.log.read_text()[-3000:])
@@ -92,6 +92,14 @@ class DeskProcess:
             time.sleep(0.7)
         assert state["state"] == "done", state
         return posted + float(state["seconds"])
+
+    def get(self, path: str) -> httpx.Response:
+        """GET ``path``, once more on a connection the server had just closed (as browsers
+        retry an idempotent request on a dropped keep-alive connection)."""
+        try:
+            return self.client.get(path)
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            return self.client.get(path)
 
     def close(self) -> None:
         self.client.close()
@@ -134,7 +142,7 @@ def main() -> None:
             for _ in range(args.requests):
                 page = rng.randint(1, total_pages)
                 started = time.perf_counter()
-                answer = desk.client.get(f"/choose?page={page}")
+                answer = desk.get(f"/choose?page={page}")
                 latencies.append(time.perf_counter() - started)
                 assert answer.status_code == 200
             started = time.perf_counter()
