@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from departures.errors import DeparturesError
-from departures.i18n import _
+from departures.i18n import _, format_number, ngettext
 from departures.migrate.alttext import (
     AltTextError,
     export_alt_texts,
@@ -50,11 +50,11 @@ def routes(desk: Desk) -> list[BaseRoute]:
             return thumbnail(workspace, member, THUMB_SIDE)
 
     def progress_text(request: Request, described: int, total: int) -> str:
-        _ = desk.gettext(request)
-        return _("%(described)s of %(total)s images described") % {
-            "described": described,
-            "total": total,
-        }
+        return ngettext(
+            "%(described)s of %(total)s image described",
+            "%(described)s of %(total)s images described",
+            total,
+        ) % {"described": format_number(described), "total": format_number(total)}
 
     def page(request: Request, error: DeparturesError | None = None, status: int = 200) -> Response:
         if not desk.has_workspace():
