@@ -16,7 +16,7 @@ from departures.migrate.plan import (
     plan_from_choices,
     published_keys,
 )
-from departures.migrate.preview import load_posts, load_posts_page, plan_warnings
+from departures.migrate.preview import load_posts, load_posts_page, page_starts, plan_warnings
 from departures.migrate.select import (
     DEFAULT_CHOICES,
     Selection,
@@ -57,6 +57,13 @@ def test_pages_of_the_plan_are_the_whole_plan_in_order(planned: Path) -> None:
             paged.extend(post.key for post in page)
             offset += 7
         assert paged == whole
+        starts = page_starts(workspace, 7)
+        by_start = [
+            post.key
+            for start in starts
+            for post in load_posts_page(workspace, start_seq=start, limit=7)[0]
+        ]
+        assert by_start == whole
         warned, count = load_posts_page(workspace, offset=0, limit=1000, warned=True)
         assert count == sum(1 for post in load_posts(workspace) if post.warnings)
         assert all(post.warnings for post in warned)

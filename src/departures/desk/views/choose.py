@@ -32,7 +32,12 @@ from departures.migrate.plan import (
     plan_summary,
     published_keys,
 )
-from departures.migrate.preview import load_posts_page, plan_warnings, render_text
+from departures.migrate.preview import (
+    load_posts_page,
+    page_starts,
+    plan_warnings,
+    render_text,
+)
 from departures.migrate.select import DEFAULT_CHOICES
 from departures.workspace.db import Workspace
 
@@ -162,6 +167,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 version = _plan_version(workspace)
                 desk.cached("summary", version, lambda: plan_summary(workspace))
                 desk.cached("todo", version, lambda: plan_warnings(workspace))
+                desk.cached("pages", version, lambda: page_starts(workspace, PER_PAGE))
                 return summary
 
         job = desk.jobs.start(
@@ -196,11 +202,21 @@ def routes(desk: Desk) -> list[BaseRoute]:
             version = _plan_version(workspace)
             summary = desk.cached("summary", version, lambda: plan_summary(workspace))
             todo = desk.cached("todo", version, lambda: plan_warnings(workspace))
-            posts, total = load_posts_page(
-                workspace, offset=(number - 1) * PER_PAGE, limit=PER_PAGE, warned=warned
-            )
+            if warned:
+                posts, total = load_posts_page(
+                    workspace, offset=(number - 1) * PER_PAGE, limit=PER_PAGE, warned=True
+                )
+                pages = max(1, -(-total // PER_PAGE))
+            else:
+                # Where each page starts, once per plan: then any page is read from the index.
+                starts = desk.cached("pages", version, lambda: page_starts(workspace, PER_PAGE))
+                pages = max(1, len(starts))
+                posts = []
+                if number <= len(starts):
+                    posts, _ = load_posts_page(
+                        workspace, start_seq=starts[number - 1], limit=PER_PAGE
+                    )
             username = workspace.conn.execute("SELECT username FROM account LIMIT 1").fetchone()
-        pages = max(1, -(-total // PER_PAGE))
         return desk.render(
             request,
             "choose.html",
@@ -213,7 +229,6 @@ def routes(desk: Desk) -> list[BaseRoute]:
             duration=format_duration(summary.estimated_seconds),
             todo=todo,
             posts=posts,
-            total=total,
             page=number,
             pages=pages,
             warned=warned,
