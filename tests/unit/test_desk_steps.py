@@ -170,6 +170,28 @@ def test_plan_leave_out_and_alt_text_through_the_desk(tmp_path: Path, archive: P
         assert planned[0] not in left
         page = visitor.get("/choose")
         assert "Left out by you" in page.text
+        # A whole thread: every tweet planned under its first post.
+        with _open(desk) as workspace:
+            root, first = workspace.conn.execute(
+                "SELECT root_key, (SELECT tweet_id FROM plan_posts r WHERE r.key = p.root_key) "
+                "FROM plan_posts p WHERE root_key IS NOT NULL LIMIT 1"
+            ).fetchone()
+            thread = {
+                r[0]
+                for r in workspace.conn.execute(
+                    "SELECT tweet_id FROM plan_posts WHERE root_key = ? OR key = ?", (root, root)
+                )
+            }
+        assert len(thread) > 1
+        answer = visitor.post(
+            "/choose/leave-out",
+            data={"csrf": desk.keys.csrf, "tweet": str(first), "thread": root},
+            follow_redirects=False,
+        )
+        assert _wait(visitor, answer.headers["location"])["state"] == "done"
+        with _open(desk) as workspace:
+            left = {r[0] for r in workspace.conn.execute("SELECT tweet_id FROM plan_posts")}
+        assert not thread & left
 
         images = visitor.get("/images")
         assert " images described" in images.text

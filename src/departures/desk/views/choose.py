@@ -234,6 +234,8 @@ def routes(desk: Desk) -> list[BaseRoute]:
             warned=warned,
             username=(username[0] if username else None) or "",
             missing_alt=MISSING_ALT,
+            # First posts of threads on this page: they get "leave the whole thread out" too.
+            thread_roots={post.root_key for post in posts if post.root_key},
             text_of=lambda post: Markup(
                 render_text(str(post.record.get("text", "")), post.record.get("facets") or [])
             ),
