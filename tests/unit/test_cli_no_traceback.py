@@ -160,8 +160,13 @@ def _uses_the_workspace(command: click.Command) -> bool:
 # These read their input file before the workspace (Ctrl-C in an import has its own test in
 # test_cli_newcomer.py).
 _FILE_FIRST = ("archive import", "audience import-directory")
+# The desk opens the workspace per request, not when it starts (a new workspace is made by
+# its first import), and serves until stopped: its Ctrl-C is the server's graceful stop.
+_SERVERS = ("desk",)
 WORKSPACE_COMMANDS = [
-    (n, c) for n, c in COMMANDS if _uses_the_workspace(c) and n not in _FILE_FIRST
+    (n, c)
+    for n, c in COMMANDS
+    if _uses_the_workspace(c) and n not in _FILE_FIRST and n not in _SERVERS
 ]
 
 

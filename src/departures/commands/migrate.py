@@ -41,8 +41,9 @@ from departures.migrate.alttext import export_alt_texts, import_alt_texts
 from departures.migrate.media import DEFAULT_LIMITS
 from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
-from departures.migrate.select import Selection
+from departures.migrate.select import Selection, selection_from_choices
 from departures.workspace.db import Workspace
+from departures.workspace.locks import task_lock
 
 # --- plan ----------------------------------------------------------------------------------
 
@@ -288,7 +289,11 @@ def plan_command(
     footer = choices["footer"]
     video_max_seconds = int(choices["video_max_seconds"])
     video_max_mb = int(choices["video_max_mb"])
-    with _progress() as bar:
+    # Refused at once while the desk or another command imports, plans or publishes here.
+    with (
+        task_lock(workspace.path, "plan", "'departures migrate plan' is planning"),
+        _progress() as bar,
+    ):
         task = bar.add_task("Converting tweets", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -429,24 +434,7 @@ def describe_choices(choices: dict[str, Any]) -> str:
 
 
 def _selection(choices: dict[str, Any]) -> Selection:
-    return Selection(
-        since=date.fromisoformat(choices["since"]) if choices["since"] else None,
-        until=date.fromisoformat(choices["until"]) if choices["until"] else None,
-        originals=bool(choices["originals"]),
-        threads=bool(choices["threads"]),
-        quotes=bool(choices["quotes"]),
-        replies=bool(choices["replies"]),
-        retweets=bool(choices["retweets"]),
-        min_likes=int(choices["min_likes"]),
-        min_reposts=int(choices["min_reposts"]),
-        hashtags=tuple(choices["hashtags"]),
-        match=tuple(choices["match"]),
-        include=frozenset(int(i) for i in choices["include"]),
-        exclude=frozenset(int(i) for i in choices["exclude"]),
-        top=choices["top"],
-        skip_sensitive=bool(choices["skip_sensitive"]),
-        skip_withheld=bool(choices["skip_withheld"]),
-    )
+    return selection_from_choices(choices)
 
 
 _KIND_WORDS = {
@@ -611,7 +599,8 @@ def alt_text_import(app: AppContext, file: Path) -> None:
     Example: departures migrate alt-text import alt.csv
     """
     workspace = _open(app)
-    result = import_alt_texts(workspace, file)
+    with task_lock(workspace.path, "plan", "'departures migrate alt-text import' is running"):
+        result = import_alt_texts(workspace, file)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
     click.echo(
