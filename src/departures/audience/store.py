@@ -251,6 +251,62 @@ def candidates(
     return [_candidate(r) for r in workspace.conn.execute(query, params)]
 
 
+def candidates_page(
+    workspace: Workspace, *, status: str | None = "proposed", offset: int = 0, limit: int = 50
+) -> list[Candidate]:
+    """One page of candidates, best first (what the desk's review page shows).
+
+    Ordered as :func:`candidates` (the proposed ones first when ``status`` is None), so pages
+    follow on from each other while decisions are made.
+    """
+    query = f"SELECT {_COLUMNS} FROM audience_candidates"
+    params: list[object] = []
+    if status:
+        query += " WHERE status = ? ORDER BY score DESC, x_id, id"
+        params.append(status)
+    else:
+        query += " ORDER BY status = 'proposed' DESC, score DESC, x_id, id"
+    query += " LIMIT ? OFFSET ?"
+    params += [max(0, limit), max(0, offset)]
+    return [_candidate(r) for r in workspace.conn.execute(query, params)]
+
+
+@dataclass(frozen=True)
+class XProfile:
+    """What the workspace knows of an X account, for the review's left-hand side."""
+
+    x_id: int
+    name: str
+    handle: str
+    relations: tuple[str, ...]  # "following", "followers"
+
+
+def x_profiles(workspace: Workspace, x_ids: Iterable[int]) -> dict[int, XProfile]:
+    """Name, handle and relation of each of ``x_ids`` (a page's worth: indexed lookups)."""
+    ids = sorted(set(x_ids))
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    conn = workspace.conn
+    names = {
+        int(x): (str(handle), str(name))
+        for x, handle, name in conn.execute(
+            f"SELECT x_id, handle, name FROM audience_names WHERE x_id IN ({marks})", ids
+        )
+    }
+    relations: dict[int, list[str]] = {}
+    for relation in RELATIONS:
+        for (x,) in conn.execute(
+            f"SELECT account_id FROM {relation} WHERE account_id IN ({marks})", ids
+        ):
+            relations.setdefault(int(x), []).append(relation)
+    out = {}
+    for x in ids:
+        handle, name = names.get(x, ("", ""))
+        out[x] = XProfile(x, name, handle, tuple(relations.get(x, [])))
+    return out
+
+
 def decide(workspace: Workspace, ids: Sequence[int], status: str) -> int:
     """Accept or reject candidates by id (a person's decision); unknown ids are an error."""
     if status not in ("accepted", "rejected"):
