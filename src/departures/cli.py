@@ -50,6 +50,11 @@ COMMANDS: tuple[LazyCommand, ...] = (
         "Forget the stored session of an account.",
     ),
     LazyCommand(
+        "desk",
+        "departures.commands.desk:desk",
+        "Open the desk: the whole journey in your browser, on this computer only.",
+    ),
+    LazyCommand(
         "archive",
         "departures.commands.archive:archive",
         "Read your X archive into the local workspace.",

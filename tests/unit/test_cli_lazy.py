@@ -79,7 +79,8 @@ def test_the_top_level_help_follows_the_journey_and_cuts_nothing() -> None:
     names = [line.split()[0] for line in commands.splitlines() if line.startswith("  ") and
              not line.startswith("    ")]  # fmt: skip
     assert names == [
-        "sandbox", "login", "whoami", "logout", "archive", "migrate", "audience", "coalition"
+        "sandbox", "login", "whoami", "logout", "desk", "archive", "migrate", "audience",
+        "coalition",
     ]  # fmt: skip
     flat = " ".join(commands.split())
     for entry in COMMANDS:

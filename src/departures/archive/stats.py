@@ -66,3 +66,41 @@ def archive_stats(workspace: Workspace) -> dict[str, Any]:
         },
         "date_range": {"first": first, "last": last},
     }
+
+
+def archive_overview(workspace: Workspace, *, top: int = 5) -> dict[str, Any]:
+    """What the desk's overview draws, beyond :func:`archive_stats`: posts per year (by
+    kind), the ``top`` most-liked posts, media by type, and the long posts.
+
+    Only the tweets counted by :func:`archive_stats` (not deleted or community ones).
+    """
+    conn = workspace.conn
+    per_year: dict[str, dict[str, int]] = {}
+    for year, kind, count in conn.execute(
+        "SELECT substr(created_at, 1, 4) AS year, kind, COUNT(*) FROM tweets "
+        f"WHERE {_OWN} AND created_at IS NOT NULL GROUP BY year, kind ORDER BY year"
+    ):
+        per_year.setdefault(str(year), {})[str(kind)] = int(count)
+    liked = [
+        {
+            "id": str(row[0]),
+            "text": row[1],
+            "likes": int(row[2]),
+            "reposts": int(row[3]),
+            "created_at": row[4],
+            "kind": row[5],
+        }
+        for row in conn.execute(
+            "SELECT id, text, favorite_count, retweet_count, created_at, kind FROM tweets "
+            f"WHERE {_OWN} AND kind != 'retweet' ORDER BY favorite_count DESC, id LIMIT ?",
+            (top,),
+        )
+    ]
+    media = {
+        str(kind): int(count)
+        for kind, count in conn.execute(
+            "SELECT media.type, COUNT(*) FROM media JOIN tweets ON tweets.id = media.tweet_id "
+            f"WHERE {_OWN} GROUP BY media.type ORDER BY COUNT(*) DESC"
+        )
+    }
+    return {"per_year": per_year, "most_liked": liked, "media": media}

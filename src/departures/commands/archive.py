@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
+from departures.archive.run import forget_if_fresh
 from departures.archive.stats import archive_stats
 from departures.commands.context import AppContext, pass_app
 from departures.commands.options import next_step, plain_time, plural, progress_bar
 from departures.errors import DeparturesError, Interrupted
 from departures.workspace.db import DB_NAME, Workspace
+from departures.workspace.locks import LOCK_DIR, task_lock
 
 if TYPE_CHECKING:
     from departures.archive.importer import ImportReport
@@ -52,7 +55,10 @@ def import_command(app: AppContext, path: Path) -> None:
     workspace = app.workspace()
     imports_before = _imports(workspace)
     try:
-        report = _import(path, workspace)
+        # Refused at once, with who holds it, while the desk or another command imports,
+        # plans or publishes here (departures.workspace.locks).
+        with task_lock(workspace.path, "import", "'departures archive import' is importing"):
+            report = _import(path, workspace)
     except KeyboardInterrupt:
         if _imports(workspace) > imports_before:  # stopped after the commit, while tidying up
             raise
@@ -112,19 +118,14 @@ def _imports(workspace: Workspace) -> int:
 
 
 def _forget_if_fresh(workspace: Workspace, fresh: bool) -> None:
-    """Remove the workspace this command created when its first import did not happen.
-
-    The import is one transaction, so such a workspace holds nothing; left behind it would
-    make the next command say "holds no tweets" instead of "no workspace here".
-    """
-    if not fresh or archive_stats(workspace)["tweets"] or workspace.get_meta("account_id"):
-        return
-    workspace.close()
-    for suffix in ("", "-wal", "-shm", "-journal"):
+    """Remove the workspace this command created when its first import did not happen
+    (its folder too, when nothing else is in it: the user's own files stay)."""
+    forget_if_fresh(workspace, fresh)
+    if fresh and not (workspace.path / DB_NAME).exists():
         with contextlib.suppress(OSError):
-            (workspace.path / (DB_NAME + suffix)).unlink()
-    with contextlib.suppress(OSError):
-        workspace.path.rmdir()  # only when empty: the user's own files stay
+            shutil.rmtree(workspace.path / LOCK_DIR)
+        with contextlib.suppress(OSError):
+            workspace.path.rmdir()
 
 
 def _summary(stats: dict[str, Any]) -> str:

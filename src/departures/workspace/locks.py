@@ -1,125 +1,136 @@
-"""Locks on a workspace that the CLI and the desk's background jobs both respect.
+"""Who may change what in a workspace while someone else works on it.
 
-Some work must not run twice at once on one workspace, whoever starts it: two writers to
-Bluesky on the same journal would settle each other's batches while they are in flight. A
-lock is an exclusive ``flock`` on a file in ``<workspace>/locks/``; the kernel releases it
-when the process holding it ends, however it ends (a kill included), so a lock is never left
-behind. The file's text says who holds it (pid and what it does), for the message the other
-one shows.
+The CLI and the desk can work on one workspace at the same time. Short changes are safe
+already: each is one SQLite write transaction (``BEGIN IMMEDIATE``; the other side waits up
+to the connection's 30-second busy timeout), and planning refuses to commit a plan if posts
+were published meanwhile. Long work is not: an import is one transaction that may last
+minutes, so a plan made during it would wait and then fail with "database is locked", and a
+plan changed under a running publisher would be published half old, half new.
 
-Names in use:
+So long work takes a named **task lock** first, and a task that must not run beside it is
+refused at once with a sentence saying who holds the workspace and what to do:
 
-* :data:`WRITES`: writes to Bluesky as the workspace's account (``migrate run``/``undo``,
-  ``audience follow``, and the desk's publishing, undo and follow jobs);
-* :data:`MATCH`: the search for the audience's candidates (``audience match``, the desk's).
+=========  =====================================================
+task       refused while one of these runs
+=========  =====================================================
+import     import, plan, publish, follow
+plan       import, plan, publish (choosing posts, alt texts)
+publish    import, plan, publish (publishing, verify, undo)
+follow     import, follow
+=========  =====================================================
 
-A lock can be handed to a child process (``fd`` in ``pass_fds``): the child then holds it
-until it ends, without a moment where nobody does.
+The locks are ``flock`` locks on files in ``<workspace>/.locks/``: the kernel drops them
+when their process ends, however it ends, so a killed command never leaves the workspace
+locked. A task holds its own file exclusively and the files of the tasks it excludes
+shared; two conflicting tasks therefore always collide on one file, whichever starts first.
+Each holder writes who it is next to its lock so the other side can name it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 from departures.errors import WorkspaceError
 
-LOCKS_DIR = "locks"
-WRITES = "bluesky-writes"
-MATCH = "audience-match"
+__all__ = ["CONFLICTS", "LOCK_DIR", "TASKS", "WorkspaceBusy", "holder_of", "task_lock"]
+
+LOCK_DIR = ".locks"
+
+#: The tasks and what each one excludes (symmetric: a test checks it).
+CONFLICTS: dict[str, frozenset[str]] = {
+    "import": frozenset({"import", "plan", "publish", "follow"}),
+    "plan": frozenset({"import", "plan", "publish"}),
+    "publish": frozenset({"import", "plan", "publish"}),
+    "follow": frozenset({"import", "follow"}),
+}
+TASKS = tuple(CONFLICTS)
 
 
-@dataclass
-class HeldLock:
-    """An exclusive lock this process holds, on an open file descriptor."""
+class WorkspaceBusy(WorkspaceError):
+    """Another process holds a task that must not run beside the one asked for."""
 
-    name: str
-    path: Path
-    fd: int
-
-    def release(self) -> None:
-        """Give the lock up (closing the descriptor; a child given it keeps holding it)."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+    def __init__(self, task: str, holders: list[str]) -> None:
+        who = "; ".join(holders) if holders else "another process"
+        super().__init__(
+            f"This workspace is busy: {who}",
+            "Wait until it has finished (or stop it), then try again",
+        )
+        self.task = task
+        self.holders = holders
 
 
-def lock_path(workspace_dir: Path, name: str) -> Path:
-    """Where the lock ``name`` of a workspace lives."""
-    return workspace_dir / LOCKS_DIR / f"{name}.lock"
+def _lock_path(directory: Path, task: str) -> Path:
+    return directory / LOCK_DIR / f"{task}.lock"
 
 
-def holder(workspace_dir: Path, name: str) -> str | None:
-    """What holds the lock ``name`` now (its own words), or None when nobody does."""
-    path = lock_path(workspace_dir, name)
-    try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _read(path) or "another departures process"
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").strip()
-    except OSError:
-        return ""
-
-
-def acquire(workspace_dir: Path, name: str, what: str) -> HeldLock:
-    """Take the lock ``name`` for ``what`` (said to whoever finds it taken) or refuse at once.
-
-    Errors: :class:`WorkspaceError` naming what holds it, with what to do.
-    """
-    path = lock_path(workspace_dir, name)
+def _open(directory: Path, task: str) -> IO[str]:
+    path = _lock_path(directory, task)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # "a+": never truncates the holder's description when only testing the lock.
+    return open(path, "a+", encoding="utf-8")
+
+
+def holder_of(directory: Path, task: str) -> str | None:
+    """Who holds ``task`` on the workspace at ``directory`` now, or None when nobody does."""
+    path = _lock_path(directory, task)
+    if not path.exists():
+        return None
+    with _open(directory, task) as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            return handle.read().strip() or f"another process is running the {task} task"
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def _busy(directory: Path, task: str) -> WorkspaceBusy:
+    holders = [
+        held
+        for other in sorted(CONFLICTS[task])
+        if (held := holder_of(directory, other)) is not None
+    ]
+    return WorkspaceBusy(task, holders)
+
+
+@contextlib.contextmanager
+def task_lock(directory: Path, task: str, holder: str) -> Iterator[None]:
+    """Hold ``task`` on the workspace at ``directory`` for the block, or raise
+    :class:`WorkspaceBusy` at once (never waits) naming who holds a conflicting task.
+
+    ``holder`` says who is working, in the words the other side will read, e.g.
+    ``"the desk is importing an archive"``; the process id and start time are added.
+    """
+    if task not in CONFLICTS:
+        raise ValueError(f"unknown workspace task {task!r}")
+    held: list[IO[str]] = []
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise busy(_read(path) or "another departures process") from None
-    # Who holds it, for the other side's message; written only once the lock is ours.
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{what} (pid {os.getpid()})".encode(), 0)
-    return HeldLock(name, path, fd)
-
-
-def busy(who: str) -> WorkspaceError:
-    """The error for a lock somebody else holds."""
-    return WorkspaceError(
-        f"This workspace is busy: {who} is at work on it",
-        "Wait until it is done, or pause it in the desk (Publish or Audience page), then try again",
-    )
-
-
-@contextmanager
-def held(workspace_dir: Path, name: str, what: str) -> Iterator[HeldLock]:
-    """The lock ``name`` for the duration of a block (a CLI command's)."""
-    lock = acquire(workspace_dir, name, what)
-    try:
-        yield lock
+        own = _open(directory, task)
+        held.append(own)
+        try:
+            fcntl.flock(own, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _busy(directory, task) from None
+        for other in sorted(CONFLICTS[task] - {task}):
+            handle = _open(directory, other)
+            held.append(handle)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise _busy(directory, task) from None
+        since = datetime.now(UTC).strftime("%H:%M UTC")
+        own.seek(0)
+        own.truncate()
+        own.write(f"{holder} (process {os.getpid()}, since {since})")
+        own.flush()
+        yield
     finally:
-        lock.release()
-
-
-def note_holder(lock: HeldLock, what: str, pid: int) -> None:
-    """Say in the lock file that ``what`` (process ``pid``) now holds it (a child given it)."""
-    fd = os.open(lock.path, os.O_WRONLY)
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{what} (pid {pid})".encode(), 0)
-    finally:
-        os.close(fd)
+        for handle in reversed(held):
+            handle.close()  # closing drops the flock
