@@ -16,8 +16,9 @@ from typing import Any
 from departures.desk.background import JobContext, JobKind
 from departures.errors import DeparturesError
 
-COUNT = JobKind("helpers.desk_background:count", "test-count", "a test's counting job")
-BROKEN = JobKind("helpers.desk_background:broken", "test-broken", "a test's failing job")
+#: Holds the workspace's ``follow`` task, as the desk's follow job does.
+COUNT = JobKind("helpers.desk_background:count", "follow", "a test is counting")
+BROKEN = JobKind("helpers.desk_background:broken", None, "a test is failing")
 
 
 def steps_file(workspace_dir: Path) -> Path:

@@ -18,8 +18,8 @@ import pytest
 from departures.bluesky.records import POST
 from departures.desk import background as jobs
 from departures.sandbox.pytest_plugin import TestSandbox
-from departures.workspace import locks
 from departures.workspace.db import Workspace
+from departures.workspace.locks import holder_of
 from helpers.cli import CliUser, logged_in_user
 from helpers.plans import simple_plan, write_plan
 from helpers.proxy import ProxyHandler, proxy_for
@@ -87,7 +87,7 @@ def test_a_publishing_job_killed_mid_batch_resumes_and_publishes_each_post_once(
             # While it runs, the CLI may not publish from the same workspace.
             run = org.cli("migrate", "run", "--no-budget")
             assert run.returncode == 1
-            assert "the desk's publishing job (pid" in run.stderr
+            assert "the desk is publishing (process" in run.stderr
             assert jobs.kill(org.workspace, "publish")
         finally:
             holder.release.set()
@@ -98,7 +98,7 @@ def test_a_publishing_job_killed_mid_batch_resumes_and_publishes_each_post_once(
         sent = ws.conn.execute("SELECT count(*) FROM write_batches WHERE state = 'sent'")
         assert sent.fetchone()[0] == 1  # the batch in doubt
         ws.close()
-        assert locks.holder(org.workspace, locks.WRITES) is None
+        assert holder_of(org.workspace, "publish") is None
 
         # The desk starts again: the interrupted job goes on by itself.
         assert jobs.resume_interrupted(org.workspace, env=org.env()) == ["publish"]
@@ -131,7 +131,7 @@ def test_a_pause_asked_for_mid_batch_stops_after_it_and_resume_finishes_once(
             holder.release.set()
         paused = jobs.wait(org.workspace, "publish", timeout=60)
         assert paused.state == jobs.PAUSED and 1 <= paused.done < n
-        assert locks.holder(org.workspace, locks.WRITES) is None
+        assert holder_of(org.workspace, "publish") is None
         # Nothing left in doubt: the pause came at a checkpoint, after the batch's answer.
         ws = Workspace.open(org.workspace)
         sent = ws.conn.execute("SELECT count(*) FROM write_batches WHERE state = 'sent'")

@@ -10,7 +10,7 @@ import pytest
 
 from departures.desk import background as jobs
 from departures.errors import WorkspaceError
-from departures.workspace import locks
+from departures.workspace.locks import holder_of, task_lock
 from helpers.desk_background import BROKEN, COUNT, done_steps
 from helpers.waiting import poll
 
@@ -89,8 +89,8 @@ def test_a_killed_job_is_seen_as_interrupted_and_the_desk_starts_it_again(
         lambda: (s := jobs.read(tmp_path, "count")).state == jobs.INTERRUPTED and s, seconds=10
     )
     assert stale.done >= 3
-    # Nothing holds the lock after a kill: the kernel dropped it with the process.
-    assert locks.holder(tmp_path, COUNT.lock) is None
+    # Nothing holds the workspace after a kill: the kernel dropped the lock with the process.
+    assert holder_of(tmp_path, "follow") is None
     assert jobs.resume_interrupted(tmp_path, env=env) == ["count"]
     assert jobs.wait(tmp_path, "count", timeout=30).state == jobs.DONE
     # Every step exactly once (the kill came between steps or during one's wait).
@@ -102,19 +102,23 @@ def test_a_job_and_a_cli_command_exclude_each_other_with_a_clear_message(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     jobs.start(tmp_path, "count", {"n": 200, "delay": 0.05}, env=env)
-    with pytest.raises(WorkspaceError) as refused:
-        locks.acquire(tmp_path, COUNT.lock, "departures migrate run")
-    assert "a test's counting job (pid" in refused.value.one_line()
-    assert "busy" in refused.value.one_line()
-    with pytest.raises(WorkspaceError):
+    poll(lambda: holder_of(tmp_path, "follow"), seconds=30)
+    with (
+        pytest.raises(WorkspaceError) as refused,
+        task_lock(tmp_path, "follow", "'departures audience follow' is following"),
+    ):
+        pass
+    assert "a test is counting (process" in refused.value.one_line()
+    with pytest.raises(WorkspaceError) as again:
         jobs.start(tmp_path, "count", {"n": 200}, env=env)
+    assert "under way already" in again.value.one_line()
     jobs.pause(tmp_path, "count")
     assert jobs.wait(tmp_path, "count", timeout=30).state == jobs.PAUSED
-    with locks.held(tmp_path, COUNT.lock, "departures migrate run"):
+    with task_lock(tmp_path, "publish", "'departures migrate run' is publishing"):
         with pytest.raises(WorkspaceError) as busy:
             jobs.resume(tmp_path, "count", env=env)
-        assert "departures migrate run (pid" in busy.value.one_line()
-        # The CLI holds the lock: the paused job is not taken for a running one.
+        assert "'departures migrate run' is publishing (process" in busy.value.one_line()
+        # The CLI holds the workspace: the paused job is not taken for a running one.
         assert jobs.read(tmp_path, "count").state == jobs.PAUSED
 
 
@@ -123,7 +127,7 @@ def test_a_failing_job_says_why_in_one_line(tmp_path: Path, env: dict[str, str])
     final = jobs.wait(tmp_path, "broken", timeout=30)
     assert final.state == jobs.FAILED
     assert final.message == "The archive is gone. Put it back where it was."
-    assert locks.holder(tmp_path, BROKEN.lock) is None
+    assert jobs.start(tmp_path, "broken", {}, env=env).state == jobs.RUNNING  # lock released
 
 
 def test_an_unknown_kind_and_a_job_never_started(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ candidates (the surest accepted, the rest proposed for review).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from departures.audience import store
@@ -54,6 +54,21 @@ def ask_directory(workspace: Workspace, directory: str, ids: list[int]) -> int:
     entries = inputs.lookup(directory, ids)
     _, new = store.save_directory(workspace, entries, f"server:{directory.rstrip('/')}")
     return new
+
+
+def import_directory(
+    workspace: Workspace, entries: Sequence[store.DirectoryEntry], source: str
+) -> tuple[int, int]:
+    """Accept the pairs of a directory export that are this audience's accounts.
+
+    ``entries`` as :func:`departures.audience.inputs.read_directory_file` reads them;
+    ``source`` names where they came from. (entries of this audience stored, new matches).
+    Errors: no archive imported yet.
+    """
+    store.require_archive(workspace)
+    relevant = set(audience_ids(workspace, "both"))
+    mine = [e for e in entries if e.x_id in relevant]
+    return store.save_directory(workspace, mine, source)
 
 
 def prepare(

@@ -25,8 +25,8 @@ from departures.defaults import (
     FOLLOW_PER_HOUR,
     PUBLIC_APPVIEW,
 )
-from departures.workspace import locks
 from departures.workspace.db import Workspace
+from departures.workspace.locks import task_lock
 
 # The modules that talk to Bluesky or to a directory server (the atproto SDK, httpx) are
 # imported in the commands that use them: review, accept and reject start without them.
@@ -91,13 +91,10 @@ def import_directory(app: AppContext, file: Path) -> None:
     Example: departures audience import-directory directory.json
     """
     from departures.audience import inputs
+    from departures.audience.matching import import_directory
 
     entries = inputs.read_directory_file(file)
-    workspace = app.workspace()
-    store.require_archive(workspace)
-    relevant = set(_ids(workspace, "both"))
-    mine = [e for e in entries if e.x_id in relevant]
-    stored, new = store.save_directory(workspace, mine, f"file:{file.name}")
+    stored, new = import_directory(app.workspace(), entries, f"file:{file.name}")
     click.echo(
         f"Read {len(entries)} directory entries; {stored} are in your audience "
         f"({new} new matches, accepted)."
@@ -184,18 +181,15 @@ def match_command(
         + (f"; --limit {limit} leaves out {left_out}" if left_out else "")
         + "."
     )
-    with (
-        locks.held(workspace.path, locks.MATCH, "departures audience match"),
-        progress_bar(
-            TextColumn("[bold]searching"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TextColumn("{task.fields[eta]}"),
-            transient=False,
-        ) as bar,
-    ):
+    with progress_bar(
+        TextColumn("[bold]searching"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TextColumn("{task.fields[eta]}"),
+        transient=False,
+    ) as bar:
         task = bar.add_task("search", total=len(todo), eta="")
 
         def on_account(_counts: matching.SearchCounts) -> None:
@@ -362,7 +356,7 @@ def follow_command(
     pds = open_pds(handle)
     console = Console(stderr=True)
     with (
-        locks.held(workspace.path, locks.WRITES, "departures audience follow"),
+        task_lock(workspace.path, "follow", "'departures audience follow' is following"),
         Progress(
             TextColumn("[bold]following"),
             BarColumn(),

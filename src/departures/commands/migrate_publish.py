@@ -27,7 +27,7 @@ from departures.errors import BlueskyError, WorkspaceError
 from departures.migrate import publish as publishing
 from departures.migrate.undo import to_undo, undo
 from departures.migrate.verify import APPVIEW_ENV, default_appview, verify
-from departures.workspace import locks
+from departures.workspace.locks import task_lock
 
 _PACE = click.option(
     "--pace",
@@ -122,9 +122,10 @@ def run_command(
         raise nothing
     pds = open_pds(handle)
     console = Console(stderr=True)
-    # The desk's publishing job (or another command) writing from this workspace: refused.
+    # Refused at once while the desk (or another command) publishes, follows, imports or
+    # plans here: two writers on one journal would settle each other's open batches.
     with (
-        locks.held(workspace.path, locks.WRITES, "departures migrate run"),
+        task_lock(workspace.path, "publish", "'departures migrate run' is publishing"),
         Progress(
             TextColumn("[bold]publishing"),
             BarColumn(),
@@ -312,7 +313,7 @@ def undo_command(
         )
     console = Console(stderr=True)
     with (
-        locks.held(workspace.path, locks.WRITES, "departures migrate undo"),
+        task_lock(workspace.path, "publish", "'departures migrate undo' is deleting posts"),
         Progress(
             TextColumn("[bold]deleting"), BarColumn(), MofNCompleteColumn(), console=console
         ) as bar,

@@ -1,6 +1,6 @@
 """The desk's long work as background processes: publishing, following, matching, undo.
 
-A job is a separate Python process (``python -m departures.desk.background WORKSPACE KIND``), in
+A job is a separate Python process (``python -m departures.desk.background WS KIND``), in
 its own session, so closing the browser, the desk or its terminal does not stop it; the
 pages only read what it writes. Everything a page needs is in the workspace:
 
@@ -11,14 +11,20 @@ pages only read what it writes. Everything a page needs is in the workspace:
   checkpoint (after a batch, or within a second of a wait) and says ``paused``;
 * ``<kind>.log``, its output, for when something unexpected happens.
 
-A job holds its workspace lock (:mod:`departures.workspace.locks`) for its whole life: the
-desk takes it before starting the process and hands it over (the descriptor is inherited), so
-a CLI command that would write to Bluesky from the same workspace at the same time is
-refused with a clear message, and the other way round. The kernel drops the lock when the
-process ends, however it ends: a status that says ``running`` while nobody holds the lock is
-a job that was killed (``interrupted``); :func:`resume_interrupted` starts those again when
-the desk starts. Publishing and following are exactly once through the workspace's journal,
-so a job killed at any point and started again neither repeats nor loses a write.
+Two locks, both ``flock`` locks the kernel drops when the process ends, however it ends:
+
+* the job's own, ``<kind>.lock``: one job of a kind at a time. The desk takes it before
+  starting the process and hands it over (the descriptor is inherited), so there is no
+  moment where nobody holds it. A status that says ``running`` while nobody holds it is a
+  job that was killed (``interrupted``); :func:`resume_interrupted` starts those again when
+  the desk starts.
+* the workspace's task lock (:func:`departures.workspace.locks.task_lock`), taken by the job
+  for its whole life: a CLI command that must not run beside it (``migrate run`` beside the
+  desk's publishing, ``archive import`` beside anything) is refused with a sentence naming
+  the desk's job, and the other way round.
+
+Publishing and following are exactly once through the workspace's journal, so a job killed
+at any point and started again neither repeats nor loses a write.
 
 What each kind does is a small function in :mod:`departures.desk.tasks` over the same
 library functions the CLI calls.
@@ -26,6 +32,8 @@ library functions the CLI calls.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import json
 import os
@@ -42,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from departures.errors import DeparturesError, WorkspaceError
-from departures.workspace import locks
+from departures.workspace.locks import task_lock
 
 JOBS_DIR = "desk-jobs"
 
@@ -59,29 +67,27 @@ RUNNING, PAUSED, DONE, FAILED, INTERRUPTED, IDLE = (
 
 @dataclass(frozen=True)
 class JobKind:
-    """A kind of job: the function it runs, the lock it holds, whether it resumes itself."""
+    """A kind of job: the function it runs, the workspace task it holds, whether it resumes
+    itself after a kill."""
 
     target: str  # "module:function", called with a JobContext
-    lock: str
-    what: str  # who holds the lock, in words (shown to the CLI's user)
+    task: str | None  # the workspace task lock (departures.workspace.locks), if any
+    doing: str  # what it does, as the other side reads it: "the desk is publishing"
     resumable: bool = True
 
 
 KINDS: dict[str, JobKind] = {
-    "publish": JobKind("departures.desk.tasks:publish", locks.WRITES, "the desk's publishing job"),
-    "follow": JobKind("departures.desk.tasks:follow", locks.WRITES, "the desk's follow job"),
+    "publish": JobKind("departures.desk.tasks:publish", "publish", "the desk is publishing"),
+    "follow": JobKind("departures.desk.tasks:follow", "follow", "the desk is following"),
     "undo": JobKind(
-        "departures.desk.tasks:undo", locks.WRITES, "the desk's undo job", resumable=False
+        "departures.desk.tasks:undo", "publish", "the desk is deleting posts", resumable=False
     ),
-    "match": JobKind("departures.desk.tasks:match", locks.MATCH, "the desk's audience search"),
+    "match": JobKind("departures.desk.tasks:match", None, "the desk is searching for accounts"),
     "verify": JobKind(
-        "departures.desk.tasks:verify", "desk-verify", "the desk's verification", resumable=False
+        "departures.desk.tasks:verify", None, "the desk is verifying posts", resumable=False
     ),
     "rehearse": JobKind(
-        "departures.desk.tasks:rehearse",
-        "desk-rehearsal",
-        "the desk's rehearsal",
-        resumable=False,
+        "departures.desk.tasks:rehearse", None, "the desk is rehearsing", resumable=False
     ),
 }
 
@@ -108,7 +114,10 @@ class JobStatus:
     updated_at: str | None = None
     finished_at: str | None = None
     pausing: bool = False
+    # What the job's process runs and holds (a kind registered in the desk only is found).
     target: str = ""
+    task: str | None = None
+    doing: str = ""
 
     @property
     def active(self) -> bool:
@@ -218,15 +227,42 @@ def _reap() -> None:
             del _children[pid]
 
 
+def _kind_lock_path(workspace_dir: Path, kind: str) -> Path:
+    return jobs_dir(workspace_dir) / f"{kind}.lock"
+
+
+def _take_kind_lock(workspace_dir: Path, kind: str) -> int | None:
+    """The job's own lock as an open descriptor, or None when a job of the kind holds it."""
+    path = _kind_lock_path(workspace_dir, kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _kind_lock_held(workspace_dir: Path, kind: str) -> bool:
+    if not _kind_lock_path(workspace_dir, kind).exists():
+        return False
+    fd = _take_kind_lock(workspace_dir, kind)
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
 def read(workspace_dir: Path, kind: str) -> JobStatus:
     """The job's status; a job that says ``running`` but whose process is gone is
     ``interrupted`` (killed, or the computer stopped)."""
     _kind(kind)
     status = _load(workspace_dir, kind)
-    if status.state == RUNNING:
-        who = locks.holder(Path(workspace_dir), KINDS[kind].lock) or ""
-        if not (_alive(status.pid) and who.endswith(f"(pid {status.pid})")):
-            status.state = INTERRUPTED
+    if status.state == RUNNING and not (
+        _alive(status.pid) and _kind_lock_held(workspace_dir, kind)
+    ):
+        status.state = INTERRUPTED
     status.pausing = status.state == RUNNING and _pause_path(workspace_dir, kind).exists()
     return status
 
@@ -245,20 +281,32 @@ def start(
     """
     spec = _kind(kind)
     workspace_dir = Path(workspace_dir)
-    lock = locks.acquire(workspace_dir, spec.lock, spec.what)
+    fd = _take_kind_lock(workspace_dir, kind)
+    if fd is None:
+        raise WorkspaceError(
+            f"This is under way already: {spec.doing}",
+            "Follow its progress on this page, or pause it first",
+        )
     try:
+        if spec.task is not None:
+            # Said on the page at once; the job takes the lock itself for its whole run.
+            with task_lock(workspace_dir, spec.task, spec.doing):
+                pass
         _pause_path(workspace_dir, kind).unlink(missing_ok=True)
         status = JobStatus(
-            kind, RUNNING, params=dict(params or {}), started_at=_now(), target=spec.target
+            kind,
+            RUNNING,
+            params=dict(params or {}),
+            started_at=_now(),
+            target=spec.target,
+            task=spec.task,
+            doing=spec.doing,
         )
         previous = _load(workspace_dir, kind)
         # Counts of an interrupted or paused run stay on show until the job reports.
         if previous.state in (RUNNING, PAUSED, INTERRUPTED) and previous.params == status.params:
-            status.done, status.total, status.failed = (
-                previous.done,
-                previous.total,
-                previous.failed,
-            )
+            status.done, status.total = previous.done, previous.total
+            status.failed = previous.failed
         _save(workspace_dir, status)
         log = open(log_path(workspace_dir, kind), "ab")  # noqa: SIM115 (the child keeps it)
         try:
@@ -269,9 +317,9 @@ def start(
                     "departures.desk.background",
                     str(workspace_dir),
                     kind,
-                    str(lock.fd),
+                    str(fd),
                 ],
-                pass_fds=(lock.fd,),
+                pass_fds=(fd,),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -280,13 +328,12 @@ def start(
             )
         finally:
             log.close()
-        locks.note_holder(lock, spec.what, child.pid)
         _children[child.pid] = child
         status.pid = child.pid
         _save(workspace_dir, status)
         return status
     finally:
-        lock.release()
+        os.close(fd)  # the child holds it now (or nobody, if it could not start)
 
 
 def pause(workspace_dir: Path, kind: str) -> JobStatus:
@@ -322,7 +369,7 @@ def resume_interrupted(workspace_dir: Path, *, env: Mapping[str, str] | None = N
         try:
             start(workspace_dir, kind, read(workspace_dir, kind).params, env=env)
         except WorkspaceError:
-            continue  # a CLI command holds the lock: it is doing that work now
+            continue  # a CLI command holds the workspace: it is doing that work now
         started.append(kind)
     return started
 
@@ -431,17 +478,22 @@ def run(workspace_dir: Path, kind: str, lock_fd: int | None = None) -> int:
     """The job's process: run the task, record how it ended; the exit code."""
     workspace_dir = Path(workspace_dir)
     status = _load(workspace_dir, kind)
-    spec = KINDS.get(kind) or JobKind(status.target, f"desk-{kind}", f"the desk's {kind} job")
+    spec = KINDS.get(kind) or JobKind(status.target, status.task, status.doing)
     if lock_fd is None:  # started by hand rather than by :func:`start`
-        held = locks.acquire(workspace_dir, spec.lock, spec.what)
-        lock_fd = held.fd
+        lock_fd = _take_kind_lock(workspace_dir, kind)
+        if lock_fd is None:
+            print(f"a {kind} job runs already", file=sys.stderr)
+            return 1
     status.state, status.pid, status.finished_at = RUNNING, os.getpid(), None
     status.result = {}
     _save(workspace_dir, status)
     context = JobContext(workspace_dir, kind, status)
     code = 0
     try:
-        result = _target(status.target or spec.target)(context)
+        with contextlib.ExitStack() as stack:
+            if spec.task is not None:
+                stack.enter_context(task_lock(workspace_dir, spec.task, spec.doing))
+            result = _target(status.target or spec.target)(context)
         status.state, status.result = DONE, dict(result or {})
         status.eta_seconds = 0.0
     except JobPaused:
