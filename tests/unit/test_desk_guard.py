@@ -105,7 +105,7 @@ def test_a_form_without_the_csrf_token_changes_nothing(
     for response in (missing, wrong, upload):
         assert response.status_code == 403
         assert "did not come from the desk" in response.text
-    assert not (desk.workspace_path / ".uploads").exists()
+    assert not (desk.workspace_path / "archives").exists()
 
 
 def test_a_form_with_the_csrf_token_reaches_the_view(

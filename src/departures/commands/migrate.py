@@ -41,7 +41,7 @@ from departures.migrate.alttext import export_alt_texts, import_alt_texts
 from departures.migrate.media import DEFAULT_LIMITS
 from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
-from departures.migrate.select import Selection
+from departures.migrate.select import Selection, selection_from_choices
 from departures.workspace.db import Workspace
 
 # --- plan ----------------------------------------------------------------------------------
@@ -429,24 +429,7 @@ def describe_choices(choices: dict[str, Any]) -> str:
 
 
 def _selection(choices: dict[str, Any]) -> Selection:
-    return Selection(
-        since=date.fromisoformat(choices["since"]) if choices["since"] else None,
-        until=date.fromisoformat(choices["until"]) if choices["until"] else None,
-        originals=bool(choices["originals"]),
-        threads=bool(choices["threads"]),
-        quotes=bool(choices["quotes"]),
-        replies=bool(choices["replies"]),
-        retweets=bool(choices["retweets"]),
-        min_likes=int(choices["min_likes"]),
-        min_reposts=int(choices["min_reposts"]),
-        hashtags=tuple(choices["hashtags"]),
-        match=tuple(choices["match"]),
-        include=frozenset(int(i) for i in choices["include"]),
-        exclude=frozenset(int(i) for i in choices["exclude"]),
-        top=choices["top"],
-        skip_sensitive=bool(choices["skip_sensitive"]),
-        skip_withheld=bool(choices["skip_withheld"]),
-    )
+    return selection_from_choices(choices)
 
 
 _KIND_WORDS = {

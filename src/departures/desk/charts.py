@@ -28,7 +28,7 @@ def bar_chart(
     value_text: Sequence[str] | None = None,
     width: int = 640,
     row: int = 26,
-    label_width: int = 150,
+    label_width: int = 230,
 ) -> Markup:
     """Horizontal bars for ``items`` (label, value), longest value = full width.
 

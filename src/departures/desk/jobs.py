@@ -30,6 +30,9 @@ class Job:
 
     id: str
     kind: str
+    title: str = ""  # what the progress page is headed with (an English msgid)
+    next_url: str = "/"  # where the desk goes once the job is done
+    back_url: str = "/"  # where to start again after a failure
     stage: str = ""
     done: int = 0
     total: int | None = None
@@ -60,6 +63,7 @@ class Job:
             "total": self.total,
             "percent": self.percent(),
             "state": self.state,
+            "next": self.next_url,
         }
 
 
@@ -91,6 +95,10 @@ class Jobs:
         kind: str,
         work: Callable[[Progress], Any],
         hold: contextlib.AbstractContextManager[Any] | None = None,
+        *,
+        title: str = "",
+        next_url: str = "/",
+        back_url: str = "/",
     ) -> Job:
         """Run ``work(progress)`` in a thread as a job of ``kind``; return the job.
 
@@ -100,7 +108,13 @@ class Jobs:
         stack = contextlib.ExitStack()
         if hold is not None:
             stack.enter_context(hold)
-        job = Job(id=secrets.token_hex(8), kind=kind)
+        job = Job(
+            id=secrets.token_hex(8),
+            kind=kind,
+            title=title,
+            next_url=next_url,
+            back_url=back_url,
+        )
 
         def progress(stage: str, done: int, total: int | None) -> None:
             job.stage, job.done, job.total = stage, done, total

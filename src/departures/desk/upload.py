@@ -3,9 +3,11 @@
 The browser and the desk are on the same computer, but a browser cannot hand a web page a
 file's path, so the zip is sent once over the loopback connection. It is written as it
 arrives (python-multipart's streaming parser, never the whole zip in memory) to a file
-readable by this user only in ``<workspace>/.uploads/``, counted against a limit, and
-deleted once the import has read it. A body over the limit is refused from its
-``Content-Length`` before a byte is read, or as soon as the count passes it.
+readable by this user only in ``<workspace>/archives/``, counted against a limit. It stays
+there after a successful import — the publisher reads the media from the archive the
+workspace was imported from — and is deleted when the import fails. A body over the limit
+is refused from its ``Content-Length`` before a byte is read, or as soon as the count
+passes it.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from departures.errors import ArchiveError
 
 __all__ = ["MAX_UPLOAD", "UPLOAD_DIR", "receive_archive"]
 
-UPLOAD_DIR = ".uploads"
+UPLOAD_DIR = "archives"
 #: X archives with media run to a few GB; beyond this, the path form is the way.
 MAX_UPLOAD = 8 * 1024**3
 
@@ -66,7 +68,8 @@ async def receive_archive(
         raise too_large
     folder = workspace / UPLOAD_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=folder, suffix=".zip")  # 0600: the archive is private
+    # 0600: the archive is private.
+    fd, name = tempfile.mkstemp(dir=folder, prefix="uploaded-", suffix=".zip")
     target = Path(name)
     state = _State()
 
@@ -134,6 +137,6 @@ async def receive_archive(
 
 
 def discard(path: Path) -> None:
-    """Delete an uploaded archive once it has been read (or could not be)."""
+    """Delete an uploaded archive that could not be imported."""
     with contextlib.suppress(OSError):
         path.unlink()

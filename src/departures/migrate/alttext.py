@@ -38,10 +38,15 @@ from departures.workspace.db import Workspace
 __all__ = [
     "AltTextError",
     "ImportResult",
+    "MediaItem",
+    "MediaPage",
     "default_separator",
     "export_alt_texts",
     "import_alt_texts",
+    "media_member",
+    "media_to_describe",
     "separator_for_locale",
+    "set_alt_text",
 ]
 
 COLUMNS = ["tweet_id", "media_file", "alt", "type", "date", "url", "text"]
@@ -122,11 +127,7 @@ def export_alt_texts(
     conn = workspace.conn
     username_row = conn.execute("SELECT username FROM account LIMIT 1").fetchone()
     username = str(username_row[0]) if username_row and username_row[0] else "i"
-    planned = conn.execute("SELECT COUNT(*) FROM plan_posts").fetchone()[0]
-    where = "t.kind != 'retweet' AND t.is_deleted = 0 AND t.is_community = 0"
-    if planned and not everything:
-        # Retweets in the plan are link cards: their pictures are not uploaded.
-        where = "t.kind != 'retweet' AND t.id IN (SELECT tweet_id FROM plan_posts WHERE part = 0)"
+    where = _scope(workspace, everything)
     rows = conn.execute(
         "SELECT m.tweet_id, m.file_path, COALESCE(a.alt, ''), m.type, t.created_at, t.text "
         "FROM media m JOIN tweets t ON t.id = m.tweet_id "
@@ -160,6 +161,132 @@ def export_alt_texts(
             f"Cannot write {target}: {exc.strerror or exc}", "Choose another path"
         ) from exc
     return len(rows)
+
+
+def _scope(workspace: Workspace, everything: bool) -> str:
+    """The media to describe, as a condition on the tweets ``t``: those of planned posts
+    (all of the archive's own when there is no plan yet, or with ``everything``)."""
+    planned = workspace.conn.execute("SELECT COUNT(*) FROM plan_posts").fetchone()[0]
+    if planned and not everything:
+        # Retweets in the plan are link cards: their pictures are not uploaded.
+        return "t.kind != 'retweet' AND t.id IN (SELECT tweet_id FROM plan_posts WHERE part = 0)"
+    return "t.kind != 'retweet' AND t.is_deleted = 0 AND t.is_community = 0"
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One image or video to describe, with its alt text so far and its tweet for context."""
+
+    tweet_id: int
+    position: int
+    member: str
+    kind: str  # "image" or "video"
+    alt: str
+    created_at: str
+    text: str
+
+    @property
+    def limit(self) -> int:
+        """The most graphemes Bluesky takes as its alt text."""
+        return IMAGE_ALT_MAX_GRAPHEMES if self.kind == "image" else VIDEO_ALT_MAX_GRAPHEMES
+
+
+@dataclass(frozen=True)
+class MediaPage:
+    """A page of media to describe and the counts of the whole list."""
+
+    items: list[MediaItem]
+    total: int
+    described: int
+
+
+def media_to_describe(
+    workspace: Workspace, *, offset: int = 0, limit: int = 20, missing_only: bool = False
+) -> MediaPage:
+    """The media the alt-text CSV lists (same order), a page at a time, with how many of all
+    of them have alt text: the desk's "38 of 112 images described"."""
+    conn = workspace.conn
+    base = (
+        "FROM media m JOIN tweets t ON t.id = m.tweet_id "
+        "LEFT JOIN alt_texts a ON a.tweet_id = m.tweet_id AND a.position = m.position "
+        f"WHERE m.missing = 0 AND m.file_path IS NOT NULL AND {_scope(workspace, False)}"
+    )
+    total, described = conn.execute(f"SELECT COUNT(*), COUNT(a.alt) {base}").fetchone()
+    only = " AND a.alt IS NULL" if missing_only else ""
+    rows = conn.execute(
+        "SELECT m.tweet_id, m.position, m.file_path, m.type, COALESCE(a.alt, ''), "
+        f"t.created_at, t.text {base}{only} ORDER BY t.created_at, m.tweet_id, m.position "
+        "LIMIT ? OFFSET ?",
+        (limit, offset),
+    ).fetchall()
+    items = [
+        MediaItem(
+            tweet_id=int(r[0]),
+            position=int(r[1]),
+            member=str(r[2]),
+            kind="image" if r[3] == "photo" else "video",
+            alt=str(r[4]),
+            created_at=str(r[5] or ""),
+            text=str(r[6]),
+        )
+        for r in rows
+    ]
+    return MediaPage(items, int(total), int(described or 0))
+
+
+def media_member(workspace: Workspace, tweet_id: int, position: int) -> str | None:
+    """The archive member of a tweet's media item, or None."""
+    row = workspace.conn.execute(
+        "SELECT file_path FROM media WHERE tweet_id = ? AND position = ? AND missing = 0",
+        (tweet_id, position),
+    ).fetchone()
+    return str(row[0]) if row and row[0] else None
+
+
+def set_alt_text(workspace: Workspace, tweet_id: int, position: int, alt: str) -> bool:
+    """Store (or, empty, remove) the alt text of one media item, as a CSV import would, and
+    put it into the unpublished plan rows of that tweet. Returns whether anything changed.
+
+    :class:`AltTextError` for an unknown media item or a text over Bluesky's limit.
+    """
+    conn = workspace.conn
+    row = conn.execute(
+        "SELECT type FROM media WHERE tweet_id = ? AND position = ? AND file_path IS NOT NULL",
+        (tweet_id, position),
+    ).fetchone()
+    if row is None:
+        raise AltTextError(
+            f"Tweet {tweet_id} has no media item {position + 1} in this archive",
+            "Reload the page: the archive may have been imported again",
+        )
+    alt = alt.replace("\r\n", "\n").strip()
+    limit = IMAGE_ALT_MAX_GRAPHEMES if row[0] == "photo" else VIDEO_ALT_MAX_GRAPHEMES
+    if grapheme_count(alt) > limit:
+        raise AltTextError(
+            f"This alt text is {grapheme_count(alt):,} characters long, over Bluesky's limit "
+            f"of {limit:,}",
+            "Shorten it: say what matters in the picture for someone who cannot see it",
+        )
+    before = conn.execute(
+        "SELECT alt FROM alt_texts WHERE tweet_id = ? AND position = ?", (tweet_id, position)
+    ).fetchone()
+    if (before[0] if before else "") == alt:
+        return False
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    with workspace.transaction():
+        if alt:
+            conn.execute(
+                "INSERT INTO alt_texts (tweet_id, position, alt, updated_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(tweet_id, position) DO UPDATE SET "
+                "alt = excluded.alt, updated_at = excluded.updated_at",
+                (tweet_id, position, alt, now),
+            )
+        else:
+            conn.execute(
+                "DELETE FROM alt_texts WHERE tweet_id = ? AND position = ?", (tweet_id, position)
+            )
+        refresh_plan_alt_texts(workspace, tweet_id=tweet_id)
+    return True
 
 
 def import_alt_texts(workspace: Workspace, source: Path) -> ImportResult:
@@ -233,20 +360,22 @@ def import_alt_texts(workspace: Workspace, source: Path) -> ImportResult:
     return result
 
 
-def refresh_plan_alt_texts(workspace: Workspace) -> int:
-    """Put the stored alt texts into unpublished plan rows; return the rows changed.
+def refresh_plan_alt_texts(workspace: Workspace, *, tweet_id: int | None = None) -> int:
+    """Put the stored alt texts into unpublished plan rows (of ``tweet_id`` only, if given);
+    return the rows changed.
 
     Runs inside the caller's transaction.
     """
     conn = workspace.conn
     published = published_keys(conn)
+    only = "" if tweet_id is None else f" AND tweet_id = {int(tweet_id)}"
     alts = {
         f"{t}:{p}": str(a)
-        for t, p, a in conn.execute("SELECT tweet_id, position, alt FROM alt_texts")
+        for t, p, a in conn.execute(f"SELECT tweet_id, position, alt FROM alt_texts WHERE 1{only}")
     }
     changed = 0
     for key, media_json, warnings_json in conn.execute(
-        "SELECT key, media, warnings FROM plan_posts WHERE media != '[]'"
+        f"SELECT key, media, warnings FROM plan_posts WHERE media != '[]'{only}"
     ).fetchall():
         if key in published:
             continue

@@ -36,11 +36,14 @@ from departures.workspace.db import Workspace
 __all__ = [
     "NothingPlanned",
     "PlanSummary",
+    "SelectionCounts",
     "build_plan",
+    "count_selection",
     "format_duration",
     "last_choices",
     "load_alt_texts",
     "load_tweets",
+    "plan_from_choices",
     "plan_summary",
     "published_keys",
 ]
@@ -543,3 +546,79 @@ def warning_kind(warning: str) -> str:
     """The short label of a warning (the words before its first colon)."""
     head = warning.split(":", 1)[0]
     return head if len(head) <= 40 else "Other"
+
+
+def plan_from_choices(
+    workspace: Workspace,
+    choices: Mapping[str, Any],
+    *,
+    progress: Progress | None = None,
+    replace: bool = True,
+) -> PlanSummary:
+    """Plan with recorded choices (the options of ``migrate plan`` as data), as the desk and
+    ``migrate plan --again`` do: the selection, the footer, the video limits and the
+    accounts found on Bluesky for mentions. Returns the plan's summary."""
+    from dataclasses import replace as changed
+
+    from departures.audience.store import mention_dids
+    from departures.migrate.select import DEFAULT_CHOICES, selection_from_choices
+
+    merged = {**DEFAULT_CHOICES, **choices}
+    limits = changed(
+        DEFAULT_LIMITS,
+        video_max_bytes=int(str(merged["video_max_mb"])) * 1_000_000,
+        video_max_duration_ms=int(str(merged["video_max_seconds"])) * 1000,
+    )
+    return build_plan(
+        workspace,
+        selection_from_choices(merged),
+        footer=str(merged["footer"]) if merged["footer"] else None,
+        mention_dids=mention_dids(workspace),
+        limits=limits,
+        progress=progress,
+        choices=merged,
+        replace=replace,
+    )
+
+
+@dataclass(frozen=True)
+class SelectionCounts:
+    """What choices would plan, counted without converting anything (the desk's live
+    counts): tweets by the kind they migrate as, threads, what is left out, and the
+    publishing time of about one post per tweet."""
+
+    tweets: int
+    by_kind: dict[str, int]
+    threads: int
+    skipped: dict[str, int]
+    estimated_seconds: float
+
+
+def count_selection(
+    tweets: list[TweetRow],
+    choices: Mapping[str, Any],
+    *,
+    published: set[str] | None = None,
+    budget: WriteBudget | None = None,
+) -> SelectionCounts:
+    """Apply ``choices`` to ``tweets`` (from :func:`load_tweets`) and count the result.
+
+    Long tweets split into several posts are counted once: the estimate is a floor, the
+    plan's summary has the exact figure.
+    """
+    from departures.migrate.select import selection_from_choices
+
+    published_tweets = {int(key.split(":", 1)[0]) for key in published or () if ":" in key}
+    selected = select_tweets(tweets, selection_from_choices(choices), published=published_tweets)
+    by_kind = Counter(selected.kind.values())
+    roots = {tid for tid, kind in selected.kind.items() if kind != "thread"}
+    threads = len({selected.parent[tid] for tid, kind in selected.kind.items()
+                   if kind == "thread" and selected.parent[tid] in roots})  # fmt: skip
+    pending = len([tid for tid in selected.ids if tid not in published_tweets])
+    return SelectionCounts(
+        tweets=len(selected.ids),
+        by_kind=dict(by_kind),
+        threads=threads,
+        skipped=dict(selected.skipped),
+        estimated_seconds=(budget or WriteBudget()).estimate_seconds(n_creates=pending),
+    )

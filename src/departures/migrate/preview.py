@@ -17,6 +17,7 @@ import html
 import io
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,10 +29,25 @@ import orjson
 from departures.archive.media import read_media
 from departures.errors import DeparturesError
 from departures.migrate.convert import MISSING_ALT
-from departures.migrate.plan import PlanSummary, format_duration, plan_summary, published_keys
+from departures.migrate.plan import (
+    PlanSummary,
+    format_duration,
+    plan_summary,
+    published_keys,
+    warning_kind,
+)
 from departures.workspace.db import Workspace
 
-__all__ = ["PreviewResult", "render_pages", "write_preview"]
+__all__ = [
+    "PreviewPost",
+    "PreviewResult",
+    "load_posts_page",
+    "plan_warnings",
+    "render_pages",
+    "render_text",
+    "thumbnail",
+    "write_preview",
+]
 
 THUMB_SIDE = 320
 #: Threads per HTML page: a 30,000-tweet archive becomes ~30 light pages, not one 25 MB page.
@@ -71,32 +87,104 @@ class PreviewResult:
     pages: int = 1
 
 
+_POST_COLUMNS = (
+    "key, tweet_id, part, parts, seq, kind, root_key, parent_key, quote_key, record, media, "
+    "warnings"
+)
+
+
+def _post(row: Sequence[Any], published: bool) -> PreviewPost:
+    return PreviewPost(
+        key=str(row[0]),
+        tweet_id=int(row[1]),
+        part=int(row[2]),
+        parts=int(row[3]),
+        seq=int(row[4]),
+        kind=str(row[5]),
+        root_key=row[6],
+        parent_key=row[7],
+        quote_key=row[8],
+        record=orjson.loads(row[9]),
+        media=orjson.loads(row[10]),
+        warnings=[str(w) for w in orjson.loads(row[11])],
+        published=published,
+    )
+
+
 def load_posts(workspace: Workspace) -> list[PreviewPost]:
     """The plan rows in publish order."""
     published = published_keys(workspace.conn)
-    posts = []
-    for row in workspace.conn.execute(
-        "SELECT key, tweet_id, part, parts, seq, kind, root_key, parent_key, quote_key, "
-        "record, media, warnings FROM plan_posts ORDER BY seq, key"
-    ):
-        posts.append(
-            PreviewPost(
-                key=str(row[0]),
-                tweet_id=int(row[1]),
-                part=int(row[2]),
-                parts=int(row[3]),
-                seq=int(row[4]),
-                kind=str(row[5]),
-                root_key=row[6],
-                parent_key=row[7],
-                quote_key=row[8],
-                record=orjson.loads(row[9]),
-                media=orjson.loads(row[10]),
-                warnings=[str(w) for w in orjson.loads(row[11])],
-                published=str(row[0]) in published,
-            )
+    return [
+        _post(row, str(row[0]) in published)
+        for row in workspace.conn.execute(
+            f"SELECT {_POST_COLUMNS} FROM plan_posts ORDER BY seq, key"
         )
-    return posts
+    ]
+
+
+def load_posts_page(
+    workspace: Workspace, *, offset: int, limit: int, warned: bool = False
+) -> tuple[list[PreviewPost], int]:
+    """One page of the plan rows in publish order, and how many rows there are in all.
+
+    ``warned``: only the rows with warnings. Reads only the page's rows (the desk's paged
+    list of a plan of hundreds of thousands of posts).
+    """
+    conn = workspace.conn
+    where = "WHERE warnings != '[]'" if warned else ""
+    total = int(conn.execute(f"SELECT COUNT(*) FROM plan_posts {where}").fetchone()[0])
+    rows = conn.execute(
+        f"SELECT {_POST_COLUMNS} FROM plan_posts {where} ORDER BY seq, key LIMIT ? OFFSET ?",
+        (limit, offset),
+    ).fetchall()
+    keys = [str(row[0]) for row in rows]
+    published: set[str] = set()
+    if (
+        keys
+        and conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'published'"
+        ).fetchone()
+    ):
+        published = {
+            str(k)
+            for (k,) in conn.execute(
+                "SELECT key FROM published WHERE deleted_at IS NULL AND key IN "
+                "(SELECT value FROM json_each(?))",
+                (orjson.dumps(keys).decode(),),
+            )
+        }
+    return [_post(row, str(row[0]) in published) for row in rows], total
+
+
+def plan_warnings(workspace: Workspace) -> dict[str, int]:
+    """The plan's warnings by kind (missing media, missing alt text, long videos...), most
+    frequent first: the desk's to-do list."""
+    counts: Counter[str] = Counter()
+    for (warnings,) in workspace.conn.execute(
+        "SELECT warnings FROM plan_posts WHERE warnings != '[]'"
+    ):
+        for warning in orjson.loads(warnings):
+            counts[warning_kind(str(warning))] += 1
+    return dict(counts.most_common())
+
+
+def thumbnail(workspace: Workspace, member: str, side: int = THUMB_SIDE) -> bytes | None:
+    """A JPEG thumbnail (at most ``side`` pixels) of the archive's media file ``member``, or
+    None when it cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        data = read_media(workspace, member)
+        with Image.open(io.BytesIO(data)) as opened:
+            # JPEG decodes straight at a fraction of its size: much faster thumbnails.
+            opened.draft("RGB", (side * 2, side * 2))
+            image = ImageOps.exif_transpose(opened.copy()).convert("RGB")
+        image.thumbnail((side, side))
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=70)
+    except (DeparturesError, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return buffer.getvalue()
 
 
 def write_preview(
@@ -139,8 +227,6 @@ def _make_thumbs(
     page_dir: Path,
     progress: Progress | None,
 ) -> None:
-    from PIL import Image, ImageOps
-
     images = [(p, i) for p in posts for i in range(len(p.media))]
     for post in posts:
         post.thumbs = [None] * len(post.media)
@@ -152,18 +238,10 @@ def _make_thumbs(
         name = hashlib.sha256(member.encode()).hexdigest()[:24] + ".jpg"
         target = thumbs_dir / name
         if not target.exists():
-            try:
-                data = read_media(workspace, member)
-                with Image.open(io.BytesIO(data)) as opened:
-                    # JPEG decodes straight at a fraction of its size: much faster thumbnails.
-                    opened.draft("RGB", (THUMB_SIDE * 2, THUMB_SIDE * 2))
-                    image = ImageOps.exif_transpose(opened.copy()).convert("RGB")
-                image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-                buffer = io.BytesIO()
-                image.save(buffer, "JPEG", quality=70)
-                target.write_bytes(buffer.getvalue())
-            except (DeparturesError, OSError, ValueError, Image.DecompressionBombError):
+            picture = thumbnail(workspace, member)
+            if picture is None:
                 continue  # the page shows "not readable" instead
+            target.write_bytes(picture)
         post.thumbs[index] = Path(os.path.relpath(target, page_dir)).as_posix()
         if progress is not None and (done % 50 == 0 or done == len(images)):
             progress(done, len(images))

@@ -19,13 +19,21 @@ Rules, in the order they apply:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
+from departures.bluesky.limits import MediaLimits
 from departures.migrate.convert import TweetRow
 
-__all__ = ["Selected", "Selection", "select_tweets"]
+__all__ = [
+    "DEFAULT_CHOICES",
+    "Selected",
+    "Selection",
+    "select_tweets",
+    "selection_from_choices",
+]
 
 
 @dataclass(frozen=True)
@@ -210,3 +218,52 @@ def _planned_parent(
         parent = by_id.get(current)
         current = parent.thread_parent_id if parent is not None else None
     return None
+
+
+#: The plan's choices by default, as ``departures migrate plan`` records them (``plan_choices``).
+DEFAULT_CHOICES: dict[str, object] = {
+    "since": None,
+    "until": None,
+    "originals": True,
+    "threads": True,
+    "quotes": True,
+    "replies": False,
+    "retweets": False,
+    "min_likes": 0,
+    "min_reposts": 0,
+    "hashtags": [],
+    "match": [],
+    "include": [],
+    "exclude": [],
+    "top": None,
+    "skip_sensitive": False,
+    "skip_withheld": True,
+    "footer": None,
+    "video_max_seconds": MediaLimits().video_max_duration_ms // 1000,
+    "video_max_mb": MediaLimits().video_max_bytes // 1_000_000,
+}
+
+
+def selection_from_choices(choices: Mapping[str, Any]) -> Selection:
+    """The :class:`Selection` of recorded plan choices (missing ones take the defaults)."""
+    merged = {**DEFAULT_CHOICES, **choices}
+    since, until = merged["since"], merged["until"]
+    top = merged["top"]
+    return Selection(
+        since=date.fromisoformat(str(since)) if since else None,
+        until=date.fromisoformat(str(until)) if until else None,
+        originals=bool(merged["originals"]),
+        threads=bool(merged["threads"]),
+        quotes=bool(merged["quotes"]),
+        replies=bool(merged["replies"]),
+        retweets=bool(merged["retweets"]),
+        min_likes=int(merged["min_likes"]),
+        min_reposts=int(merged["min_reposts"]),
+        hashtags=tuple(str(h) for h in merged["hashtags"]),
+        match=tuple(str(m) for m in merged["match"]),
+        include=frozenset(int(i) for i in merged["include"]),
+        exclude=frozenset(int(i) for i in merged["exclude"]),
+        top=int(top) if top is not None else None,
+        skip_sensitive=bool(merged["skip_sensitive"]),
+        skip_withheld=bool(merged["skip_withheld"]),
+    )

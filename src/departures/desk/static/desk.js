@@ -18,7 +18,7 @@ function pollJob(box) {
       return;
     }
     if (job.state !== "running") {
-      window.location.assign(job.state === "done" ? box.dataset.done : window.location.href);
+      window.location.assign(job.state === "done" ? job.next : window.location.href);
       return;
     }
     if (job.stage_label) stage.textContent = job.stage_label;

@@ -11,12 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from departures.archive.run import import_into
 from departures.archive.stats import archive_overview, archive_stats
-from departures.desk.rendering import number
 from departures.desk.upload import discard, receive_archive
 from departures.errors import ArchiveError, DeparturesError
 
@@ -24,12 +23,13 @@ if TYPE_CHECKING:
     from departures.desk.app import Desk
     from departures.desk.jobs import Job
 
-#: The importer's stage names, as the progress bar shows them (msgids, translated there).
-STAGES = {
-    "tweets": "Reading tweets",
-    "storing": "Saving to the workspace",
-    "linking": "Linking threads and quotes",
-}
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction (translated where shown)."""
+    return message
+
+
+TITLE = N_("Importing the archive")
 
 
 def routes(desk: Desk) -> list[BaseRoute]:
@@ -41,12 +41,20 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 return import_into(
                     path, desk.workspace_path, holder="", progress=progress, locked=True
                 )
-            finally:
+            except BaseException:
                 if uploaded:
-                    discard(path)
+                    discard(path)  # kept only when imported: the publisher reads its media
+                raise
 
         try:
-            return desk.jobs.start("import", work, desk.lock("import", "importing an archive"))
+            return desk.jobs.start(
+                "import",
+                work,
+                desk.lock("import", "importing an archive"),
+                title=TITLE,
+                next_url="/archive/overview",
+                back_url="/archive",
+            )
         except BaseException:
             if uploaded:
                 discard(path)
@@ -55,7 +63,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
     def page(request: Request) -> Response:
         running = desk.jobs.running("import")
         if running is not None:
-            return RedirectResponse(f"/archive/import/{running.id}", status_code=303)
+            return RedirectResponse(f"/jobs/{running.id}", status_code=303)
         return desk.render(request, "archive.html", has_workspace=desk.has_workspace())
 
     async def upload(request: Request) -> Response:
@@ -77,7 +85,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
             return desk.render(
                 request, "archive.html", 409, error=exc, has_workspace=desk.has_workspace()
             )
-        return RedirectResponse(f"/archive/import/{job.id}", status_code=303)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     async def from_path(request: Request) -> Response:
         form = await request.form()
@@ -103,35 +111,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 typed_path=typed,
                 has_workspace=desk.has_workspace(),
             )
-        return RedirectResponse(f"/archive/import/{job.id}", status_code=303)
-
-    def progress(request: Request) -> Response:
-        job = desk.jobs.get(request.path_params["job"])
-        if job is None or job.kind != "import":
-            return desk.render(request, "not_found.html", 404)
-        if job.state == "done":
-            return RedirectResponse("/archive/overview", status_code=303)
-        return desk.render(
-            request,
-            "archive_progress.html",
-            200 if job.running else 400,
-            job=job,
-            stage=STAGES.get(job.stage, "Importing"),
-            error=job.error,
-            has_workspace=desk.has_workspace(),
-        )
-
-    def progress_json(request: Request) -> Response:
-        job = desk.jobs.get(request.path_params["job"])
-        if job is None or job.kind != "import":
-            return JSONResponse({"error": "unknown job"}, status_code=404)
-        _ = desk.gettext(request)
-        language = desk.language(request)
-        answer = job.as_json()
-        answer["stage_label"] = _(STAGES.get(job.stage, "Importing"))
-        answer["done_text"] = number(job.done, language)
-        answer["total_text"] = number(job.total, language) if job.total else None
-        return JSONResponse(answer)
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
 
     def overview(request: Request) -> Response:
         if not desk.has_workspace():
@@ -145,7 +125,5 @@ def routes(desk: Desk) -> list[BaseRoute]:
         Route("/archive", page),
         Route("/archive/upload", upload, methods=["POST"]),
         Route("/archive/path", from_path, methods=["POST"]),
-        Route("/archive/import/{job}.json", progress_json),
-        Route("/archive/import/{job}", progress),
         Route("/archive/overview", overview),
     ]
