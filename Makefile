@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps demo test test-fast lint bench clean
+.PHONY: install system-deps demo test test-fast lint bench i18n clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ lint: install
 
 bench: install
 	@$(BIN)/python bench/run_all.py
+
+# Texts in three languages: extract the marked texts (babel.cfg), update the nl and fr .po
+# files (sorted, no locations: they merge cleanly), compile the .mo files the service reads.
+i18n: install
+	@$(BIN)/python -m departures.i18n_catalogues update
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

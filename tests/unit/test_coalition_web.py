@@ -469,7 +469,7 @@ def _write_mo(path: Path, messages: dict[str, str]) -> None:
 def test_pages_use_a_translation_catalogue_when_one_is_installed(
     store: CoalitionStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from departures.coalition import i18n
+    from departures import i18n
 
     _write_mo(
         tmp_path / "nl" / "LC_MESSAGES" / "departures.mo",

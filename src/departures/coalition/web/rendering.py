@@ -1,6 +1,6 @@
 """The pages' HTML: one Jinja environment over ``coalition/templates`` (autoescaped, with
-``_partials``, translated with the service's gettext catalogue) and the filters the templates
-use."""
+``_partials``, translated through :mod:`departures.i18n` in the language current when a page
+renders) and the filters the templates use."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import HTMLResponse
 
-from departures.coalition.i18n import _, translations
+from departures.coalition.i18n import _
 from departures.coalition.rules import State
 from departures.coalition.store import Campaign
 from departures.coalition.web.sessions import Ctx, csrf_token
+from departures.i18n import install_jinja, use_language
 
 __all__ = ["TEMPLATES", "Renderer", "error_title", "when"]
 
@@ -29,21 +30,24 @@ class Renderer:
         self.environment = Environment(
             loader=FileSystemLoader(TEMPLATES),
             autoescape=select_autoescape(["html"], default=True),
-            extensions=["jinja2.ext.i18n"],
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        # The pages' texts in the service's language (English when it has no catalogue).
-        self.environment.install_gettext_translations(  # type: ignore[attr-defined]
-            translations(language), newstyle=True
-        )
-        self.environment.globals["lang"] = language
+        self.language = language
+        # gettext, ngettext and the date/number formatters read the current language at
+        # render time, so one environment serves every language.
+        install_jinja(self.environment)
         self.environment.globals["State"] = State
         self.environment.filters["when"] = when
 
     def render(self, ctx: Ctx, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         """The page ``template`` as a response with status ``code``."""
-        page = self.environment.get_template(template).render(
+        with use_language(self.language):
+            page = self._render(ctx, template, **values)
+        return HTMLResponse(page, status_code=code)
+
+    def _render(self, ctx: Ctx, template: str, **values: Any) -> str:
+        return self.environment.get_template(template).render(
             # Called only by pages with a form: a visitor reading the board gets no cookie.
             csrf_token=lambda: csrf_token(ctx),
             signed_in_coordinator=ctx.coordinator_id is not None,
@@ -51,7 +55,6 @@ class Renderer:
             base_url=self.base_url,
             **values,
         )
-        return HTMLResponse(page, status_code=code)
 
 
 def when(moment: datetime | None, campaign: Campaign | None = None) -> str:
