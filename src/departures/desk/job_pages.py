@@ -52,8 +52,9 @@ def label(job: background.JobStatus, doing: str, language: str) -> str:
     return text
 
 
-def job_json(desk: Desk, request: Request, kind: str, doing: str) -> Response:
-    """``/…/<kind>.json``: what the progress script (``desk.js``) polls."""
+def job_json(desk: Desk, request: Request, kind: str, doing: str, page: str) -> Response:
+    """``/…/<kind>.json``: what the progress script (``desk.js``) polls; ``page`` is where it
+    goes once the job is over (the step's page, which then shows the result)."""
     language = desk.language(request)
     job = background.read(desk.workspace_path, kind)
     answer: dict[str, Any] = job.to_json()
@@ -61,6 +62,7 @@ def job_json(desk: Desk, request: Request, kind: str, doing: str) -> Response:
     answer["done_text"] = number(job.done, language)
     answer["total_text"] = number(job.total, language) if job.total else None
     answer.pop("params", None)  # never echo what a job was started with (a handle, a URL)
+    answer["next"] = page
     return JSONResponse(answer)
 
 

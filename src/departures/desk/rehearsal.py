@@ -26,6 +26,8 @@ from departures.errors import SandboxError, WorkspaceError
 
 REHEARSAL_DIR = "rehearsal"
 PORTS_ENV = "DEPARTURES_SANDBOX_PORTS"
+#: The state folder of a sandbox started with its own (a test session's): reused, not started.
+STATE_ENV = "DEPARTURES_SANDBOX_STATE"
 #: What a workspace copy forgets: the real run's journal and its account.
 _JOURNAL_TABLES = (
     "batch_writes",
@@ -93,7 +95,11 @@ def rehearse(ctx: Any) -> Mapping[str, Any]:
                 "Nothing is planned yet", "Choose what moves first (step 2), then rehearse"
             )
     copy = copy_workspace(ctx.workspace_dir)
-    box = Sandbox(int(ctx.params.get("ports") or os.environ.get(PORTS_ENV) or 2580))
+    state = os.environ.get(STATE_ENV)
+    box = Sandbox(
+        int(ctx.params.get("ports") or os.environ.get(PORTS_ENV) or 2580),
+        Path(state) if state else None,
+    )
     ctx.notify("starting the sandbox")
     started = box.up(appview=True)
     try:

@@ -235,7 +235,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         kind = request.path_params["kind"]
         if kind not in DOING:
             return desk.render(request, "not_found.html", 404)
-        return job_pages.job_json(desk, request, kind, DOING[kind])
+        return job_pages.job_json(desk, request, kind, DOING[kind], "/audience")
 
     return [
         Route("/audience", show),

@@ -85,6 +85,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         return page(request)
 
     async def connect(request: Request) -> Response:
+        _ = desk.gettext(request)
         form = await request.form()
         handle = str(form.get("handle", "")).strip().removeprefix("@")
         typed_service = str(form.get("service", "")).strip() or DEFAULT_SERVICE
@@ -92,15 +93,18 @@ def routes(desk: Desk) -> list[BaseRoute]:
         try:
             if not handle or not password:
                 raise BlueskyError(
-                    "Give the account's handle and an app password",
-                    "Create an app password in Bluesky: Settings > Privacy and security > "
-                    "App passwords",
+                    _("Give the account's handle and an app password"),
+                    _(
+                        "Create an app password in Bluesky: Settings, Privacy and security, "
+                        "App passwords"
+                    ),
                 )
             try:
                 service = normalise_server(typed_service)
-            except click.BadParameter as exc:
+            except click.BadParameter:
                 raise BlueskyError(
-                    exc.format_message(), "Write it like https://bsky.social"
+                    _("%(typed)s is not a server address") % {"typed": typed_service},
+                    _("Write it like https://bsky.social"),
                 ) from None
             await _in_thread(login, handle, password, service)
         except DeparturesError as exc:
@@ -113,6 +117,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         return RedirectResponse("/publish", status_code=303)
 
     async def start(request: Request) -> Response:
+        _ = desk.gettext(request)
         form = await request.form()
         pace = str(form.get("pace", "full"))
         params: dict[str, Any] = {
@@ -124,7 +129,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
             return page(
                 request,
                 400,
-                error=BlueskyError("Connect the account first", "Fill in the form above"),
+                error=BlueskyError(_("Connect the account first"), _("Fill in the form above")),
             )
         answer = job_pages.start(desk, "publish", params, "/publish")
         return page(request, 409, error=answer) if isinstance(answer, DeparturesError) else answer
@@ -168,6 +173,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         return undo_page(request)
 
     async def undo_confirm(request: Request) -> Response:
+        _ = desk.gettext(request)
         form = await request.form()
         count, _shown = undo_targets()
         # The confirmation said how many: if that changed since (a run went on), ask again.
@@ -176,13 +182,15 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 request,
                 400,
                 error=DeparturesError(
-                    "Nothing was deleted: the confirmation is missing or out of date",
-                    "Read the list again and tick the box to confirm",
+                    _("Nothing was deleted: the confirmation is missing or out of date"),
+                    _("Read the list again and tick the box to confirm"),
                 ),
             )
         if account() is None:
             return undo_page(
-                request, 400, error=BlueskyError("Connect the account first", "See step 5")
+                request,
+                400,
+                error=BlueskyError(_("Connect the account first"), _("Fill in the form above")),
             )
         answer = job_pages.start(desk, "undo", {}, "/publish/undo")
         return (
@@ -193,7 +201,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
         kind = request.path_params["kind"]
         if kind not in DOING:
             return desk.render(request, "not_found.html", 404)
-        return job_pages.job_json(desk, request, kind, DOING[kind])
+        return job_pages.job_json(
+            desk, request, kind, DOING[kind], "/publish/undo" if kind == "undo" else "/publish"
+        )
 
     return [
         Route("/publish", show),

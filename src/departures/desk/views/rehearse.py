@@ -55,7 +55,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         return page(request, 409, answer) if isinstance(answer, DeparturesError) else answer
 
     def status_json(request: Request) -> Response:
-        return job_pages.job_json(desk, request, "rehearse", DOING)
+        return job_pages.job_json(desk, request, "rehearse", DOING, "/rehearse")
 
     return [
         Route("/rehearse", show),
