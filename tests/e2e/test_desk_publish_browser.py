@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,8 @@ class Desk:
         match = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", line)
         assert match, f"the desk did not say where it is: {line!r}"
         self.url = match.group(1)
+        # The rest of its output is drained, so that a full pipe never blocks the desk.
+        threading.Thread(target=_drain, args=(self.process.stdout,), daemon=True).start()
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -80,6 +83,11 @@ class Desk:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait()
+
+
+def _drain(stream: Any) -> None:
+    with stream:  # closed at the end of the output: when the desk has stopped
+        stream.read()
 
 
 class Slow(ProxyHandler):
@@ -156,6 +164,13 @@ def _open(browser: Any, url: str) -> tuple[Any, Any]:
     page.set_default_timeout(60_000)
     page.goto(url)
     return context, page
+
+
+def _finished(workspace_dir: Path, kind: str, seconds: float) -> background.JobStatus:
+    """The job's status once it is no longer running (within ``seconds``)."""
+    status = background.wait(workspace_dir, kind, timeout=seconds)
+    assert status.state != background.RUNNING, f"{kind} still running after {seconds} s"
+    return status
 
 
 def _records(sandbox: TestSandbox, did: str, collection: str) -> list[dict[str, Any]]:
@@ -239,8 +254,10 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
             desk.start()
             context, page = _open(browser, desk.url)
             page.goto(desk.base + "/publish")
-            page.locator("form[action='/publish/verify']").wait_for(timeout=180_000)
-        final = background.read(workspace_dir, "publish")
+            assert background.read(workspace_dir, "publish").state == background.RUNNING
+            page.locator("#job").wait_for()
+            final = _finished(workspace_dir, "publish", 240)
+        page.goto(desk.base + "/publish")
         assert final.state == background.DONE, final.message
         posts = _records(sandbox, org.did, POST)
         rkeys = [r["uri"].rsplit("/", 1)[-1] for r in posts]
@@ -265,11 +282,7 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         page.fill("#appview", sandbox.appview_url)
         page.locator("form[action='/audience/match'] button").click()
         page.locator("a[href='/audience/review']").wait_for()
-        deadline = time.monotonic() + 120
-        while background.read(workspace_dir, "match").state == background.RUNNING:
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        assert background.read(workspace_dir, "match").state == background.DONE
+        assert _finished(workspace_dir, "match", 120).state == background.DONE
         page.goto(desk.base + "/audience/review")
         candidate = page.locator("article.candidate", has_text=lookalike.handle)
         candidate.wait_for()
@@ -284,11 +297,7 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         page.check("#follow_no_budget")
         page.fill("#per_hour", "0")
         page.locator("form[action='/audience/follow'] button").click()
-        deadline = time.monotonic() + 120
-        while background.read(workspace_dir, "follow").state == background.RUNNING:
-            assert time.monotonic() < deadline
-            time.sleep(0.3)
-        followed = background.read(workspace_dir, "follow")
+        followed = _finished(workspace_dir, "follow", 120)
         assert followed.state == background.DONE, followed.message
         page.goto(desk.base + "/audience")
         _shot(page, "6-followed")
