@@ -232,6 +232,8 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         # Publishing through a slow network; the desk and its job are killed mid-publish.
         user = CliUser(org, Path(env["DEPARTURES_CONFIG_DIR"]), workspace_dir, sandbox)
         Slow.target = sandbox.pds_url
+        sessions = user.config / "sessions.json"
+        stored = sessions.read_text()
         with proxy_for(user, Slow):
             page.check("#no_budget")
             page.locator("form[action='/publish/start'] button").click()
@@ -257,6 +259,7 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
             assert background.read(workspace_dir, "publish").state == background.RUNNING
             page.locator("#job").wait_for()
             final = _finished(workspace_dir, "publish", 240)
+        sessions.write_text(stored)  # the PDS itself again, no longer the slow proxy
         page.goto(desk.base + "/publish")
         assert final.state == background.DONE, final.message
         posts = _records(sandbox, org.did, POST)
@@ -272,7 +275,8 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         # Verify.
         page.check("#wait")
         page.locator("form[action='/publish/verify'] button").click()
-        page.locator("#verify .message").wait_for(timeout=120_000)
+        assert _finished(workspace_dir, "verify", 120).state == background.DONE
+        page.locator("#verify .message.ok").wait_for(timeout=30_000)
         assert re.search(r"\d", page.locator("#verify .message").inner_text())
         _shot(page, "5-verified")
 

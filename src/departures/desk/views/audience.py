@@ -215,7 +215,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
             "per_hour": per_hour,
             "no_budget": form.get("no_budget") == "on",
         }
-        answer = job_pages.start(desk, "follow", params, "/audience#follow")
+        answer = job_pages.start(desk, "follow", params, "/audience")
         return page(request, 409, error=answer) if isinstance(answer, DeparturesError) else answer
 
     def pause(request: Request) -> Response:

@@ -144,7 +144,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
     async def verify(request: Request) -> Response:
         form = await request.form()
         wait = 30 if form.get("wait") == "on" else 0
-        answer = job_pages.start(desk, "verify", {"wait": wait}, "/publish#verify")
+        answer = job_pages.start(desk, "verify", {"wait": wait}, "/publish")
         return page(request, 409, error=answer) if isinstance(answer, DeparturesError) else answer
 
     def undo_targets() -> tuple[int, list[dict[str, str]]]:
