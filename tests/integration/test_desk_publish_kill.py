@@ -121,6 +121,8 @@ def test_a_pause_asked_for_mid_batch_stops_after_it_and_resume_finishes_once(
     write_plan(workspace, plan)
     workspace.close()
     holder = Holder(org.sandbox.pds_url, hold_at=2)
+    sessions = org.config / "sessions.json"
+    stored = sessions.read_text()
     with proxy_for(org, _release_after_answer(holder)):
         jobs.start(org.workspace, "publish", {"no_budget": True}, env=org.env())
         try:
@@ -146,6 +148,15 @@ def test_a_pause_asked_for_mid_batch_stops_after_it_and_resume_finishes_once(
     assert final.result["already_there"] == 0
     rkeys = [r["uri"].rsplit("/", 1)[-1] for r in org.records(POST)]
     assert len(rkeys) == len(set(rkeys)) == n
+
+    # Undo, as the desk's confirmation starts it (straight to the PDS again): every post
+    # deleted, once.
+    sessions.write_text(stored)
+    jobs.start(org.workspace, "undo", {"no_budget": True}, env=org.env())
+    undone = jobs.wait(org.workspace, "undo", timeout=120)
+    assert undone.state == jobs.DONE, undone.message
+    assert undone.result["deleted"] == n
+    assert org.records(POST) == []
 
 
 def _release_after_answer(holder: Holder) -> type[ProxyHandler]:
