@@ -29,7 +29,7 @@ test: install system-deps
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
-	@$(BIN)/python -m pytest -m "not sandbox and not postgres and not browser" $(PYTEST_ARGS)
+	@$(BIN)/python -m pytest -m "not sandbox and not postgres and not browser and not wheel" $(PYTEST_ARGS)
 
 lint: install
 	@$(BIN)/ruff check src tests bench

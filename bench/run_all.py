@@ -24,6 +24,7 @@ QUICK: list[list[str]] = [
     ["bench_board.py"],
     ["bench_hostile.py"],
     ["bench_import.py", "--tweets", "30000"],
+    ["bench_desk.py", "--tweets", "20000", "--requests", "50"],
 ]
 HEAVY: list[list[str]] = [
     ["bench_import.py"],
@@ -32,6 +33,7 @@ HEAVY: list[list[str]] = [
     ["bench_migrate_run.py"],
     ["bench_startup.py", "--migrate-run"],
     ["bench_kill_resume.py"],
+    ["bench_desk.py"],
 ]
 
 

@@ -26,6 +26,12 @@ from helpers.ports import free_port
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desk"
 # Controls a screen reader would announce without a name ("- textbox" with nothing after).
+#: The first step's heading in each language (the catalogues are in use, not only <html lang>).
+HEADINGS = {
+    "en": "Step 1: bring the archive",
+    "nl": "Stap 1: het archief binnenbrengen",
+    "fr": "Étape 1 : apporter l'archive",
+}
 UNNAMED = re.compile(r"^\s*- (textbox|checkbox|button|combobox|spinbutton|link)\s*(\[|$)", re.M)
 
 
@@ -67,6 +73,36 @@ def _check_accessible(page: Any) -> None:
              .filter(el => !el.labels || el.labels.length === 0).map(el => el.name)"""
     )
     assert orphans == [], f"unlabelled controls on {page.url}: {orphans}"
+    low = page.evaluate(CONTRAST)
+    assert low == [], f"text below the contrast minimum on {page.url}: {low}"
+
+
+# WCAG 2.1 contrast of every element with text of its own against its first opaque
+# background: 4.5:1, 3:1 for large text.
+CONTRAST = """() => {
+  const parse = c => { const m = c.match(/rgba?\\(([^)]+)\\)/); if (!m) return null;
+    const p = m[1].split(',').map(parseFloat); return {r: p[0], g: p[1], b: p[2],
+    a: p.length > 3 ? p[3] : 1}; };
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92
+    : Math.pow((v + 0.055) / 1.055, 2.4); };
+  const lum = c => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const background = el => { for (; el; el = el.parentElement) {
+    const c = parse(getComputedStyle(el).backgroundColor); if (c && c.a > 0) return c; }
+    return {r: 255, g: 255, b: 255, a: 1}; };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (![...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())) continue;
+    const s = getComputedStyle(el);
+    if (s.display === 'none' || s.visibility === 'hidden' || el.closest('svg')) continue;
+    const a = lum(parse(s.color)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(s.fontSize);
+    const large = size >= 24 || (size >= 18.66 && parseInt(s.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5))
+      bad.push(el.tagName + ' "' + el.textContent.trim().slice(0, 30) + '" ' + ratio.toFixed(2));
+  }
+  return bad;
+}"""
 
 
 def _focus_is_visible(page: Any) -> None:
@@ -100,6 +136,7 @@ def test_steps_one_to_three_in_the_browser(
         page.goto(url)
         assert page.url.endswith("/archive")  # the token left the address bar
         assert page.locator("html").get_attribute("lang") == language
+        assert page.locator("h1").inner_text() == HEADINGS[language]
         _focus_is_visible(page)
         _check_accessible(page)
         _shot(page, language, "1-archive")
@@ -164,7 +201,13 @@ def test_steps_one_to_three_in_the_browser(
             "start => document.getElementById('alt-progress').innerText !== start", arg=start
         )
         assert page.locator(".saved").first.inner_text().strip()
-        assert page.locator("img").first.evaluate("img => img.naturalWidth") > 0
+        picture = page.locator(".image-row img").first
+        picture.scroll_into_view_if_needed()
+        picture.evaluate(  # lazy-loaded: wait until the thumbnail has arrived
+            "img => img.complete && img.naturalWidth > 0 ? true"
+            " : new Promise(done => img.addEventListener('load', () => done(true)))"
+        )
+        assert picture.evaluate("img => img.naturalWidth") > 0
         _check_accessible(page)
         _shot(page, language, "3-images")
         page.reload()

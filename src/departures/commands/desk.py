@@ -63,6 +63,12 @@ def desk(app: AppContext, port: int, no_browser: bool) -> None:
         # After the server has started, so the browser never sees "connection refused".
         threading.Timer(0.5, webbrowser.open, args=(url,)).start()
     config = uvicorn.Config(
-        create_app(the_desk), log_level="warning", access_log=False, lifespan="off"
+        create_app(the_desk),
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        # A browser keeps its connection for a minute or more; uvicorn's default 5 s, with a
+        # long job holding the interpreter, closes a connection just as a request arrives.
+        timeout_keep_alive=75,
     )
     uvicorn.Server(config).run(sockets=[sock])

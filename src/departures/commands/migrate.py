@@ -43,6 +43,7 @@ from departures.migrate.plan import PlanSummary, build_plan, format_duration
 from departures.migrate.preview import write_preview
 from departures.migrate.select import Selection, selection_from_choices
 from departures.workspace.db import Workspace
+from departures.workspace.locks import task_lock
 
 # --- plan ----------------------------------------------------------------------------------
 
@@ -288,7 +289,11 @@ def plan_command(
     footer = choices["footer"]
     video_max_seconds = int(choices["video_max_seconds"])
     video_max_mb = int(choices["video_max_mb"])
-    with _progress() as bar:
+    # Refused at once while the desk or another command imports, plans or publishes here.
+    with (
+        task_lock(workspace.path, "plan", "'departures migrate plan' is planning"),
+        _progress() as bar,
+    ):
         task = bar.add_task("Converting tweets", total=None)
 
         def progress(done: int, total: int) -> None:
@@ -594,7 +599,8 @@ def alt_text_import(app: AppContext, file: Path) -> None:
     Example: departures migrate alt-text import alt.csv
     """
     workspace = _open(app)
-    result = import_alt_texts(workspace, file)
+    with task_lock(workspace.path, "plan", "'departures migrate alt-text import' is running"):
+        result = import_alt_texts(workspace, file)
     for warning in result.warnings:
         click.echo(f"Warning: {warning}")
     click.echo(

@@ -25,11 +25,11 @@ from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
-from departures.coalition.i18n import translations
 from departures.desk.guard import Guard, Keys
 from departures.desk.jobs import Jobs
-from departures.desk.rendering import Renderer, language_of
+from departures.desk.rendering import Language, Renderer, language_of
 from departures.errors import DeparturesError
+from departures.i18n import LazyString, gettext, lazy_gettext
 from departures.workspace.db import DB_NAME, Workspace
 from departures.workspace.locks import task_lock
 
@@ -59,22 +59,17 @@ class Step:
     number: int
     name: str
     path: str
-    title: str  # an English msgid, translated when the page is rendered
-
-
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction; it is translated where it is shown."""
-    return message
+    title: LazyString  # translated when the page is rendered
 
 
 #: The journey, in order; the navigation shows every step.
 STEPS: tuple[Step, ...] = (
-    Step(1, "archive", "/archive", N_("Bring the archive")),
-    Step(2, "choose", "/choose", N_("Choose what moves")),
-    Step(3, "images", "/images", N_("Describe the images")),
-    Step(4, "rehearse", "/rehearse", N_("Rehearse")),
-    Step(5, "publish", "/publish", N_("Connect and publish")),
-    Step(6, "audience", "/audience", N_("Find the audience")),
+    Step(1, "archive", "/archive", lazy_gettext("Bring the archive")),
+    Step(2, "choose", "/choose", lazy_gettext("Choose what moves")),
+    Step(3, "images", "/images", lazy_gettext("Describe the images")),
+    Step(4, "rehearse", "/rehearse", lazy_gettext("Rehearse")),
+    Step(5, "publish", "/publish", lazy_gettext("Connect and publish")),
+    Step(6, "audience", "/audience", lazy_gettext("Find the audience")),
 )
 
 
@@ -156,8 +151,9 @@ class Desk:
         return language_of(request.headers, request.cookies)
 
     def gettext(self, request: Request) -> Callable[[str], str]:
-        """``_`` for texts a view builds itself (JSON for the pages' script)."""
-        return translations(self.language(request)).gettext
+        """``_`` for texts a view builds itself (JSON for the pages' script): the request's
+        language is the current one (:class:`~departures.desk.rendering.Language`)."""
+        return gettext
 
     def error(self, request: Request, exc: DeparturesError, status: int = 400) -> HTMLResponse:
         """A :class:`DeparturesError` as a page: what went wrong and what to do."""
@@ -193,4 +189,4 @@ def create_app(desk: Desk) -> Guard:
 
     app = Starlette(routes=_routes(desk), exception_handlers={404: not_found})
     app.state.desk = desk
-    return Guard(app, desk.keys, desk.port, desk.refused)
+    return Guard(Language(app), desk.keys, desk.port, desk.refused)

@@ -12,44 +12,41 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from departures.coalition.i18n import translations
 from departures.desk import background
-from departures.desk.rendering import number
 from departures.errors import DeparturesError
+from departures.i18n import format_decimal, format_number, gettext, ngettext, use_language
 
 if TYPE_CHECKING:
     from departures.desk.app import Desk
 
 
 def duration(seconds: float | None, language: str) -> str:
-    """A time left as people say it: "12 minutes", "3.5 hours", "2 days"."""
-    t = translations(language)
+    """A time left as people of ``language`` say it: "12 minutes", "3,5 uur", "2 jours"."""
     if seconds is None:
         return ""
     seconds = max(0.0, float(seconds))
-    if seconds < 90:
-        n = int(seconds)
-        return t.ngettext("%(n)s second", "%(n)s seconds", n) % {"n": n}
-    if seconds < 2 * 3600:
-        n = int(seconds // 60)
-        return t.ngettext("%(n)s minute", "%(n)s minutes", n) % {"n": n}
-    if seconds < 2 * 86400:
-        hours = number(round(seconds / 3600, 1), language)
-        return t.gettext("%(n)s hours") % {"n": hours}
-    days = number(round(seconds / 86400, 1), language)
-    return t.gettext("%(n)s days") % {"n": days}
+    with use_language(language):
+        if seconds < 90:
+            n = int(seconds)
+            return ngettext("%(n)s second", "%(n)s seconds", n) % {"n": n}
+        if seconds < 2 * 3600:
+            n = int(seconds // 60)
+            return ngettext("%(n)s minute", "%(n)s minutes", n) % {"n": n}
+        if seconds < 2 * 86400:
+            return gettext("%(n)s hours") % {"n": format_decimal(round(seconds / 3600, 1))}
+        return gettext("%(n)s days") % {"n": format_decimal(round(seconds / 86400, 1))}
 
 
 def label(job: background.JobStatus, doing: str, language: str) -> str:
     """What the progress line says: what the job does, and the time left when known."""
-    t = translations(language)
-    text = t.gettext(doing)
-    if job.state == background.RUNNING and job.pausing:
-        return t.gettext("%(doing)s (pausing after the current batch)") % {"doing": text}
-    if job.state == background.RUNNING and job.eta_seconds and job.done < job.total:
-        left = duration(job.eta_seconds, language)
-        return t.gettext("%(doing)s, about %(left)s left") % {"doing": text, "left": left}
-    return text
+    left = duration(job.eta_seconds, language)
+    with use_language(language):
+        text = gettext(doing)
+        if job.state == background.RUNNING and job.pausing:
+            return gettext("%(doing)s (pausing after the current batch)") % {"doing": text}
+        if job.state == background.RUNNING and job.eta_seconds and job.done < job.total:
+            return gettext("%(doing)s, about %(left)s left") % {"doing": text, "left": left}
+        return text
 
 
 def job_json(desk: Desk, request: Request, kind: str, doing: str, page: str) -> Response:
@@ -59,8 +56,9 @@ def job_json(desk: Desk, request: Request, kind: str, doing: str, page: str) -> 
     job = background.read(desk.workspace_path, kind)
     answer: dict[str, Any] = job.to_json()
     answer["stage_label"] = label(job, doing, language)
-    answer["done_text"] = number(job.done, language)
-    answer["total_text"] = number(job.total, language) if job.total else None
+    with use_language(language):
+        answer["done_text"] = format_number(job.done)
+        answer["total_text"] = format_number(job.total) if job.total else None
     answer.pop("params", None)  # never echo what a job was started with (a handle, a URL)
     answer["next"] = page
     return JSONResponse(answer)

@@ -30,7 +30,7 @@ class Job:
 
     id: str
     kind: str
-    title: str = ""  # what the progress page is headed with (an English msgid)
+    title: object = ""  # what the progress page is headed with (a lazy text)
     next_url: str = "/"  # where the desk goes once the job is done
     back_url: str = "/"  # where to start again after a failure
     stage: str = ""
@@ -39,6 +39,9 @@ class Job:
     state: str = "running"  # running, done, failed
     error: DeparturesError | None = None
     result: Any = None
+    # Words to show instead of others in the job's error (an upload's temporary path → the
+    # name of the file the person chose).
+    shown_as: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
 
@@ -53,6 +56,13 @@ class Job:
             return None
         return max(0, min(100, round(100 * self.done / self.total)))
 
+    def error_text(self) -> str:
+        """The error in one line, with :attr:`shown_as` applied."""
+        text = self.error.one_line() if self.error is not None else ""
+        for hidden, shown in self.shown_as.items():
+            text = text.replace(hidden, shown)
+        return text
+
     def as_json(self) -> dict[str, Any]:
         """What the progress script reads."""
         return {
@@ -64,6 +74,7 @@ class Job:
             "percent": self.percent(),
             "state": self.state,
             "next": self.next_url,
+            "seconds": None if self.finished is None else self.finished - self.started,
         }
 
 
@@ -96,9 +107,10 @@ class Jobs:
         work: Callable[[Progress], Any],
         hold: contextlib.AbstractContextManager[Any] | None = None,
         *,
-        title: str = "",
+        title: object = "",
         next_url: str = "/",
         back_url: str = "/",
+        shown_as: dict[str, str] | None = None,
     ) -> Job:
         """Run ``work(progress)`` in a thread as a job of ``kind``; return the job.
 
@@ -114,6 +126,7 @@ class Jobs:
             title=title,
             next_url=next_url,
             back_url=back_url,
+            shown_as=dict(shown_as or {}),
         )
 
         def progress(stage: str, done: int, total: int | None) -> None:

@@ -1,8 +1,10 @@
-"""The desk's HTML: one Jinja environment per language over ``desk/templates`` (autoescaped,
-translated with the gettext catalogues), and the request's language.
+"""The desk's HTML: one Jinja environment over ``desk/templates`` (autoescaped), translated
+and formatted in the current language by :func:`departures.i18n.install_jinja`, and the
+request's language.
 
 The language comes from the ``desk_lang`` cookie the switcher sets, else the browser's
-``Accept-Language``, else English.
+``Accept-Language``, else English; :class:`Language` makes it current for the whole request
+(views, templates, error pages).
 """
 
 from __future__ import annotations
@@ -12,66 +14,70 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from departures.coalition.i18n import translations
 from departures.desk.charts import bar_chart
+from departures.i18n import (
+    LANGUAGE_NAMES,
+    current_language,
+    format_number,
+    install_jinja,
+    negotiate,
+    use_language,
+)
 
-__all__ = ["LANGUAGES", "LANGUAGE_COOKIE", "TEMPLATES", "Renderer", "language_of"]
+__all__ = ["LANGUAGES", "LANGUAGE_COOKIE", "TEMPLATES", "Language", "Renderer", "language_of"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: The desk's languages, each named in itself (the switcher shows these names).
-LANGUAGES: dict[str, str] = {"en": "English", "nl": "Nederlands", "fr": "Français"}
+LANGUAGES: Mapping[str, str] = LANGUAGE_NAMES
 LANGUAGE_COOKIE = "desk_lang"
 
 
 def language_of(headers: Mapping[str, str], cookies: Mapping[str, str]) -> str:
     """The page's language: the switcher's choice, else the browser's, else English."""
-    chosen = cookies.get(LANGUAGE_COOKIE, "")
-    if chosen in LANGUAGES:
-        return chosen
-    offered: list[tuple[float, int, str]] = []
-    for index, part in enumerate(headers.get("accept-language", "").split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        base = tag.strip().lower().split("-")[0]
-        if base in LANGUAGES and quality > 0:
-            offered.append((-quality, index, base))
-    return min(offered)[2] if offered else "en"
+    return negotiate(headers.get("accept-language"), cookies.get(LANGUAGE_COOKIE))
+
+
+class Language:
+    """Around the desk's app (pure ASGI): the request's language is the current one for
+    everything that runs for it, views in worker threads included."""
+
+    def __init__(self, inner: ASGIApp) -> None:
+        self.inner = inner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        language = language_of(headers, cookie_parser(headers.get("cookie", "")))
+        with use_language(language):
+            await self.inner(scope, receive, send)
+
+
+@pass_context
+def number(_context: Any, value: int | float, _language: str | None = None) -> str:
+    """A count as people of the current language write it (12,345 / 12.345 / 12 345)."""
+    return format_number(value)
 
 
 @cache
-def _environment(language: str) -> Environment:
+def _environment() -> Environment:
     environment = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html", "svg"], default=True),
-        extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.install_gettext_translations(  # type: ignore[attr-defined]
-        translations(language), newstyle=True
-    )
-    environment.globals["lang"] = language
+    install_jinja(environment)
     environment.globals["languages"] = LANGUAGES
     environment.filters["number"] = number
     environment.globals["chart"] = bar_chart
     return environment
-
-
-def number(value: int | float, language: str = "en") -> str:
-    """A count as people of ``language`` write it (12,345 / 12.345 / 12 345)."""
-    text = f"{value:,}" if isinstance(value, int) else f"{value:,.1f}"
-    if language == "nl":
-        return text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-    if language == "fr":
-        return text.replace(",", "\u202f").replace(".", ",")
-    return text
 
 
 class Renderer:
@@ -80,7 +86,11 @@ class Renderer:
     def __init__(self, steps: Sequence[Any]) -> None:
         self.steps = steps
 
-    def render(self, template: str, language: str, **values: Any) -> str:
-        """``template`` rendered in ``language``."""
-        environment = _environment(language)
-        return environment.get_template(template).render(steps=self.steps, **values)
+    def render(self, template: str, language: str | None = None, **values: Any) -> str:
+        """``template`` rendered in ``language`` (default: the current one)."""
+        with use_language(language or current_language()) as chosen:
+            return (
+                _environment()
+                .get_template(template)
+                .render(steps=self.steps, lang=chosen, **values)
+            )

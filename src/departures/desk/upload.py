@@ -22,6 +22,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from departures.errors import ArchiveError
+from departures.i18n import _
 
 __all__ = ["MAX_UPLOAD", "UPLOAD_DIR", "receive_archive"]
 
@@ -58,11 +59,12 @@ async def receive_archive(
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise ArchiveError(
-            "This was not an upload from the desk's form", "Use the form on the page"
+            _("This was not an upload from the desk's form"), _("Use the form on the page")
         )
     too_large = ArchiveError(
-        f"The file is larger than {limit // 1024**3} GB, the most the browser can send",
-        "Give the desk the archive's path on this computer instead",
+        _("The file is larger than %(gb)s GB, the most the browser can send")
+        % {"gb": limit // 1024**3},
+        _("Give the desk the archive's path on this computer instead"),
     )
     if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise too_large
@@ -122,8 +124,8 @@ async def receive_archive(
         os.close(fd)
         target.unlink(missing_ok=True)
         raise ArchiveError(
-            "The upload could not be read (it was cut off or is not from the desk's form)",
-            "Send the file again from the page",
+            _("The upload could not be read (it was cut off or is not from the desk's form)"),
+            _("Send the file again from the page"),
         ) from None
     except BaseException:
         os.close(fd)
@@ -132,7 +134,9 @@ async def receive_archive(
     os.close(fd)
     if not state.files or target.stat().st_size == 0:
         target.unlink(missing_ok=True)
-        raise ArchiveError("No file was chosen", "Choose your X archive (a .zip file) and send it")
+        raise ArchiveError(
+            _("No file was chosen"), _("Choose your X archive (a .zip file) and send it")
+        )
     return target, state.filename
 
 

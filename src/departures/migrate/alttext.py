@@ -29,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from departures.errors import DeparturesError
+from departures.i18n import _
 from departures.migrate.convert import MISSING_ALT
 from departures.migrate.media import IMAGE_ALT_MAX_GRAPHEMES, VIDEO_ALT_MAX_GRAPHEMES
 from departures.migrate.plan import published_keys
@@ -256,16 +257,17 @@ def set_alt_text(workspace: Workspace, tweet_id: int, position: int, alt: str) -
     ).fetchone()
     if row is None:
         raise AltTextError(
-            f"Tweet {tweet_id} has no media item {position + 1} in this archive",
-            "Reload the page: the archive may have been imported again",
+            _("Tweet %(tweet)s has no media item %(n)s in this archive")
+            % {"tweet": tweet_id, "n": position + 1},
+            _("Reload the page: the archive may have been imported again"),
         )
     alt = alt.replace("\r\n", "\n").strip()
     limit = IMAGE_ALT_MAX_GRAPHEMES if row[0] == "photo" else VIDEO_ALT_MAX_GRAPHEMES
     if grapheme_count(alt) > limit:
         raise AltTextError(
-            f"This alt text is {grapheme_count(alt):,} characters long, over Bluesky's limit "
-            f"of {limit:,}",
-            "Shorten it: say what matters in the picture for someone who cannot see it",
+            _("This alt text is %(length)s characters long, over Bluesky's limit of %(limit)s")
+            % {"length": grapheme_count(alt), "limit": limit},
+            _("Shorten it: say what matters in the picture for someone who cannot see it"),
         )
     before = conn.execute(
         "SELECT alt FROM alt_texts WHERE tweet_id = ? AND position = ?", (tweet_id, position)

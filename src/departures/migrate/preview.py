@@ -42,6 +42,7 @@ __all__ = [
     "PreviewPost",
     "PreviewResult",
     "load_posts_page",
+    "page_starts",
     "plan_warnings",
     "render_pages",
     "render_text",
@@ -122,21 +123,54 @@ def load_posts(workspace: Workspace) -> list[PreviewPost]:
     ]
 
 
+def page_starts(workspace: Workspace, per_page: int) -> list[int]:
+    """The ``seq`` of the first post of each page of the plan (publish order, ``per_page``
+    posts a page): one pass over the ``seq`` index, kept by the caller while the plan stays
+    the same, so that any page is then read by :func:`load_posts_page` from the index."""
+    seqs = [
+        int(seq) for (seq,) in workspace.conn.execute("SELECT seq FROM plan_posts ORDER BY seq")
+    ]
+    return seqs[::per_page]
+
+
 def load_posts_page(
-    workspace: Workspace, *, offset: int, limit: int, warned: bool = False
+    workspace: Workspace,
+    *,
+    offset: int = 0,
+    limit: int,
+    warned: bool = False,
+    start_seq: int | None = None,
 ) -> tuple[list[PreviewPost], int]:
     """One page of the plan rows in publish order, and how many rows there are in all.
 
-    ``warned``: only the rows with warnings. Reads only the page's rows (the desk's paged
-    list of a plan of hundreds of thousands of posts).
+    The page starts at ``start_seq`` (from :func:`page_starts`; the count is then not
+    computed and comes back as -1) or else at ``offset``. ``warned``: only the rows with
+    warnings. Reads only the page's rows (the desk's paged list of a plan of hundreds of
+    thousands of posts).
     """
     conn = workspace.conn
-    where = "WHERE warnings != '[]'" if warned else ""
-    total = int(conn.execute(f"SELECT COUNT(*) FROM plan_posts {where}").fetchone()[0])
-    rows = conn.execute(
-        f"SELECT {_POST_COLUMNS} FROM plan_posts {where} ORDER BY seq, key LIMIT ? OFFSET ?",
-        (limit, offset),
-    ).fetchall()
+    total = -1
+    if start_seq is not None:
+        rows = conn.execute(
+            f"SELECT {_POST_COLUMNS} FROM plan_posts WHERE seq >= ? ORDER BY seq LIMIT ?",
+            (start_seq, limit),
+        ).fetchall()
+    elif warned:
+        where = "WHERE warnings != '[]'"
+        total = int(conn.execute(f"SELECT COUNT(*) FROM plan_posts {where}").fetchone()[0])
+        rows = conn.execute(
+            f"SELECT {_POST_COLUMNS} FROM plan_posts {where} ORDER BY seq LIMIT ? OFFSET ?",
+            (limit, offset),
+        ).fetchall()
+    else:
+        total = int(conn.execute("SELECT COUNT(*) FROM plan_posts").fetchone()[0])
+        # ``seq`` is unique and indexed: the page's first ``seq`` is found in the index alone
+        # (no row read for the posts before the page), then only the page's rows are read.
+        rows = conn.execute(
+            f"SELECT {_POST_COLUMNS} FROM plan_posts WHERE seq >= "
+            "(SELECT seq FROM plan_posts ORDER BY seq LIMIT 1 OFFSET ?) ORDER BY seq LIMIT ?",
+            (offset, limit),
+        ).fetchall()
     keys = [str(row[0]) for row in rows]
     published: set[str] = set()
     if (

@@ -18,24 +18,20 @@ from departures.archive.run import import_into
 from departures.archive.stats import archive_overview, archive_stats
 from departures.desk.upload import discard, receive_archive
 from departures.errors import ArchiveError, DeparturesError
+from departures.i18n import _, lazy_gettext
 
 if TYPE_CHECKING:
     from departures.desk.app import Desk
     from departures.desk.jobs import Job
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction (translated where shown)."""
-    return message
-
-
-TITLE = N_("Importing the archive")
+TITLE = lazy_gettext("Importing the archive")
 
 
 def routes(desk: Desk) -> list[BaseRoute]:
     """Step 1's pages."""
 
-    def start_import(path: Path, uploaded: bool) -> Job:
+    def start_import(path: Path, uploaded: bool, name: str = "") -> Job:
         def work(progress: Any) -> Any:
             try:
                 return import_into(
@@ -54,6 +50,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 title=TITLE,
                 next_url="/archive/overview",
                 back_url="/archive",
+                shown_as={str(path): name} if uploaded and name else None,
             )
         except BaseException:
             if uploaded:
@@ -69,7 +66,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
     async def upload(request: Request) -> Response:
         desk.workspace_path.mkdir(parents=True, exist_ok=True)
         try:
-            path, _name = await receive_archive(
+            path, name = await receive_archive(
                 request.headers.get("content-type", ""),
                 request.headers.get("content-length"),
                 request.stream(),
@@ -80,7 +77,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 request, "archive.html", 400, error=exc, has_workspace=desk.has_workspace()
             )
         try:
-            job = start_import(path, uploaded=True)
+            job = start_import(path, uploaded=True, name=name or "archive.zip")
         except DeparturesError as exc:
             return desk.render(
                 request, "archive.html", 409, error=exc, has_workspace=desk.has_workspace()
@@ -93,13 +90,14 @@ def routes(desk: Desk) -> list[BaseRoute]:
         try:
             if not typed:
                 raise ArchiveError(
-                    "No path was given", "Type where the archive is, e.g. ~/Downloads/x.zip"
+                    _("No path was given"),
+                    _("Type where the archive is, e.g. ~/Downloads/x.zip"),
                 )
             path = Path(typed).expanduser()
             if not path.exists():
                 raise ArchiveError(
-                    f"There is no file or folder at {path}",
-                    "Check the path (copy it from your file manager), or upload the zip",
+                    _("There is no file or folder at %(path)s") % {"path": path},
+                    _("Check the path (copy it from your file manager), or upload the zip"),
                 )
             job = start_import(path, uploaded=False)
         except DeparturesError as exc:

@@ -20,6 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from departures.errors import DeparturesError
+from departures.i18n import _, lazy_gettext
 from departures.migrate.convert import MISSING_ALT
 from departures.migrate.plan import (
     PLAN_OPTIONS_META,
@@ -31,7 +32,12 @@ from departures.migrate.plan import (
     plan_summary,
     published_keys,
 )
-from departures.migrate.preview import load_posts_page, plan_warnings, render_text
+from departures.migrate.preview import (
+    load_posts_page,
+    page_starts,
+    plan_warnings,
+    render_text,
+)
 from departures.migrate.select import DEFAULT_CHOICES
 from departures.workspace.db import Workspace
 
@@ -59,12 +65,7 @@ FIELDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction (translated where shown)."""
-    return message
-
-
-TITLE = N_("Planning the posts")
+TITLE = lazy_gettext("Planning the posts")
 
 
 class ChoiceError(DeparturesError):
@@ -91,7 +92,8 @@ def choices_from_form(form: ImmutableMultiDict[str, Any], base: dict[str, Any]) 
                 choices[name] = date.fromisoformat(raw).isoformat() if raw else None
             except ValueError:
                 raise ChoiceError(
-                    f"{raw!r} is not a date", "Write dates as YYYY-MM-DD, e.g. 2020-01-31"
+                    _("“%(value)s” is not a date") % {"value": raw},
+                    _("Write dates as YYYY-MM-DD, e.g. 2020-01-31"),
                 ) from None
         elif kind in ("int", "int?"):
             if not raw:
@@ -100,7 +102,8 @@ def choices_from_form(form: ImmutableMultiDict[str, Any], base: dict[str, Any]) 
                 continue
             if not raw.isdigit() or (kind == "int?" and int(raw) < 1):
                 raise ChoiceError(
-                    f"{raw!r} is not a whole number", "Type a number like 5, or leave it empty"
+                    _("“%(value)s” is not a whole number") % {"value": raw},
+                    _("Type a number like 5, or leave it empty"),
                 )
             choices[name] = int(raw)
         elif kind == "list":
@@ -110,7 +113,7 @@ def choices_from_form(form: ImmutableMultiDict[str, Any], base: dict[str, Any]) 
         elif shown or raw:
             choices[name] = raw or None
     if choices["since"] and choices["until"] and choices["since"] > choices["until"]:
-        raise ChoiceError("The first day is after the last day", "Swap the two dates")
+        raise ChoiceError(_("The first day is after the last day"), _("Swap the two dates"))
     return choices
 
 
@@ -154,11 +157,18 @@ def routes(desk: Desk) -> list[BaseRoute]:
     def start_plan(choices: dict[str, Any]) -> Response:
         def work(progress: Any) -> Any:
             with desk.workspace() as workspace:
-                return plan_from_choices(
+                summary = plan_from_choices(
                     workspace,
                     choices,
                     progress=lambda done, total: progress("converting", done, total),
                 )
+                # Ready before the page asks: the first view of a new plan is as fast as
+                # the others (the summary of 300,000 posts takes seconds).
+                version = _plan_version(workspace)
+                desk.cached("summary", version, lambda: plan_summary(workspace))
+                desk.cached("todo", version, lambda: plan_warnings(workspace))
+                desk.cached("pages", version, lambda: page_starts(workspace, PER_PAGE))
+                return summary
 
         job = desk.jobs.start(
             "plan",
@@ -192,11 +202,21 @@ def routes(desk: Desk) -> list[BaseRoute]:
             version = _plan_version(workspace)
             summary = desk.cached("summary", version, lambda: plan_summary(workspace))
             todo = desk.cached("todo", version, lambda: plan_warnings(workspace))
-            posts, total = load_posts_page(
-                workspace, offset=(number - 1) * PER_PAGE, limit=PER_PAGE, warned=warned
-            )
+            if warned:
+                posts, total = load_posts_page(
+                    workspace, offset=(number - 1) * PER_PAGE, limit=PER_PAGE, warned=True
+                )
+                pages = max(1, -(-total // PER_PAGE))
+            else:
+                # Where each page starts, once per plan: then any page is read from the index.
+                starts = desk.cached("pages", version, lambda: page_starts(workspace, PER_PAGE))
+                pages = max(1, len(starts))
+                posts = []
+                if number <= len(starts):
+                    posts, _ = load_posts_page(
+                        workspace, start_seq=starts[number - 1], limit=PER_PAGE
+                    )
             username = workspace.conn.execute("SELECT username FROM account LIMIT 1").fetchone()
-        pages = max(1, -(-total // PER_PAGE))
         return desk.render(
             request,
             "choose.html",
@@ -209,7 +229,6 @@ def routes(desk: Desk) -> list[BaseRoute]:
             duration=format_duration(summary.estimated_seconds),
             todo=todo,
             posts=posts,
-            total=total,
             page=number,
             pages=pages,
             warned=warned,
@@ -226,9 +245,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
             try:
                 choices = choices_from_form(request.query_params, choices)
             except DeparturesError as exc:
-                return desk.render(request, "_partials/error.html", 400, error=exc)
+                return desk.render(request, "parts/error.html", 400, error=exc)
             return desk.render(
-                request, "_partials/choose_counts.html", counted=counts(workspace, choices)
+                request, "parts/choose_counts.html", counted=counts(workspace, choices)
             )
 
     async def apply(request: Request) -> Response:
@@ -257,7 +276,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         ids = {str(value) for value in form.getlist("tweet") if str(value).isdigit()}
         try:
             if not ids:
-                raise ChoiceError("No post was named", "Use the buttons next to the posts")
+                raise ChoiceError(_("No post was named"), _("Use the buttons next to the posts"))
             with desk.workspace() as workspace:
                 choices, _planned = current_choices(workspace)
                 if add and form.get("thread"):

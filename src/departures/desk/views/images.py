@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from departures.errors import DeparturesError
+from departures.i18n import _, format_number, ngettext
 from departures.migrate.alttext import (
     AltTextError,
     export_alt_texts,
@@ -49,11 +50,11 @@ def routes(desk: Desk) -> list[BaseRoute]:
             return thumbnail(workspace, member, THUMB_SIDE)
 
     def progress_text(request: Request, described: int, total: int) -> str:
-        _ = desk.gettext(request)
-        return _("%(described)s of %(total)s images described") % {
-            "described": described,
-            "total": total,
-        }
+        return ngettext(
+            "%(described)s of %(total)s image described",
+            "%(described)s of %(total)s images described",
+            total,
+        ) % {"described": format_number(described), "total": format_number(total)}
 
     def page(request: Request, error: DeparturesError | None = None, status: int = 200) -> Response:
         if not desk.has_workspace():
@@ -86,7 +87,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         tweet, position = str(form.get("tweet", "")), str(form.get("position", ""))
         try:
             if not (tweet.isdigit() and position.isdigit()):
-                raise AltTextError("This form names no image", "Reload the page")
+                raise AltTextError(_("This form names no image"), _("Reload the page"))
             with desk.lock("plan", "saving an alt text"), desk.workspace() as workspace:
                 set_alt_text(workspace, int(tweet), int(position), str(form.get("alt", "")))
                 counts = media_to_describe(workspace, limit=0)
@@ -137,7 +138,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
     async def import_csv(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > CSV_LIMIT:
-            error = AltTextError("This file is too large for an alt-text CSV", "Send the CSV")
+            error = AltTextError(_("This file is too large for an alt-text CSV"), _("Send the CSV"))
             return await run_in_threadpool(page, request, error, 413)
         async with request.form(max_files=1, max_fields=2) as form:
             upload = form.get("csv")
@@ -147,9 +148,13 @@ def routes(desk: Desk) -> list[BaseRoute]:
     def _import_csv(request: Request, data: bytes) -> Response:
         try:
             if not data:
-                raise AltTextError("No file was chosen", "Choose the alt-text CSV and send it")
+                raise AltTextError(
+                    _("No file was chosen"), _("Choose the alt-text CSV and send it")
+                )
             if len(data) > CSV_LIMIT:
-                raise AltTextError("This file is too large for an alt-text CSV", "Send the CSV")
+                raise AltTextError(
+                    _("This file is too large for an alt-text CSV"), _("Send the CSV")
+                )
             with tempfile.TemporaryDirectory() as folder:
                 source = Path(folder) / "alt-text.csv"
                 source.write_bytes(data)

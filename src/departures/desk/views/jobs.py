@@ -9,25 +9,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from departures.desk.rendering import number
+from departures.errors import ArchiveError
+from departures.i18n import format_number, lazy_gettext
 
 if TYPE_CHECKING:
     from departures.desk.app import Desk
 
 
-def N_(message: str) -> str:
-    """Mark ``message`` for extraction (translated where shown)."""
-    return message
-
-
 #: The library's progress stages, as the bar names them.
 STAGES = {
-    "tweets": N_("Reading tweets"),
-    "storing": N_("Saving to the workspace"),
-    "linking": N_("Linking threads and quotes"),
-    "converting": N_("Turning tweets into posts"),
+    "tweets": lazy_gettext("Reading tweets"),
+    "storing": lazy_gettext("Saving to the workspace"),
+    "linking": lazy_gettext("Linking threads and quotes"),
+    "converting": lazy_gettext("Turning tweets into posts"),
 }
-WORKING = N_("Working")
+WORKING = lazy_gettext("Working")
 
 
 def routes(desk: Desk) -> list[BaseRoute]:
@@ -46,18 +42,18 @@ def routes(desk: Desk) -> list[BaseRoute]:
             job=job,
             stage=STAGES.get(job.stage, WORKING),
             error=job.error,
+            details=job.error_text(),
+            unreadable=isinstance(job.error, ArchiveError),
         )
 
     def as_json(request: Request) -> Response:
         job = desk.jobs.get(request.path_params["job"])
         if job is None:
             return JSONResponse({"error": "unknown job"}, status_code=404)
-        _ = desk.gettext(request)
-        language = desk.language(request)
         answer = job.as_json()
-        answer["stage_label"] = _(STAGES.get(job.stage, WORKING))
-        answer["done_text"] = number(job.done, language)
-        answer["total_text"] = number(job.total, language) if job.total else None
+        answer["stage_label"] = str(STAGES.get(job.stage, WORKING))
+        answer["done_text"] = format_number(job.done)
+        answer["total_text"] = format_number(job.total) if job.total else None
         return JSONResponse(answer)
 
     return [Route("/jobs/{job}.json", as_json), Route("/jobs/{job}", page)]
