@@ -21,7 +21,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "departures"
 
 #: Modules that drive the sandbox on purpose.
-SANDBOX_DRIVERS = {"demo.py", "demo_coalition.py", "commands/sandbox.py"}
+SANDBOX_DRIVERS = {"demo.py", "demo_coalition.py", "commands/sandbox.py", "desk/rehearsal.py"}
 WRITE_NSIDS = ("applyWrites", "createRecord", "putRecord", "deleteRecord", "uploadBlob")
 #: The SDK's (and the edge's) Python names of the same calls, and raw procedure calls.
 WRITE_CALLS = {

@@ -298,6 +298,96 @@ def candidates(
     return [_candidate(r) for r in workspace.conn.execute(query, params)]
 
 
+#: The review's statuses, in the order the "all" view lists them.
+REVIEW_ORDER = ("proposed", "accepted", "rejected")
+
+
+def candidates_page(
+    workspace: Workspace, *, status: str | None = "proposed", offset: int = 0, limit: int = 50
+) -> list[Candidate]:
+    """One page of candidates, best first (what the desk's review page shows).
+
+    ``status`` None: every candidate, the proposed ones first, then the accepted, then the
+    rejected. Within a status, by score (then the newest first), which the index on
+    ``(status, score)`` gives as it is: a page deep in a list of tens of thousands skips
+    index entries only, and reads just its own rows.
+    """
+    conn = workspace.conn
+    wanted: list[int] = []
+    skip, room = max(0, offset), max(0, limit)
+    for each in (status,) if status else REVIEW_ORDER:
+        if room == 0:
+            break
+        ids = [
+            int(r[0])
+            for r in conn.execute(
+                "SELECT id FROM audience_candidates WHERE status = ? "
+                "ORDER BY score DESC, id DESC LIMIT ? OFFSET ?",
+                (each, room, skip),
+            )
+        ]
+        if not ids and status is None:
+            # Past this status's end: what is left to skip counts against the next one.
+            skip = max(0, skip - _count(conn, each))
+            continue
+        wanted += ids
+        room -= len(ids)
+        skip = 0
+    if not wanted:
+        return []
+    marks = ",".join("?" * len(wanted))
+    rows = {
+        int(r[0]): _candidate(r)
+        for r in conn.execute(
+            f"SELECT {_COLUMNS} FROM audience_candidates WHERE id IN ({marks})", wanted
+        )
+    }
+    return [rows[i] for i in wanted if i in rows]
+
+
+def _count(conn: sqlite3.Connection, status: str) -> int:
+    row = conn.execute(
+        "SELECT count(*) FROM audience_candidates WHERE status = ?", (status,)
+    ).fetchone()
+    return int(row[0])
+
+
+@dataclass(frozen=True)
+class XProfile:
+    """What the workspace knows of an X account, for the review's left-hand side."""
+
+    x_id: int
+    name: str
+    handle: str
+    relations: tuple[str, ...]  # "following", "followers"
+
+
+def x_profiles(workspace: Workspace, x_ids: Iterable[int]) -> dict[int, XProfile]:
+    """Name, handle and relation of each of ``x_ids`` (a page's worth: indexed lookups)."""
+    ids = sorted(set(x_ids))
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    conn = workspace.conn
+    names = {
+        int(x): (str(handle), str(name))
+        for x, handle, name in conn.execute(
+            f"SELECT x_id, handle, name FROM audience_names WHERE x_id IN ({marks})", ids
+        )
+    }
+    relations: dict[int, list[str]] = {}
+    for relation in RELATIONS:
+        for (x,) in conn.execute(
+            f"SELECT account_id FROM {relation} WHERE account_id IN ({marks})", ids
+        ):
+            relations.setdefault(int(x), []).append(relation)
+    out = {}
+    for x in ids:
+        handle, name = names.get(x, ("", ""))
+        out[x] = XProfile(x, name, handle, tuple(relations.get(x, [])))
+    return out
+
+
 def decide(workspace: Workspace, ids: Sequence[int], status: str) -> int:
     """Accept or reject candidates by id (a person's decision); unknown ids are an error."""
     if status not in ("accepted", "rejected"):

@@ -35,7 +35,7 @@ from atproto_client.exceptions import (
 from atproto_client.models.dot_dict import DotDict
 
 from departures.bluesky.records import FOLLOW
-from departures.bluesky.session import expired
+from departures.bluesky.session import SessionStore, expired, open_client
 from departures.errors import BlueskyError
 
 __all__ = ["InvalidWrites", "Pds", "RateLimited", "StoredRecord", "Uncertain"]
@@ -303,3 +303,19 @@ class Pds:
         except AtProtocolError:
             return None
         return response.content if isinstance(response.content, dict) else None
+
+
+def open_account(who: str | None = None, *, store: SessionStore | None = None) -> Pds:
+    """The repository of the stored session of ``who`` (handle or DID; default the current
+    account): what ``migrate run``, ``audience follow`` and the desk's jobs write to.
+
+    Close it with :meth:`Pds.close`. Errors: nobody logged in, the session expired or
+    revoked, the PDS unreachable (one-line :class:`BlueskyError` each).
+    """
+    store = store or SessionStore()
+    client = open_client(who, store=store)
+    stored = store.get(who)
+    if stored is None:  # open_client said so already; keeps mypy content
+        client.request.close()
+        raise BlueskyError("Nobody is logged in", "Run 'departures login --handle HANDLE'")
+    return Pds(client, stored.did, stored.handle)

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from departures.audience import review, store
-from departures.audience.scoring import AUTO_ACCEPT, XSide
+from departures.audience.scoring import AUTO_ACCEPT
 from departures.commands.context import AppContext, pass_app
 from departures.commands.options import server_url
 from departures.defaults import (
@@ -26,6 +26,7 @@ from departures.defaults import (
     PUBLIC_APPVIEW,
 )
 from departures.workspace.db import Workspace
+from departures.workspace.locks import task_lock
 
 # The modules that talk to Bluesky or to a directory server (the atproto SDK, httpx) are
 # imported in the commands that use them: review, accept and reject start without them.
@@ -55,11 +56,9 @@ _RELATION_WORDS = {
 
 
 def _ids(workspace: Workspace, relation: str) -> list[int]:
-    if relation == "both":
-        return sorted(
-            set(store.sources(workspace, "following")) | set(store.sources(workspace, "followers"))
-        )
-    return store.sources(workspace, relation)
+    from departures.audience.matching import audience_ids
+
+    return audience_ids(workspace, relation)
 
 
 def _duration(seconds: float) -> str:
@@ -93,14 +92,10 @@ def import_directory(app: AppContext, file: Path) -> None:
     Example: departures audience import-directory directory.json
     """
     from departures.audience import inputs
+    from departures.audience.matching import import_directory
 
     entries = inputs.read_directory_file(file)
-    workspace = app.workspace()
-    store.require_archive(workspace)
-    relevant = set(_ids(workspace, "both"))
-    mine = [e for e in entries if e.x_id in relevant]
-    stored, new = store.save_directory(workspace, mine, f"file:{file.name}")
-    proven = sum(1 for e in mine if e.trusted)
+    stored, new, proven = import_directory(app.workspace(), entries, f"file:{file.name}")
     click.echo(
         f"Read {len(entries)} directory entries; {stored} are in your audience "
         f"({new} new matches; {proven} proven and accepted, {stored - proven} to review: "
@@ -134,18 +129,10 @@ def _next(step: str) -> None:
 
 
 def _directory_step(workspace: Workspace, directory: str, ids: list[int]) -> int:
-    """Ask the directory about ``ids``; how many new matches (proven ones accepted, the
-    others proposed for review with their proof level)."""
-    new, _review = _directory_lookup(workspace, directory, ids)
+    from departures.audience.matching import ask_directory
+
+    new, _review = ask_directory(workspace, directory, ids)
     return new
-
-
-def _directory_lookup(workspace: Workspace, directory: str, ids: list[int]) -> tuple[int, int]:
-    from departures.audience import inputs
-
-    entries = inputs.lookup(directory, ids)
-    _, new = store.save_directory(workspace, entries, f"server:{directory.rstrip('/')}")
-    return new, sum(1 for e in entries if not e.trusted)
 
 
 @audience.command("match")
@@ -168,31 +155,25 @@ def match_command(
 
     Example: departures audience match --relation both --appview https://public.api.bsky.app
     """
-    from departures.audience import matcher
-    from departures.audience.appview import AppView
+    from departures.audience import matching
     from departures.commands.options import next_step, plural, progress_bar
 
     workspace = app.workspace(create=False)
-    store.require_archive(workspace)
-    ids = _ids(workspace, relation)
+    plan = matching.prepare(workspace, relation, directory, limit)
+    ids, in_directory, todo, unknown = plan.ids, plan.in_directory, plan.todo, plan.unknown
     whom = _RELATION_WORDS[relation]
-    if directory:
-        new, review = _directory_lookup(workspace, directory, ids)
+    if plan.directory_new is not None:
         click.echo(
-            f"Directory: {plural(new, 'new match', 'new matches')} (accepted when verified or "
-            f"vouched; {review} not proven, to review with their proof level)."
+            f"Directory: {plural(plan.directory_new, 'new match', 'new matches')} (accepted "
+            f"when verified or vouched; {plan.directory_review} not proven, to review with "
+            "their proof level)."
         )
     else:
         click.echo(
             "Directory: skipped, as no --directory was given (a coalition's directory holds "
             "people who linked their X and Bluesky accounts themselves: the surest matches)."
         )
-    matched = store.directory_ids(workspace)
-    in_directory = len(matched & set(ids))
-    known = store.x_sides(workspace, [i for i in ids if i not in matched])
-    todo: list[XSide] = [known[i] for i in sorted(known)][:limit]
-    unknown = len(ids) - len(known) - in_directory
-    left_out = len(known) - len(todo)
+    left_out = plan.left_out
     click.echo(
         f"Searching {len(todo)} of your {len(ids)} {whom}: "
         + (f"{in_directory} were found in the directory; " if in_directory else "")
@@ -205,32 +186,24 @@ def match_command(
         + (f"; --limit {limit} leaves out {left_out}" if left_out else "")
         + "."
     )
-    counts = {"auto": 0, "review": 0}
-    with (
-        AppView(appview) as view,
-        progress_bar(
-            TextColumn("[bold]searching"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TextColumn("{task.fields[eta]}"),
-            transient=False,
-        ) as bar,
-    ):
+    with progress_bar(
+        TextColumn("[bold]searching"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TextColumn("{task.fields[eta]}"),
+        transient=False,
+    ) as bar:
         task = bar.add_task("search", total=len(todo), eta="")
 
-        def on_account(x: XSide, found: list[matcher.Found]) -> None:
-            for f in found:
-                store.save_match(
-                    workspace, x, f.bsky.did, f.bsky.handle, f.bsky.display_name, f.match
-                )
-                counts["auto" if f.match.score >= AUTO_ACCEPT else "review"] += 1
+        def on_account(_counts: matching.SearchCounts) -> None:
             bar.advance(task)
             remaining = bar.tasks[0].time_remaining
             bar.update(task, eta=_duration(remaining) if remaining is not None else "")
 
-        matcher.find(view, todo, on_account=on_account)
+        found = matching.search(workspace, appview, todo, on_account=on_account)
+    counts = {"auto": found.auto, "review": found.review}
     click.echo(
         f"{len(ids)} X accounts; {in_directory} found in the directory; "
         f"{len(todo)} with a known handle searched; {counts['auto']} candidates accepted "
@@ -387,14 +360,17 @@ def follow_command(
     config = publishing.budget_config(per_hour or None, unlimited=no_budget)
     pds = open_pds(handle)
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]following"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[eta]}"),
-        console=console,
-    ) as bar:
+    with (
+        task_lock(workspace.path, "follow", "'departures audience follow' is following"),
+        Progress(
+            TextColumn("[bold]following"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"),
+            console=console,
+        ) as bar,
+    ):
         task = bar.add_task("follow", total=None, eta="")
 
         def on_progress(state: following.FollowProgress) -> None:

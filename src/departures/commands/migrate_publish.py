@@ -19,8 +19,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from departures.bluesky.pds import Pds
-from departures.bluesky.session import SessionStore, open_client
+from departures.bluesky.pds import Pds, open_account
+from departures.bluesky.session import SessionStore
 from departures.commands.context import AppContext, pass_app
 from departures.commands.options import server_url
 from departures.errors import BlueskyError, WorkspaceError
@@ -28,6 +28,7 @@ from departures.migrate import publish as publishing
 from departures.migrate.gates import apply_to_workspace, stored_choice
 from departures.migrate.undo import to_undo, undo
 from departures.migrate.verify import APPVIEW_ENV, default_appview, verify
+from departures.workspace.locks import task_lock
 
 _PACE = click.option(
     "--pace",
@@ -70,11 +71,7 @@ def _pace(value: str) -> str | int:
 
 def open_pds(handle: str | None) -> Pds:
     """The logged-in account's repository (a clear error when nobody is logged in)."""
-    client = open_client(handle)
-    stored = SessionStore().get(handle)
-    if stored is None:  # open_client said so already; keeps mypy content
-        raise BlueskyError("Nobody is logged in", "Run 'departures login --handle HANDLE'")
-    pds = Pds(client, stored.did, stored.handle)
+    pds = open_account(handle)
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(pds.close)
@@ -126,17 +123,22 @@ def run_command(
         raise nothing
     pds = open_pds(handle)
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]publishing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[eta]}"),
-        TextColumn("{task.fields[note]}"),
-        console=console,
-        transient=False,
-    ) as bar:
+    # Refused at once while the desk (or another command) publishes, follows, imports or
+    # plans here: two writers on one journal would settle each other's open batches.
+    with (
+        task_lock(workspace.path, "publish", "'departures migrate run' is publishing"),
+        Progress(
+            TextColumn("[bold]publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[eta]}"),
+            TextColumn("{task.fields[note]}"),
+            console=console,
+            transient=False,
+        ) as bar,
+    ):
         task = bar.add_task("publish", total=None, eta="", note="")
 
         def on_progress(state: publishing.Progress) -> None:
@@ -319,9 +321,12 @@ def undo_command(
             abort=True,
         )
     console = Console(stderr=True)
-    with Progress(
-        TextColumn("[bold]deleting"), BarColumn(), MofNCompleteColumn(), console=console
-    ) as bar:
+    with (
+        task_lock(workspace.path, "publish", "'departures migrate undo' is deleting posts"),
+        Progress(
+            TextColumn("[bold]deleting"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as bar,
+    ):
         task = bar.add_task("undo", total=len(targets))
 
         def on_progress(done: int, total: int) -> None:

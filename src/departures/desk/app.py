@@ -46,6 +46,9 @@ VIEW_MODULES: tuple[str, ...] = (
     "departures.desk.views.archive",
     "departures.desk.views.choose",
     "departures.desk.views.images",
+    "departures.desk.views.rehearse",
+    "departures.desk.views.publish",
+    "departures.desk.views.audience",
 )
 
 

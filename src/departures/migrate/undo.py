@@ -54,3 +54,19 @@ def undo(
         if on_progress:
             on_progress(deleted, total)
     return deleted
+
+
+def undo_preview(workspace: Workspace, shown: int = 20) -> tuple[int, list[dict[str, str]]]:
+    """What an undo would delete, for a confirmation: (how many posts, the first ``shown``
+    as ``{"text", "created", "uri"}``, children first as they would go)."""
+    targets = to_undo(workspace)
+    out: list[dict[str, str]] = []
+    for key, uri in targets[:shown]:
+        row = workspace.conn.execute(
+            "SELECT json_extract(record, '$.text'), json_extract(record, '$.createdAt') "
+            "FROM plan_posts WHERE key = ?",
+            (key,),
+        ).fetchone()
+        text, created = row if row else ("", "")
+        out.append({"text": str(text or ""), "created": str(created or "")[:10], "uri": uri})
+    return len(targets), out

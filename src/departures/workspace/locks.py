@@ -15,8 +15,8 @@ task       refused while one of these runs
 =========  =====================================================
 import     import, plan, publish, follow
 plan       import, plan, publish (choosing posts, alt texts)
-publish    import, plan, publish (publishing, verify, undo)
-follow     import, follow
+publish    import, plan, publish, follow (publishing, verify, undo)
+follow     import, publish, follow
 =========  =====================================================
 
 The locks are ``flock`` locks on files in ``<workspace>/.locks/``: the kernel drops them
@@ -46,8 +46,11 @@ LOCK_DIR = ".locks"
 CONFLICTS: dict[str, frozenset[str]] = {
     "import": frozenset({"import", "plan", "publish", "follow"}),
     "plan": frozenset({"import", "plan", "publish"}),
-    "publish": frozenset({"import", "plan", "publish"}),
-    "follow": frozenset({"import", "follow"}),
+    # Publishing and following write through one journal, and each run starts by settling
+    # every open batch of it: beside each other, one would settle the other's batch while
+    # it is still on the wire.
+    "publish": frozenset({"import", "plan", "publish", "follow"}),
+    "follow": frozenset({"import", "publish", "follow"}),
 }
 TASKS = tuple(CONFLICTS)
 
