@@ -94,7 +94,9 @@ def test_found_accounts_become_bluesky_mentions_and_replanning_updates_unpublish
     ws = tmp_path / "ws"
     invoke(ws, "archive", "import", str(folder))
     directory = tmp_path / "directory.json"
-    directory.write_text(json.dumps({"entries": [{"x_id": OXFAM, "did": DID_OXFAM}]}))
+    directory.write_text(
+        json.dumps({"entries": [{"x_id": OXFAM, "did": DID_OXFAM, "level": "vouched"}]})
+    )
     invoke(ws, "audience", "import-directory", str(directory))
 
     planned = invoke(ws, "migrate", "plan")

@@ -127,7 +127,9 @@ def _required_args(command: click.Command, tmp_path: Path) -> list[str]:
     for param in command.params:
         if not param.required:
             continue
-        if isinstance(param, click.Option):
+        if isinstance(param, click.Option) and param.is_flag:
+            args.append(param.opts[0])  # a required --this/--that flag takes no value
+        elif isinstance(param, click.Option):
             args.extend([param.opts[0], _value(param, tmp_path)])
         else:
             args.append(_value(param, tmp_path))

@@ -258,7 +258,7 @@ def test_the_accounts_found_appear_on_the_member_page_with_a_follow_link(
     assert "People you followed on X who are now on Bluesky" in page
     assert '<a href="https://bsky.app/profile/late.test">@late.test</a>' in page
     assert '<a href="https://bsky.app/profile/late.test">Follow</a>' in page
-    assert page.count("https://bsky.app/profile/") == 2  # only the one in the directory
+    assert page.count('href="https://bsky.app/profile/') == 2  # only the one in the directory
 
 
 def test_coalition_tick_runs_the_reconnect_pass_and_checks_its_daily_cap(
@@ -277,7 +277,7 @@ def test_coalition_tick_runs_the_reconnect_pass_and_checks_its_daily_cap(
 
     done = CliRunner().invoke(cli, [*args, "--reconnect-daily-cap", "5"])
     assert done.exit_code == 0, done.output
-    assert "reconnect: 1 accounts proposed, 0 followed." in done.output
+    assert "reconnect: 1 accounts proposed, 0 followed;" in done.output
     refused = CliRunner().invoke(cli, [*args, "--reconnect-daily-cap", "-1"])
     assert refused.exit_code == 2
     assert "--reconnect-daily-cap" in refused.output

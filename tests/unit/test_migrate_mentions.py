@@ -73,6 +73,29 @@ def test_a_person_accepting_adds_the_mention_and_rejecting_removes_it(tmp_path: 
     assert "6" not in dids and "refused_org" not in dids
 
 
+def test_an_unproven_directory_pair_is_no_mention_until_a_person_accepts_it(
+    tmp_path: Path,
+) -> None:
+    # Anyone can type an X id or write an account.js: a declared or archive claim (or a
+    # disputed one) must not turn @oxfam_be into a mention of a possible impostor.
+    ws = seeded(tmp_path / "ws")
+    store.save_directory(
+        ws,
+        [
+            store.DirectoryEntry(1, DID_A, level="declared"),
+            store.DirectoryEntry(2, DID_B, level="archive"),
+            store.DirectoryEntry(6, DID_D, level="verified", disputed=True),
+        ],
+        "t",
+    )
+    dids = store.mention_dids(ws)
+    assert not {"1", "oxfam_be", "2", "jan", "6", "refused_org"} & set(dids)
+    waiting = {c.x_id: c.id for c in store.candidates(ws, status="proposed")}
+    store.decide(ws, [waiting[1]], "accepted")
+    dids = store.mention_dids(ws)
+    assert dids["1"] == DID_A and dids["oxfam_be"] == DID_A and "2" not in dids
+
+
 def test_a_directory_pair_wins_over_a_searched_match_of_the_same_account(tmp_path: Path) -> None:
     ws = seeded(tmp_path / "ws")
     store.save_match(ws, XSide(1, "Oxfam_BE"), DID_B, "oxfam-be.test", "", match(0.99))

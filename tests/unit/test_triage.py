@@ -17,6 +17,7 @@ from departures.bluesky.pds import StoredRecord
 from departures.bluesky.writer import MemoryJournal, Write, open_writer
 from departures.coalition.departure import DepartureDay
 from departures.coalition.store import CoalitionStore, access
+from departures.coalition.store import moderation as moderation_rows
 from departures.coalition.store import triage as rows
 from departures.coalition.triage import Triage
 from departures.coalition.triage_score import Classifier, Scorer, WordLists, default_words
@@ -213,7 +214,8 @@ def test_an_update_counts_as_done_only_when_the_server_holds_its_cid() -> None:
 
 def scored(n: int, score: int, author: str = "did:plc:" + "h" * 24) -> rows.Scored:
     return rows.Scored(
-        f"at://{author}/app.bsky.feed.post/{n}",
+        # A real record key (a TID): the moderation list takes post URIs as evidence.
+        f"at://{author}/app.bsky.feed.post/3kaaaaaaaaaa{'abcdefghij'[n]}",
         "reply",
         POST_URI,
         POST_URI,
@@ -314,6 +316,9 @@ def test_a_member_reviews_its_queue_and_the_coordinator_edits_the_word_lists(
         f"/member/triage/{first.id}", {"action": "propose", "note": "threats"}, "/member/triage"
     )
     assert proposed.status_code == 200 and "author proposed to the moderation list" in proposed.text
+    # The proposal is the moderation list's own, waiting for a second member or the coordinator.
+    waiting = moderation_rows.proposals(store.engine, member.campaign_id, "proposed")
+    assert [(p.subject_did, p.reasons) for p in waiting] == [(first.author_did, "threats")]
     browser.submit(
         f"/member/triage/{second.id}", {"action": "dismiss", "note": "a joke"}, "/member/triage"
     )

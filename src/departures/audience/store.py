@@ -453,9 +453,9 @@ def counts(workspace: Workspace) -> dict[str, int]:
 def mention_dids(workspace: Workspace) -> dict[str, str]:
     """What the migration's mentions may point to: ``{X id or lower-case screen name: DID}``.
 
-    Each X account the directory pairs or a match accepted (by the rule or a person) gives
-    its id; the screen names the workspace knows for it give names too, for mentions the
-    archive stored without an id. A pair a person rejected is left out. A directory pair
+    Each X account the directory pairs with a proven claim (verified or vouched) or a match
+    accepted (by the rule or a person) gives its id; the screen names the workspace knows for it give names too, for mentions the
+    archive stored without an id. A pair a person rejected, or one still to review, is left out. A directory pair
     wins over a searched one, then the best score. A screen name also seen for another,
     unmatched X account (names are reused) or for two matched ones is left out: a wrong
     Bluesky mention notifies a stranger, the X profile link is the safe fallback.
@@ -467,10 +467,14 @@ def mention_dids(workspace: Workspace) -> dict[str, str]:
         "ORDER BY x_id, found_by = 'directory' DESC, score DESC, id"
     ):
         by_id.setdefault(int(x_id), str(did))
+    # A directory pair counts only while its candidate is accepted: an unproven claim (typed,
+    # from an archive, disputed) waits for review and must not turn into a mention of an
+    # account that may be an impostor; a pair a person rejected is left out too. (Pairs
+    # stored before candidates carried the directory's proof level have no candidate.)
     for x_id, did in conn.execute(
         "SELECT d.x_id, d.did FROM audience_directory d WHERE NOT EXISTS (SELECT 1 FROM "
         "audience_candidates c WHERE c.x_id = d.x_id AND c.did = d.did "
-        "AND c.status = 'rejected' AND c.decided_by = 'user') ORDER BY d.x_id"
+        "AND c.status != 'accepted') ORDER BY d.x_id"
     ):
         by_id.setdefault(int(x_id), str(did))
     owners: dict[str, set[int]] = {}
