@@ -454,8 +454,9 @@ def mention_dids(workspace: Workspace) -> dict[str, str]:
     """What the migration's mentions may point to: ``{X id or lower-case screen name: DID}``.
 
     Each X account the directory pairs with a proven claim (verified or vouched) or a match
-    accepted (by the rule or a person) gives its id; the screen names the workspace knows for it give names too, for mentions the
-    archive stored without an id. A pair a person rejected, or one still to review, is left out. A directory pair
+    accepted (by the rule or a person) gives its id; the screen names the workspace knows
+    for it give names too, for mentions the archive stored without an id. A pair a person
+    rejected, or one still to review, is left out. A directory pair
     wins over a searched one, then the best score. A screen name also seen for another,
     unmatched X account (names are reused) or for two matched ones is left out: a wrong
     Bluesky mention notifies a stranger, the X profile link is the safe fallback.
