@@ -1,0 +1,318 @@
+"""Every coalition page a person reads, rendered through the real app in Dutch and in French
+with realistic data, swept for English left behind: a visible text (or a text a script
+shows) that is an English message of the catalogue with a different translation, a
+sentence of the catalogue left in English around its values, a wrong ``<html lang>``, or a
+date written the English way.
+
+A page added later is swept once its path is in ``PAGES`` (and the data it needs in
+``coalition``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+import departures
+from departures.coalition.departure import DepartureDay
+from departures.coalition.invitations import Invitations, check_invitee
+from departures.coalition.store import CoalitionStore
+from departures.coalition.store import languages as stored_languages
+from departures.coalition.vault import Vault
+from departures.coalition.web import CoalitionApp
+from departures.i18n import format_moment, use_language
+from helpers.clock import Clock
+from helpers.coalition import join
+from helpers.web import CLOSED_PORT, InProcessBrowser, coalition_app
+
+LOCALE = Path(departures.__file__).parent / "locale"
+KEY = b"test-key"
+LANGUAGES = ("nl", "fr")
+# A placeholder, and the literal text a sentence needs around its placeholders to be
+# recognised when left in English (shorter ones would match ordinary names).
+_PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdif]|\{[a-z_]+\}")
+_MIN_LITERAL = 12
+_VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
+_SHOWN_ATTRIBUTES = {"placeholder", "title", "aria-label", "alt"}
+# English dates: month and day names as Babel's English writes them (Dutch writes them in
+# lower case, French differently), and a 12-hour clock.
+_ENGLISH_DATE = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|"
+    r"December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+    r"|\b\d{1,2} (Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b"
+    r"|\d (AM|PM)\b"
+)
+
+
+@dataclass(frozen=True)
+class Untranslated:
+    """The English messages a page in ``language`` must not show."""
+
+    exact: frozenset[str]
+    sentences: tuple[tuple[re.Pattern[str], str], ...]
+
+
+@cache
+def untranslated(language: str) -> Untranslated:
+    """The catalogue's English messages whose ``language`` translation differs."""
+    with (LOCALE / language / "LC_MESSAGES" / "departures.po").open("rb") as po:
+        catalogue = read_po(po, locale=language)
+    exact: set[str] = set()
+    sentences: list[tuple[re.Pattern[str], str]] = []
+    for message in catalogue:
+        if not message.id or message.pluralizable or not isinstance(message.string, str):
+            continue
+        english, translated = str(message.id), message.string
+        if not translated or " ".join(translated.split()) == " ".join(english.split()):
+            continue
+        if not _PLACEHOLDER.search(english):
+            exact.add(" ".join(english.split()))
+            continue
+        pieces = [" ".join(p.split()) for p in _PLACEHOLDER.split(english)]
+        if sum(len(p.strip()) for p in pieces) >= _MIN_LITERAL:
+            pattern = re.compile(".+?".join(re.escape(p) for p in pieces), re.DOTALL)
+            sentences.append((pattern, english))
+    return Untranslated(frozenset(exact), tuple(sentences))
+
+
+class _Texts(HTMLParser):
+    """The texts a reader sees (text nodes, a few attributes, the texts scripts show from
+    ``data-`` attributes), outside scripts, styles and parts marked in another language."""
+
+    def __init__(self, language: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.language = language
+        self.html_lang: str | None = None
+        self.stack: list[tuple[str, bool]] = []  # (tag, whether its text is hidden from us)
+        self.texts: list[str] = []
+
+    def _hidden(self) -> bool:
+        return bool(self.stack) and self.stack[-1][1]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {name: value or "" for name, value in attrs}
+        if tag == "html":
+            self.html_lang = values.get("lang")
+        lang = values.get("lang", "").split("-")[0]
+        hidden = (
+            self._hidden() or tag in ("script", "style") or bool(lang and lang != self.language)
+        )
+        if not hidden:
+            for name, value in values.items():
+                button = name == "value" and values.get("type") in ("submit", "button")
+                if name in _SHOWN_ATTRIBUTES or name.startswith("data-") or button:
+                    self.texts.append(value)
+        if tag not in _VOID:
+            self.stack.append((tag, hidden))
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, -1, -1):
+            if self.stack[depth][0] == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden():
+            self.texts.append(data)
+
+
+def english_left(html: str, language: str) -> tuple[str | None, list[str]]:
+    """The page's ``<html lang>`` and what it shows in English (each with why)."""
+    parser = _Texts(language)
+    parser.feed(html)
+    parser.close()
+    catalogue = untranslated(language)
+    found: list[str] = []
+    for raw in parser.texts:
+        text = " ".join(raw.split())
+        if not text:
+            continue
+        for candidate in {text, text.rstrip(".:"), text[:1].lower() + text[1:].rstrip(".")}:
+            if candidate in catalogue.exact:
+                found.append(f"untranslated: {text!r}")
+                break
+        else:
+            for pattern, english in catalogue.sentences:
+                if pattern.fullmatch(text) or pattern.fullmatch(text[:1].lower() + text[1:]):
+                    found.append(f"untranslated sentence {english!r}: {text!r}")
+                    break
+        date = _ENGLISH_DATE.search(text)
+        if date:
+            found.append(f"English date ({date.group(0)}): {text!r}")
+    return parser.html_lang, found
+
+
+@dataclass
+class Coalition:
+    """The visitors of one realistic coalition, and what the pages show of it."""
+
+    anonymous: InProcessBrowser
+    coordinator: InProcessBrowser
+    member: InProcessBrowser
+    slug: str
+    invite_token: str
+    departure_shown: dict[str, str]
+
+
+@pytest.fixture
+def coalition(store: CoalitionStore, clock: Clock) -> Iterator[Coalition]:
+    """A Belgian coalition a week before its deadline: three members (one on condition),
+    invitations e-mailed in French and Dutch, a coordinator and a member signed in."""
+    coordinator_id, token = store.create_coordinator("Coalitie Vertrek")
+    campaign = store.create_campaign(
+        coordinator_id,
+        title="Samen weg van X",
+        description="Op één dag verlaten we X en landen we op Bluesky.",
+        threshold=2,
+        deadline=clock.now + timedelta(days=7),
+        departure_at=clock.now + timedelta(days=14),
+        timezone="Europe/Brussels",
+    )
+    store.open_campaign(campaign.slug, coordinator_id)
+    members = []
+    for name, handle in (
+        ("Natuurpunt", "natuurpunt.be"),
+        ("CNCD-11.11.11", "cncd.be"),
+        ("Ligue des droits humains", ""),
+    ):
+        organisation, key = join(
+            store,
+            campaign.slug,
+            coordinator_id,
+            name,
+            email=f"info@{name.lower().replace(' ', '')[:12]}.example",
+            website="https://example.org",
+            bluesky_handle=handle,
+            public_name=True,
+        )
+        members.append((organisation, key))
+    store.pledge(members[0][0].id, 0)
+    store.pledge(members[1][0].id, 0)
+    store.pledge(members[2][0].id, 1)
+    Invitations(store, KEY, "http://testserver").invite(
+        campaign.slug,
+        coordinator_id,
+        [
+            check_invitee("Oxfam-Solidarité", "info@oxfamsol.example", "", "fr"),
+            check_invitee("11.11.11", "info@11.example", "https://11.be", "nl"),
+        ],
+    )
+    invite_token = store.create_invite(campaign.slug, coordinator_id)
+    clock.now = clock.now + timedelta(hours=1)
+    shown = {}
+    for language in LANGUAGES:
+        with use_language(language):
+            shown[language] = format_moment(campaign.departure_at, campaign.zone)
+            shown[f"{language} deadline"] = format_moment(campaign.deadline, campaign.zone)
+    stored_languages.set_campaign_languages(
+        store.engine, campaign.id, ["nl", "fr", "en"], store.clock()
+    )
+    # A departure day on a closed port: the pages that need one render (nothing is written).
+    day = DepartureDay(store, Vault(b"a test secret that is long enough"), CLOSED_PORT)
+    app: CoalitionApp = coalition_app(store, base_url="http://testserver", departure=day)
+    with (
+        InProcessBrowser(app) as anonymous,
+        InProcessBrowser(app) as office,
+        InProcessBrowser(app) as member,
+    ):
+        office.submit("/login", {"token": token}, "/login")
+        member.submit("/member/sign-in", {"key": members[0][1]}, "/member/sign-in")
+        yield Coalition(anonymous, office, member, campaign.slug, invite_token, shown)
+
+
+PAGES = {
+    "anonymous": [
+        "/",
+        "/campaigns/{slug}",
+        "/directory",
+        "/login",
+        "/member/sign-in",
+        "/invite/{invite}",
+        "/campaigns/{slug}/moderation",
+    ],
+    "coordinator": [
+        "/coordinator",
+        "/coordinator/campaigns/{slug}",
+        "/coordinator/campaigns/{slug}/invitations",
+        "/coordinator/campaigns/{slug}/pledges",
+        "/coordinator/campaigns/{slug}/day",
+        "/coordinator/campaigns/{slug}/triage",
+        "/coordinator/claims",
+    ],
+    "member": ["/member", "/member/departure", "/member/triage"],
+}
+# Pages that answer with an error, in the reader's language too.
+ERRORS = ["/no/such/page", "/invite/not-a-real-token", "/campaigns/no-such-campaign"]
+
+
+def _visit(browser: InProcessBrowser, path: str, language: str) -> tuple[int, str]:
+    page = browser.get(f"{path}?lang={language}")
+    return page.status_code, page.text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_page_a_person_reads_is_in_the_readers_language(
+    coalition: Coalition, language: str
+) -> None:
+    problems: list[str] = []
+    for who, paths in PAGES.items():
+        browser = getattr(coalition, who)
+        for template in paths:
+            path = template.format(slug=coalition.slug, invite=coalition.invite_token)
+            status, html = _visit(browser, path, language)
+            assert status == 200, (who, path, status, html[:2000])
+            html_lang, found = english_left(html, language)
+            if html_lang != language:
+                problems.append(f"{path}: <html lang={html_lang!r}>")
+            problems += [f"{path} ({who}): {problem}" for problem in found]
+    for path in ERRORS:
+        status, html = _visit(coalition.anonymous, path, language)
+        assert status >= 400, (path, status)
+        html_lang, found = english_left(html, language)
+        if html_lang != language:
+            problems.append(f"{path}: <html lang={html_lang!r}>")
+        problems += [f"{path} (error page): {problem}" for problem in found]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_dates_are_written_for_the_reader(coalition: Coalition, language: str) -> None:
+    for who, path, moment in (
+        ("anonymous", f"/campaigns/{coalition.slug}", language),
+        ("coordinator", f"/coordinator/campaigns/{coalition.slug}", language),
+        ("member", "/member/departure", language),
+        ("member", "/member", f"{language} deadline"),
+    ):
+        _status, html = _visit(getattr(coalition, who), path, language)
+        assert coalition.departure_shown[moment] in html, (path, moment)
+
+
+def test_the_sweep_finds_english_left_behind() -> None:
+    """The sweep itself: it fails on what it is meant to find."""
+    page = (
+        '<html lang="nl"><body><h1>Invitations</h1><p>7 December 2026</p>'
+        "<p>Connected account: @oxfam.be</p>"
+        '<p lang="en">Invitations</p><script>var x = "Invitations";</script>'
+        '<input type="submit" value="Revoke"><div data-over="too long for Bluesky: shorten it">'
+        "</div></body></html>"
+    )
+    html_lang, found = english_left(page, "nl")
+    assert html_lang == "nl"
+    assert "untranslated: 'Invitations'" in found
+    assert "untranslated: 'Revoke'" in found
+    assert "untranslated: 'too long for Bluesky: shorten it'" in found
+    assert any(problem.startswith("English date (December)") for problem in found)
+    assert any(
+        problem.startswith("untranslated sentence 'Connected account: @%(handle)s'")
+        for problem in found
+    )
+    assert len(found) == 5  # the part marked English and the script are not the reader's
+    clean = '<html lang="nl"><body><h1>Uitnodigingen</h1><p>7 december 2026</p></body></html>'
+    assert english_left(clean, "nl") == ("nl", [])
