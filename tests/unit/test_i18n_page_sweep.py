@@ -25,6 +25,8 @@ from departures.coalition.departure import DepartureDay
 from departures.coalition.invitations import Invitations, check_invitee
 from departures.coalition.store import CoalitionStore
 from departures.coalition.store import languages as stored_languages
+from departures.coalition.store import moderation as moderation_rows
+from departures.coalition.store import triage as triage_rows
 from departures.coalition.vault import Vault
 from departures.coalition.web import CoalitionApp
 from departures.i18n import format_moment, use_language
@@ -39,6 +41,9 @@ LANGUAGES = ("nl", "fr")
 # recognised when left in English (shorter ones would match ordinary names).
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdif]|\{[a-z_]+\}")
 _MIN_LITERAL = 12
+# Messages (and the literal text of sentences) at least this long are looked for inside a
+# text too, not only as the whole of it: a text node may hold several messages.
+_INSIDE = 20
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source"}
 _SHOWN_ATTRIBUTES = {"placeholder", "title", "aria-label", "alt"}
 # English dates: month and day names as Babel's English writes them (Dutch writes them in
@@ -58,6 +63,11 @@ class Untranslated:
     exact: frozenset[str]
     sentences: tuple[tuple[re.Pattern[str], str], ...]
 
+    @property
+    def long(self) -> frozenset[str]:
+        """The messages long enough to be found inside a longer text."""
+        return frozenset(text for text in self.exact if len(text) >= _INSIDE)
+
 
 @cache
 def untranslated(language: str) -> Untranslated:
@@ -75,7 +85,7 @@ def untranslated(language: str) -> Untranslated:
         if not _PLACEHOLDER.search(english):
             exact.add(" ".join(english.split()))
             continue
-        pieces = [" ".join(p.split()) for p in _PLACEHOLDER.split(english)]
+        pieces = [" ".join(p.replace("%%", "%").split()) for p in _PLACEHOLDER.split(english)]
         if sum(len(p.strip()) for p in pieces) >= _MIN_LITERAL:
             pattern = re.compile(".+?".join(re.escape(p) for p in pieces), re.DOTALL)
             sentences.append((pattern, english))
@@ -139,8 +149,14 @@ def english_left(html: str, language: str) -> tuple[str | None, list[str]]:
                 found.append(f"untranslated: {text!r}")
                 break
         else:
+            inside = next((english for english in catalogue.long if english in text), None)
+            if inside is not None:
+                found.append(f"untranslated inside: {inside!r}: {text!r}")
             for pattern, english in catalogue.sentences:
-                if pattern.fullmatch(text) or pattern.fullmatch(text[:1].lower() + text[1:]):
+                lowered = text[:1].lower() + text[1:]
+                whole = pattern.fullmatch(text) or pattern.fullmatch(lowered)
+                literal = len(_PLACEHOLDER.sub("", english))
+                if whole or (literal >= _INSIDE and pattern.search(text)):
                     found.append(f"untranslated sentence {english!r}: {text!r}")
                     break
         date = _ENGLISH_DATE.search(text)
@@ -205,6 +221,48 @@ def coalition(store: CoalitionStore, clock: Clock) -> Iterator[Coalition]:
         ],
     )
     invite_token = store.create_invite(campaign.slug, coordinator_id)
+    # A hostile reply in the first member's triage queue, scored as the pass stores it.
+    triage_rows.save_member(store.engine, members[0][0].id, now=clock.now, opted_in=True)
+    post = "at://did:plc:" + "m" * 24 + "/app.bsky.feed.post/3kwelcome"
+    troll = "did:plc:" + "t" * 24
+    triage_rows.record_scored(
+        store.engine,
+        members[0][0].id,
+        triage_rows.Scored(
+            "at://" + troll + "/app.bsky.feed.post/3kreply",
+            "reply",
+            post,
+            post,
+            troll,
+            "trol.example",
+            "Rotzakken, ga terug naar X",
+            87,
+            87,
+            ["model: 87% hate speech or offensive (English)", "word list nl: rotzak"],
+        ),
+        threshold=60,
+        now=clock.now,
+    )
+    # The same account proposed for the moderation list and listed.
+    proposal = moderation_rows.propose(
+        store.engine,
+        campaign.id,
+        moderation_rows.Actor.member(members[0][0].id),
+        did=troll,
+        handle="trol.example",
+        reasons="Herhaalde intimidatie van onze leden",
+        evidence=["https://bsky.app/profile/trol.example/post/3kreply"],
+        now=clock.now,
+    )
+    moderation_rows.decide(
+        store.engine,
+        campaign.id,
+        proposal.id,
+        moderation_rows.Actor.coordinator(coordinator_id),
+        approve=True,
+        reason="Bewijs nagekeken",
+        now=clock.now,
+    )
     clock.now = clock.now + timedelta(hours=1)
     shown = {}
     for language in LANGUAGES:
@@ -248,6 +306,14 @@ PAGES = {
     ],
     "member": ["/member", "/member/departure", "/member/triage"],
 }
+# What each page must show of the coalition's data (so that the sweep reads its parts).
+SHOWS = {
+    "/campaigns/{slug}": "Natuurpunt",
+    "/campaigns/{slug}/moderation": "trol.example",
+    "/coordinator/campaigns/{slug}/invitations": "Oxfam-Solidarité",
+    "/coordinator/campaigns/{slug}/pledges": "Ligue des droits humains",
+    "/member/triage": "Rotzakken, ga terug naar X",
+}
 # Pages that answer with an error, in the reader's language too.
 ERRORS = ["/no/such/page", "/invite/not-a-real-token", "/campaigns/no-such-campaign"]
 
@@ -268,6 +334,7 @@ def test_every_page_a_person_reads_is_in_the_readers_language(
             path = template.format(slug=coalition.slug, invite=coalition.invite_token)
             status, html = _visit(browser, path, language)
             assert status == 200, (who, path, status, html[:2000])
+            assert SHOWS.get(template, "") in html, (path, SHOWS[template])
             html_lang, found = english_left(html, language)
             if html_lang != language:
                 problems.append(f"{path}: <html lang={html_lang!r}>")
