@@ -19,14 +19,18 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
+from sqlalchemy import select
 
 import departures
 from departures.coalition.departure import DepartureDay
+from departures.coalition.directory import Directory
 from departures.coalition.invitations import Invitations, check_invitee
 from departures.coalition.store import CoalitionStore
+from departures.coalition.store import invitations as invitation_rows
 from departures.coalition.store import languages as stored_languages
 from departures.coalition.store import moderation as moderation_rows
 from departures.coalition.store import triage as triage_rows
+from departures.coalition.store.schema import outbox
 from departures.coalition.vault import Vault
 from departures.coalition.web import CoalitionApp
 from departures.i18n import format_moment, use_language
@@ -53,6 +57,8 @@ _ENGLISH_DATE = re.compile(
     r"December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
     r"|\b\d{1,2} (Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\b"
     r"|\d (AM|PM)\b"
+    # A machine's date and time (2025-01-01 09:00) where a reader's belongs.
+    r"|\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}"
 )
 
 
@@ -161,7 +167,7 @@ def english_left(html: str, language: str) -> tuple[str | None, list[str]]:
                     break
         date = _ENGLISH_DATE.search(text)
         if date:
-            found.append(f"English date ({date.group(0)}): {text!r}")
+            found.append(f"date not written for the reader ({date.group(0)}): {text!r}")
     return parser.html_lang, found
 
 
@@ -175,6 +181,9 @@ class Coalition:
     slug: str
     invite_token: str
     departure_shown: dict[str, str]
+    store: CoalitionStore
+    clock: Clock
+    organisation_ids: list[int]
 
 
 @pytest.fixture
@@ -221,6 +230,36 @@ def coalition(store: CoalitionStore, clock: Clock) -> Iterator[Coalition]:
         ],
     )
     invite_token = store.create_invite(campaign.slug, coordinator_id)
+    # The directory: one account vouched for by the coordinator, one claimed by itself, two
+    # claims on one X account (a dispute for the coordinator's claims page).
+    directory = Directory(store.engine, clock=store.clock)
+    directory.register(
+        "1001",
+        "natuurpunt",
+        "did:plc:" + "n" * 24,
+        "natuurpunt.be",
+        source="coordinator",
+        actor="Coalitie Vertrek",
+    )
+    directory.register("1002", "cncd", "did:plc:" + "c" * 24, "cncd.be", source="self")
+    directory.register(
+        "1002", "cncd", "did:plc:" + "d" * 24, "cncd-fake.example", source="declared"
+    )
+    # One invitation's e-mail bounced.
+    with store.engine.connect() as conn:
+        first_mail = (
+            conn.execute(
+                select(outbox.c.id)
+                .where(outbox.c.message.like("invitation:%"))
+                .order_by(outbox.c.id)
+            )
+            .scalars()
+            .first()
+        )
+    assert first_mail is not None
+    invitation_rows.mark_bounced(
+        store.engine, first_mail, "550 5.1.1 No such mailbox here", clock.now
+    )
     # A hostile reply in the first member's triage queue, scored as the pass stores it.
     triage_rows.save_member(store.engine, members[0][0].id, now=clock.now, opted_in=True)
     post = "at://did:plc:" + "m" * 24 + "/app.bsky.feed.post/3kwelcome"
@@ -282,7 +321,17 @@ def coalition(store: CoalitionStore, clock: Clock) -> Iterator[Coalition]:
     ):
         office.submit("/login", {"token": token}, "/login")
         member.submit("/member/sign-in", {"key": members[0][1]}, "/member/sign-in")
-        yield Coalition(anonymous, office, member, campaign.slug, invite_token, shown)
+        yield Coalition(
+            anonymous,
+            office,
+            member,
+            campaign.slug,
+            invite_token,
+            shown,
+            store,
+            clock,
+            [organisation.id for organisation, _key in members],
+        )
 
 
 PAGES = {
@@ -310,7 +359,8 @@ PAGES = {
 SHOWS = {
     "/campaigns/{slug}": "Natuurpunt",
     "/campaigns/{slug}/moderation": "trol.example",
-    "/coordinator/campaigns/{slug}/invitations": "Oxfam-Solidarité",
+    "/coordinator/campaigns/{slug}/invitations": "No such mailbox here",
+    "/coordinator/claims": "did:plc:nnnn",
     "/coordinator/campaigns/{slug}/pledges": "Ligue des droits humains",
     "/member/triage": "Rotzakken, ga terug naar X",
 }
@@ -334,6 +384,8 @@ def test_every_page_a_person_reads_is_in_the_readers_language(
             path = template.format(slug=coalition.slug, invite=coalition.invite_token)
             status, html = _visit(browser, path, language)
             assert status == 200, (who, path, status, html[:2000])
+            if SHOWS.get(template, "") not in html:
+                Path("/tmp/coal2-page.html").write_text(html)
             assert SHOWS.get(template, "") in html, (path, SHOWS[template])
             html_lang, found = english_left(html, language)
             if html_lang != language:
@@ -342,10 +394,55 @@ def test_every_page_a_person_reads_is_in_the_readers_language(
     for path in ERRORS:
         status, html = _visit(coalition.anonymous, path, language)
         assert status >= 400, (path, status)
-        html_lang, found = english_left(html, language)
-        if html_lang != language:
-            problems.append(f"{path}: <html lang={html_lang!r}>")
-        problems += [f"{path} (error page): {problem}" for problem in found]
+        problems += _problems(path, html, language)
+    # Refusals of a form, on the page of the language the visitor chose (its cookie).
+    refused = coalition.coordinator.submit(
+        "/coordinator/campaigns",
+        {
+            "title": "Te laat",
+            "threshold": "2",
+            "timezone": "Europe/Brussels",
+            "deadline": "2020-12-20T12:00",
+            "departure_at": "2020-12-31T12:00",
+        },
+        "/coordinator",
+    )
+    assert refused.status_code >= 400
+    problems += _problems("refused campaign", refused.text, language)
+    refused = coalition.member.submit(
+        "/member/departure/welcome",
+        {"action": "save", "welcome_text": "Bonjour Bluesky ! " * 30},
+        "/member/departure",
+    )
+    assert refused.status_code >= 400
+    problems += _problems("refused welcome post", refused.text, language)
+    assert not problems, "\n".join(problems)
+
+
+def _problems(where: str, html: str, language: str) -> list[str]:
+    html_lang, found = english_left(html, language)
+    wrong = [] if html_lang == language else [f"{where}: <html lang={html_lang!r}>"]
+    return wrong + [f"{where}: {problem}" for problem in found]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_departure_day_is_in_the_readers_language(coalition: Coalition, language: str) -> None:
+    campaign = coalition.store.campaign(coalition.slug)
+    coalition.clock.now = campaign.departure_at + timedelta(minutes=30)
+    for organisation_id in coalition.organisation_ids[:2]:
+        coalition.store.mark_landed(organisation_id)
+    problems: list[str] = []
+    for browser, path in (
+        (coalition.coordinator, f"/coordinator/campaigns/{coalition.slug}/day"),
+        (coalition.coordinator, f"/coordinator/campaigns/{coalition.slug}/pledges"),
+        (coalition.coordinator, f"/coordinator/campaigns/{coalition.slug}"),
+        (coalition.anonymous, f"/campaigns/{coalition.slug}"),
+        (coalition.member, "/member"),
+        (coalition.member, "/member/departure"),
+    ):
+        status, html = _visit(browser, path, language)
+        assert status == 200, (path, status)
+        problems += _problems(path, html, language)
     assert not problems, "\n".join(problems)
 
 
@@ -364,7 +461,7 @@ def test_dates_are_written_for_the_reader(coalition: Coalition, language: str) -
 def test_the_sweep_finds_english_left_behind() -> None:
     """The sweep itself: it fails on what it is meant to find."""
     page = (
-        '<html lang="nl"><body><h1>Invitations</h1><p>7 December 2026</p>'
+        '<html lang="nl"><body><h1>Invitations</h1><p>7 December 2026</p><p>2026-12-07 15:05 UTC</p>'
         "<p>Connected account: @oxfam.be</p>"
         '<p lang="en">Invitations</p><script>var x = "Invitations";</script>'
         '<input type="submit" value="Revoke"><div data-over="too long for Bluesky: shorten it">'
@@ -375,11 +472,14 @@ def test_the_sweep_finds_english_left_behind() -> None:
     assert "untranslated: 'Invitations'" in found
     assert "untranslated: 'Revoke'" in found
     assert "untranslated: 'too long for Bluesky: shorten it'" in found
-    assert any(problem.startswith("English date (December)") for problem in found)
+    assert any(
+        problem.startswith("date not written for the reader (December)") for problem in found
+    )
     assert any(
         problem.startswith("untranslated sentence 'Connected account: @%(handle)s'")
         for problem in found
     )
-    assert len(found) == 5  # the part marked English and the script are not the reader's
+    assert any("(2026-12-07 15:05)" in problem for problem in found)
+    assert len(found) == 6  # the part marked English and the script are not the reader's
     clean = '<html lang="nl"><body><h1>Uitnodigingen</h1><p>7 december 2026</p></body></html>'
     assert english_left(clean, "nl") == ("nl", [])
