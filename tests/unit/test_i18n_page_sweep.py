@@ -461,8 +461,8 @@ def test_dates_are_written_for_the_reader(coalition: Coalition, language: str) -
 def test_the_sweep_finds_english_left_behind() -> None:
     """The sweep itself: it fails on what it is meant to find."""
     page = (
-        '<html lang="nl"><body><h1>Invitations</h1><p>7 December 2026</p><p>2026-12-07 15:05 UTC</p>'
-        "<p>Connected account: @oxfam.be</p>"
+        '<html lang="nl"><body><h1>Invitations</h1><p>7 December 2026</p>'
+        "<p>2026-12-07 15:05 UTC</p><p>Connected account: @oxfam.be</p>"
         '<p lang="en">Invitations</p><script>var x = "Invitations";</script>'
         '<input type="submit" value="Revoke"><div data-over="too long for Bluesky: shorten it">'
         "</div></body></html>"
