@@ -9,6 +9,7 @@ A page added later is swept once its path is in ``PAGES`` (and the data it needs
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -483,3 +484,28 @@ def test_the_sweep_finds_english_left_behind() -> None:
     assert len(found) == 6  # the part marked English and the script are not the reader's
     clean = '<html lang="nl"><body><h1>Uitnodigingen</h1><p>7 december 2026</p></body></html>'
     assert english_left(clean, "nl") == ("nl", [])
+
+
+def test_no_text_is_translated_when_a_module_is_imported() -> None:
+    """A ``_()`` run at import time is translated once, into English, for every reader:
+    module and class level texts must be ``lazy_gettext`` (translated when shown)."""
+    translating = {"_", "gettext", "ngettext", "pgettext", "npgettext"}
+    found: list[str] = []
+
+    def walk(node: ast.AST, in_function: bool, path: Path) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(
+                child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+            )
+            if (
+                not in_function
+                and isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Name)
+                and child.func.id in translating
+            ):
+                found.append(f"{path}:{child.lineno}: {ast.unparse(child)[:80]}")
+            walk(child, inside, path)
+
+    for path in sorted(Path(departures.__file__).parent.rglob("*.py")):
+        walk(ast.parse(path.read_text(encoding="utf-8")), False, path)
+    assert not found, "\n".join(found)
