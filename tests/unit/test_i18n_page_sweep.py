@@ -417,6 +417,21 @@ def test_every_page_a_person_reads_is_in_the_readers_language(
     )
     assert refused.status_code >= 400
     problems += _problems("refused welcome post", refused.text, language)
+    # The welcome post's preview without JavaScript (its facets, its count, a handle that
+    # cannot be checked), and a language the service does not have.
+    preview = coalition.member.submit(
+        "/member/departure/welcome",
+        {
+            "action": "preview",
+            "welcome_text": "Wij zijn er! #SamenWegVanX met @nergens.example https://natuurpunt.be",
+        },
+        "/member/departure",
+    )
+    assert preview.status_code == 200 and "SamenWegVanX" in preview.text
+    problems += _problems("welcome post preview", preview.text, language)
+    refused = coalition.member.submit("/member/language", {"language": "de"}, "/member")
+    assert refused.status_code == 400
+    problems += _problems("refused language", refused.text, language)
     assert not problems, "\n".join(problems)
 
 
