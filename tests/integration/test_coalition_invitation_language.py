@@ -15,6 +15,7 @@ from departures.i18n import _, format_moment, use_language
 from helpers.coalition import open_campaign
 from helpers.mail import Inbox
 from helpers.stores import ON_BOTH_STORES
+from helpers.sweep import english_left
 from helpers.web import InProcessBrowser, coalition_app
 
 KEY = b"test-key"
@@ -76,6 +77,8 @@ def test_each_invitation_is_emailed_in_its_own_language(
         body = mail.get_content()
         assert departure in body, body  # "22 januari 2025, 10:00 CET", "22 janvier 2025 ..."
         assert "Hello" not in body and "Join with this link" not in body
+        # Nothing of the catalogue left in English, no date written the English way.
+        assert english_left(str(mail["Subject"]) + "\n" + body, language)[1] == []
     stored = {i.email: i.language for i in service.of_campaign(campaign)}
     assert stored == expected
 
