@@ -1,20 +1,20 @@
 """The coalition's whole story in a real headless Chromium, against the local Bluesky sandbox
 and a real SMTP receiver, with a screenshot of each step in ``test-artifacts/coalition/``.
 
+One server, each page in its reader's language (``Accept-Language`` of the browser context).
 A coordinator (browser in Dutch) creates a campaign — a departure in the past is refused
-first — opens it and invites three organisations from a CSV (a CSV with a broken row is
-refused first, naming the row, nothing imported), plus one whose address bounces. The
-service e-mails the invitations; each organisation follows its e-mailed link (browsers in
-French and English), joins with its sandbox Bluesky account, pledges (one on condition),
-writes its welcome post with the live preview (one over the limit first: refused, the text
-kept) and ticks its checklist. The coordinator sees who goes and why; the campaign tips; at
-the departure time the scheduler publishes the welcome posts on the sandbox; the members mark
-themselves landed; the day view and the public board show them landed.
+first — opens it and invites three organisations from a CSV whose ``taal`` column chooses
+each e-mail's language (a CSV with a broken row is refused first, naming the row, nothing
+imported), plus one whose address bounces. The service e-mails the invitations, each in its
+language; each organisation follows its e-mailed link (browsers in French and English),
+joins with its sandbox Bluesky account, pledges (one on condition), writes its welcome post
+with the live preview (one over the limit first: refused, the text kept) and ticks its
+checklist. The coordinator sees who goes and why; the campaign tips; at the departure time
+the scheduler publishes the welcome posts on the sandbox; the members mark themselves
+landed; the day view and the public board show them landed.
 
-Until the pages follow each request's ``Accept-Language``, the app is served once per
-language on the one store (the coordinator's in Dutch, the members' in French and English);
-messages raised by the views (errors) are still English. Every selector is an id or a form's
-action, so the test does not depend on the language.
+Every refusal is checked as the exact sentence of the reader's catalogue (and the catalogue
+is checked to differ from the English). Every selector is an id or a form's action.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from departures.coalition.departure import DepartureDay, welcome_text
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.store import CoalitionStore
 from departures.coalition.vault import Vault
+from departures.i18n import _, format_moment, use_language
 from departures.sandbox import Account
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers.clock import Clock
@@ -47,7 +48,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "coalition"
 KEY = b"test-key"  # coalition_app's cookie and link key
 ZONE = ZoneInfo("Europe/Brussels")
 COORDINATOR_LOCALE = "nl-BE"
-# Organisation name, browser locale, pledge (0 = unconditional, N = if N others go).
+# Organisation name, browser locale, pledge (0 = unconditional, N = if N others go); the
+# e-mail's language is the browser's (the CSV's "taal" column).
 MEMBERS = [
     ("Ligue des droits humains", "fr-BE", 0),
     ("Oxfam Belgium", "en-GB", 1),
@@ -64,36 +66,40 @@ def local_plc(sandbox: TestSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
 def world(
     engine: Engine, sandbox: TestSandbox, smtp: tuple[Inbox, int]
 ) -> Iterator[dict[str, Any]]:
-    """The app (Bluesky writes on the sandbox) served once per language on one store, the
-    store's clock and the scheduler.
-
-    One server per language until the pages follow each request's Accept-Language: the
-    coordinator works on the Dutch one, each member on the one of its browser's language.
-    """
+    """The app (Bluesky writes on the sandbox) served once — each page in its reader's
+    language — the store, its clock and the scheduler."""
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     store = CoalitionStore(engine, clock=clock)
     day = DepartureDay(store, Vault(b"a test secret that is long enough"), sandbox.pds_url)
 
-    def app(language: str) -> Any:
-        return lambda base: coalition_app(
-            store, base_url=base, departure=day, language=language, **on_sandbox(sandbox.pds_url)
-        )
+    def app(base: str) -> Any:
+        return coalition_app(store, base_url=base, departure=day, **on_sandbox(sandbox.pds_url))
 
-    with serve(app("nl")) as nl, serve(app("fr")) as fr, serve(app("en")) as en:
+    with serve(app) as base:
         notifier = Notifier(
             store,
-            base_url=nl,
+            base_url=base,
             smtp=SMTPSettings(host="127.0.0.1", port=smtp[1], sender="coalition@test"),
             secret_key=KEY,
             departure_hook=day,
         )
-        yield {
-            "base": nl,
-            "bases": {"nl": nl, "fr": fr, "en": en},
-            "store": store,
-            "clock": clock,
-            "notifier": notifier,
-        }
+        yield {"base": base, "store": store, "clock": clock, "notifier": notifier}
+
+
+def said(language: str, message: str, *, same: bool = False, **values: object) -> str:
+    """``message`` as the ``language`` catalogue says it, ``values`` filled in; for Dutch
+    and French, checked to be a translation (not the English left as it was) unless it is
+    ``same`` in both languages."""
+    with use_language(language):
+        text = _(message)
+    if language != "en" and not same:
+        assert text != message, f"not translated into {language}: {message!r}"
+    return text % values if values else text
+
+
+def shown(sentence: str) -> str:
+    """A message as the pages show it: capital first letter, full stop."""
+    return sentence[:1].upper() + sentence[1:] + ("" if sentence.endswith((".", "!")) else ".")
 
 
 class Shots:
@@ -140,7 +146,6 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     browser: Any, world: dict[str, Any], sandbox: TestSandbox, smtp: tuple[Inbox, int]
 ) -> None:
     base, store, clock, notifier = (world[k] for k in ("base", "store", "clock", "notifier"))
-    bases: dict[str, str] = world["bases"]
     inbox = smtp[0]
     shots = Shots()
     accounts: list[Account] = [sandbox.new_account(f"org{n}") for n in range(len(MEMBERS))]
@@ -159,24 +164,32 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     office.fill("#deadline", _local(now + timedelta(days=7)))
     office.fill("#departure_at", _local(now - timedelta(days=1)))  # a typo: in the past
     _submit(office, "/coordinator/campaigns")
-    assert office.locator(".error[role=alert]").count() == 1
-    # The view's message: English until each request has its language, then Dutch.
-    assert any(said in office.inner_text("main") for said in ("in the past", "in het verleden"))
+    refusal = office.inner_text(".error[role=alert]")
+    before, after = said("nl", "The departure time (%(when)s) is in the past").split("%(when)s")
+    assert refusal.startswith(before) and refusal.endswith(after), refusal
+    hint = "Give a date and time in the future (check the year), in the campaign's timezone"
+    assert said("nl", hint) in office.inner_text("main")
     shots.take(office, "departure-in-the-past-refused")
     office.go_back()
     office.fill("#departure_at", _local(now + timedelta(days=14)))
     _submit(office, "/coordinator/campaigns")
     slug = office.url.rsplit("/", 1)[-1]
     shots.take(office, "campaign-created")
+    # The public board in the coalition's three languages, Dutch for any other reader.
+    for code in ("nl", "fr", "en"):
+        office.check(f"#language_{code}")
+    office.select_option("#fallback", "nl")
+    _submit(office, f"/coordinator/campaigns/{slug}/languages")
     _submit(office, f"/coordinator/campaigns/{slug}/open")
     shots.take(office, "campaign-open")
 
     # --- invitations: a broken CSV, then the right one, then one that bounces ----------
     office.click("#nav-invitations")
-    header = "\ufeffnaam;e-mail;website\r\n"
+    assert office.evaluate("document.documentElement.lang") == "nl"
+    header = "\ufeffnaam;e-mail;website;taal\r\n"
     rows = [
-        f"{name};contact{n}@members.example;https://org{n}.example"
-        for n, (name, _locale, _pledge) in enumerate(MEMBERS)
+        f"{name};contact{n}@members.example;https://org{n}.example;{locale[:2]}"
+        for n, (name, locale, _pledge) in enumerate(MEMBERS)
     ]
     broken = header + "\r\n".join([*rows, "Kapot;geen-adres;"]) + "\r\n"
     office.set_input_files(
@@ -185,8 +198,15 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     )
     _submit(office, f"/coordinator/campaigns/{slug}/invitations/csv")
     error = office.inner_text("#csv-error")
-    assert any(row in error.lower() for row in ("row 5:", "rij 5:"))  # the header is row 1
-    assert "CSV-bestand" in office.inner_text("main")  # the page itself is Dutch
+    not_an_address = said(
+        "nl",
+        "%(label)s is not an e-mail address",
+        label=said("nl", "“%(value)s”", same=True, value="geen-adres"),
+    )
+    # The header is row 1: the broken row is the file's fifth.
+    assert shown(said("nl", "row %(line)d: %(problem)s", line=5, problem=not_an_address)) in error
+    assert said("nl", "Correct that row and import the file again; nothing was imported") in error
+    assert said("nl", "CSV file") in office.inner_text("main")  # the page itself is Dutch
     assert office.locator("#invitations").count() == 0  # nothing imported
     shots.take(office, "csv-broken-row-refused")
     good = header + "\r\n".join(rows) + "\r\n"
@@ -205,19 +225,35 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     office.reload()
     assert office.locator("#invitations .invitation-sent").count() == 3
     assert office.locator("#invitations .invitation-bounced").count() == 1
-    assert "550" in office.inner_text("#invitations .invitation-bounced")
+    bounced = office.inner_text("#invitations .invitation-bounced")
+    assert said("nl", "bounced") in bounced
+    assert (
+        said(
+            "nl",
+            "The receiving mail server refused this address: %(reason)s",
+            reason="550 5.1.1 No such mailbox here",
+        )
+        in bounced
+    )
+    languages = office.locator("#invitations td.language").all_inner_texts()
+    assert sorted(languages) == sorted(["Français", "English", "Français", "Nederlands"])
     shots.take(office, "invitations-sent-and-one-bounced")
 
     # --- each organisation joins through its e-mailed link and pledges ------------------
     members = []
     for n, ((name, locale, condition), account) in enumerate(zip(MEMBERS, accounts, strict=True)):
         [mail] = [m for m in inbox.messages if m["To"] == f"contact{n}@members.example"]
+        language = locale[:2]
+        # The e-mail in the language the coordinator chose for it (the CSV's "taal").
+        assert mail["Subject"] == said(language, "Invitation: %(title)s", title="Samen weg van X")
+        with use_language(language):  # its dates as a reader of that language writes them
+            campaign = store.campaign(slug)
+            deadline = format_moment(campaign.deadline, campaign.zone)
+        assert deadline in mail.get_content()
         found = re.search(r"(http://127\.0\.0\.1:\d+/invite/\S+)", mail.get_content())
         assert found is not None, mail.get_content()
         page = _page(browser, locale)
-        language = locale.split("-")[0]
-        # The e-mailed link, on the server of the member's language.
-        page.goto(bases[language] + "/invite/" + found.group(1).rsplit("/invite/", 1)[1])
+        page.goto(found.group(1))
         assert page.evaluate("document.documentElement.lang") == language
         page.fill("#name", name)
         page.fill("#email", f"contact{n}@members.example")
@@ -241,7 +277,12 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     first.fill("#app_password", accounts[0].app_password)
     first.check("#opted_in")
     first.click("#save-welcome")
-    assert first.locator("#welcome-error").count() == 1
+    too_long = welcome_text(("Bonjour Bluesky ! " * 20).strip()).graphemes
+    refused = first.inner_text("#welcome-error")
+    assert (
+        shown(said("fr", "the welcome post is too long (%(n)d characters)", n=too_long)) in refused
+    )
+    assert said("fr", "Nothing was saved; your text is still below.") in refused
     assert first.input_value("#welcome_text").startswith("Bonjour Bluesky !")  # kept
     shots.take(first, "welcome-post-over-the-limit")
 
@@ -273,11 +314,13 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     # Mentions: a handle that exists becomes a mention, an unknown one is said to be plain text.
     assert members[1].locator("#welcome-rendered .facet-mention").count() == 1
     assert "nobody-here.test" in members[1].inner_text("#welcome-unresolved")
-    assert "Notre liste de contrôle du départ" in members[0].inner_text("main")
+    assert said("fr", "Our departure checklist") in members[0].inner_text("main")
     assert "Our departure checklist" in members[1].inner_text("main")
+    assert members[1].evaluate("document.documentElement.lang") == "en"
 
     # --- the coordinator's picture of the pledges; the campaign tips ---------------------
     office.goto(f"{base}/coordinator/campaigns/{slug}/pledges")
+    assert office.evaluate("document.documentElement.lang") == "nl"
     assert "vertrekken" in office.inner_text("#pledge-summary")
     assert office.locator("#unconditional li").count() == 2
     assert office.locator("#conditional li").count() == 1
@@ -287,13 +330,16 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     assert len(member_ids) == 3
     shots.take(office, "pledge-picture")
     notifier.tick()
-    for n in range(len(MEMBERS)):
+    for n, (_name, locale, _pledge) in enumerate(MEMBERS):
         told = [
-            str(m["X-Departures-Message"])
+            m
             for m in inbox.messages
             if m["To"] == f"contact{n}@members.example"
+            and "/campaign_on#" in str(m["X-Departures-Message"])
         ]
-        assert any("/campaign_on#" in name for name in told), told
+        # Each member is told in the language it joined in (its browser's).
+        on = said(locale[:2], "{title}: the campaign is on").format(title="Samen weg van X")
+        assert [str(m["Subject"]) for m in told] == [on]
 
     # --- the departure passes in the sandbox ---------------------------------------------
     campaign = store.campaign(slug)
@@ -329,6 +375,7 @@ def test_a_coalition_invites_pledges_departs_and_lands_in_a_real_browser(
     shots.take(office, "departure-day")
     board = _page(browser, "fr-BE")
     board.goto(f"{base}/campaigns/{slug}")
+    assert board.evaluate("document.documentElement.lang") == "fr"
     assert board.locator("li.org.status-landed").count() == 3
     shots.take(board, "board-landed")
     data = httpx.get(f"{base}/campaigns/{slug}/board.json").json()

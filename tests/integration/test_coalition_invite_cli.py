@@ -60,7 +60,7 @@ def test_a_script_invites_from_a_csv_lists_resends_and_revokes(
     assert "2 invitation(s) queued" in done.stdout
     one = run_cli(
         "coalition", "invite", "--db", db, slug, "--email", "ldh@ldh.example", "--name", "LDH",
-        env=env,
+        "--language", "fr", env=env,
     )  # fmt: skip
     assert one.returncode == 0, one.stderr
 
@@ -72,6 +72,8 @@ def test_a_script_invites_from_a_csv_lists_resends_and_revokes(
     assert "2 sent, 1 failed" in tick.stdout
     [mail] = [m for m in inbox.messages if m["To"] == "info@oxfam.example"]
     assert re.search(r"https://leave\.example\.org/invite/\S{43}", mail.get_content())
+    [ldh] = [m for m in inbox.messages if m["To"] == "ldh@ldh.example"]
+    assert str(ldh["Subject"]).startswith("Invitation : ")  # --language fr
 
     listed = run_cli("coalition", "invitations", "--db", db, slug, env=env)
     rows = {line.split("\t")[2]: line.split("\t") for line in listed.stdout.splitlines()}

@@ -101,7 +101,7 @@ def test_terms_the_rules_refuse_are_a_one_line_error(
         "--departure",
         "2030-01-13T12:00",
     )
-    assert err.startswith("Error: The departure time (2030-01-13T12:00+01:00) must")
+    assert err.startswith("Error: The departure time (13 January 2030, 12:00 CET) must")
     assert "Traceback" not in err
 
 

@@ -104,7 +104,7 @@ def test_a_departure_in_the_past_is_refused_on_the_form(
     }
     refused = office.submit("/coordinator/campaigns", form, "/coordinator")
     assert refused.status_code == 409
-    assert "The departure time (2024-12-31T12:00+01:00) is in the past" in refused.text
+    assert "The departure time (31 December 2024, 12:00 CET) is in the past" in refused.text
     assert "check the year" in refused.text
     assert "Too late" not in office.get("/coordinator").text
 

@@ -22,7 +22,7 @@ import hmac
 import io
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
@@ -35,6 +35,13 @@ from departures.coalition.security import hash_token
 from departures.coalition.store import INVITE_TTL, Campaign, CoalitionStore
 from departures.coalition.store import invitations as rows
 from departures.coalition.store.invitations import LINK_MARK, Invitation, NewInvitation
+from departures.i18n import (
+    LANGUAGES,
+    current_language,
+    format_moment,
+    normalise_language,
+    use_language,
+)
 
 __all__ = [
     "MAX_CSV_BYTES",
@@ -59,7 +66,15 @@ _HEADERS = {
     "name": {"name", "organisation", "organization", "naam", "organisatie", "nom"},
     "email": {"email", "e-mail", "mail", "emailaddress", "e-mailadres", "courriel", "adresse"},
     "website": {"website", "web", "site", "sitweb", "siteweb", "url", "webpagina", "homepage"},
+    "language": {"language", "lang", "taal", "langue"},
 }
+# What a coordinator may write in the language column, besides "nl", "fr-BE", "en" ...: the
+# language's name in English, Dutch or French (lower case).
+_LANGUAGE_WORDS = {
+    "english": "en", "engels": "en", "anglais": "en",
+    "dutch": "nl", "nederlands": "nl", "néerlandais": "nl", "neerlandais": "nl", "vlaams": "nl",
+    "french": "fr", "frans": "fr", "français": "fr", "francais": "fr",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,7 @@ class Invitee:
     name: str
     email: str
     website: str
+    language: str | None = None  # the e-mail's; None: the coordinator's page language
 
 
 def invitation_token(secret_key: bytes, nonce: str) -> str:
@@ -174,10 +190,37 @@ def parse_csv(data: bytes) -> list[Invitee]:
                 _("Correct that row and import the file again; nothing was imported"),
             )
         cells = {column: row[i].strip() for i, column in enumerate(order) if i < len(row)}
-        invitees.append(
-            _check(line, cells.get("name", ""), cells.get("email", ""), cells.get("website", ""))
+        invitee = _check(
+            line, cells.get("name", ""), cells.get("email", ""), cells.get("website", "")
         )
+        invitees.append(replace(invitee, language=_language(line, cells.get("language", ""))))
     return invitees
+
+
+def choose_language(value: str) -> str | None:
+    """The service's language a coordinator names ("nl", "fr-BE", "Français", "Engels"), None
+    for an empty value; :class:`BadInput` for anything else."""
+    word = value.strip().lower()
+    if not word:
+        return None
+    chosen = normalise_language(word) or _LANGUAGE_WORDS.get(word)
+    if chosen is None:
+        raise BadInput(
+            _("“%(value)s” is not a language of the service") % {"value": value.strip()[:40]},
+            _("Write %(codes)s, or leave it empty for the language of this page")
+            % {"codes": ", ".join(LANGUAGES)},
+        )
+    return chosen
+
+
+def _language(line: int, value: str) -> str | None:
+    try:
+        return choose_language(value)
+    except BadInput as error:
+        raise BadInput(
+            _("row %(line)d: %(problem)s") % {"line": line, "problem": error.message},
+            error.hint,
+        ) from None
 
 
 def _check(line: int, name: str, email: str, website: str, *, in_file: bool = True) -> Invitee:
@@ -199,9 +242,12 @@ def _check(line: int, name: str, email: str, website: str, *, in_file: bool = Tr
     return Invitee(line, checked_name, checked_email, checked_site)
 
 
-def check_invitee(name: str, email: str, website: str) -> Invitee:
-    """One organisation given in a form, checked like a CSV row."""
-    return _check(1, name, email, website, in_file=False)
+def check_invitee(name: str, email: str, website: str, language: str = "") -> Invitee:
+    """One organisation given in a form, checked like a CSV row (``language``: the e-mail's,
+    empty for the coordinator's page language)."""
+    return replace(
+        _check(1, name, email, website, in_file=False), language=choose_language(language)
+    )
 
 
 class Invitations:
@@ -225,9 +271,16 @@ class Invitations:
             )
         return campaign
 
-    def _texts(self, campaign: Campaign, name: str, expires: datetime) -> tuple[str, str]:
+    def _texts(
+        self, campaign: Campaign, name: str, expires: datetime, language: str
+    ) -> tuple[str, str]:
+        """The e-mail's subject and body, written in ``language``."""
+        with use_language(language):
+            return self._written(campaign, name, expires)
+
+    def _written(self, campaign: Campaign, name: str, expires: datetime) -> tuple[str, str]:
         def show(moment: datetime) -> str:
-            return campaign.local(moment).strftime("%Y-%m-%d %H:%M %Z")
+            return format_moment(moment, campaign.zone)
 
         coordinator = self.store.coordinator_name(campaign.coordinator_id)
         subject = _("Invitation: %(title)s") % {"title": campaign.title}
@@ -257,14 +310,19 @@ class Invitations:
         coordinator_id: int,
         invitees: Sequence[Invitee],
         ttl: timedelta = INVITE_TTL,
+        language: str | None = None,
     ) -> list[int]:
-        """Create the invitations and queue their e-mails, all or none; their ids."""
+        """Create the invitations and queue their e-mails, all or none; their ids. Each
+        e-mail is in its invitee's language, else in ``language``, else in the current one
+        (the coordinator's page)."""
         campaign = self._campaign(slug, coordinator_id)
         now = self.store.clock()
+        fallback = normalise_language(language) or current_language()
         new: list[NewInvitation] = []
         for invitee in invitees:
             nonce = secrets.token_hex(16)
-            subject, body = self._texts(campaign, invitee.name, now + ttl)
+            chosen = invitee.language or fallback
+            subject, body = self._texts(campaign, invitee.name, now + ttl, chosen)
             new.append(
                 NewInvitation(
                     line=invitee.line,
@@ -275,16 +333,23 @@ class Invitations:
                     token_hash=hash_token(invitation_token(self.secret_key, nonce)),
                     subject=subject,
                     body=body,
+                    language=chosen,
                 )
             )
         return rows.create_invitations(self.store.engine, campaign.id, new, now=now, ttl=ttl)
 
     def invite_csv(
-        self, slug: str, coordinator_id: int, data: bytes, ttl: timedelta = INVITE_TTL
+        self,
+        slug: str,
+        coordinator_id: int,
+        data: bytes,
+        ttl: timedelta = INVITE_TTL,
+        language: str | None = None,
     ) -> list[int]:
-        """Invite every organisation of a CSV file (see :func:`parse_csv`), all or none."""
+        """Invite every organisation of a CSV file (see :func:`parse_csv`), all or none; a
+        row without a language gets ``language`` (else the current one)."""
         self._campaign(slug, coordinator_id)
-        return self.invite(slug, coordinator_id, parse_csv(data), ttl)
+        return self.invite(slug, coordinator_id, parse_csv(data), ttl, language)
 
     def resend(
         self, slug: str, coordinator_id: int, invitation_id: int, ttl: timedelta = INVITE_TTL
@@ -295,7 +360,10 @@ class Invitations:
         if found is None:
             raise BadInput(_("there is no such invitation in this campaign"))
         now = self.store.clock()
-        subject, body = self._texts(campaign, found.name, now + ttl)
+        # In the language the invitation was made in (older ones: the coordinator's now).
+        subject, body = self._texts(
+            campaign, found.name, now + ttl, found.language or current_language()
+        )
         nonce = rows.invitation_nonce_any(self.store.engine, invitation_id)
         assert nonce is not None  # listed just above
         rows.resend_invitation(

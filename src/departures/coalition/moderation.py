@@ -65,8 +65,11 @@ log = logging.getLogger(__name__)
 MAX_LINK = 500
 _DID = re.compile(r"did:(plc:[a-z2-7]{24}|web:[a-zA-Z0-9.\-]{1,253}(%3[aA][0-9]{1,5})?)")
 _SPLIT = re.compile(r"[\s,]+")
+# A post's record key: any the AT Protocol's record-key syntax allows (posts written by the
+# Bluesky app have TIDs, other clients may choose other keys).
 _AT_POST = re.compile(
-    r"at://(did:[a-z]+:[a-zA-Z0-9._:%\-]{1,200})/app\.bsky\.feed\.post/([a-z2-7]{13})"
+    r"at://(did:[a-z]+:[a-zA-Z0-9._:%\-]{1,200})/app\.bsky\.feed\.post/"
+    r"((?!\.{1,2}$)[A-Za-z0-9._:~\-]{1,512})"
 )
 
 

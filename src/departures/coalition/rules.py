@@ -31,7 +31,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from departures.errors import DeparturesError
-from departures.i18n import _, lazy_gettext
+from departures.i18n import _, format_moment, lazy_gettext
 
 __all__ = [
     "LOCKED_TERMS",
@@ -704,4 +704,6 @@ def _require_aware(value: datetime, what: str) -> None:
 
 
 def _show(moment: datetime) -> str:
-    return moment.isoformat(timespec="minutes")
+    # As the reader of the message writes dates (the request's or the CLI's language), in
+    # the moment's own zone (the campaign's, as it was typed).
+    return format_moment(moment)

@@ -27,6 +27,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from departures.i18n import _
+
 __all__ = [
     "DEFAULT_WORDS",
     "WORD_HIT_SCORE",
@@ -35,6 +37,7 @@ __all__ = [
     "Scorer",
     "WordLists",
     "default_words",
+    "reason_text",
 ]
 
 #: A reply with one word-list hit scores this much (percent); each further hit adds 10.
@@ -180,10 +183,31 @@ class Scorer:
             model_score = round(probability * 100)
             hits = self.words.hits(text)
             word_score = min(100, WORD_HIT_SCORE + 10 * (len(hits) - 1)) if hits else 0
+            # Stored as written here, in English; shown through reason_text() in the
+            # reader's language.
             reasons: list[str] = [f"model: {model_score}% hate speech or offensive (English)"]
             reasons.extend(f"word list {hit}" for hit in hits)
             out.append(Score(max(model_score, word_score), model_score, tuple(reasons)))
         return out
+
+
+_MODEL_REASON = re.compile(r"model: (\d+)% hate speech or offensive \(English\)")
+_WORD_REASON = re.compile(r"word list (.+)")
+
+
+def reason_text(reason: str) -> str:
+    """A stored reason (as :meth:`Scorer.score` writes it) in the reader's language; one
+    written some other way is shown as it is."""
+    model = _MODEL_REASON.fullmatch(reason)
+    if model:
+        return _("model: %(percent)d%% hate speech or offensive (English)") % {
+            "percent": int(model.group(1))
+        }
+    word = _WORD_REASON.fullmatch(reason)
+    if word:
+        # Translators: the term is "lang: word", as the coalition's word list has it.
+        return _("word list %(term)s") % {"term": word.group(1)}
+    return reason
 
 
 def word_lists_with_defaults(stored: Mapping[str, str]) -> dict[str, str]:

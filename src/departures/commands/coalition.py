@@ -773,6 +773,14 @@ def campaign_moderate(
 @click.option("--email", default=None, help="E-mail the invitation to this address.")
 @click.option("--name", default=None, help="The organisation's name (with --email).")
 @click.option("--website", default="", help="The organisation's website (with --email).")
+@click.option(
+    "--language",
+    type=click.Choice(["en", "nl", "fr"]),
+    default="en",
+    show_default=True,
+    help="The e-mail's language (with --email), or that of the CSV's rows without a "
+    "language column.",
+)
 def invite(
     db_url: str | None,
     token: str | None,
@@ -784,6 +792,7 @@ def invite(
     email: str | None,
     name: str | None,
     website: str,
+    language: str,
 ) -> None:
     """Print a single-use invitation link for one organisation, or e-mail invitations.
 
@@ -810,11 +819,11 @@ def invite(
     invitations = Invitations(store, load_secret_key(_db_dir(db_url)), url)
     if csv_file is not None:
         ids = invitations.invite_csv(
-            slug, coordinator_id, csv_file.read_bytes(), timedelta(days=days)
+            slug, coordinator_id, csv_file.read_bytes(), timedelta(days=days), language
         )
     else:
         invitee = check_invitee(name or "", email or "", website)
-        ids = invitations.invite(slug, coordinator_id, [invitee], timedelta(days=days))
+        ids = invitations.invite(slug, coordinator_id, [invitee], timedelta(days=days), language)
     click.echo(
         f"{len(ids)} invitation(s) queued (ids {', '.join(map(str, ids))}); the next "
         "scheduler pass sends them. See them with `departures coalition invitations "

@@ -58,6 +58,7 @@ class NewInvitation:
     token_hash: str
     subject: str
     body: str
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Invitation:
     sent_at: datetime | None
     bounced_at: datetime | None
     last_error: str
+    language: str | None = None
 
     def state(self, now: datetime) -> str:
         """accepted, revoked, expired, bounced, sent, retrying or queued."""
@@ -176,6 +178,7 @@ def create_invitations(
                     "name": check_text("name", item.name),
                     "email": check_text("email", item.email),
                     "website": check_text("website", item.website),
+                    "language": item.language,
                 }
             except BadInput as error:
                 raise BadInput(
@@ -254,6 +257,7 @@ def list_invitations(engine: Engine, campaign_id: int) -> list[Invitation]:
                 sent_at=mail.sent_at if mail is not None else None,
                 bounced_at=mail.bounced_at if mail is not None else None,
                 last_error=mail.last_error if mail is not None else "",
+                language=row.language,
             )
         )
     return found

@@ -599,6 +599,9 @@ invitations = Table(
     Column("sends", Integer, nullable=False, default=1),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # The e-mail's language, chosen by the coordinator (revision 0015); NULL for invitations
+    # made before: sent again in the coordinator's language of the moment.
+    Column("language", String(8)),
 )
 
 # A member's departure checklist: one row per item ticked (unticking deletes it).

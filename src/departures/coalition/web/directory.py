@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -30,7 +30,7 @@ from departures.bluesky.session import StoredSession
 from departures.coalition import directory as directories
 from departures.coalition import directory_follow as follows
 from departures.coalition.errors import BadInput, NotAllowed, WebError
-from departures.coalition.i18n import _
+from departures.coalition.i18n import _, lazy_gettext
 from departures.coalition.oauth import app_passwords_allowed, revoke_visitor_sessions
 from departures.coalition.store import access, utc_now
 from departures.coalition.vault import Vault
@@ -72,7 +72,10 @@ REGISTER_UPLOAD = UploadLimits(
     # may send as text fields (httpx does), with room to spare.
     max_fields=8,
     max_field_size=1024,
-    too_large_hint=_("Upload data/account.js and data/following.js on their own"),
+    # Translated when shown, in the language of that request.
+    too_large_hint=cast(
+        str, lazy_gettext("Upload data/account.js and data/following.js on their own")
+    ),
 )
 FOLLOW_ALL_FORM = UploadLimits(
     # Multipart because up to 1,000 DIDs are more than an ordinary form's 32 KB.
@@ -80,7 +83,8 @@ FOLLOW_ALL_FORM = UploadLimits(
     max_files=1,  # the page's form sends none; room for a client's empty placeholder
     max_fields=4,  # csrf, dids, and room for that placeholder as a text field
     max_field_size=400 * 1024,  # 1,000 DIDs of up to 261 characters, with separators
-    too_large_hint=_("Register again with your following.js"),
+    # Translated when shown, in the language of that request.
+    too_large_hint=cast(str, lazy_gettext("Register again with your following.js")),
 )
 
 

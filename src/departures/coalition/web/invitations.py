@@ -73,6 +73,7 @@ def invite_one(site: Site, ctx: Ctx) -> Response:
         ctx.form.text("name", _("Organisation name"), max_length=200),
         ctx.form.text("email", _("E-mail address"), max_length=254),
         ctx.form.text("website", _("Website"), max_length=500),
+        ctx.form.text("language", _("Language of the e-mail"), max_length=40),
     )
     _invitations(site).invite(campaign.slug, campaign.coordinator_id, [invitee], _days(ctx))
     return redirect(f"/coordinator/campaigns/{campaign.slug}/invitations")

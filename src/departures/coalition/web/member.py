@@ -5,7 +5,7 @@ reconnect: the X ids it followed, uploaded from its archive)."""
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from starlette.responses import Response
@@ -14,7 +14,7 @@ from starlette.routing import Route
 from departures.coalition.departure import MAX_WELCOME_GRAPHEMES, welcome_suggestion
 from departures.coalition.domains import domain_help
 from departures.coalition.errors import BadInput, NotAllowed
-from departures.coalition.i18n import _, current_language
+from departures.coalition.i18n import _, current_language, lazy_gettext
 from departures.coalition.moderation import member_view as moderation_view
 from departures.coalition.oauth import app_passwords_allowed
 from departures.coalition.store import Organisation, access, languages
@@ -37,7 +37,8 @@ RECONNECT_UPLOAD = UploadLimits(
     max_files=1,
     max_fields=3,  # csrf; the file input, when a client sends it empty as a text field
     max_field_size=1024,
-    too_large_hint=_("Upload data/following.js from your archive on its own"),
+    # Translated when shown, in the language of that request.
+    too_large_hint=cast(str, lazy_gettext("Upload data/following.js from your archive on its own")),
 )
 """The reconnect form: the CSRF token and one file (the archive's zip or its following.js)."""
 

@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse
 from departures.coalition.i18n import _
 from departures.coalition.rules import State
 from departures.coalition.store import Campaign
+from departures.coalition.triage_score import reason_text
 from departures.coalition.web.language import LANGUAGE_PARAM
 from departures.coalition.web.sessions import Ctx, csrf_token
 from departures.i18n import LANGUAGE_NAMES, LANGUAGES, format_moment, install_jinja
@@ -41,6 +42,7 @@ class Renderer:
         install_jinja(self.environment)
         self.environment.globals["State"] = State
         self.environment.filters["when"] = when
+        self.environment.filters["triage_reason"] = reason_text
 
     def render(self, ctx: Ctx, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         """The page ``template`` as a response with status ``code``."""
