@@ -26,17 +26,26 @@ from departures.bluesky.oauth import OAuthError
 from departures.bluesky.records import LISTITEM
 from departures.coalition import moderation
 from departures.coalition.departure import DepartureDay
+from departures.coalition.directory import Directory
 from departures.coalition.listsync import CoalitionLists
-from departures.coalition.oauth import APP_PASSWORDS_ENV, OAuthService, load_secret
+from departures.coalition.oauth import (
+    APP_PASSWORDS_ENV,
+    OAuthService,
+    load_secret,
+    revoke_visitor_sessions,
+)
 from departures.coalition.store import CoalitionStore, accounts
 from departures.coalition.store import moderation as rows
 from departures.coalition.store.campaigns import utc_now
 from departures.coalition.store.moderation import Actor
 from departures.coalition.vault import Vault, organisation_owner
+from departures.coalition.web.language import LANGUAGE_COOKIE
+from departures.i18n import translations
 from departures.sandbox.pytest_plugin import TestSandbox
 from helpers import web
 from helpers.coalition import join, open_campaign
 from helpers.oauth import serve_tls, sign_in_at_the_pds, tls_browser
+from helpers.uploads import following_js
 
 __all__ = ["tls_browser"]  # the fixture, imported for this module's tests
 
@@ -254,3 +263,47 @@ def test_the_verified_domain_badge_comes_with_oauth_and_goes_with_disconnect(
     assert refused.value.reason == "revoked"
     member.context.close()
     reader.context.close()
+
+
+@pytest.mark.sandbox
+def test_a_revoked_oauth_sign_in_says_in_dutch_to_sign_in_with_bluesky_again(
+    tls_browser: Any, served: Served, sandbox: TestSandbox, tmp_path: Path
+) -> None:
+    """Follow all after the visitor's grant was revoked at its server: the one line says, in
+    the reader's language, to sign in with Bluesky again (there is no app password to type)."""
+    organisation, person = sandbox.new_account("idorg"), sandbox.new_account("idfan")
+    Directory(served.store.engine).register(
+        "910", "org_on_x", organisation.did, organisation.handle, source="coordinator"
+    )
+    following = tmp_path / "following.js"
+    following.write_bytes(following_js("910"))
+    context = tls_browser.new_context(ignore_https_errors=True)
+    context.add_cookies([{"name": LANGUAGE_COOKIE, "value": "nl", "url": served.base}])
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{served.base}/directory")
+    assert page.locator("html").get_attribute("lang") == "nl"
+    page.locator("#oauth-handle-directory").fill(person.handle)
+    page.locator("#oauth-directory button").click()
+    page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+    sign_in_at_the_pds(page, person.password)
+    page.wait_for_selector("#signed-in-handle")
+    page.locator("#following").set_input_files(str(following))
+    page.locator("#x_handle").fill("id_fan_x")
+    page.locator("#x_id").fill("31340")
+    page.locator("#consent").check()
+    page.locator("#register").click()
+    page.wait_for_selector("#follow-all")
+
+    # The grant is revoked at the visitor's server (as its settings page would).
+    assert revoke_visitor_sessions(
+        served.store.engine, served.oauth.vault, person.did, served.oauth.guard
+    )
+    page.locator("#follow-all").click()
+    page.wait_for_load_state()
+    text = page.inner_text("main")
+    nl = translations("nl").gettext
+    assert nl("Sign in with Bluesky again, then press Follow all again") in text
+    assert nl("your Bluesky sign-in on this page has expired (it lasts 30 minutes)")[1:] in text
+    assert "app-wachtwoord" not in text and "Traceback" not in page.content()
+    context.close()
