@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from atproto import Client
 from sqlalchemy import Engine
@@ -183,6 +184,16 @@ def test_a_listed_account_appeals_through_oauth_and_an_uninvolved_member_upholds
     page.context.close()
 
 
+def refreshes(sandbox: TestSandbox, refresh_jwt: str) -> bool:
+    """Whether the PDS still renews an app-password session with ``refresh_jwt``."""
+    answer = httpx.post(
+        f"{sandbox.pds_url}/xrpc/com.atproto.server.refreshSession",
+        headers={"Authorization": f"Bearer {refresh_jwt}"},
+        timeout=10,
+    )
+    return answer.status_code == 200
+
+
 def board_mark(served: Served, slug: str, page: Any) -> tuple[bool, Any]:
     """(whether the board page shows the mark, ``verified_domain_how`` of ``board.json``)."""
     page.goto(f"{served.base}/campaigns/{slug}")
@@ -227,6 +238,13 @@ def test_the_verified_domain_badge_comes_with_oauth_and_goes_with_disconnect(
     member.wait_for_selector("#welcome-account")
     assert board_mark(served, campaign.slug, reader) == (False, None)
     monkeypatch.delenv(APP_PASSWORDS_ENV)
+    by_app_password = served.departure.sessions(organisation).get()
+    assert by_app_password is not None
+    assert httpx.get(
+        f"{sandbox.pds_url}/xrpc/com.atproto.server.getSession",
+        headers={"Authorization": f"Bearer {by_app_password.access_jwt}"},
+        timeout=10,
+    ).is_success  # live (checked without renewing it)
 
     # Connected through OAuth on the member page: the mark, earned by that connection.
     member.goto(f"{served.base}/member")
@@ -239,6 +257,8 @@ def test_the_verified_domain_badge_comes_with_oauth_and_goes_with_disconnect(
     assert shown
     assert how["earned_by"] == "bluesky_oauth_connection"
     assert how["handle"] == account.handle and how["website_domain"] == account.handle
+    # The app-password session the OAuth connection replaced is ended at the PDS.
+    assert not refreshes(sandbox, by_app_password.refresh_jwt)
     owner = organisation_owner(organisation.id)
     kept, _client_id = load_secret(
         Vault(SECRET).decrypt(accounts.account_secret(store.engine, owner))
@@ -261,6 +281,29 @@ def test_the_verified_domain_badge_comes_with_oauth_and_goes_with_disconnect(
     finally:
         client.http.close()
     assert refused.value.reason == "revoked"
+
+    # Connected through OAuth again, then with an app password instead: the OAuth grant it
+    # replaces is revoked at the PDS, and the mark goes with it.
+    member.locator("#oauth-member button").click()
+    member.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+    sign_in_at_the_pds(member, account.password)
+    member.wait_for_selector("#welcome-account")
+    assert board_mark(served, campaign.slug, reader)[0]
+    again, _client_id = load_secret(
+        Vault(SECRET).decrypt(accounts.account_secret(store.engine, owner))
+    )
+    monkeypatch.setenv(APP_PASSWORDS_ENV, "1")
+    member.goto(f"{served.base}/member")
+    member.locator("#app_password").fill(account.app_password)
+    member.get_by_role("button", name="Save the welcome post").click()
+    member.wait_for_selector("#welcome-account")
+    assert board_mark(served, campaign.slug, reader) == (False, None)
+    client = served.oauth.client()
+    try:
+        with pytest.raises(OAuthError):
+            client.refresh(again)
+    finally:
+        client.http.close()
     member.context.close()
     reader.context.close()
 

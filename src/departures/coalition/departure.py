@@ -281,15 +281,16 @@ class DepartureDay:
                 self.service,
                 self.guard,
             )
-            self.sessions(organisation).put(stored)
             if organisation.bluesky_did and stored.did != organisation.bluesky_did:
-                self.sessions(organisation).remove()
+                handles.revoke_session(stored, self.guard)  # the connection already kept stays
                 raise BadInput(
                     _("that app password belongs to another account (%(handle)s)")
                     % {"handle": stored.handle},
                     _("Create the app password in the account %(handle)s")
                     % {"handle": organisation.bluesky_handle},
                 )
+            self._end_replaced_session(organisation)
+            self.sessions(organisation).put(stored)
             claim_rows.record_member_connection(
                 self.store.engine,
                 organisation.id,
@@ -311,6 +312,19 @@ class DepartureDay:
             now=self.store.clock(),
         )
         return self.welcome(organisation)
+
+    def _end_replaced_session(self, organisation: Organisation) -> None:
+        """End at its PDS the session a new connection replaces (an OAuth grant is revoked,
+        an app-password session deleted), so no replaced session stays live there."""
+        sessions = self.sessions(organisation)
+        try:
+            previous = sessions.get()  # None for an OAuth session
+            if previous is None:
+                revoke_account(sessions, self.guard)
+            else:
+                handles.revoke_session(previous, self.guard)
+        except DeparturesError:  # a secret that no longer decrypts: nothing to end with it
+            log.info("the replaced session of organisation %s was not ended", organisation.id)
 
     def disconnect(self, organisation: Organisation) -> None:
         """Forget the member's Bluesky session (revoked at its PDS too) and so its opt-in."""

@@ -198,7 +198,20 @@ class OAuthService:
         return Finished(session, str(data["purpose"]), str(data["binding"]))
 
     def connect(self, sessions: AccountSessions, session: OAuthSession) -> None:
-        """Keep ``session`` as the owner's connected account, marked as connected by OAuth."""
+        """Keep ``session`` as the owner's connected account, marked as connected by OAuth.
+
+        An app-password session it replaces is ended at its PDS (not left live there).
+        """
+        from departures.coalition.handles import revoke_session
+        from departures.errors import DeparturesError
+
+        replaced = None
+        try:
+            replaced = sessions.get()  # None for an OAuth session: its grant is revoked here
+            if replaced is None:
+                revoke_account(sessions, self.guard)
+        except DeparturesError:  # a secret that no longer decrypts: nothing to end with it
+            replaced = None
         now = self.clock()
         accounts.save_account_session(
             self.engine,
@@ -212,6 +225,8 @@ class OAuthService:
             now=now,
         )
         store.record_connection(self.engine, sessions.owner, session.did, now)
+        if replaced is not None:
+            revoke_session(replaced, self.guard)  # never raises
         if sessions.organisation_id is not None:
             # What the board's verified-domain mark rests on: this very account, through OAuth.
             claim_rows.record_member_connection(
