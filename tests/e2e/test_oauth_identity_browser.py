@@ -264,6 +264,9 @@ def test_the_verified_domain_badge_comes_with_oauth_and_goes_with_disconnect(
         Vault(SECRET).decrypt(accounts.account_secret(store.engine, owner))
     )
 
+    member.goto(f"{served.base}/member/departure")  # the departure page offers it too
+    assert member.locator("#disconnect-account").count() == 1
+    member.goto(f"{served.base}/member")
     # The member page's button disconnects: it says what it does, revokes the grant at the
     # PDS (it no longer refreshes), and the mark goes.
     explained = member.locator("#disconnect-explained").inner_text()

@@ -9,14 +9,31 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.routing import Route
 
-from departures.coalition.errors import NotAllowed
+from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
+from departures.coalition.oauth import app_passwords_allowed
 from departures.coalition.web import middleware
 from departures.coalition.web.guards import member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
-__all__ = ["routes"]
+__all__ = ["app_passwords_offered", "refuse_app_password", "routes"]
+
+
+def app_passwords_offered(site: Site) -> bool:
+    """Whether the pages offer connecting with an app password: without OAuth, or when the
+    operator kept it as a fallback."""
+    return site.oauth is None or app_passwords_allowed()
+
+
+def refuse_app_password(site: Site, password: str) -> None:
+    """Refuse an app password typed where the coalition connects accounts through OAuth only
+    (the same line as the member page's form)."""
+    if password and not app_passwords_offered(site):
+        raise BadInput(
+            _("this coalition connects Bluesky accounts through Bluesky's own sign-in"),
+            _("Use the Continue with Bluesky button instead of an app password"),
+        )
 
 
 def disconnect(site: Site, ctx: Ctx) -> Response:
