@@ -36,6 +36,7 @@ from departures.coalition.oauth import (
     revoke_visitor_sessions,
 )
 from departures.coalition.store import CoalitionStore, accounts
+from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import moderation as rows
 from departures.coalition.store.campaigns import utc_now
 from departures.coalition.store.moderation import Actor
@@ -353,3 +354,33 @@ def test_a_revoked_oauth_sign_in_says_in_dutch_to_sign_in_with_bluesky_again(
     assert nl("your Bluesky sign-in on this page has expired (it lasts 30 minutes)")[1:] in text
     assert "app-wachtwoord" not in text and "Traceback" not in page.content()
     context.close()
+
+
+@pytest.mark.sandbox
+def test_connecting_another_account_than_the_one_named_is_refused(
+    tls_browser: Any, served: Served, sandbox: TestSandbox
+) -> None:
+    store = served.store
+    named, other = sandbox.new_account("idnamed"), sandbox.new_account("idother")
+    coordinator, campaign = open_campaign(store, start=utc_now())
+    organisation, key = join(
+        store, campaign.slug, coordinator, "Named NGO",
+        bluesky_handle=named.handle, bluesky_did=named.did,
+    )  # fmt: skip
+    page = new_page(tls_browser)
+    page.goto(f"{served.base}/member/sign-in")
+    page.get_by_label("Member key").fill(key)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_selector("#welcome")
+    page.locator("#oauth-handle-member").fill(other.handle)
+    page.locator("#oauth-member button").click()
+    page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+    sign_in_at_the_pds(page, other.password)
+    page.wait_for_url(f"{served.base}/oauth/callback**")
+    text = page.inner_text("main")
+    assert f"signed in as @{other.handle}, not as your organisation's @{named.handle}" in text
+    assert "Traceback" not in page.content()
+    owner = organisation_owner(organisation.id)
+    assert not accounts.account_secret(store.engine, owner)
+    assert claim_rows.member_connection(store.engine, organisation.id) is None
+    page.context.close()
