@@ -1,7 +1,7 @@
 """The departure page's welcome-post form where the coalition connects Bluesky accounts through
 OAuth: no app password is asked for (unless the operator kept it as a fallback), one typed
 anyway is refused with the member page's line and nothing is saved, and the page offers
-Continue with Bluesky."""
+Continue with Bluesky and says no password is given to the coalition."""
 
 from __future__ import annotations
 
@@ -43,8 +43,13 @@ def test_the_page_offers_oauth_and_no_app_password(
     page = browser.get("/member/departure").text
     assert 'id="oauth-member"' in page and 'value="ngo.test"' in page
     assert 'id="app_password"' not in page
+    for path in ("/member/departure", "/member"):
+        shown = browser.get(path).text
+        assert "Your app password is used once" not in shown
+        assert "no password is given to the coalition" in shown
     monkeypatch.setenv(APP_PASSWORDS_ENV, "1")  # kept as a fallback by the operator
-    assert 'id="app_password"' in browser.get("/member/departure").text
+    page = browser.get("/member/departure").text
+    assert 'id="app_password"' in page and "Your app password is used once" in page
 
 
 def test_an_app_password_typed_anyway_is_refused_and_nothing_saved(
