@@ -11,8 +11,10 @@ import pytest
 
 from departures.coalition.departure import DepartureDay
 from departures.coalition.oauth import APP_PASSWORDS_ENV, OAuthService
-from departures.coalition.store import CoalitionStore, Organisation
-from departures.coalition.vault import Vault
+from departures.coalition.store import CoalitionStore, Organisation, accounts
+from departures.coalition.store import claims as claim_rows
+from departures.coalition.store import oauth as oauth_rows
+from departures.coalition.vault import Vault, organisation_owner
 from helpers.coalition import join, open_campaign
 from helpers.web import CLOSED_PORT, TEST_SERVER, InProcessBrowser, coalition_app
 
@@ -71,3 +73,32 @@ def test_an_app_password_typed_anyway_is_refused_and_nothing_saved(
     assert "We have landed." in answer.text  # the text stays in the form
     welcome = departure.welcome(organisation)
     assert welcome.text == "" and not welcome.opted_in and welcome.account_handle == ""
+
+
+def test_disconnect_forgets_a_session_the_service_can_no_longer_read(
+    signed_in: tuple[InProcessBrowser, DepartureDay, Organisation], store: CoalitionStore
+) -> None:
+    """The service's key changed since the member connected: the grant cannot be revoked with
+    it, and the member page's button still forgets the session, the OAuth mark and the
+    connection the verified-domain mark rests on."""
+    browser, _departure, organisation = signed_in
+    owner, did, now = (
+        organisation_owner(organisation.id),
+        "did:plc:ngoaccount0000000000000",
+        store.clock(),
+    )
+    accounts.save_account_session(
+        store.engine, owner, campaign_id=organisation.campaign_id,
+        organisation_id=organisation.id, did=did, handle="ngo.test", service=CLOSED_PORT,
+        secret=Vault(b"the key before").encrypt('{"oauth": {}}'), now=now,
+    )  # fmt: skip
+    oauth_rows.record_connection(store.engine, owner, did, now)
+    claim_rows.record_member_connection(store.engine, organisation.id, did, "ngo.test", "oauth")
+    page = browser.get("/member").text
+    assert 'id="disconnect-account"' in page
+    answer = browser.submit("/member/bluesky/disconnect", {}, "/member")
+    assert answer.status_code == 200, answer.text
+    assert 'id="disconnect-account"' not in answer.text
+    assert not accounts.account_secret(store.engine, owner)
+    assert oauth_rows.connected_through_oauth(store.engine, owner) is None
+    assert claim_rows.member_connection(store.engine, organisation.id) is None

@@ -36,6 +36,8 @@ from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import departure as departure_rows
 from departures.coalition.store import graph as graph_rows
+from departures.coalition.store.accounts import clear_account_secret
+from departures.coalition.store.oauth import forget_connection as forget_oauth_connection
 from departures.coalition.store.write_journal import CoalitionJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.errors import DeparturesError
@@ -328,8 +330,17 @@ class DepartureDay:
 
     def disconnect(self, organisation: Organisation) -> None:
         """Forget the member's Bluesky session (revoked at its PDS too) and so its opt-in."""
-        revoke_account(self.sessions(organisation), self.guard)  # connected through OAuth
-        stored = self.sessions(organisation).remove()
+        sessions = self.sessions(organisation)
+        try:
+            revoke_account(sessions, self.guard)  # connected through OAuth
+            stored = sessions.remove()
+        except DeparturesError:
+            # A secret that no longer decrypts (the service's key changed) cannot be revoked
+            # with; it is forgotten all the same, so the member can always disconnect.
+            log.info("the session of organisation %s was forgotten unrevoked", organisation.id)
+            stored = None
+            clear_account_secret(self.store.engine, sessions.owner, self.store.clock())
+            forget_oauth_connection(self.store.engine, sessions.owner)
         if stored is not None:
             handles.revoke_session(stored, self.guard)
         claim_rows.forget_member_connection(self.store.engine, organisation.id, self.store.clock())
