@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ from departures.coalition.oauth import (
 from departures.coalition.store import CoalitionStore, accounts
 from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import moderation as rows
+from departures.coalition.store import oauth as oauth_rows
 from departures.coalition.store.campaigns import utc_now
 from departures.coalition.store.moderation import Actor
-from departures.coalition.vault import Vault, organisation_owner
+from departures.coalition.vault import Vault, campaign_owner, organisation_owner
 from departures.coalition.web.language import LANGUAGE_COOKIE
 from departures.i18n import translations
 from departures.sandbox.pytest_plugin import TestSandbox
@@ -383,4 +385,50 @@ def test_connecting_another_account_than_the_one_named_is_refused(
     owner = organisation_owner(organisation.id)
     assert not accounts.account_secret(store.engine, owner)
     assert claim_rows.member_connection(store.engine, organisation.id) is None
+    page.context.close()
+
+
+@pytest.mark.sandbox
+def test_the_coordinator_disconnects_the_coalitions_own_account(
+    tls_browser: Any, served: Served, sandbox: TestSandbox
+) -> None:
+    store = served.store
+    account = sandbox.new_account("idcoal")
+    coordinator, token = store.create_coordinator("Coalition office")
+    campaign = store.create_campaign(
+        coordinator,
+        title="Leave X",
+        threshold=1,
+        deadline=utc_now() + timedelta(days=7),
+        departure_at=utc_now() + timedelta(days=14),
+    )
+    page = new_page(tls_browser)
+    page.goto(f"{served.base}/login")
+    page.get_by_label("Coordinator token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{served.base}/coordinator/campaigns/{campaign.slug}")
+    assert page.locator("#disconnect-coalition").count() == 0  # nothing connected yet
+    page.locator("#oauth-handle-coalition").fill(account.handle)
+    page.locator("#oauth-coalition button").click()
+    page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+    sign_in_at_the_pds(page, account.password)
+    page.wait_for_selector("#coalition-account-handle")
+    owner = campaign_owner(campaign.id)
+    kept, _client_id = load_secret(
+        Vault(SECRET).decrypt(accounts.account_secret(store.engine, owner))
+    )
+    explained = page.locator("#disconnect-coalition-explained").inner_text()
+    assert "not written until you connect an account again" in explained
+    page.get_by_role("button", name=f"Disconnect @{account.handle}").click()
+    page.wait_for_selector("#coalition-account")
+    assert page.locator("#coalition-account-handle").count() == 0
+    assert not accounts.account_secret(store.engine, owner)
+    assert oauth_rows.connected_through_oauth(store.engine, owner) is None
+    client = served.oauth.client()
+    try:
+        with pytest.raises(OAuthError) as refused:
+            client.refresh(kept)
+    finally:
+        client.http.close()
+    assert refused.value.reason == "revoked"
     page.context.close()

@@ -284,18 +284,21 @@ class OAuthService:
             client.http.close()
 
     def disconnect(self, sessions: AccountSessions) -> bool:
-        """Revoke the owner's OAuth session at its server and forget it; True if revoked."""
-        secret = accounts.account_secret(self.engine, sessions.owner)
+        """End the owner's session at its server (an OAuth grant revoked, an app-password
+        session deleted) and forget it here; True if the server accepted. A session that no
+        longer decrypts (the service's key changed) is forgotten unrevoked."""
+        from departures.coalition.handles import revoke_session
+        from departures.errors import DeparturesError
+
         revoked = False
-        if secret:
-            plain = self.vault.decrypt(secret)
-            if is_oauth_secret(plain):
-                session, _client_id = load_secret(plain)
-                client = self.client()
-                try:
-                    revoked = client.revoke(session)
-                finally:
-                    client.http.close()
+        try:
+            stored = sessions.get()  # an app-password session; None for OAuth (or none)
+            if stored is None:
+                revoked = revoke_account(sessions, self.guard)
+            else:
+                revoked = revoke_session(stored, self.guard)
+        except DeparturesError:
+            revoked = False
         accounts.clear_account_secret(self.engine, sessions.owner, self.clock())
         store.forget_connection(self.engine, sessions.owner)
         return revoked

@@ -1,7 +1,11 @@
-"""The member page's "disconnect our Bluesky account": the connected account's grant is revoked
-at its server (OAuth) or its app-password session ended, the session forgotten here, and with
-it the departure day's opt-in and the board's verified-domain mark
-(:meth:`departures.coalition.departure.DepartureDay.disconnect`, the one way to disconnect).
+"""Disconnecting a Bluesky account from the pages.
+
+* The member page's "Disconnect @handle": the grant revoked at its server (OAuth) or its
+  app-password session ended, the session forgotten here, and with it the departure day's
+  opt-in and the board's verified-domain mark
+  (:meth:`departures.coalition.departure.DepartureDay.disconnect`, the one way to disconnect).
+* The coordinator's, for the coalition's own account
+  (:meth:`departures.coalition.oauth.OAuthService.disconnect`).
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ from starlette.routing import Route
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.oauth import app_passwords_allowed
+from departures.coalition.vault import AccountSessions, campaign_owner
 from departures.coalition.web import middleware
-from departures.coalition.web.guards import member_signed_in
+from departures.coalition.web.guards import coordinator_id, member_signed_in, own_campaign
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
@@ -45,12 +50,35 @@ def disconnect(site: Site, ctx: Ctx) -> Response:
     return redirect("/member#welcome")
 
 
+def disconnect_coalition(site: Site, ctx: Ctx) -> Response:
+    """The campaign's coordinator disconnects the coalition's own account (CSRF-checked)."""
+    campaign = own_campaign(site, ctx)
+    if site.oauth is None:
+        raise NotAllowed(_("this coalition makes no Bluesky writes"))
+    site.oauth.disconnect(
+        AccountSessions(
+            site.store.engine,
+            site.oauth.vault,
+            campaign_owner(campaign.id),
+            campaign_id=campaign.id,
+            clock=site.store.clock,
+        )
+    )
+    return redirect(f"/coordinator/campaigns/{campaign.slug}#coalition-account")
+
+
 def routes(site: Site) -> list[Route]:
-    """``POST /member/bluesky/disconnect``."""
+    """``POST /member/bluesky/disconnect`` and the coordinator's
+    ``POST /coordinator/campaigns/{slug}/bluesky/disconnect``."""
     return [
         Route(
             "/member/bluesky/disconnect",
             middleware.page(site, disconnect, guard=member_signed_in),
             methods=["POST"],
-        )
+        ),
+        Route(
+            "/coordinator/campaigns/{slug}/bluesky/disconnect",
+            middleware.page(site, disconnect_coalition, guard=coordinator_id),
+            methods=["POST"],
+        ),
     ]
