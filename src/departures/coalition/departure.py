@@ -36,6 +36,8 @@ from departures.coalition.store import Campaign, CoalitionStore, Organisation
 from departures.coalition.store import claims as claim_rows
 from departures.coalition.store import departure as departure_rows
 from departures.coalition.store import graph as graph_rows
+from departures.coalition.store.accounts import clear_account_secret
+from departures.coalition.store.oauth import forget_connection as forget_oauth_connection
 from departures.coalition.store.write_journal import CoalitionJournal
 from departures.coalition.vault import AccountSessions, Vault, organisation_owner
 from departures.errors import DeparturesError
@@ -281,15 +283,16 @@ class DepartureDay:
                 self.service,
                 self.guard,
             )
-            self.sessions(organisation).put(stored)
             if organisation.bluesky_did and stored.did != organisation.bluesky_did:
-                self.sessions(organisation).remove()
+                handles.revoke_session(stored, self.guard)  # the connection already kept stays
                 raise BadInput(
                     _("that app password belongs to another account (%(handle)s)")
                     % {"handle": stored.handle},
                     _("Create the app password in the account %(handle)s")
                     % {"handle": organisation.bluesky_handle},
                 )
+            self._end_replaced_session(organisation)
+            self.sessions(organisation).put(stored)
             claim_rows.record_member_connection(
                 self.store.engine,
                 organisation.id,
@@ -312,10 +315,32 @@ class DepartureDay:
         )
         return self.welcome(organisation)
 
+    def _end_replaced_session(self, organisation: Organisation) -> None:
+        """End at its PDS the session a new connection replaces (an OAuth grant is revoked,
+        an app-password session deleted), so no replaced session stays live there."""
+        sessions = self.sessions(organisation)
+        try:
+            previous = sessions.get()  # None for an OAuth session
+            if previous is None:
+                revoke_account(sessions, self.guard)
+            else:
+                handles.revoke_session(previous, self.guard)
+        except DeparturesError:  # a secret that no longer decrypts: nothing to end with it
+            log.info("the replaced session of organisation %s was not ended", organisation.id)
+
     def disconnect(self, organisation: Organisation) -> None:
         """Forget the member's Bluesky session (revoked at its PDS too) and so its opt-in."""
-        revoke_account(self.sessions(organisation), self.guard)  # connected through OAuth
-        stored = self.sessions(organisation).remove()
+        sessions = self.sessions(organisation)
+        try:
+            revoke_account(sessions, self.guard)  # connected through OAuth
+            stored = sessions.remove()
+        except DeparturesError:
+            # A secret that no longer decrypts (the service's key changed) cannot be revoked
+            # with; it is forgotten all the same, so the member can always disconnect.
+            log.info("the session of organisation %s was forgotten unrevoked", organisation.id)
+            stored = None
+            clear_account_secret(self.store.engine, sessions.owner, self.store.clock())
+            forget_oauth_connection(self.store.engine, sessions.owner)
         if stored is not None:
             handles.revoke_session(stored, self.guard)
         claim_rows.forget_member_connection(self.store.engine, organisation.id, self.store.clock())

@@ -198,7 +198,20 @@ class OAuthService:
         return Finished(session, str(data["purpose"]), str(data["binding"]))
 
     def connect(self, sessions: AccountSessions, session: OAuthSession) -> None:
-        """Keep ``session`` as the owner's connected account, marked as connected by OAuth."""
+        """Keep ``session`` as the owner's connected account, marked as connected by OAuth.
+
+        An app-password session it replaces is ended at its PDS (not left live there).
+        """
+        from departures.coalition.handles import revoke_session
+        from departures.errors import DeparturesError
+
+        replaced = None
+        try:
+            replaced = sessions.get()  # None for an OAuth session: its grant is revoked here
+            if replaced is None:
+                revoke_account(sessions, self.guard)
+        except DeparturesError:  # a secret that no longer decrypts: nothing to end with it
+            replaced = None
         now = self.clock()
         accounts.save_account_session(
             self.engine,
@@ -212,6 +225,8 @@ class OAuthService:
             now=now,
         )
         store.record_connection(self.engine, sessions.owner, session.did, now)
+        if replaced is not None:
+            revoke_session(replaced, self.guard)  # never raises
         if sessions.organisation_id is not None:
             # What the board's verified-domain mark rests on: this very account, through OAuth.
             claim_rows.record_member_connection(
@@ -269,18 +284,21 @@ class OAuthService:
             client.http.close()
 
     def disconnect(self, sessions: AccountSessions) -> bool:
-        """Revoke the owner's OAuth session at its server and forget it; True if revoked."""
-        secret = accounts.account_secret(self.engine, sessions.owner)
+        """End the owner's session at its server (an OAuth grant revoked, an app-password
+        session deleted) and forget it here; True if the server accepted. A session that no
+        longer decrypts (the service's key changed) is forgotten unrevoked."""
+        from departures.coalition.handles import revoke_session
+        from departures.errors import DeparturesError
+
         revoked = False
-        if secret:
-            plain = self.vault.decrypt(secret)
-            if is_oauth_secret(plain):
-                session, _client_id = load_secret(plain)
-                client = self.client()
-                try:
-                    revoked = client.revoke(session)
-                finally:
-                    client.http.close()
+        try:
+            stored = sessions.get()  # an app-password session; None for OAuth (or none)
+            if stored is None:
+                revoked = revoke_account(sessions, self.guard)
+            else:
+                revoked = revoke_session(stored, self.guard)
+        except DeparturesError:
+            revoked = False
         accounts.clear_account_secret(self.engine, sessions.owner, self.clock())
         store.forget_connection(self.engine, sessions.owner)
         return revoked

@@ -48,6 +48,7 @@ from departures.coalition.web import (
     triage,
     welcome,
 )
+from departures.coalition.web import connection as connection_views
 from departures.coalition.web import moderation as moderation_views
 from departures.coalition.web import oauth as oauth_views
 from departures.coalition.web.language import Languages
@@ -125,6 +126,7 @@ class CoalitionApp:
             # Sign in with X, the coordinators' claims page, the member's domain check.
             *claims.routes(self.site),
             *oauth_views.routes(self.site, oauth),
+            *connection_views.routes(self.site),  # the member disconnects its account
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
         self.app = Starlette(

@@ -317,7 +317,11 @@ class DirectoryViews:
         oauth_token = self._oauth_token(ctx)
         expired = NotAllowed(
             _("your Bluesky sign-in on this page has expired (it lasts 30 minutes)"),
-            _("Sign in again with your app password, then press Follow all again"),
+            # Signed in through OAuth, there is no app password to type: the page offers
+            # Sign in with Bluesky again.
+            _("Sign in with Bluesky again, then press Follow all again")
+            if oauth_token is not None
+            else _("Sign in again with your app password, then press Follow all again"),
         )
         oauth_pds = (
             self.site.oauth.visitor_pds(oauth_token)

@@ -6,7 +6,8 @@ sync's (:mod:`departures.coalition.moderation`); these views read forms and rend
 
 Who appeals is proved by signing in with Bluesky: :func:`appellant`, the appeal's guard, asks
 :func:`.guards.bluesky_signed_in`, the one place that says which Bluesky account is signed in
-(today the directory's sign-in with an app password, :mod:`.signin`; OAuth replaces it there).
+(the directory's sign-in: through OAuth, :mod:`.oauth`, when the service has it, else with an
+app password, :mod:`.signin`).
 """
 
 from __future__ import annotations

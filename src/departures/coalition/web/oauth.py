@@ -180,6 +180,20 @@ class OAuthViews:
             ctx.set(_HANDLE, session.handle)
         elif purpose == "member":
             organisation = site.store.organisation(_signed_in(ctx.organisation_id))
+            if organisation.bluesky_did and session.did != organisation.bluesky_did:
+                # Another account than the one the organisation names (as an app password
+                # of another account is refused): nothing connected, the grant given back.
+                self._give_back(session)
+                named = {"named": organisation.bluesky_handle, "signed": session.handle}
+                raise NotAllowed(
+                    _("you signed in as @%(signed)s, not as your organisation's @%(named)s")
+                    % named,
+                    _(
+                        "Sign in as @%(named)s at your Bluesky server, or change the Bluesky "
+                        "handle in your organisation's details"
+                    )
+                    % named,
+                )
             self.service.connect(
                 AccountSessions(
                     site.store.engine,
@@ -208,6 +222,14 @@ class OAuthViews:
         back = ctx.session.get(_NEXT) if purpose == "directory" else None
         ctx.drop(_NEXT)
         return redirect(sign_in_return(back) if isinstance(back, str) else _BACK[purpose])
+
+    def _give_back(self, session: Any) -> None:
+        """Revoke a grant the service will not keep."""
+        client = self.service.client()
+        try:
+            client.revoke(session)
+        finally:
+            client.http.close()
 
     def _connect_coalition(self, site: Site, ctx: Ctx, session: Any) -> int:
         coordinator = _signed_in(ctx.coordinator_id)

@@ -23,6 +23,7 @@ from departures.coalition.errors import NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.store import Organisation
 from departures.coalition.web import middleware
+from departures.coalition.web.connection import app_passwords_offered, refuse_app_password
 from departures.coalition.web.guards import member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
@@ -98,6 +99,8 @@ def _page(
         items=checklist.items(site.store.engine, organisation.id),
         max_welcome=MAX_WELCOME_GRAPHEMES,
         now=site.store.clock(),
+        oauth=site.oauth is not None,
+        app_passwords=app_passwords_offered(site),
         **extra,
     )
     response.headers["Content-Security-Policy"] = SCRIPT_CSP
@@ -122,6 +125,7 @@ def save_welcome(site: Site, ctx: Ctx) -> Response:
         )
     password = ctx.form.text("app_password", _("App password"), max_length=100)
     try:
+        refuse_app_password(site, password)
         site.departure.prepare(
             organisation, text, opted_in=ctx.form.flag("opted_in"), app_password=password
         )
