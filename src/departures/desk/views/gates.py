@@ -103,9 +103,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 _("no reply rule was chosen"),
                 _("Tick at least one kind of people who may reply, or give a list"),
             )
-        if list_uri and not (
-            list_uri.startswith("at://") and "/app.bsky.graph.list/" in list_uri
-        ):
+        if list_uri and not (list_uri.startswith("at://") and "/app.bsky.graph.list/" in list_uri):
             raise DeparturesError(
                 _("this is not the address of a Bluesky list"),
                 _("Give it as at://did:.../app.bsky.graph.list/..."),
