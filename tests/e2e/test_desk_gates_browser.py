@@ -7,8 +7,9 @@ changed), chooses "only our followers" and no quotes: a background job writes a 
 and a post gate for every published post, exactly once, and the AppView reads them back (the
 thread's ``threadgate``; another account's quote shown detached). The choice is changed once
 more (nobody may reply, quotes allowed): the thread gates are updated, the post gates deleted,
-and the AppView follows (a new quote is shown as one). A post published later gets the last choice from publishing itself.
-Every page is checked for named, labelled controls; screenshots go to ``test-artifacts/desk``.
+and the AppView follows (a new quote is shown as one). A post published later gets the last
+choice from publishing itself. Every page is checked for named, labelled controls;
+screenshots go to ``test-artifacts/desk``.
 """
 
 from __future__ import annotations
