@@ -239,6 +239,7 @@ def test_reply_and_quote_controls_written_changed_and_read_back_in_the_browser(
         assert page.locator("[role=alert]").count() == 1
         assert "Traceback" not in page.content()
         assert page.locator("#list_uri").input_value() == "https://bsky.app/profile/x/lists/1"
+        assert page.is_checked("#replies-some") and page.is_checked("#rule-followers")
         _shot(page, "2-bad-list")
         workspace = Workspace.open(workspace_dir)
         assert stored_choice(workspace) is None

@@ -81,7 +81,7 @@ def test_a_choice_is_stored_and_shown_without_a_job_when_nothing_is_published(
     assert "Your choice is saved." in answer.text
     assert _stored(desk) == GateChoice("some", ("followers", "mentioned"), LIST, quotes=False)
     assert "Only these people may reply:" in answer.text
-    assert "Quoting is not allowed." in answer.text
+    assert ". Quoting is not allowed." in answer.text  # two sentences, not run together
     assert 'value="followers" checked' in answer.text
     assert "No post is published yet" in answer.text
     # Nothing is published: no job was started.
@@ -115,8 +115,10 @@ def test_bad_input_is_one_message_and_changes_nothing(
     assert message in answer.text
     assert "Traceback" not in answer.text
     assert _stored(desk) == before == GateChoice("nobody", quotes=True)
-    if "list_uri" in data:  # what was typed comes back as typed
+    if "list_uri" in data:  # the form comes back as it was filled in
         assert 'value="https://bsky.app/x"' in answer.text
+        assert 'value="some" checked' in answer.text
+        assert 'value="followers" checked' in answer.text
 
 
 def test_the_page_speaks_dutch(browser: InProcessBrowser) -> None:

@@ -68,7 +68,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
             job=job,
             publishing=publishing_job.active,
             label=job_pages.label(job, DOING, desk.language(request)),
-            list_value=values.pop("list_value", None),
+            typed=values.pop("typed", None),
             saved=bool(request.query_params.get("saved")),
             **values,
         )
@@ -127,8 +127,14 @@ def routes(desk: Desk) -> list[BaseRoute]:
         try:
             choice = parse(request, form)
         except DeparturesError as exc:
-            # Nothing is stored; what was typed in the list field comes back as typed.
-            return page(request, 400, error=exc, list_value=str(form.get("list_uri", "")))
+            # Nothing is stored; the form comes back as it was filled in.
+            typed = {
+                "replies": str(form.get("replies", "")),
+                "rules": [str(rule) for rule in form.getlist("rule")],
+                "list_uri": str(form.get("list_uri", "")),
+                "quotes": str(form.get("quotes", "")),
+            }
+            return page(request, 400, error=exc, typed=typed)
         with desk.workspace() as workspace:
             store_choice(workspace, choice)
             published = publishing.status(workspace).published
