@@ -79,6 +79,10 @@ class JobKind:
 KINDS: dict[str, JobKind] = {
     "publish": JobKind("departures.desk.tasks:publish", "publish", "the desk is publishing"),
     "follow": JobKind("departures.desk.tasks:follow", "follow", "the desk is following"),
+    # Gates go through the publishing journal: never beside publishing or undo.
+    "gates": JobKind(
+        "departures.desk.tasks:gates", "publish", "the desk is writing reply and quote controls"
+    ),
     "undo": JobKind(
         "departures.desk.tasks:undo", "publish", "the desk is deleting posts", resumable=False
     ),

@@ -43,6 +43,8 @@ def publish(ctx: JobContext) -> Mapping[str, Any]:
             retry_failed=bool(params.get("retry_failed")), on_progress=on_progress
         )
         status = publishing.status(workspace, config)
+        # As `migrate run`: new posts get the reply and quote controls chosen (exactly once).
+        gated = _gate_new_posts(ctx, workspace, pds, config) if report.published else None
     return {
         "published": report.published,
         "already_there": report.already_there,
@@ -50,6 +52,48 @@ def publish(ctx: JobContext) -> Mapping[str, Any]:
         "planned": status.planned,
         "on_bluesky": status.published,
         "pending": status.pending,
+        "account": pds.handle,
+        "gates_written": gated,
+    }
+
+
+def _gate_new_posts(ctx: JobContext, workspace: Workspace, pds: Any, config: Any) -> int | None:
+    from departures.migrate.gates import apply_to_workspace, stored_choice
+
+    choice = stored_choice(workspace)
+    if choice is None:
+        return None
+    return apply_to_workspace(
+        workspace, pds, choice, config, notify=ctx.notify, sleep=ctx.sleep
+    ).written
+
+
+def gates(ctx: JobContext) -> Mapping[str, Any]:
+    """``departures migrate gates``: the stored reply and quote controls on every published
+    post, exactly once (what already matches is not written again)."""
+    from departures.bluesky.pds import open_account
+    from departures.migrate import publish as publishing
+    from departures.migrate.gates import EVERYBODY, apply_to_workspace, stored_choice
+
+    params = ctx.params
+    config = publishing.budget_config(None, unlimited=bool(params.get("no_budget")))
+    with closing(_workspace(ctx)) as workspace, closing(open_account(params.get("handle"))) as pds:
+        choice = stored_choice(workspace) or EVERYBODY
+        done = apply_to_workspace(
+            workspace,
+            pds,
+            choice,
+            config,
+            notify=ctx.notify,
+            sleep=ctx.sleep,
+            on_progress=lambda written, total: ctx.report(written, total),
+        )
+    return {
+        "posts": done.posts,
+        "written": done.written,
+        "unchanged": done.unchanged,
+        "refused": len(done.refused),
+        "refused_first": done.refused[:20],
         "account": pds.handle,
     }
 

@@ -49,6 +49,7 @@ __all__ = [
     "gate_writes",
     "parse_choice",
     "postgate_value",
+    "store_choice",
     "stored_choice",
     "threadgate_value",
 ]
@@ -362,6 +363,22 @@ def stored_choice(workspace: Any) -> GateChoice | None:
     return GateChoice.from_json(str(row[0])) if row else None
 
 
+def store_choice(workspace: Any, choice: GateChoice) -> None:
+    """Keep ``choice`` as the workspace's (what ``migrate run`` and the desk's publishing
+    give the posts they publish), without writing anything to Bluesky."""
+    with workspace.transaction() as conn:
+        conn.execute(
+            "INSERT INTO gate_choice (id, choice, chosen_at) VALUES (1, ?, datetime('now')) "
+            "ON CONFLICT(id) DO UPDATE SET choice = excluded.choice, "
+            "chosen_at = excluded.chosen_at",
+            (choice.to_json(),),
+        )
+
+
+#: Gate writes sent between two progress reports (a report is where a job may pause).
+PROGRESS_STEP = 100
+
+
 def apply_to_workspace(
     workspace: Any,
     pds: Pds,
@@ -370,25 +387,22 @@ def apply_to_workspace(
     *,
     sleep: Callable[[float], None] | None = None,
     notify: Callable[[str], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> GatesDone:
     """Give every post the workspace published ``choice``'s gates, exactly once.
 
     The choice is stored first (``gate_choice``), so a run killed midway is resumed by
     running it again: the journal settles what was in flight, what already matches is not
     written again. Writes go through the workspace's journal (``post_gates`` records them).
+    ``on_progress(done, total)`` is called after every :data:`PROGRESS_STEP` writes (the
+    desk's job reports there, and may stop there: what is left is written by the next run).
     """
     import time
 
     from departures.workspace.journal import WorkspaceJournal, check_account
 
     check_account(workspace, pds.did)
-    with workspace.transaction() as conn:
-        conn.execute(
-            "INSERT INTO gate_choice (id, choice, chosen_at) VALUES (1, ?, datetime('now')) "
-            "ON CONFLICT(id) DO UPDATE SET choice = excluded.choice, "
-            "chosen_at = excluded.chosen_at",
-            (choice.to_json(),),
-        )
+    store_choice(workspace, choice)
     writer = open_writer(
         pds,
         WorkspaceJournal(workspace, pds.did),
@@ -400,8 +414,13 @@ def apply_to_workspace(
     posts = published_posts(workspace.conn)
     writes = gate_writes(posts, choice, existing_gates(pds))
     done = GatesDone(posts=len(posts))
-    sent = writer.send_isolating(writes)
-    done.written = len(sent.results)
-    done.refused = [f"{r.write.key}: {r.reason}" for r in sent.refused]
+    if on_progress is not None:
+        on_progress(0, len(writes))
+    for start in range(0, len(writes), PROGRESS_STEP):
+        sent = writer.send_isolating(writes[start : start + PROGRESS_STEP])
+        done.written += len(sent.results)
+        done.refused += [f"{r.write.key}: {r.reason}" for r in sent.refused]
+        if on_progress is not None:
+            on_progress(min(len(writes), start + PROGRESS_STEP), len(writes))
     done.unchanged = len(posts) - len({w.rkey for w in writes})
     return done
