@@ -24,6 +24,7 @@ from departures.coalition import domains
 from departures.coalition.errors import BadInput, NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.web import middleware
+from departures.coalition.web.guards import coordinator_id, member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.coalition.xsignin import XApp, XSignIn
@@ -47,23 +48,6 @@ def visitor(ctx: Ctx) -> tuple[str, str]:
             _("sign in with your Bluesky account first"), _("Use the form at /directory")
         )
     return did, handle
-
-
-def coordinator_id(ctx: Ctx) -> int:
-    """The signed-in coordinator; refused otherwise."""
-    if ctx.coordinator_id is None:
-        raise NotAllowed(_("this page is for coordinators"), _("Sign in at /login first"))
-    return ctx.coordinator_id
-
-
-def member_signed_in(ctx: Ctx) -> int:
-    """The signed-in member organisation's id; refused otherwise."""
-    if ctx.organisation_id is None:
-        raise NotAllowed(
-            _("this page is for member organisations"),
-            _("Sign in at /member/sign-in with your member key"),
-        )
-    return ctx.organisation_id
 
 
 def x_app(site: Site) -> XApp | None:

@@ -16,6 +16,7 @@ from departures.coalition.i18n import _
 from departures.coalition.store import Campaign, access
 from departures.coalition.web import middleware
 from departures.coalition.web import oauth as oauth_views
+from departures.coalition.web.guards import coordinator_id
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
@@ -29,13 +30,6 @@ COMMON_ZONES = (
     "Europe/London",
     "UTC",
 )
-
-
-def coordinator_id(ctx: Ctx) -> int:
-    """The signed-in coordinator; refused otherwise (a guard: reads the session only)."""
-    if ctx.coordinator_id is None:
-        raise NotAllowed(_("this page is for coordinators"), _("Sign in at /login first"))
-    return ctx.coordinator_id
 
 
 def login_page(site: Site, ctx: Ctx) -> Response:

@@ -12,29 +12,12 @@ from departures.coalition.errors import NotAllowed
 from departures.coalition.i18n import _
 from departures.coalition.store import languages as stored
 from departures.coalition.web import middleware
+from departures.coalition.web.guards import coordinator_id, member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.i18n import LANGUAGES
 
 __all__ = ["routes"]
-
-
-# The same guards as coordinator.py's and member.py's (a view module imports no other view).
-def coordinator_id(ctx: Ctx) -> int:
-    """The signed-in coordinator; refused otherwise (reads the session only)."""
-    if ctx.coordinator_id is None:
-        raise NotAllowed(_("this page is for coordinators"), _("Sign in at /login first"))
-    return ctx.coordinator_id
-
-
-def member_signed_in(ctx: Ctx) -> int:
-    """The signed-in organisation's id; refused otherwise (reads the session only)."""
-    if ctx.organisation_id is None:
-        raise NotAllowed(
-            _("this page is for member organisations"),
-            _("Sign in at /member/sign-in with your member key"),
-        )
-    return ctx.organisation_id
 
 
 def member_language(site: Site, ctx: Ctx) -> Response:

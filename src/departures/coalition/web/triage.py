@@ -19,30 +19,13 @@ from departures.coalition.store import Campaign, Organisation
 from departures.coalition.triage import Triage
 from departures.coalition.triage_score import DEFAULT_WORDS
 from departures.coalition.web import middleware
+from departures.coalition.web.guards import coordinator_id, member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 from departures.errors import DeparturesError
 from departures.migrate.gates import REPLY_RULES, parse_choice
 
 __all__ = ["routes"]
-
-
-def member_signed_in(ctx: Ctx) -> int:
-    """The signed-in organisation (a guard; the member pages' rule, kept here so that the
-    views do not import one another)."""
-    if ctx.organisation_id is None:
-        raise NotAllowed(
-            _("this page is for member organisations"),
-            _("Sign in at /member/sign-in with your member key"),
-        )
-    return ctx.organisation_id
-
-
-def coordinator_id(ctx: Ctx) -> int:
-    """The signed-in coordinator (a guard; the coordinator pages' rule)."""
-    if ctx.coordinator_id is None:
-        raise NotAllowed(_("this page is for coordinators"), _("Sign in at /login first"))
-    return ctx.coordinator_id
 
 
 def _triage(site: Site) -> Triage:
