@@ -220,11 +220,13 @@ def test_the_coordinator_connects_and_moderates_from_the_shell_and_tick_syncs(
         "--bluesky-service", sandbox.pds_url)  # fmt: skip
     assert len(curated(sandbox, office.did)) == 1
     assert len(records(sandbox, office.did, STARTERPACK)) == 1
-    blocked = run(
-        "campaign", "moderate", "--db", db, "shell-coalition",
+    # No back door around due process: --block is refused with the way to propose.
+    refused = CliRunner().invoke(cli, [
+        "coalition", "campaign", "moderate", "--db", db, "shell-coalition",
         "--block", troll.handle, "--bluesky-service", sandbox.pds_url,
-    )  # fmt: skip
-    assert f"{troll.handle}: blocked" in blocked
-    assert troll.did in {r.value.subject for r in records(sandbox, office.did, LISTITEM)}
+    ], env=env)  # fmt: skip
+    assert refused.exit_code != 0  # the one line a user sees: test_coalition_modlist_coordinator
+    assert "departures coalition modlist propose shell-coalition" in str(refused.exception)
+    assert troll.did not in {r.value.subject for r in records(sandbox, office.did, LISTITEM)}
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("shell.db*"))
     assert office.app_password.encode() not in raw

@@ -18,7 +18,6 @@ writes only the difference, through the one journaled, budgeted writer.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -91,7 +90,12 @@ def modlist_rkey(campaign: Campaign) -> str:
 
 def blocked_rkey(campaign: Campaign, did: str) -> str:
     """The record key of an account's item in the moderation list (derived from its DID)."""
-    spread = int.from_bytes(hashlib.sha256(did.encode()).digest()[:4], "big")
+    return spread_rkey(campaign, moderation_rows.did_spread(did))
+
+
+def spread_rkey(campaign: Campaign, spread: int) -> str:
+    """The record key of the moderation list's item whose DID has that spread (an erased
+    account's item is deleted by it)."""
     return encode_tid(_base(campaign) + _BLOCKED_OFFSET_US + spread, 4)
 
 
@@ -414,8 +418,13 @@ class CoalitionLists:
             }
             writes.append(Write.create(key, LISTITEM, rkey, record))
         for entry in moderation_rows.to_unlist(engine, campaign.id):
-            rkey = blocked_rkey(campaign, entry.subject_did)
-            key = f"blocked:{campaign.id}:{entry.subject_did}"
+            spread = moderation_rows.erased_spread(entry)
+            if spread is None:
+                rkey = blocked_rkey(campaign, entry.subject_did)
+                key = f"blocked:{campaign.id}:{entry.subject_did}"
+            else:  # an erased account's item: its DID is forgotten, its record key is not
+                rkey = spread_rkey(campaign, spread)
+                key = f"erased:{campaign.id}:{entry.id}"
             entries[key] = entry
             if rkey not in items:
                 moderation_rows.mark_unlisted(engine, entry.id, now())

@@ -52,6 +52,7 @@ __all__ = [
     "appeal",
     "check_evidence",
     "choose",
+    "coordinator_view",
     "decide",
     "decide_appeal",
     "member_view",
@@ -291,15 +292,26 @@ class MemberView:
 
 def member_view(store: CoalitionStore, organisation: Organisation) -> MemberView:
     """Proposals waiting for a decision, entries on the list, open appeals, the audit log."""
-    engine, campaign_id = store.engine, organisation.campaign_id
+    return _view(store, organisation.campaign_id, Actor.member(organisation.id), organisation.id)
+
+
+def coordinator_view(store: CoalitionStore, campaign: Campaign) -> MemberView:
+    """The same as the campaign's coordinator sees it on its page (no block or mute choice)."""
+    return _view(store, campaign.id, Actor.coordinator(campaign.coordinator_id), None)
+
+
+def _view(
+    store: CoalitionStore, campaign_id: int, me: Actor, organisation_id: int | None
+) -> MemberView:
+    engine = store.engine
     modlist_uri = graph_rows.modlist_uri(engine, campaign_id)
     by_id = {p.id: p for p in rows.proposals(engine, campaign_id)}
     return MemberView(
         modlist_uri=modlist_uri,
-        choice=rows.choice_of(engine, organisation.id),
+        choice=rows.choice_of(engine, organisation_id) if organisation_id is not None else "",
         pending=[p for p in by_id.values() if p.state == "proposed"],
         listed=[p for p in by_id.values() if p.state == "listed"],
         appeals=[(a, by_id[a.proposal_id]) for a in rows.appeals(engine, campaign_id, "open")],
         events=rows.events(engine, campaign_id, limit=50),
-        me=Actor.member(organisation.id),
+        me=me,
     )

@@ -10,6 +10,8 @@ One pass (:meth:`Notifier.tick`, run every minute by ``coalition serve`` and onc
 3. a day after the departure, check that members who went have landed (marked themselves, or
    their Bluesky account has posts) and queue a follow-up to those who have not;
 4. call the Bluesky hooks (departure-day posts, list sync; see departure.py, listsync.py);
+5. tell the members who may decide a waiting moderation-list proposal or appeal, once
+   (:mod:`.modlist_notices`);
 
 and, across campaigns, the reconnect pass (:mod:`.reconnect`): directory entries new for a
 member that uploaded its X following list are proposed to it by e-mail, and followed for it
@@ -42,7 +44,7 @@ from email.message import EmailMessage
 
 import httpx
 
-from departures.coalition import rules
+from departures.coalition import modlist_notices, rules
 from departures.coalition.bounces import verp_address
 from departures.coalition.handles import LandingChecker
 from departures.coalition.hooks import DepartureHook, ListSync, NoBlueskyWrites, TriagePass
@@ -205,6 +207,10 @@ class Notifier:
                 continue
             report.campaigns += 1
             self._campaign_pass(campaign, moment, report)
+            # Proposals and appeals of the moderation list waiting for someone to decide.
+            report.queued += modlist_notices.queue(
+                self.store, campaign, self.base_url, self.webhook_url
+            )
         self._reconnect_pass(moment, report)
         self._triage_pass(report)
         self.deliver(report)

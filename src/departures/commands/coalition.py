@@ -25,6 +25,7 @@ from departures.coalition.handles import DEFAULT_SERVICE, XrpcHandleResolver
 from departures.coalition.listsync import CoalitionLists
 from departures.coalition.notify import Notifier, SMTPSettings
 from departures.coalition.reconnect import DEFAULT_DAILY_CAP, Reconnect
+from departures.coalition.rules import CoalitionError
 from departures.coalition.security import load_secret_key
 from departures.coalition.store import CoalitionStore, check_timezone
 from departures.coalition.vault import vault
@@ -713,8 +714,18 @@ def campaign_connect_bluesky(
 @db_option
 @token_option
 @click.argument("slug")
-@click.option("--block", "to_block", multiple=True, help="Handle to add to the list.")
-@click.option("--unblock", "to_unblock", multiple=True, help="Handle to take off the list.")
+@click.option(
+    "--block",
+    "to_block",
+    multiple=True,
+    help="Refused: accounts go on the list through 'departures coalition modlist propose'.",
+)
+@click.option(
+    "--unblock",
+    "to_unblock",
+    multiple=True,
+    help="Take off an account that an earlier version of --block put on the list directly.",
+)
 @click.option(
     "--bluesky-service",
     envvar=BLUESKY_SERVICE_ENV,
@@ -730,23 +741,39 @@ def campaign_moderate(
     to_unblock: tuple[str, ...],
     bluesky_service: str,
 ) -> None:
-    """Add accounts to (or remove them from) the campaign's shared moderation list.
+    """Take accounts off the campaign's moderation list that were put there directly.
 
-    Members subscribe to it from their page. Example:
-    departures coalition campaign moderate leave-x-together --block troll.bsky.social
+    Accounts go on the list only through due process: 'departures coalition modlist
+    propose' (with reasons and evidence), then a member's approval; --block is refused.
+    --unblock removes an item an earlier --block wrote; an entry decided through due
+    process leaves the list only when its appeal is upheld. Example:
+    departures coalition campaign moderate leave-x-together --unblock troll.bsky.social
     """
     from departures.bluesky.identity import resolve
+    from departures.coalition.store import moderation as moderation_rows
 
+    if to_block:
+        # A proposal needs reasons and evidence that --block never asked for; turning it
+        # into one silently would put an account "in review" without them.
+        raise CoalitionError(
+            "--block writes no list entries any more: propose the account with "
+            f"'departures coalition modlist propose {slug} {to_block[0]} --reason … "
+            "--evidence <link>'; a member then approves it"
+        )
     store = _store(db_url)
     found = store.campaign(slug)
     if found.coordinator_id != _coordinator(store, token):
         raise NotAllowed("this campaign belongs to another coordinator")
     lists = CoalitionLists(store, vault(_db_dir(db_url)), bluesky_service)
-    for handle, block in [(h, True) for h in to_block] + [(h, False) for h in to_unblock]:
+    for handle in to_unblock:
         identity = resolve(handle, bluesky_service)
-        changed = lists.moderate(found, identity.did, block=block)
-        verb = "blocked" if block else "unblocked"
-        click.echo(f"{identity.handle}: {verb}" + ("" if changed else " already"))
+        if moderation_rows.listed_for(store.engine, found.id, identity.did) is not None:
+            raise CoalitionError(
+                f"{identity.handle} is on the list by a decision; it leaves only when its "
+                "appeal is upheld ('departures coalition modlist decide-appeal')"
+            )
+        changed = lists.moderate(found, identity.did, block=False)
+        click.echo(f"{identity.handle}: unblocked" + ("" if changed else " already"))
 
 
 @coalition.command()

@@ -19,6 +19,7 @@ it reports back here with :func:`mark_listed` and :func:`mark_unlisted`, each lo
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -547,6 +548,10 @@ def mark_unlisted(engine: Engine, proposal_id: int, now: datetime) -> bool:
         found = _locked(conn, proposal_id)
         if found.state != "removed" or found.unlisted_at is not None:
             return False
+        if erased_spread(found) is not None:
+            # An erased account's item is gone: nothing of the entry is kept.
+            conn.execute(modlist_proposals.delete().where(modlist_proposals.c.id == proposal_id))
+            return True
         conn.execute(
             update(modlist_proposals)
             .where(modlist_proposals.c.id == proposal_id)
@@ -576,8 +581,11 @@ def proposal(engine: Engine, proposal_id: int) -> Proposal:
 
 
 def proposals(engine: Engine, campaign_id: int, *states: str) -> list[Proposal]:
-    """The campaign's proposals (in ``states`` when given), oldest first."""
-    where = [modlist_proposals.c.state.in_(states)] if states else []
+    """The campaign's proposals (in ``states`` when given), oldest first; not what is left
+    of an erased account's entry."""
+    where = [modlist_proposals.c.subject_did != ""]
+    if states:
+        where.append(modlist_proposals.c.state.in_(states))
     return _select(engine, campaign_id, *where)
 
 
@@ -690,18 +698,62 @@ def set_choice(engine: Engine, organisation_id: int, choice: str, now: datetime)
 # --- erasure (called by store.access in its transaction) ------------------------------------
 
 
+ERASED = "erased:"
+
+
+def did_spread(did: str) -> int:
+    """The 32 bits of ``did``'s SHA-256 that its list item's record key is derived from."""
+    return int.from_bytes(hashlib.sha256(did.encode()).digest()[:4], "big")
+
+
+def erased_spread(entry: Proposal) -> int | None:
+    """For what is left of an erased account's entry (a row naming no DID, kept until its
+    list item is deleted): the spread of its record key; None for any other entry."""
+    if entry.subject_did or not entry.listed_uri.startswith(ERASED):
+        return None
+    return int(entry.listed_uri.removeprefix(ERASED), 16)
+
+
 def erase_subject(conn: Connection, did: str) -> None:
-    """Delete every proposal naming ``did`` as the listed account, its appeals and its log."""
-    ids = list(
-        conn.execute(
-            select(modlist_proposals.c.id).where(modlist_proposals.c.subject_did == did)
-        ).scalars()
-    )
-    if not ids:
+    """Delete every proposal naming ``did`` as the listed account, its appeals and its log.
+
+    An entry whose list item may be on the PDS (listed, or removed and not yet deleted)
+    leaves a row that names no DID, only its record key's spread (:func:`did_spread`), so
+    that the next list sync deletes the item (:func:`to_unlist`), then the row.
+    """
+    p = modlist_proposals.c
+    found = conn.execute(select(p.id, p.state, p.unlisted_at).where(p.subject_did == did)).all()
+    if not found:
         return
+    ids = [row.id for row in found]
+    on_pds = [
+        row.id
+        for row in found
+        if row.state == "listed" or (row.state == "removed" and row.unlisted_at is None)
+    ]
     conn.execute(modlist_events.delete().where(modlist_events.c.proposal_id.in_(ids)))
     conn.execute(modlist_appeals.delete().where(modlist_appeals.c.proposal_id.in_(ids)))
-    conn.execute(modlist_proposals.delete().where(modlist_proposals.c.id.in_(ids)))
+    if on_pds:
+        conn.execute(
+            update(modlist_proposals)
+            .where(p.id.in_(on_pds))
+            .values(
+                subject_did="",
+                subject_handle="",
+                reasons="",
+                evidence="[]",
+                state="removed",
+                active_did=None,
+                unlisted_at=None,
+                decision_reason="",
+                listed_uri=f"{ERASED}{did_spread(did):08x}",
+                proposer_organisation_id=None,
+                proposer_coordinator_id=None,
+                decider_organisation_id=None,
+                decider_coordinator_id=None,
+            )
+        )
+    conn.execute(modlist_proposals.delete().where(p.id.in_(ids), p.id.not_in(on_pds or [0])))
 
 
 def erase_member(conn: Connection, organisation_id: int) -> None:

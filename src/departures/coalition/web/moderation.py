@@ -1,5 +1,6 @@
 """The moderation list's pages: the public list with its audit log (HTML and JSON) and the
-appeal form, and the member page's part (propose, decide, decide appeals, block or mute).
+appeal form, the member page's part (propose, decide, decide appeals, block or mute), and
+the coordinator's page of its campaign's list (decide proposals and appeals).
 
 The rules are the store's (:mod:`departures.coalition.store.moderation`), the writes the list
 sync's (:mod:`departures.coalition.moderation`); these views read forms and render.
@@ -27,7 +28,7 @@ from departures.coalition.store import graph as graph_rows
 from departures.coalition.store import moderation as rows
 from departures.coalition.store.moderation import Actor, Event, Proposal
 from departures.coalition.web import middleware
-from departures.coalition.web.guards import bluesky_signed_in, member_signed_in
+from departures.coalition.web.guards import bluesky_signed_in, coordinator_id, member_signed_in
 from departures.coalition.web.sessions import Ctx
 from departures.coalition.web.site import Site, redirect
 
@@ -215,6 +216,66 @@ def choose(site: Site, ctx: Ctx) -> Response:
     return redirect("/member#modlist")
 
 
+# --- the coordinator's page -------------------------------------------------------------------
+
+
+def _coordinated(site: Site, ctx: Ctx) -> tuple[Campaign, Actor]:
+    own = coordinator_id(ctx)
+    campaign = site.store.campaign(ctx.param("slug"))
+    if campaign.coordinator_id != own:
+        raise NotAllowed(_("only the campaign's coordinator can manage it"))
+    return campaign, Actor.coordinator(own)
+
+
+def coordinator_page(site: Site, ctx: Ctx) -> Response:
+    """Proposals waiting for the coordinator's decision, open appeals, the audit log."""
+    campaign, _actor = _coordinated(site, ctx)
+    return site.render(
+        ctx,
+        "modlist_coordinator.html",
+        campaign=campaign,
+        modlist_view=moderation.coordinator_view(site.store, campaign),
+    )
+
+
+def _coordinator_page_url(campaign: Campaign) -> str:
+    return f"/coordinator/campaigns/{campaign.slug}/modlist"
+
+
+def coordinator_decide(site: Site, ctx: Ctx) -> Response:
+    """The coordinator approves or rejects a proposal (not its own)."""
+    campaign, actor = _coordinated(site, ctx)
+    choice = ctx.form.choice("decision", _("Decision"), ("approve", "reject"))
+    reason = ctx.form.text("reason", _("Reason"), max_length=rows.MAX_REASONS, multiline=True)
+    moderation.decide(
+        site.store,
+        _lists(site),
+        campaign,
+        int(ctx.param("proposal")),
+        actor,
+        approve=choice == "approve",
+        reason=reason,
+    )
+    return redirect(_coordinator_page_url(campaign))
+
+
+def coordinator_decide_appeal(site: Site, ctx: Ctx) -> Response:
+    """The coordinator upholds or dismisses an appeal (refused when it took part)."""
+    campaign, actor = _coordinated(site, ctx)
+    choice = ctx.form.choice("decision", _("Decision"), ("uphold", "dismiss"))
+    reason = ctx.form.text("reason", _("Reason"), max_length=rows.MAX_REASONS, multiline=True)
+    moderation.decide_appeal(
+        site.store,
+        _lists(site),
+        campaign,
+        int(ctx.param("appeal")),
+        actor,
+        uphold=choice == "uphold",
+        reason=reason,
+    )
+    return redirect(_coordinator_page_url(campaign))
+
+
 def routes(site: Site) -> list[Route]:
     """The public list and appeal pages, and the member page's moderation forms."""
 
@@ -222,6 +283,7 @@ def routes(site: Site) -> list[Route]:
         return Route(path, middleware.page(site, view, guard=member_signed_in), methods=["POST"])
 
     base = "/campaigns/{slug}/moderation"
+    coordinated = "/coordinator/campaigns/{slug}/modlist"
     return [
         Route(base, middleware.page(site, public_page)),
         Route(base + ".json", middleware.page(site, public_json)),
@@ -234,4 +296,15 @@ def routes(site: Site) -> list[Route]:
         member_post("/member/modlist/{proposal:int}/decide", decide),
         member_post("/member/modlist/appeals/{appeal:int}/decide", decide_appeal),
         member_post("/member/modlist/choice", choose),
+        Route(coordinated, middleware.page(site, coordinator_page, guard=coordinator_id)),
+        Route(
+            coordinated + "/{proposal:int}/decide",
+            middleware.page(site, coordinator_decide, guard=coordinator_id),
+            methods=["POST"],
+        ),
+        Route(
+            coordinated + "/appeals/{appeal:int}/decide",
+            middleware.page(site, coordinator_decide_appeal, guard=coordinator_id),
+            methods=["POST"],
+        ),
     ]
