@@ -37,6 +37,7 @@ from departures.workspace.db import Workspace
 from helpers.plans import simple_plan, write_plan
 from helpers.ports import free_port
 from helpers.waiting import poll
+from helpers.web import goto_settled
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desk"
 LANGUAGE = "nl"
@@ -169,7 +170,7 @@ def _published(workspace_dir: Path) -> dict[str, str]:
 
 
 def _publish(page: Any, desk: DeskProcess, workspace_dir: Path) -> background.JobStatus:
-    page.goto(desk.base + "/publish")
+    goto_settled(page, desk.base + "/publish")
     page.check("#no_budget")
     page.locator("form[action='/publish/start'] button").click()
     status = background.wait(workspace_dir, "publish", timeout=180)
@@ -180,7 +181,7 @@ def _publish(page: Any, desk: DeskProcess, workspace_dir: Path) -> background.Jo
 def _choose(page: Any, desk: DeskProcess, replies: str, rules: list[str], quotes: str) -> None:
     """Save a choice on the page; back once the job it starts has started."""
     before = background.read(desk.workspace, "gates").started_at
-    page.goto(desk.base + "/publish/gates")
+    goto_settled(page, desk.base + "/publish/gates")
     page.check(f"#replies-{replies}")
     for rule in ("mentioned", "followers", "following"):
         page.set_checked(f"#rule-{rule}", rule in rules)
@@ -208,7 +209,7 @@ def test_reply_and_quote_controls_written_changed_and_read_back_in_the_browser(
         page.goto(url)
         assert page.locator("html").get_attribute("lang") == LANGUAGE
         # Connect and publish, with no controls chosen: no gate is written.
-        page.goto(desk.base + "/publish")
+        goto_settled(page, desk.base + "/publish")
         page.fill("#handle", org.handle)
         page.fill("#password", org.app_password)
         page.fill("#service", sandbox.pds_url)
@@ -221,7 +222,7 @@ def test_reply_and_quote_controls_written_changed_and_read_back_in_the_browser(
         assert _records(sandbox, org.did, POSTGATE) == {}
 
         # The page, reached from the publishing page, in Dutch.
-        page.goto(desk.base + "/publish")
+        goto_settled(page, desk.base + "/publish")
         page.locator("a[href='/publish/gates']").click()
         page.wait_for_url("**/publish/gates")
         assert page.locator("h1").inner_text() == "Wie mag reageren en citeren"
@@ -251,7 +252,7 @@ def test_reply_and_quote_controls_written_changed_and_read_back_in_the_browser(
         done = background.wait(workspace_dir, "gates", timeout=120)
         assert done.state == background.DONE, done.message
         assert done.result["written"] == 6 and done.result["unchanged"] == 0
-        page.goto(desk.base + "/publish/gates")
+        goto_settled(page, desk.base + "/publish/gates")
         page.locator("#gates-done").wait_for()
         assert "6 records op Bluesky geschreven" in page.locator("#gates-done").inner_text()
         assert "Citeren is niet toegestaan." in page.locator("#gates-choice").inner_text()
@@ -293,7 +294,7 @@ def test_reply_and_quote_controls_written_changed_and_read_back_in_the_browser(
             seconds=60,
         )
         assert shown_quote, _quote_embed(sandbox, fresh)
-        page.goto(desk.base + "/publish/gates")
+        goto_settled(page, desk.base + "/publish/gates")
         assert "Niemand mag reageren." in page.locator("#gates-choice").inner_text()
         _shot(page, "4-nobody")
         workspace = Workspace.open(workspace_dir)

@@ -37,6 +37,7 @@ from departures.workspace.db import Workspace
 from helpers.cli import CliUser
 from helpers.ports import free_port
 from helpers.proxy import ProxyHandler, proxy_for
+from helpers.web import goto_settled
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desk"
 LANGUAGE = "fr"
@@ -200,7 +201,7 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         assert page.locator("html").get_attribute("lang") == LANGUAGE
 
         # Step 4: the rehearsal in the sandbox (which is up already: it stays up).
-        page.goto(desk.base + "/rehearse")
+        goto_settled(page, desk.base + "/rehearse")
         _check_accessible(page)
         page.locator("form[action='/rehearse/start'] button").click()
         page.locator("#result").wait_for(timeout=180_000)
@@ -208,7 +209,7 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         _shot(page, "4-rehearse")
 
         # Step 5: bad input first: a wrong app password, an unknown handle.
-        page.goto(desk.base + "/publish")
+        goto_settled(page, desk.base + "/publish")
         _check_accessible(page)
         for handle, password in ((org.handle, "wrong-wrong-wrong"), ("nobody-here.test", "x")):
             page.fill("#handle", handle)
@@ -255,12 +256,12 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
             # Started again: the desk resumes the job by itself.
             desk.start()
             context, page = _open(browser, desk.url)
-            page.goto(desk.base + "/publish")
+            goto_settled(page, desk.base + "/publish")
             assert background.read(workspace_dir, "publish").state == background.RUNNING
             page.locator("#job").wait_for()
             final = _finished(workspace_dir, "publish", 240)
         sessions.write_text(stored)  # the PDS itself again, no longer the slow proxy
-        page.goto(desk.base + "/publish")
+        goto_settled(page, desk.base + "/publish")
         assert final.state == background.DONE, final.message
         posts = _records(sandbox, org.did, POST)
         rkeys = [r["uri"].rsplit("/", 1)[-1] for r in posts]
@@ -281,35 +282,35 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
         _shot(page, "5-verified")
 
         # Step 6: the search, then the review side by side, then the follows.
-        page.goto(desk.base + "/audience")
+        goto_settled(page, desk.base + "/audience")
         _check_accessible(page)
         page.fill("#appview", sandbox.appview_url)
         page.locator("form[action='/audience/match'] button").click()
         page.locator("a[href='/audience/review']").wait_for()
         assert _finished(workspace_dir, "match", 120).state == background.DONE
-        page.goto(desk.base + "/audience/review")
+        goto_settled(page, desk.base + "/audience/review")
         candidate = page.locator("article.candidate", has_text=lookalike.handle)
         candidate.wait_for()
         assert "@" + lookalike.handle.removesuffix(".test") in candidate.inner_text()
         _check_accessible(page)
         _shot(page, "6-review")
         candidate.locator("button[value='accept']").click()
-        page.goto(desk.base + "/audience/review?status=accepted")
+        goto_settled(page, desk.base + "/audience/review?status=accepted")
         page.locator("article.candidate", has_text=lookalike.handle).wait_for()
 
-        page.goto(desk.base + "/audience")
+        goto_settled(page, desk.base + "/audience")
         page.check("#follow_no_budget")
         page.fill("#per_hour", "0")
         page.locator("form[action='/audience/follow'] button").click()
         followed = _finished(workspace_dir, "follow", 120)
         assert followed.state == background.DONE, followed.message
-        page.goto(desk.base + "/audience")
+        goto_settled(page, desk.base + "/audience")
         _shot(page, "6-followed")
         subjects = [r["value"]["subject"] for r in _records(sandbox, org.did, FOLLOW)]
         assert subjects.count(lookalike.did) == 1
 
         # Undo: the confirmation says what would go (nothing is deleted here).
-        page.goto(desk.base + "/publish/undo")
+        goto_settled(page, desk.base + "/publish/undo")
         assert page.locator("ol.posts li").count() >= 1
         _check_accessible(page)
         _shot(page, "5-undo-confirmation")

@@ -133,3 +133,16 @@ def serve(make_app: Callable[[str], Any]) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def goto_settled(page: Any, url: str) -> None:
+    """Open ``url``; a page that reloads itself when its job ends (the progress pages) may
+    abort the navigation it races with: then wait for its load and go again."""
+    for attempt in range(3):
+        try:
+            page.goto(url)
+            return
+        except Exception as error:  # playwright's Error: net::ERR_ABORTED
+            if "ERR_ABORTED" not in str(error) or attempt == 2:
+                raise
+            page.wait_for_load_state()

@@ -286,6 +286,14 @@ def start(
     spec = _kind(kind)
     workspace_dir = Path(workspace_dir)
     fd = _take_kind_lock(workspace_dir, kind)
+    # A job that has recorded how it ended still holds its lock for the moment it takes to
+    # exit (it records first, so that no new run's status is ever overwritten): wait that out.
+    deadline = time.monotonic() + 3.0
+    while fd is None and time.monotonic() < deadline:
+        if _load(workspace_dir, kind).state not in (DONE, FAILED, PAUSED):
+            break
+        time.sleep(0.05)
+        fd = _take_kind_lock(workspace_dir, kind)
     if fd is None:
         raise WorkspaceError(
             f"This is under way already: {spec.doing}",
