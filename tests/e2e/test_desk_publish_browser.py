@@ -40,7 +40,8 @@ from helpers.proxy import ProxyHandler, proxy_for
 from helpers.web import goto_settled
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desk"
-LANGUAGE = "fr"
+# The whole journey of steps 4-6 in each of the desk's languages.
+LANGUAGES = {"en": "en-GB", "nl": "nl-BE", "fr": "fr-BE"}
 UNNAMED = re.compile(r"^\s*- (textbox|checkbox|button|combobox|spinbutton|link)\s*(\[|$)", re.M)
 
 
@@ -141,8 +142,9 @@ def prepared(
 
 
 def _shot(page: Any, step: str) -> None:
+    language = page.locator("html").get_attribute("lang")
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{LANGUAGE}-{step}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{language}-{step}.png"), full_page=True)
 
 
 def _check_accessible(page: Any) -> None:
@@ -155,11 +157,12 @@ def _check_accessible(page: Any) -> None:
     assert orphans == [], f"unlabelled controls on {page.url}: {orphans}"
 
 
-def _open(browser: Any, url: str) -> tuple[Any, Any]:
+def _open(browser: Any, url: str, language: str) -> tuple[Any, Any]:
+    locale = LANGUAGES[language]
     context = browser.new_context(
         viewport={"width": 1280, "height": 900},
-        locale="fr-BE",
-        extra_http_headers={"Accept-Language": "fr-BE,fr;q=0.9"},
+        locale=locale,
+        extra_http_headers={"Accept-Language": f"{locale},{language};q=0.9"},
     )
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -190,15 +193,19 @@ def _records(sandbox: TestSandbox, did: str, collection: str) -> list[dict[str, 
             return out
 
 
+@pytest.mark.parametrize("language", sorted(LANGUAGES))
 def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser(
-    browser: Any, sandbox: TestSandbox, prepared: tuple[Path, Account, Account, dict[str, str]]
+    browser: Any,
+    sandbox: TestSandbox,
+    prepared: tuple[Path, Account, Account, dict[str, str]],
+    language: str,
 ) -> None:
     workspace_dir, org, lookalike, env = prepared
     desk = Desk(workspace_dir, env)
     desk.start()
-    context, page = _open(browser, desk.url)
+    context, page = _open(browser, desk.url, language)
     try:
-        assert page.locator("html").get_attribute("lang") == LANGUAGE
+        assert page.locator("html").get_attribute("lang") == language
 
         # Step 4: the rehearsal in the sandbox (which is up already: it stays up).
         goto_settled(page, desk.base + "/rehearse")
@@ -255,7 +262,7 @@ def test_rehearse_publish_through_a_kill_verify_review_and_follow_in_the_browser
 
             # Started again: the desk resumes the job by itself.
             desk.start()
-            context, page = _open(browser, desk.url)
+            context, page = _open(browser, desk.url, language)
             goto_settled(page, desk.base + "/publish")
             assert background.read(workspace_dir, "publish").state == background.RUNNING
             page.locator("#job").wait_for()

@@ -142,7 +142,8 @@ def goto_settled(page: Any, url: str) -> None:
         try:
             page.goto(url)
             return
-        except Exception as error:  # playwright's Error: net::ERR_ABORTED
-            if "ERR_ABORTED" not in str(error) or attempt == 2:
+        except Exception as error:  # playwright's Error: ERR_ABORTED or "interrupted by another"
+            aborted = "ERR_ABORTED" in str(error) or "interrupted by another" in str(error)
+            if not aborted or attempt == 2:
                 raise
             page.wait_for_load_state()
