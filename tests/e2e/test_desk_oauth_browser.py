@@ -117,8 +117,9 @@ def test_continue_with_bluesky_then_publish_with_that_session(
         workspace.close()
         posts = _records(sandbox, org.did, POST)
         assert planned_count > 0 and len(posts) == planned_count
-        texts = {post["value"]["text"] for post in posts}
-        assert all(texts)
+        # Images too: the session's scope covers blob uploads.
+        embeds = [post["value"].get("embed", {}).get("$type") for post in posts]
+        assert "app.bsky.embed.images" in embeds, embeds
 
         # Disconnect: forgotten here, revoked at the PDS.
         page.goto(desk.base + "/publish")

@@ -1,4 +1,6 @@
-"""AT Protocol OAuth for a confidential web client: sign-in at the account's own server.
+"""AT Protocol OAuth for a confidential web client (:class:`ClientConfig`, the coalition) or
+a public loopback client (:class:`LoopbackConfig`, the desk): sign-in at the account's own
+server. A loopback client authenticates with its ``client_id`` alone; the rest is the same.
 
 The flow, as the AT Protocol OAuth profile asks it of a web service:
 
