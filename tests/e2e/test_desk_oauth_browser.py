@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,9 @@ from test_desk_publish_browser import Desk, _records
 
 from departures.archive.importer import import_archive
 from departures.bluesky.oauth import OAuthSession
-from departures.bluesky.pds import Pds
-from departures.bluesky.records import POST
-from departures.bluesky.session import StoredSession, oauth_client_of
+from departures.bluesky.pds import Pds, open_account
+from departures.bluesky.records import FOLLOW, POST
+from departures.bluesky.session import SessionStore, StoredSession, oauth_client_of
 from departures.desk import background
 from departures.errors import BlueskyError
 from departures.migrate import publish as publishing
@@ -120,6 +121,27 @@ def test_continue_with_bluesky_then_publish_with_that_session(
         # Images too: the session's scope covers blob uploads.
         embeds = [post["value"].get("embed", {}).get("$type") for post in posts]
         assert "app.bsky.embed.images" in embeds, embeds
+
+        # Following (what the desk's follow job opens: open_account) with the same session,
+        # its access token made stale first: another process renews it as the same public
+        # client (the client_id kept with it) and stores the rotated tokens.
+        store = SessionStore(sessions.parent)
+        aged = store.get()
+        assert aged is not None and aged.oauth is not None
+        stale = OAuthSession.from_json(aged.oauth["session"])
+        stale.expires_at = 0
+        aged.oauth["session"] = stale.to_json()
+        store.put(aged)
+        friend = sandbox.new_account("deskoafr")
+        with closing(open_account(store=store)) as pds:
+            pds.apply_writes([follow_write(friend.did, "3kaaaaaaaaaa3")])
+        renewed = store.get()
+        assert renewed is not None and renewed.oauth is not None
+        fresh = OAuthSession.from_json(renewed.oauth["session"])
+        assert fresh.expires_at > 0 and fresh.refresh_token != stale.refresh_token
+        stored = renewed
+        follows = _records(sandbox, org.did, FOLLOW)
+        assert [f["value"]["subject"] for f in follows] == [friend.did]
 
         # Disconnect: forgotten here, revoked at the PDS.
         page.goto(desk.base + "/publish")
