@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_desk_publish_browser import Desk, _records
+from test_desk_publish_browser import SHOTS, Desk, _check_accessible, _records
 
 from departures.archive.importer import import_archive
 from departures.bluesky.oauth import OAuthSession
@@ -76,6 +76,7 @@ def test_continue_with_bluesky_then_publish_with_that_session(
         page.goto(desk.url)
         page.goto(desk.base + "/publish")
         assert page.locator("html").get_attribute("lang") == LANGUAGE
+        _check_accessible(page)
         oauth_form = page.locator("form#oauth-connect")
 
         # An unknown handle: one clear line on the page, what was typed stays, nothing stored.
@@ -88,15 +89,19 @@ def test_continue_with_bluesky_then_publish_with_that_session(
         assert "Traceback" not in page.content()
         assert page.locator("#oauth-handle").input_value() == "nobody-here.test"
         assert not sessions.exists()
+        _shot(page, "5-oauth-unknown-handle")
 
         # The real sign-in, on the PDS's own pages, back to the desk.
         page.fill("#oauth-handle", org.handle)
         page.fill("#oauth-service", sandbox.pds_url)
         oauth_form.locator("button").click()
         page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+        page.locator("input[name=password]").wait_for()
+        _shot(page, "5-oauth-at-the-pds")
         sign_in_at_the_pds(page, org.password)
         page.locator("form[action='/publish/disconnect']").wait_for()
         assert org.handle in page.locator("#connect-title + p").inner_text()
+        _shot(page, "5-oauth-connected")
 
         # Kept in the 0600 session store; nothing of it in the workspace.
         assert stat.S_IMODE(sessions.stat().st_mode) == 0o600
@@ -156,6 +161,11 @@ def test_continue_with_bluesky_then_publish_with_that_session(
     finally:
         context.close()
         desk.kill()
+
+
+def _shot(page: Any, step: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{LANGUAGE}-{step}.png"), full_page=True)
 
 
 def _current(sessions: Path) -> dict[str, Any] | None:
