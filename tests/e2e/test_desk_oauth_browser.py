@@ -174,3 +174,34 @@ def _current(sessions: Path) -> dict[str, Any] | None:
     data = json.loads(sessions.read_text())
     current = data.get("current")
     return data["accounts"][current] if current else None
+
+
+@pytest.mark.sandbox
+def test_denying_at_the_pds_is_one_line_in_the_desk_and_stores_nothing(
+    browser: Any, sandbox: TestSandbox, planned: tuple[Path, Account, dict[str, str]]
+) -> None:
+    workspace_dir, org, env = planned
+    desk = Desk(workspace_dir, env)
+    desk.start()
+    context = browser.new_context(extra_http_headers={"Accept-Language": "nl-BE,nl;q=0.9"})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(desk.url)
+        page.goto(desk.base + "/publish")
+        page.fill("#oauth-handle", org.handle)
+        page.fill("#oauth-service", sandbox.pds_url)
+        page.locator("form#oauth-connect button").click()
+        page.wait_for_url(f"{sandbox.pds_url}/oauth/authorize**")
+        sign_in_at_the_pds(page, org.password, accept=False)
+        page.wait_for_url(f"{desk.base}/publish/oauth/callback**")
+        alert = page.get_by_role("alert")
+        assert "De koppeling werd geannuleerd op uw Bluesky-server" in alert.inner_text()
+        assert "Traceback" not in page.content()
+        assert not (Path(env["DEPARTURES_CONFIG_DIR"]) / "sessions.json").exists()
+        # Back to the desk: the cookie comes along again (a same-site navigation).
+        page.get_by_role("link", name="Terug naar koppelen en publiceren").click()
+        page.locator("form#oauth-connect").wait_for()
+    finally:
+        context.close()
+        desk.kill()
