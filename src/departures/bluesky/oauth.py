@@ -1,4 +1,6 @@
-"""AT Protocol OAuth for a confidential web client: sign-in at the account's own server.
+"""AT Protocol OAuth for a confidential web client (:class:`ClientConfig`, the coalition) or
+a public loopback client (:class:`LoopbackConfig`, the desk): sign-in at the account's own
+server. A loopback client authenticates with its ``client_id`` alone; the rest is the same.
 
 The flow, as the AT Protocol OAuth profile asks it of a web service:
 
@@ -52,9 +54,11 @@ from departures.errors import BlueskyError
 __all__ = [
     "ALL_SCOPES",
     "ASSERTION_TYPE",
+    "DESK_SCOPE",
     "SCOPES",
     "AuthServer",
     "ClientConfig",
+    "LoopbackConfig",
     "OAuthClient",
     "OAuthError",
     "OAuthRequest",
@@ -102,6 +106,14 @@ def _union(scopes: Mapping[str, str]) -> str:
 
 ALL_SCOPES = _union(SCOPES)
 """Every scope the client may ask for (its metadata's ``scope``; the server refuses others)."""
+
+DESK_SCOPE = (
+    "atproto repo:app.bsky.feed.post?action=create&action=delete "
+    "repo:app.bsky.feed.threadgate repo:app.bsky.feed.postgate "
+    "repo:app.bsky.graph.follow?action=create&action=delete blob:*/*"
+)
+"""What the desk (a loopback client) asks for: publishing posts with their images and reply
+and quote controls, undoing them, following and unfollowing."""
 
 
 class OAuthError(BlueskyError):
@@ -225,6 +237,46 @@ class ClientConfig:
         }
         return jwt.encode({"alg": _ALG, "kid": key.kid}, claims, key)
 
+    def authentication(self, audience: str) -> dict[str, str]:
+        """The client-authentication fields of a request to the server ``audience``."""
+        return {
+            "client_id": self.client_id,
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": self.assertion(audience),
+        }
+
+
+@dataclass(frozen=True)
+class LoopbackConfig:
+    """A local app as a public OAuth *loopback client* (the desk on 127.0.0.1).
+
+    The AT Protocol has no metadata document for it: the ``client_id`` is
+    ``http://localhost`` with the redirect URI and the scope in its query, from which the
+    server derives the metadata (``token_endpoint_auth_method: none``). Without a client
+    secret, PKCE and the DPoP key made for each sign-in are what bind the code and the tokens
+    to this process.
+    """
+
+    redirect_uri: str
+    scope: str = DESK_SCOPE
+
+    def __post_init__(self) -> None:
+        host = urlsplit(self.redirect_uri).hostname
+        # The server accepts only loopback IP literals as a loopback client's redirect host.
+        if urlsplit(self.redirect_uri).scheme != "http" or host not in ("127.0.0.1", "::1"):
+            raise ValueError(f"{self.redirect_uri} is not a loopback redirect URI")
+
+    @property
+    def client_id(self) -> str:
+        """``http://localhost?redirect_uri=…&scope=…``."""
+        return "http://localhost?" + urlencode(
+            {"redirect_uri": self.redirect_uri, "scope": self.scope}
+        )
+
+    def authentication(self, audience: str) -> dict[str, str]:
+        """A public client authenticates with its ``client_id`` alone."""
+        return {"client_id": self.client_id}
+
 
 @dataclass(frozen=True)
 class AuthServer:
@@ -331,7 +383,7 @@ class OAuthClient:
 
     def __init__(
         self,
-        config: ClientConfig,
+        config: ClientConfig | LoopbackConfig,
         http: httpx.Client,
         *,
         service: str,
@@ -450,12 +502,7 @@ class OAuthClient:
         """POST ``form`` with client authentication and DPoP; one retry for a new nonce."""
         response: httpx.Response | None = None
         for _attempt in range(2):
-            data = {
-                **form,
-                "client_id": self.config.client_id,
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": self.config.assertion(issuer),
-            }
+            data = {**form, **self.config.authentication(issuer)}
             headers = {"DPoP": dpop_proof(key, "POST", url, nonce=nonce)}
             try:
                 response = self.http.post(url, data=data, headers=headers)
@@ -468,10 +515,11 @@ class OAuthClient:
         assert response is not None
         return response, nonce
 
-    def start(self, handle: str, purpose: str) -> tuple[str, PendingAuth]:
-        """Begin signing ``handle`` in for ``purpose``: the URL to send the browser to, and
-        the pending sign-in to keep (by its ``state``) until the callback."""
-        scope = SCOPES[purpose]
+    def start(self, handle: str, purpose: str | None = None) -> tuple[str, PendingAuth]:
+        """Begin signing ``handle`` in for ``purpose`` (one of :data:`SCOPES`; None: all the
+        configuration's scope): the URL to send the browser to, and the pending sign-in to
+        keep (by its ``state``) until the callback."""
+        scope = SCOPES[purpose] if purpose is not None else self.config.scope
         did = self.resolve_handle(handle)
         pds = self.pds_of(self.did_document(did))
         issuer = self.issuer_of(pds)

@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atproto import Client, Session, SessionEvent
 from atproto_client.exceptions import (
@@ -36,6 +36,9 @@ from atproto_client.request import Request
 
 from departures.bluesky.identity import Identity, resolve, unreachable
 from departures.errors import BlueskyError
+
+if TYPE_CHECKING:
+    from departures.bluesky.oauth import LoopbackConfig, OAuthClient, OAuthSession
 
 CONFIG_ENV = "DEPARTURES_CONFIG_DIR"
 PASSWORD_ENV = "DEPARTURES_APP_PASSWORD"
@@ -62,6 +65,12 @@ class StoredSession:
     access_jwt: str
     refresh_jwt: str
     logged_in_at: str
+    #: A session granted through OAuth (the desk's "Continue with Bluesky"): the
+    #: :class:`~departures.bluesky.oauth.OAuthSession` as JSON under ``session`` and the
+    #: loopback client it was granted to (``redirect_uri``, ``scope``: refreshing and
+    #: revoking must name the same ``client_id``). None for an app-password session, whose
+    #: tokens are ``access_jwt`` and ``refresh_jwt``.
+    oauth: dict[str, Any] | None = None
 
     def __repr__(self) -> str:  # tokens stay out of logs and tracebacks
         return f"StoredSession(handle={self.handle!r}, did={self.did!r}, pds={self.pds!r})"
@@ -227,6 +236,8 @@ def open_client(
             "Nobody is logged in" if who is None else f"{who} is not logged in",
             "Run 'departures login --handle HANDLE' first",
         )
+    if stored.oauth is not None:
+        return _open_oauth_client(stored, store)
     # A batch of 200 posts can take the server more than the SDK's default 5 s.
     client = Client(base_url=stored.pds, request=request or Request(timeout=60.0))
 
@@ -251,6 +262,83 @@ def open_client(
         client.request.close()
         raise unreachable(stored.pds, exc) from exc
     return client
+
+
+def store_oauth(
+    granted: OAuthSession,
+    config: LoopbackConfig,
+    service: str,
+    *,
+    store: SessionStore | None = None,
+) -> StoredSession:
+    """Store a session granted through OAuth to the loopback client ``config`` (current)."""
+    stored = StoredSession(
+        handle=granted.handle,
+        did=granted.did,
+        pds=granted.pds,
+        service=service.rstrip("/"),
+        access_jwt="",
+        refresh_jwt="",
+        logged_in_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        oauth={
+            "session": granted.to_json(),
+            "redirect_uri": config.redirect_uri,
+            "scope": config.scope,
+        },
+    )
+    (store or SessionStore()).put(stored)
+    return stored
+
+
+def oauth_client_of(stored: StoredSession) -> tuple[OAuthClient, OAuthSession]:
+    """The OAuth client a stored OAuth session was granted to, and the session."""
+    import httpx
+
+    from departures.bluesky.identity import plc_url
+    from departures.bluesky.oauth import LoopbackConfig, OAuthClient, OAuthSession
+
+    assert stored.oauth is not None
+    config = LoopbackConfig(str(stored.oauth["redirect_uri"]), str(stored.oauth["scope"]))
+    # A batch of 200 posts can take the server more than httpx's default 5 s.
+    client = OAuthClient(config, httpx.Client(timeout=60.0), service=stored.service, plc=plc_url())
+    return client, OAuthSession.from_json(str(stored.oauth["session"]))
+
+
+def _open_oauth_client(stored: StoredSession, store: SessionStore) -> Client:
+    """An SDK client on a stored OAuth session: DPoP-bound, refreshed (and re-stored) as
+    needed; checked with one ``getSession`` as app-password sessions are."""
+    oauth, granted = oauth_client_of(stored)
+
+    def on_change(changed: OAuthSession) -> None:
+        assert stored.oauth is not None
+        stored.oauth["session"] = changed.to_json()
+        store.put(stored, make_current=False)
+
+    client: Client = oauth.sdk_client(granted, on_change)
+    try:
+        client.com.atproto.server.get_session()
+    except (UnauthorizedError, BadRequestError, LoginRequiredError) as exc:
+        client.request.close()
+        raise expired(stored.handle) from exc
+    except BlueskyError:
+        client.request.close()
+        raise
+    except (NetworkError, AtProtocolError) as exc:
+        client.request.close()
+        raise unreachable(stored.pds, exc) from exc
+    return client
+
+
+def revoke(stored: StoredSession) -> bool:
+    """Revoke an OAuth session at its server (True if it accepted); False for an
+    app-password session (a password session ends by being forgotten). Never raises."""
+    if stored.oauth is None:
+        return False
+    oauth, granted = oauth_client_of(stored)
+    try:
+        return oauth.revoke(granted)
+    finally:
+        oauth.http.close()
 
 
 def session_string(stored: StoredSession) -> str:

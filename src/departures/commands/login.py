@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from departures.bluesky.identity import DEFAULT_SERVICE, SERVICE_ENV
-from departures.bluesky.session import PASSWORD_ENV, SessionStore
+from departures.bluesky.session import PASSWORD_ENV, SessionStore, revoke
 from departures.bluesky.session import login as login_account
 from departures.commands.options import server_url
 
@@ -59,6 +59,8 @@ def logout(handle: str | None) -> None:
     if removed is None:
         click.echo("Nobody was logged in." if handle is None else f"{handle} was not logged in.")
         return
+    # A session the desk connected through OAuth is also revoked at its server.
+    revoke(removed)
     click.echo(f"Logged out {removed.handle}.")
 
 

@@ -48,6 +48,7 @@ VIEW_MODULES: tuple[str, ...] = (
     "departures.desk.views.images",
     "departures.desk.views.rehearse",
     "departures.desk.views.publish",
+    "departures.desk.views.connect",
     "departures.desk.views.gates",
     "departures.desk.views.audience",
 )

@@ -96,6 +96,11 @@ def _cookie(headers: Headers) -> str | None:
     return morsel.value if morsel is not None else None
 
 
+OAUTH_CALLBACK = "/publish/oauth/callback"
+"""The one page open without the session cookie: where the account's server sends the
+browser back after "Continue with Bluesky"."""
+
+
 class Guard:
     """Around the whole desk: Host check, token exchange, session, CSRF, security headers.
 
@@ -131,7 +136,15 @@ class Guard:
         if path == LOGIN_PATH:
             await self._login(scope, send)
             return
-        if not path.startswith(STATIC_PREFIX) and not self.keys.session_ok(_cookie(headers)):
+        # The OAuth callback comes from the account's server: the SameSite=Strict cookie is not
+        # sent on that navigation. Its one-time ``state`` authenticates it instead
+        # (desk/views/connect.py), and its page shows nothing of the desk's.
+        is_open = path == OAUTH_CALLBACK and scope["method"] in ("GET", "HEAD")
+        if (
+            not path.startswith(STATIC_PREFIX)
+            and not is_open
+            and not self.keys.session_ok(_cookie(headers))
+        ):
             await self._refuse(scope, send, 403, "no-session")
             return
         if scope["method"] not in ("GET", "HEAD"):

@@ -20,7 +20,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from departures.bluesky.identity import DEFAULT_SERVICE
-from departures.bluesky.session import SessionStore, StoredSession, login
+from departures.bluesky.session import SessionStore, StoredSession, login, revoke
 from departures.commands.options import normalise_server
 from departures.desk import background, job_pages
 from departures.errors import BlueskyError, DeparturesError
@@ -57,29 +57,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
         return SessionStore().get()
 
     def page(request: Request, status: int = 200, **values: Any) -> Response:
-        if not desk.has_workspace():
-            return RedirectResponse("/archive", status_code=303)
-        with desk.workspace() as workspace:
-            state = publishing.status(workspace)
-            bound = workspace.get_meta(PUBLISH_DID_META)
-        jobs = {kind: background.read(desk.workspace_path, kind) for kind in DOING}
-        language = desk.language(request)
-        current = account()
-        return desk.render(
-            request,
-            "publish.html",
-            status,
-            account=current,
-            other_account=bound
-            if current is not None and bound not in (None, current.did)
-            else None,
-            state=state,
-            eta=job_pages.duration(state.eta_seconds, language),
-            jobs=jobs,
-            labels={k: job_pages.label(j, DOING[k], language) for k, j in jobs.items()},
-            service=values.pop("service", DEFAULT_SERVICE),
-            **values,
-        )
+        return render_page(desk, request, status, **values)
 
     def show(request: Request) -> Response:
         return page(request)
@@ -112,8 +90,11 @@ def routes(desk: Desk) -> list[BaseRoute]:
             return page(request, 400, error=exc, handle=handle, service=typed_service)
         return RedirectResponse("/publish", status_code=303)
 
-    def disconnect(request: Request) -> Response:
-        SessionStore().remove()
+    async def disconnect(request: Request) -> Response:
+        removed = SessionStore().remove()
+        if removed is not None and removed.oauth is not None:
+            # Forgotten here whatever the server says; revoked there when it answers.
+            await _in_thread(revoke, removed)
         return RedirectResponse("/publish", status_code=303)
 
     async def start(request: Request) -> Response:
@@ -217,6 +198,32 @@ def routes(desk: Desk) -> list[BaseRoute]:
         Route("/publish/undo", undo_confirm, methods=["POST"]),
         Route("/publish/jobs/{kind}.json", status_json),
     ]
+
+
+def render_page(desk: Desk, request: Request, status: int = 200, **values: Any) -> Response:
+    """Step 5's page (the account, publishing, verifying) with ``values`` (an error, the form
+    as typed)."""
+    if not desk.has_workspace():
+        return RedirectResponse("/archive", status_code=303)
+    with desk.workspace() as workspace:
+        state = publishing.status(workspace)
+        bound = workspace.get_meta(PUBLISH_DID_META)
+    jobs = {kind: background.read(desk.workspace_path, kind) for kind in DOING}
+    language = desk.language(request)
+    current = SessionStore().get()
+    return desk.render(
+        request,
+        "publish.html",
+        status,
+        account=current,
+        other_account=bound if current is not None and bound not in (None, current.did) else None,
+        state=state,
+        eta=job_pages.duration(state.eta_seconds, language),
+        jobs=jobs,
+        labels={k: job_pages.label(j, DOING[k], language) for k, j in jobs.items()},
+        service=values.pop("service", DEFAULT_SERVICE),
+        **values,
+    )
 
 
 async def _in_thread(function: Any, *args: Any) -> Any:
