@@ -10,7 +10,7 @@ The language comes from the ``desk_lang`` cookie the switcher sets, else the bro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from departures.i18n import (
     negotiate,
     use_language,
 )
+from departures.page_errors import for_page
 
 __all__ = ["LANGUAGES", "LANGUAGE_COOKIE", "TEMPLATES", "Language", "Renderer", "language_of"]
 
@@ -77,6 +78,8 @@ def _environment() -> Environment:
     environment.globals["languages"] = LANGUAGES
     environment.filters["number"] = number
     environment.globals["chart"] = bar_chart
+    # An error as the page shows it: in the reader's language, with a page's hint.
+    environment.globals["page_error"] = partial(for_page, surface="desk")
     return environment
 
 
