@@ -17,9 +17,10 @@ The library's errors are written for the command line: English, and hints such a
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 from departures.errors import (
     ArchiveError,
@@ -63,6 +64,43 @@ def for_page(error: DeparturesError, surface: Surface) -> PageError:
     return PageError(message, hint, error.message)
 
 
+# The classes a recorded error comes back as (a subclass as the nearest of these).
+_CLASSES: tuple[type[DeparturesError], ...] = (
+    ArchiveError,
+    BlueskyError,
+    WorkspaceError,
+    SandboxError,
+    DeparturesError,
+)
+
+
+def record(error: DeparturesError) -> dict[str, Any]:
+    """``error`` as JSON can keep it (a background job's status file), for :func:`recorded`."""
+    base = next(cls for cls in _CLASSES if isinstance(error, cls))
+    return {
+        "class": base.__name__,
+        "message": error.message,
+        "hint": error.hint,
+        "kind": error.kind,
+        "values": dict(error.values),
+    }
+
+
+def recorded(data: Mapping[str, Any] | None, fallback: str = "") -> DeparturesError:
+    """The error :func:`record` kept; a plain error of ``fallback`` when there is none (a
+    status file written before errors were recorded)."""
+    if not data:
+        return DeparturesError(fallback)
+    cls = next((c for c in _CLASSES if c.__name__ == data.get("class")), DeparturesError)
+    values = data.get("values") or {}
+    return cls(
+        str(data.get("message", fallback)),
+        data.get("hint") or None,
+        kind=data.get("kind") or None,
+        values={str(k): str(v) for k, v in values.items()},
+    )
+
+
 def _known(error: DeparturesError, surface: Surface) -> PageError | None:
     values = error.values
     if error.kind == "session-expired":
@@ -82,6 +120,11 @@ def _known(error: DeparturesError, surface: Surface) -> PageError | None:
         return PageError(
             _("The work stopped unexpectedly (%(name)s)") % {"name": values.get("name", "?")},
             _("Look at the terminal where the desk runs, and try again"),
+        )
+    if error.kind == "job-crashed-log":
+        return PageError(
+            _("The work stopped unexpectedly (%(name)s)") % {"name": values.get("name", "?")},
+            _("The details are in %(log)s; try again") % {"log": values.get("log", "?")},
         )
     if error.kind == "password-refused":
         return PageError(

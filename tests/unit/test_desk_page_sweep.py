@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from departures.bluesky.session import SessionStore, StoredSession
+from departures.desk import background
 from departures.desk.app import Desk
 from departures.samples.x_archive import generate_archive
 from helpers.desk import browser, new_desk, signed_in
@@ -110,6 +112,20 @@ def swept(
         assert _wait(visitor, answer.headers["location"]) == "done"
         for path in PAGES:
             seen.pages[path] = visitor.get(path)
+        images = seen.pages["/images"].text
+        tweet = images.split('name="tweet" value="', 1)[1].split('"', 1)[0]
+        position = images.split('name="position" value="', 1)[1].split('"', 1)[0]
+        too_long = visitor.post(
+            "/images/alt",
+            data={"csrf": desk.keys.csrf, "tweet": tweet, "position": position, "alt": "x" * 3000},
+            headers={"accept": "application/json"},
+        )
+        assert too_long.status_code == 400
+        # What the page's script shows, as a page would show it.
+        seen.pages["images: alt text too long"] = httpx.Response(
+            400,
+            html=f'<html lang="{language}"><p>{too_long.json()["message"]}</p></html>',
+        )
         seen.pages["choose: no post named"] = visitor.post(
             "/choose/leave-out", data={"csrf": desk.keys.csrf}
         )
@@ -130,6 +146,26 @@ def swept(
         seen.pages["publish: start unconnected"] = visitor.post(
             "/publish/start", data={"csrf": desk.keys.csrf}
         )
+        # Publishing (a background process) with an account whose server does not answer:
+        # the failure comes back on the publish page.
+        SessionStore().put(
+            StoredSession(
+                handle="natuurpunt.test",
+                did="did:plc:" + "n" * 24,
+                pds=CLOSED_PORT,
+                service=CLOSED_PORT,
+                access_jwt="access",
+                refresh_jwt="refresh",
+                logged_in_at="2026-12-01T09:00:00Z",
+            )
+        )
+        started = visitor.post("/publish/start", data={"csrf": desk.keys.csrf})
+        assert started.status_code == 200, started.text
+        deadline = time.monotonic() + 120
+        while background.read(desk.workspace_path, "publish").state == background.RUNNING:
+            assert time.monotonic() < deadline, "publishing did not end"
+            time.sleep(0.1)
+        seen.pages["publish: failed"] = visitor.get("/publish")
         yield language, seen
 
 
@@ -164,3 +200,6 @@ def test_the_sweep_saw_the_pages_and_their_errors(swept: tuple[str, Swept]) -> N
     assert "Bluesky" in unreachable and 'role="alert"' in unreachable
     for path in PAGES[:-1]:
         assert statuses[path] == 200, path
+    failed = seen.pages["publish: failed"].text
+    assert failed.count('role="alert"') == 1, failed
+    assert "Cannot reach" not in failed and "The session of" not in failed

@@ -3,13 +3,15 @@ of a command, while the CLI's one line stays the English it was."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from departures.bluesky.identity import unreachable
 from departures.bluesky.session import expired
 from departures.errors import ArchiveError, BlueskyError, DeparturesError, WorkspaceError
 from departures.i18n import _, use_language
-from departures.page_errors import for_page, in_reader_language
+from departures.page_errors import for_page, in_reader_language, record, recorded
 from helpers.sweep import english_left
 
 
@@ -106,3 +108,19 @@ def test_a_server_that_does_not_answer_is_said_in_the_reader_language(language: 
         english = for_page(error, "coalition")
     # The sweep would see these left in English on a Dutch or French page.
     assert english_left(f"<p>{english.message}</p>", language)[1]
+
+
+def test_a_background_job_s_error_comes_back_from_its_status_file_as_it_was() -> None:
+    error = expired("natuurpunt.test")
+    again = recorded(json.loads(json.dumps(record(error))))
+    assert type(again) is BlueskyError
+    assert (again.message, again.hint, again.kind, again.values) == (
+        error.message,
+        error.hint,
+        error.kind,
+        error.values,
+    )
+    # A status file from before errors were kept: its English line, in a translated sentence.
+    with use_language("nl"):
+        old = for_page(recorded(None, "Publishing stopped"), "desk")
+    assert old.message == "Dat is niet gelukt (Publishing stopped)"

@@ -28,7 +28,7 @@ from departures.i18n import (
     negotiate,
     use_language,
 )
-from departures.page_errors import for_page
+from departures.page_errors import PageError, for_page, recorded
 
 __all__ = ["LANGUAGES", "LANGUAGE_COOKIE", "TEMPLATES", "Language", "Renderer", "language_of"]
 
@@ -80,7 +80,13 @@ def _environment() -> Environment:
     environment.globals["chart"] = bar_chart
     # An error as the page shows it: in the reader's language, with a page's hint.
     environment.globals["page_error"] = partial(for_page, surface="desk")
+    environment.globals["job_error"] = job_error
     return environment
+
+
+def job_error(job: Any) -> PageError:
+    """A failed background job's error as the page shows it (``JobStatus.error``)."""
+    return for_page(recorded(job.error, job.message), "desk")
 
 
 class Renderer:
