@@ -9,6 +9,7 @@ import pytest
 
 from departures.bluesky.identity import unreachable
 from departures.bluesky.session import expired
+from departures.desk.rendering import note
 from departures.errors import ArchiveError, BlueskyError, DeparturesError, WorkspaceError
 from departures.i18n import _, use_language
 from departures.page_errors import for_page, in_reader_language, record, recorded
@@ -124,3 +125,12 @@ def test_a_background_job_s_error_comes_back_from_its_status_file_as_it_was() ->
     with use_language("nl"):
         old = for_page(recorded(None, "Publishing stopped"), "desk")
     assert old.message == "Dat is niet gelukt (Publishing stopped)"
+
+
+def test_a_job_s_progress_note_is_translated_or_left_out() -> None:
+    with use_language("fr"):
+        assert note("starting the sandbox") == "démarrage du réseau de répétition"
+        # A library's English line has no translation: the progress bar says enough.
+        assert note("batch 3 of 7 sent (200 writes)") == ""
+    with use_language("en"):
+        assert note("batch 3 of 7 sent (200 writes)") == "batch 3 of 7 sent (200 writes)"

@@ -21,9 +21,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from departures.desk.charts import bar_chart
 from departures.i18n import (
+    DEFAULT_LANGUAGE,
     LANGUAGE_NAMES,
     current_language,
     format_number,
+    gettext,
     install_jinja,
     negotiate,
     use_language,
@@ -81,7 +83,18 @@ def _environment() -> Environment:
     # An error as the page shows it: in the reader's language, with a page's hint.
     environment.globals["page_error"] = partial(for_page, surface="desk")
     environment.globals["job_error"] = job_error
+    environment.globals["note"] = note
     return environment
+
+
+def note(message: str) -> str:
+    """A background job's progress note in the current language: the job's process writes
+    the English of a marked note (or a library's English line); a line with no translation
+    is left out of a page in another language, where the progress bar says enough."""
+    if not message or current_language() == DEFAULT_LANGUAGE:
+        return message
+    translated = gettext(message)
+    return translated if translated != message else ""
 
 
 def job_error(job: Any) -> PageError:
