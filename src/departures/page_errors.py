@@ -54,14 +54,15 @@ def for_page(error: DeparturesError, surface: Surface) -> PageError:
     """``error`` as a page in the current language shows it (see the module's text)."""
     known = _known(error, surface)
     if known is not None:
-        return PageError(known.message, known.hint, error.message)
-    message = error.message
+        return PageError(known.message, known.hint, str(error.message))
+    # str(): a message or hint may be a lazy text (translated when shown).
+    message = str(error.message)
     if not in_reader_language(message):
         message = _wrapped(error) % {"detail": message.rstrip(".")}
-    hint = error.hint
+    hint = str(error.hint) if error.hint is not None else None
     if hint is not None and (_CLI.search(hint) or not in_reader_language(hint)):
         hint = _page_hint(error, surface)
-    return PageError(message, hint, error.message)
+    return PageError(message, hint, str(error.message))
 
 
 # The classes a recorded error comes back as (a subclass as the nearest of these).

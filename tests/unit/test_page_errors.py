@@ -11,7 +11,7 @@ from departures.bluesky.identity import unreachable
 from departures.bluesky.session import expired
 from departures.desk.rendering import note
 from departures.errors import ArchiveError, BlueskyError, DeparturesError, WorkspaceError
-from departures.i18n import _, use_language
+from departures.i18n import _, lazy_gettext, use_language
 from departures.page_errors import for_page, in_reader_language, record, recorded
 from helpers.sweep import english_left
 
@@ -134,3 +134,12 @@ def test_a_job_s_progress_note_is_translated_or_left_out() -> None:
         assert note("batch 3 of 7 sent (200 writes)") == ""
     with use_language("en"):
         assert note("batch 3 of 7 sent (200 writes)") == "batch 3 of 7 sent (200 writes)"
+
+
+def test_a_lazy_hint_is_shown_in_the_reader_language() -> None:
+    error = DeparturesError(
+        "this upload is larger than 51 MB", lazy_gettext("Try again in a few minutes")
+    )
+    with use_language("nl"):
+        shown = for_page(error, "coalition")
+    assert shown.hint == "Probeer het over enkele minuten opnieuw"
