@@ -129,7 +129,7 @@ def _known(error: DeparturesError, surface: Surface) -> PageError | None:
         )
     if error.kind == "password-refused":
         return PageError(
-            _("Bluesky refused the app password for %(handle)s")
+            _("Bluesky refused the password for %(handle)s")
             % {"handle": values.get("handle", "?")},
             _(
                 "Check the app password (in Bluesky: Settings, Privacy and security, App "
