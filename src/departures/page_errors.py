@@ -34,7 +34,10 @@ from departures.i18n import _, current_language, translations
 Surface = Literal["desk", "coalition"]
 
 # Words only a terminal understands: a departures command, an option.
-_CLI = re.compile(r"\bdepartures [a-z]|(?:^|[\s(:'\"`])--[a-z]")
+_CLI = re.compile(
+    r"\bdepartures (?:login|logout|whoami|archive|migrate|audience|sandbox|coalition)\b"
+    r"|(?:^|[\s(:'\"`])--[a-z]"
+)
 _PLACEHOLDER = re.compile(r"%\([a-z_]+\)[sdif]")
 # The text a translation with values needs around them to be recognised.
 _MIN_LITERAL = 12
