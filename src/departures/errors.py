@@ -23,10 +23,22 @@ class DeparturesError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        kind: str | None = None,
+        values: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # For pages: which known error this is (``departures.page_errors`` has its words for
+        # a page, in the reader's language) and the values those words name. The CLI ignores
+        # them: its English one line is ``message`` and ``hint``.
+        self.kind = kind
+        self.values = dict(values or {})
 
     def one_line(self) -> str:
         """The message and hint joined as the single line the CLI prints."""

@@ -113,6 +113,23 @@ class _Texts(HTMLParser):
             self.texts.append(data)
 
 
+# Words only a terminal understands, which a page must not ask of its reader (the desk is
+# started with `departures desk`: its pages may name that).
+_CLI_WORDS = re.compile(
+    r"\bdepartures (?:login|logout|whoami|archive|migrate|audience|sandbox|coalition)\b"
+    r"|(?:^|[\s(:'\"`])--[a-z][a-z-]+"
+)
+
+
+def cli_words(html: str, language: str) -> list[str]:
+    """The texts of a page that ask its reader to run a command or pass an option."""
+    parser = _Texts(language)
+    parser.feed(html)
+    parser.close()
+    texts = (" ".join(raw.split()) for raw in parser.texts)
+    return [f"command-line words: {text!r}" for text in texts if _CLI_WORDS.search(text)]
+
+
 def english_left(html: str, language: str) -> tuple[str | None, list[str]]:
     """The page's ``<html lang>`` and what it shows in English (each with why)."""
     parser = _Texts(language)

@@ -49,6 +49,7 @@ def unreachable(service: str, exc: BaseException) -> BlueskyError:
     return BlueskyError(
         f"Cannot reach the Bluesky server at {service}{debug_detail(exc)}",
         "Check the address and your connection, or pass another --service URL",
+        kind="unreachable",
     )
 
 
@@ -72,6 +73,8 @@ def _resolve(client: Client, handle: str, service: str, plc: str | None) -> Iden
             f"The handle {handle} is not known to {service}",
             "Check the spelling (for example name.bsky.social), or pass the --service "
             "your account lives on",
+            kind="handle-unknown",
+            values={"handle": handle},
         ) from exc
     except NetworkError as exc:
         raise unreachable(service, exc) from exc

@@ -317,5 +317,7 @@ def open_account(who: str | None = None, *, store: SessionStore | None = None) -
     stored = store.get(who)
     if stored is None:  # open_client said so already; keeps mypy content
         client.request.close()
-        raise BlueskyError("Nobody is logged in", "Run 'departures login --handle HANDLE'")
+        raise BlueskyError(
+            "Nobody is logged in", "Run 'departures login --handle HANDLE'", kind="not-logged-in"
+        )
     return Pds(client, stored.did, stored.handle)

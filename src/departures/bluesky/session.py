@@ -179,11 +179,15 @@ def create_session(handle: str, password: str, service: str) -> StoredSession:
             f"The server refused the password for {identity.handle}",
             "Check the app password (Settings > Privacy and security > App passwords), "
             "or create a new one",
+            kind="password-refused",
+            values={"handle": identity.handle},
         ) from exc
     except BadRequestError as exc:
         raise BlueskyError(
             f"The server refused the login for {identity.handle} ({_reason(exc)})",
             "Check the handle and the app password",
+            kind="login-refused",
+            values={"handle": identity.handle, "reason": _reason(exc)},
         ) from exc
     except (NetworkError, AtProtocolError) as exc:
         raise unreachable(identity.pds, exc) from exc
@@ -235,6 +239,7 @@ def open_client(
         raise BlueskyError(
             "Nobody is logged in" if who is None else f"{who} is not logged in",
             "Run 'departures login --handle HANDLE' first",
+            kind="not-logged-in",
         )
     if stored.oauth is not None:
         return _open_oauth_client(stored, store)
@@ -354,4 +359,6 @@ def expired(handle: str) -> BlueskyError:
     return BlueskyError(
         f"The session of {handle} has expired or was revoked",
         f"Log in again with: departures login --handle {handle}",
+        kind="session-expired",
+        values={"handle": handle},
     )

@@ -193,6 +193,7 @@ def _unreachable(handle: str) -> PdsUnreachable:
     return PdsUnreachable(
         f"The Bluesky server of {handle} does not answer",
         "Try again in a few minutes",
+        kind="unreachable",
     )
 
 

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from departures.errors import DeparturesError, WorkspaceError
+from departures.page_errors import record
 from departures.workspace.locks import task_lock
 
 JOBS_DIR = "desk-jobs"
@@ -111,6 +112,9 @@ class JobStatus:
     failed: int = 0
     eta_seconds: float | None = None
     message: str = ""
+    # A failure as ``page_errors.record`` keeps it, so that the page can say it in its
+    # reader's language (``message`` is the CLI's English line, for the log).
+    error: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     pid: int | None = None
@@ -507,17 +511,24 @@ def run(workspace_dir: Path, kind: str, lock_fd: int | None = None) -> int:
                 stack.enter_context(task_lock(workspace_dir, spec.task, spec.doing))
             result = _target(status.target or spec.target)(context)
         status.state, status.result = DONE, dict(result or {})
-        status.eta_seconds = 0.0
+        status.eta_seconds, status.error = 0.0, None
     except JobPaused:
         status.state = PAUSED
-        status.eta_seconds = None
+        status.eta_seconds, status.error = None, None
     except DeparturesError as exc:
         status.state, status.message, code = FAILED, exc.one_line(), 1
+        status.error = record(exc)
     except Exception as exc:
         traceback.print_exc()
         status.state, code = FAILED, 1
-        status.message = (
-            f"Unexpected error ({type(exc).__name__}); see {log_path(workspace_dir, kind)}"
+        log = str(log_path(workspace_dir, kind))
+        status.message = f"Unexpected error ({type(exc).__name__}); see {log}"
+        status.error = record(
+            DeparturesError(
+                status.message,
+                kind="job-crashed-log",
+                values={"name": type(exc).__name__, "log": log},
+            )
         )
     status.finished_at = _now()
     _pause_path(workspace_dir, kind).unlink(missing_ok=True)

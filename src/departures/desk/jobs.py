@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from departures.errors import DeparturesError
+from departures.page_errors import PageError, for_page
 
 __all__ = ["Job", "Jobs"]
 
@@ -56,12 +57,18 @@ class Job:
             return None
         return max(0, min(100, round(100 * self.done / self.total)))
 
-    def error_text(self) -> str:
-        """The error in one line, with :attr:`shown_as` applied."""
-        text = self.error.one_line() if self.error is not None else ""
-        for hidden, shown in self.shown_as.items():
-            text = text.replace(hidden, shown)
-        return text
+    def error_shown(self) -> PageError | None:
+        """The error as the job's page shows it (the reader's language, a page's hint), with
+        :attr:`shown_as` applied."""
+        if self.error is None:
+            return None
+        shown = for_page(self.error, "desk")
+        message, hint, detail = shown.message, shown.hint, shown.detail
+        for hidden, instead in self.shown_as.items():
+            message = message.replace(hidden, instead)
+            hint = hint.replace(hidden, instead) if hint else hint
+            detail = detail.replace(hidden, instead)
+        return PageError(message, hint, detail)
 
     def as_json(self) -> dict[str, Any]:
         """What the progress script reads."""
@@ -144,6 +151,8 @@ class Jobs:
                 job.error = DeparturesError(
                     f"The {kind} stopped unexpectedly ({type(exc).__name__})",
                     "Look at the terminal where the desk runs, and try again",
+                    kind="job-crashed",
+                    values={"name": type(exc).__name__},
                 )
                 job.state = "failed"
                 raise

@@ -40,6 +40,12 @@ _JOURNAL_TABLES = (
 )
 
 
+def N_(message: str) -> str:
+    """Mark a progress note for extraction: the job's process writes it in English, the
+    rehearsal page shows it in its reader's language (``rendering.note``)."""
+    return message
+
+
 def sandbox_installed() -> bool:
     """Whether the sandbox's servers are installed (a rehearsal needs them)."""
     from departures.sandbox.install import installed_runtime
@@ -100,14 +106,14 @@ def rehearse(ctx: Any) -> Mapping[str, Any]:
         int(ctx.params.get("ports") or os.environ.get(PORTS_ENV) or 2580),
         Path(state) if state else None,
     )
-    ctx.notify("starting the sandbox")
+    ctx.notify(N_("starting the sandbox"))
     started = box.up(appview=True)
     try:
         handle = f"rehearsal-{secrets.token_hex(3)}"
         account = box.create_account(handle)
         sessions = SessionStore(copy / "config")
         login(account.handle, account.app_password, account.service, store=sessions)
-        ctx.notify("publishing")
+        ctx.notify(N_("publishing"))
         with (
             closing(Workspace.open(copy, create=False)) as rehearsal,
             closing(open_account(account.handle, store=sessions)) as pds,
@@ -120,7 +126,7 @@ def rehearse(ctx: Any) -> Mapping[str, Any]:
             report = publishing.Publisher(
                 rehearsal, pds, config, notify=ctx.notify, sleep=ctx.sleep
             ).run(on_progress=on_progress)
-            ctx.notify("checking what the sandbox shows")
+            ctx.notify(N_("checking what the sandbox shows"))
             seen = verify(rehearsal, box.appview_url, wait_seconds=30)
             posts = _sample(rehearsal)
     finally:

@@ -10,7 +10,7 @@ The language comes from the ``desk_lang`` cookie the switcher sets, else the bro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from departures.desk.charts import bar_chart
 from departures.i18n import (
+    DEFAULT_LANGUAGE,
     LANGUAGE_NAMES,
     current_language,
     format_number,
+    gettext,
     install_jinja,
     negotiate,
     use_language,
 )
+from departures.page_errors import PageError, for_page, recorded
 
 __all__ = ["LANGUAGES", "LANGUAGE_COOKIE", "TEMPLATES", "Language", "Renderer", "language_of"]
 
@@ -77,7 +80,26 @@ def _environment() -> Environment:
     environment.globals["languages"] = LANGUAGES
     environment.filters["number"] = number
     environment.globals["chart"] = bar_chart
+    # An error as the page shows it: in the reader's language, with a page's hint.
+    environment.globals["page_error"] = partial(for_page, surface="desk")
+    environment.globals["job_error"] = job_error
+    environment.globals["note"] = note
     return environment
+
+
+def note(message: str) -> str:
+    """A background job's progress note in the current language: the job's process writes
+    the English of a marked note (or a library's English line); a line with no translation
+    is left out of a page in another language, where the progress bar says enough."""
+    if not message or current_language() == DEFAULT_LANGUAGE:
+        return message
+    translated = gettext(message)
+    return translated if translated != message else ""
+
+
+def job_error(job: Any) -> PageError:
+    """A failed background job's error as the page shows it (``JobStatus.error``)."""
+    return for_page(recorded(job.error, job.message), "desk")
 
 
 class Renderer:

@@ -172,7 +172,11 @@ class DirectoryViews:
         except BlueskyError as error:
             site.sign_in_throttle.failed(ctx.client, handle)
             hint = middleware.public_text(error.hint) if error.hint else None
-            raise BadInput(middleware.public_text(error.message), hint) from None
+            # Its kind too, so the page says it in the visitor's words (page_errors).
+            values = {k: middleware.public_text(v) for k, v in error.values.items()}
+            raise BadInput(
+                middleware.public_text(error.message), hint, kind=error.kind, values=values
+            ) from None
         ctx.set(_DID, did)
         ctx.set(_HANDLE, checked)
         ctx.renew_csrf()

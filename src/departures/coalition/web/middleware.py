@@ -41,6 +41,7 @@ from departures.coalition.web.sessions import Ctx, check_csrf, csrf_header_check
 from departures.coalition.web.site import Site
 from departures.coalition.web.uploads import Files, UploadLimits, multipart_form
 from departures.errors import BlueskyError, DeparturesError
+from departures.page_errors import for_page
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -100,7 +101,8 @@ def public_text(text: str) -> str:
 def error_page(site: Site, ctx: Ctx, error: DeparturesError) -> Response:
     """A user error as a page (or JSON for a JSON client) with its HTTP status."""
     status = status_for(error)
-    message, hint = error.message, error.hint
+    shown = for_page(error, "coalition")  # the reader's language, a page's hint
+    message, hint = shown.message, shown.hint
     if isinstance(error, HandleError | BlueskyError):
         # Our own messages may show an address as an example; these name a server we called.
         message, hint = public_text(message), public_text(hint or "") or None

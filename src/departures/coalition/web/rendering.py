@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +21,7 @@ from departures.coalition.triage_score import reason_text
 from departures.coalition.web.language import LANGUAGE_PARAM
 from departures.coalition.web.sessions import Ctx, csrf_token
 from departures.i18n import LANGUAGE_NAMES, LANGUAGES, format_moment, install_jinja
+from departures.page_errors import for_page
 
 __all__ = ["TEMPLATES", "Renderer", "error_title", "language_links", "when"]
 
@@ -43,6 +45,8 @@ class Renderer:
         self.environment.globals["State"] = State
         self.environment.filters["when"] = when
         self.environment.filters["triage_reason"] = reason_text
+        # An error as the page shows it: in the reader's language, with a page's hint.
+        self.environment.globals["page_error"] = partial(for_page, surface="coalition")
 
     def render(self, ctx: Ctx, template: str, code: int = 200, **values: Any) -> HTMLResponse:
         """The page ``template`` as a response with status ``code``."""

@@ -31,6 +31,7 @@ from departures.migrate.alttext import (
     set_alt_text,
 )
 from departures.migrate.preview import thumbnail
+from departures.page_errors import for_page
 
 if TYPE_CHECKING:
     from departures.desk.app import Desk
@@ -93,7 +94,9 @@ def routes(desk: Desk) -> list[BaseRoute]:
                 counts = media_to_describe(workspace, limit=0)
         except DeparturesError as exc:
             if wants_json:
-                return JSONResponse({"message": exc.one_line(), "ok": False}, status_code=400)
+                shown = for_page(exc, "desk")  # the reader's language, a page's hint
+                line = DeparturesError(shown.message, shown.hint).one_line()
+                return JSONResponse({"message": line, "ok": False}, status_code=400)
             return page(request, exc, 400)
         if wants_json:
             return JSONResponse(

@@ -42,7 +42,7 @@ def routes(desk: Desk) -> list[BaseRoute]:
             job=job,
             stage=STAGES.get(job.stage, WORKING),
             error=job.error,
-            details=job.error_text(),
+            shown=job.error_shown(),
             unreadable=isinstance(job.error, ArchiveError),
         )
 
