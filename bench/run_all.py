@@ -25,6 +25,8 @@ QUICK: list[list[str]] = [
     ["bench_hostile.py"],
     ["bench_import.py", "--tweets", "30000"],
     ["bench_desk.py", "--tweets", "20000", "--requests", "50"],
+    ["bench_desk_review.py", "--tweets", "20000", "--candidates", "5000", "--requests", "50"],
+    ["bench_triage.py"],
 ]
 HEAVY: list[list[str]] = [
     ["bench_import.py"],
@@ -34,6 +36,7 @@ HEAVY: list[list[str]] = [
     ["bench_startup.py", "--migrate-run"],
     ["bench_kill_resume.py"],
     ["bench_desk.py"],
+    ["bench_desk_review.py"],
 ]
 
 
