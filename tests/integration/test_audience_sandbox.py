@@ -139,13 +139,20 @@ def test_follow_killed_at_random_moments_then_resumed_follows_each_once(setup: S
     args = ("audience", "follow", "--no-budget", "--per-hour", "0", "--batch", "2")
     kills = 0
     for _ in range(4):
+        # Killed once it has followed a random few more: a moment inside the run whatever
+        # the machine's speed (a fixed sleep let a fast machine finish before the kill).
+        target = len(setup.records(FOLLOW)) + rng.randint(8, 40)
         child = subprocess.Popen(
             setup.argv(*args),
             env=setup.env(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(1.5, 3.5))
+        deadline = time.monotonic() + 60
+        while child.poll() is None and time.monotonic() < deadline:
+            if len(setup.records(FOLLOW)) >= target:
+                break
+            time.sleep(0.05)
         if child.poll() is None:
             child.send_signal(signal.SIGKILL)
             kills += 1
