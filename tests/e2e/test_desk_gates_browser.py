@@ -36,7 +36,7 @@ from departures.sandbox.pytest_plugin import TestSandbox
 from departures.workspace.db import Workspace
 from helpers.plans import simple_plan, write_plan
 from helpers.ports import free_port
-from helpers.waiting import poll
+from helpers.waiting import poll, thread_post
 from helpers.web import goto_settled
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "desk"
@@ -140,8 +140,7 @@ def _appview(sandbox: TestSandbox, nsid: str, **params: Any) -> dict[str, Any]:
 
 
 def _gate_shown(sandbox: TestSandbox, uri: str) -> dict[str, Any] | None:
-    gate = _appview(sandbox, "app.bsky.feed.getPostThread", uri=uri)["thread"]["post"]
-    found = gate.get("threadgate")
+    found = (thread_post(sandbox.appview_url, uri) or {}).get("threadgate")
     return dict(found["record"]) if found else None
 
 

@@ -18,7 +18,7 @@ from departures.migrate.rkeys import rkey_for
 from departures.sandbox.pytest_plugin import TestSandbox
 from departures.workspace.db import Workspace
 from helpers.cli import CliUser, logged_in_user
-from helpers.waiting import poll
+from helpers.waiting import poll, thread_post
 
 pytestmark = pytest.mark.sandbox
 
@@ -111,16 +111,10 @@ def test_migrated_posts_get_the_chosen_gates_once_and_change_later(user: CliUser
     # The journal recorded them in the workspace.
     assert ws.conn.execute("SELECT COUNT(*) FROM post_gates WHERE deleted = 0").fetchone()[0] == 5
     # Read back through the AppView.
+    root_uri = published["1000:0"]
     shown = poll(
-        lambda: (
-            httpx.get(
-                f"{user.sandbox.appview_url}/xrpc/app.bsky.feed.getPostThread",
-                params={"uri": published["1000:0"]},
-                timeout=10,
-            )
-            .json()["thread"]["post"]
-            .get("threadgate")
-        )
+        lambda: (thread_post(user.sandbox.appview_url, root_uri) or {}).get("threadgate"),
+        seconds=60,
     )
     assert shown["record"]["allow"] == [{"$type": f"{THREADGATE}#followerRule"}]
 

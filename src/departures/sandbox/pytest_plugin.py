@@ -18,11 +18,13 @@ import random
 import secrets
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import httpx
 import pytest
 
 from departures.errors import SandboxError
@@ -68,7 +70,24 @@ class TestSandbox:
         """A fresh account with a unique handle starting with ``prefix`` (cut to 8 chars)."""
         clean = "".join(ch for ch in prefix.lower() if ch.isalnum())[:8] or "user"
         handle = f"{clean}{next(self._counter)}{secrets.token_hex(2)}"
-        return self.box.create_account(handle)
+        account = self.box.create_account(handle)
+        if self.box.state.appview_url is not None:
+            # The AppView learns of a new account from the firehose a moment later; a test that
+            # logs in with the SDK (which reads the profile at once) must not race it.
+            _wait_for_profile(self.box.state.appview_url, account.did)
+        return account
+
+
+def _wait_for_profile(appview_url: str, did: str, seconds: float = 30.0) -> None:
+    """Until the AppView answers for ``did``'s profile (or ``seconds`` pass: the test says why)."""
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=appview_url, timeout=10.0) as client:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                answer = client.get("/xrpc/app.bsky.actor.getProfile", params={"actor": did})
+                if answer.status_code == 200:
+                    return
+            time.sleep(0.1)
 
 
 def free_base_port(attempts: int = 50) -> int:
