@@ -30,9 +30,9 @@ def thread_post(appview_url: str, uri: str) -> dict[str, Any] | None:
     response = httpx.get(
         f"{appview_url}/xrpc/app.bsky.feed.getPostThread", params={"uri": uri}, timeout=10
     )
-    if response.status_code == 400 and response.json().get("error") == "NotFound":
+    answer = response.json()
+    if response.status_code == 400 and answer.get("error") == "NotFound":
         return None
     response.raise_for_status()
-    thread = response.json().get("thread") or {}
-    post = thread.get("post")
+    post = (answer.get("thread") or {}).get("post")
     return dict(post) if post else None
